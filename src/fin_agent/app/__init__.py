@@ -1,0 +1,1 @@
+"""The application: settings, wiring, handlers and the CLI."""

@@ -1,0 +1,1 @@
+"""The pure trading domain: values, rules, aggregates and events. Standard library only."""

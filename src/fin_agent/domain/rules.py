@@ -1,0 +1,89 @@
+"""The strategy's parameters as frozen domain values (validated settings map onto these).
+
+Defaults are the "gap and go" defaults of DESIGN.md section 2; units are in the names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import time
+from decimal import Decimal
+from enum import StrEnum
+
+
+class Direction(StrEnum):
+    """Which gaps the scanner trades: gap-ups long, gap-downs short, or both."""
+
+    LONG = "long"
+    SHORT = "short"
+    BOTH = "both"
+
+
+class RankBy(StrEnum):
+    """The figure candidates are ranked by (descending); ties are broken by pre-market volume."""
+
+    GAP_PCT = "gap_pct"
+    PM_VOLUME = "pm_volume"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScanRules:
+    """Filters and ranking of the pre-market gap scan."""
+
+    gap_min_pct: Decimal = Decimal(4)
+    gap_max_pct: Decimal = Decimal(40)
+    price_min: Decimal = Decimal(2)
+    price_max: Decimal = Decimal(500)
+    pm_volume_min: int = 50_000
+    adv_min: int = 500_000
+    min_history_bars: int = 15
+    atr_period: int = 14
+    adv_period: int = 20
+    catalyst_required: bool = False
+    direction: Direction = Direction.LONG
+    rank_by: RankBy = RankBy.GAP_PCT
+    top_n: int = 5
+    split_guard: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlanRules:
+    """How a candidate becomes a plan: opening range, entry window, stop, target and size."""
+
+    opening_range_minutes: int = 5
+    entry_offset: Decimal = Decimal("0.01")
+    entry_deadline: time = time(10, 30)
+    atr_stop_multiple: Decimal = Decimal("0.5")
+    reward_risk: Decimal = Decimal("2.0")
+    risk_per_trade_pct: Decimal = Decimal(1)
+    max_position_pct: Decimal = Decimal(25)
+    flatten_before_close_minutes: int = 5
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RiskLimits:
+    """Limits the risk engine applies before any order."""
+
+    max_open_positions: int = 3
+    max_gross_exposure_pct: Decimal = Decimal(100)
+    daily_loss_limit_pct: Decimal = Decimal(2)
+    max_orders_per_minute: int = 10
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionCosts:
+    """Slippage and commission of the paper broker; both zero reproduces the rules exactly."""
+
+    slippage_bps: Decimal = Decimal(0)
+    commission_per_share: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Strategy:
+    """Everything the trading day's decisions depend on, in one value."""
+
+    name: str = "gap_and_go"
+    scan: ScanRules = ScanRules()
+    plan: PlanRules = PlanRules()
+    risk: RiskLimits = RiskLimits()
+    costs: ExecutionCosts = ExecutionCosts()

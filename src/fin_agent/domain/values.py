@@ -1,0 +1,198 @@
+"""Market values of the trading domain: symbols, bars, trades, quotes and headlines.
+
+All are immutable; prices are `Decimal`, times are timezone-aware UTC, bars are stamped at their start.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import NewType
+
+from fin_agent.domain.errors import DataError
+
+Symbol = NewType("Symbol", str)
+
+_SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.\-]{0,14}$")
+CENT = Decimal("0.01")
+
+
+def symbol(text: str) -> Symbol:
+    """Return `text` as a validated, upper-case ticker symbol."""
+    cleaned = text.strip().upper()
+    if not _SYMBOL_RE.match(cleaned):
+        raise DataError(
+            f"{text!r} is not a ticker symbol: use 1-15 letters, digits, '.' or '-', "
+            "starting with a letter (for example AAPL or BRK.B)"
+        )
+    return Symbol(cleaned)
+
+
+class Side(StrEnum):
+    """Direction of a trade: long profits when price rises, short when it falls."""
+
+    LONG = "long"
+    SHORT = "short"
+
+    @property
+    def sign(self) -> int:
+        """+1 for long, -1 for short: multiply a price move by it to get P&L per share."""
+        return 1 if self is Side.LONG else -1
+
+
+def require_utc(value: datetime, what: str) -> None:
+    """Raise `DataError` unless `value` is timezone-aware UTC."""
+    if value.tzinfo is None or value.utcoffset() != timedelta(0):
+        raise DataError(f"{what} must be a timezone-aware UTC datetime, got {value!r}")
+
+
+def _check_ohlc(
+    what: str, open_: Decimal, high: Decimal, low: Decimal, close: Decimal, volume: int
+) -> None:
+    if min(open_, high, low, close) <= 0:
+        raise DataError(f"{what}: prices must be positive, got o={open_} h={high} l={low} c={close}")
+    if high < max(open_, close, low) or low > min(open_, close):
+        raise DataError(
+            f"{what}: inconsistent OHLC (o={open_} h={high} l={low} c={close}); "
+            "high must be the highest price and low the lowest"
+        )
+    if volume < 0:
+        raise DataError(f"{what}: volume must not be negative, got {volume}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Bar:
+    """An intraday OHLCV bar, stamped at its start in UTC."""
+
+    symbol: Symbol
+    start: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: int
+    interval_secs: int = 60
+
+    def __post_init__(self) -> None:
+        require_utc(self.start, f"bar start of {self.symbol}")
+        _check_ohlc(
+            f"bar {self.symbol} {self.start.isoformat()}",
+            self.open,
+            self.high,
+            self.low,
+            self.close,
+            self.volume,
+        )
+
+    @property
+    def end(self) -> datetime:
+        """The instant the bar closes (exclusive)."""
+        return self.start + timedelta(seconds=self.interval_secs)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DailyBar:
+    """One regular session's OHLCV for a symbol."""
+
+    symbol: Symbol
+    session: date
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: int
+
+    def __post_init__(self) -> None:
+        _check_ohlc(
+            f"daily bar {self.symbol} {self.session.isoformat()}",
+            self.open,
+            self.high,
+            self.low,
+            self.close,
+            self.volume,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Trade:
+    """One printed trade (a tick)."""
+
+    symbol: Symbol
+    price: Decimal
+    size: int
+    at: datetime
+
+    def __post_init__(self) -> None:
+        require_utc(self.at, f"trade time of {self.symbol}")
+        if self.price <= 0 or self.size < 0:
+            raise DataError(f"trade {self.symbol}: price must be positive and size not negative")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Quote:
+    """Latest price and previous close of a symbol, as a quote endpoint reports them."""
+
+    symbol: Symbol
+    last: Decimal
+    prev_close: Decimal
+    at: datetime
+
+    def __post_init__(self) -> None:
+        require_utc(self.at, f"quote time of {self.symbol}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Headline:
+    """A company news headline: the catalyst of a gap."""
+
+    symbol: Symbol
+    title: str
+    source: str
+    published_at: datetime
+    url: str = ""
+
+    def __post_init__(self) -> None:
+        require_utc(self.published_at, f"headline time of {self.symbol}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Premarket:
+    """What traded before the open: the last price and the volume up to the scan time.
+
+    `volume` is None when the data has no pre-market bars (a daily-bar backtest, where `last` is
+    the day's open); the scanner then skips the pre-market volume rule and records that it did.
+    """
+
+    symbol: Symbol
+    last: Decimal
+    volume: int | None
+    as_of: datetime
+
+    def __post_init__(self) -> None:
+        require_utc(self.as_of, f"pre-market time of {self.symbol}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Session:
+    """One regular trading session of the exchange: its day, open and close in UTC."""
+
+    day: date
+    open: datetime
+    close: datetime
+    early_close: bool = False
+
+    def __post_init__(self) -> None:
+        require_utc(self.open, f"session open of {self.day}")
+        require_utc(self.close, f"session close of {self.day}")
+        if self.close <= self.open:
+            raise DataError(f"session {self.day}: close {self.close} is not after open {self.open}")
+
+
+def utc(value: datetime) -> datetime:
+    """Convert an aware datetime to UTC; refuse naive ones."""
+    if value.tzinfo is None:
+        raise DataError(f"naive datetime {value!r}: attach its time zone before converting to UTC")
+    return value.astimezone(UTC)

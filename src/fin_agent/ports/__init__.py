@@ -1,0 +1,1 @@
+"""Ports: the capabilities the domain and app need from the outside world, as Protocols."""
