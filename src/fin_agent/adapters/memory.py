@@ -1,0 +1,147 @@
+"""In-memory adapters for every port: fast, deterministic fakes for tests and the in-process demo.
+
+Contract tests run the same suites against these and the real adapters, which keeps them honest.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from fin_agent.domain.values import Bar, DailyBar, Headline, Premarket, Session, Symbol
+
+EXCHANGE_TZ = ZoneInfo("America/New_York")
+
+
+class FixedClock:
+    """A clock that only moves when told to: tests and simulations set the time explicitly."""
+
+    def __init__(self, start: datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("FixedClock needs an aware datetime")
+        self._now = start.astimezone(UTC)
+
+    def now(self) -> datetime:
+        """Return the instant the clock was last set to."""
+        return self._now
+
+    def set(self, instant: datetime) -> None:
+        """Move the clock to `instant` (never backwards)."""
+        instant = instant.astimezone(UTC)
+        if instant < self._now:
+            raise ValueError(f"FixedClock cannot go back from {self._now} to {instant}")
+        self._now = instant
+
+    def advance(self, delta: timedelta) -> None:
+        """Move the clock forward by `delta`."""
+        self.set(self._now + delta)
+
+
+class FixedCalendar:
+    """Weekday sessions 09:30-16:00 New York time, less the given holidays, with early closes.
+
+    For tests, simulations and backtests; the exchange's real calendar is a separate adapter.
+    """
+
+    def __init__(
+        self,
+        holidays: Iterable[date] = (),
+        early_closes: Iterable[date] = (),
+        early_close_time: time = time(13, 0),
+    ) -> None:
+        self._holidays = frozenset(holidays)
+        self._early = frozenset(early_closes)
+        self._early_close_time = early_close_time
+
+    def session(self, day: date) -> Session | None:
+        """Return the session on `day`, or None on weekends and holidays."""
+        if day.weekday() >= 5 or day in self._holidays:
+            return None
+        early = day in self._early
+        close_at = self._early_close_time if early else time(16, 0)
+        return Session(
+            day=day,
+            open=datetime.combine(day, time(9, 30), EXCHANGE_TZ).astimezone(UTC),
+            close=datetime.combine(day, close_at, EXCHANGE_TZ).astimezone(UTC),
+            early_close=early,
+        )
+
+    def sessions(self, start: date, end: date) -> Sequence[Session]:
+        """Return the sessions from `start` to `end` inclusive."""
+        found: list[Session] = []
+        day = start
+        while day <= end:
+            session = self.session(day)
+            if session is not None:
+                found.append(session)
+            day += timedelta(days=1)
+        return found
+
+    def previous_session(self, day: date) -> Session | None:
+        """Return the last session before `day` (looking back at most a month)."""
+        for back in range(1, 32):
+            session = self.session(day - timedelta(days=back))
+            if session is not None:
+                return session
+        return None
+
+
+@dataclass
+class InMemoryMarketData:
+    """Market data held in lists: daily bars, pre-market figures and intraday bars."""
+
+    daily: dict[Symbol, list[DailyBar]] = field(default_factory=dict)
+    premarkets: dict[tuple[Symbol, date], Premarket] = field(default_factory=dict)
+    intraday: dict[date, list[Bar]] = field(default_factory=dict)
+
+    def add_daily(self, bars: Iterable[DailyBar]) -> None:
+        """Add daily bars, keeping each symbol's list sorted by session."""
+        for bar in bars:
+            series = self.daily.setdefault(bar.symbol, [])
+            series.append(bar)
+            series.sort(key=lambda b: b.session)
+
+    def add_intraday(self, bars: Iterable[Bar]) -> None:
+        """Add intraday bars, grouped by their UTC start date in New York time."""
+        for bar in bars:
+            day = bar.start.astimezone(EXCHANGE_TZ).date()
+            self.intraday.setdefault(day, []).append(bar)
+        for day_bars in self.intraday.values():
+            day_bars.sort(key=lambda b: (b.start, b.symbol))
+
+    async def symbols(self) -> Sequence[Symbol]:
+        """Return every symbol with daily or intraday data."""
+        names = set(self.daily)
+        for bars in self.intraday.values():
+            names.update(b.symbol for b in bars)
+        return sorted(names)
+
+    async def daily_bars(self, symbol: Symbol, before: date, count: int) -> Sequence[DailyBar]:
+        """Return up to `count` daily bars strictly before `before`, oldest first."""
+        series = self.daily.get(symbol, [])
+        cut = bisect.bisect_left([b.session for b in series], before)
+        return series[max(0, cut - count) : cut]
+
+    async def premarket(self, symbol: Symbol, day: date, until: datetime) -> Premarket | None:
+        """Return the stored pre-market figures of `symbol` on `day`, if any."""
+        return self.premarkets.get((symbol, day))
+
+    async def session_bars(self, day: date, symbols: Sequence[Symbol]) -> Sequence[Bar]:
+        """Return the day's bars of `symbols`, ordered by (start, symbol)."""
+        wanted = set(symbols)
+        return [b for b in self.intraday.get(day, []) if b.symbol in wanted]
+
+
+@dataclass
+class InMemoryNews:
+    """Headlines held in a list."""
+
+    items: list[Headline] = field(default_factory=list)
+
+    async def headlines(self, symbol: Symbol, since: datetime, until: datetime) -> Sequence[Headline]:
+        """Return the headlines about `symbol` published in [since, until), oldest first."""
+        found = [h for h in self.items if h.symbol == symbol and since <= h.published_at < until]
+        return sorted(found, key=lambda h: h.published_at)
