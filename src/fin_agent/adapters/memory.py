@@ -6,12 +6,15 @@ Contract tests run the same suites against these and the real adapters, which ke
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Sequence
+from collections import deque
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from fin_agent.domain.events import DomainEvent
 from fin_agent.domain.values import Bar, DailyBar, Headline, Premarket, Session, Symbol
+from fin_agent.ports.event_bus import Handler
 
 EXCHANGE_TZ = ZoneInfo("America/New_York")
 
@@ -141,7 +144,63 @@ class InMemoryNews:
 
     items: list[Headline] = field(default_factory=list)
 
-    async def headlines(self, symbol: Symbol, since: datetime, until: datetime) -> Sequence[Headline]:
+    async def headlines(
+        self, symbol: Symbol, since: datetime, until: datetime
+    ) -> Sequence[Headline]:
         """Return the headlines about `symbol` published in [since, until), oldest first."""
         found = [h for h in self.items if h.symbol == symbol and since <= h.published_at < until]
         return sorted(found, key=lambda h: h.published_at)
+
+
+class InMemoryEventBus:
+    """In-process dispatch: handlers run in publish order; events they publish queue behind."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, list[Handler]] = {}
+        self._queue: deque[DomainEvent] = deque()
+        self._dispatching = False
+        self.published: list[DomainEvent] = []
+
+    def subscribe(self, event_type: str, handler: Handler) -> None:
+        """Call `handler` with every event of `event_type` ("*" for all)."""
+        self._handlers.setdefault(event_type, []).append(handler)
+
+    async def publish(self, events: Sequence[DomainEvent]) -> None:
+        """Queue events and dispatch them (and whatever their handlers publish) in order."""
+        self._queue.extend(events)
+        self.published.extend(events)
+        if self._dispatching:
+            return
+        self._dispatching = True
+        try:
+            while self._queue:
+                event = self._queue.popleft()
+                for handler in (*self._handlers.get(event.TYPE, ()), *self._handlers.get("*", ())):
+                    await handler(event)
+        finally:
+            self._dispatching = False
+
+
+class InMemoryStore:
+    """Events in a list, deduplicated on the event id."""
+
+    def __init__(self) -> None:
+        self._events: list[DomainEvent] = []
+        self._ids: set[str] = set()
+
+    async def append(self, events: Sequence[DomainEvent]) -> None:
+        """Keep events whose id is new."""
+        for event in events:
+            if event.id not in self._ids:
+                self._ids.add(event.id)
+                self._events.append(event)
+
+    async def events(
+        self, *, day: date | None = None, types: Collection[str] | None = None
+    ) -> Sequence[DomainEvent]:
+        """Stored events in append order, filtered by day and type."""
+        return [
+            e
+            for e in self._events
+            if (day is None or e.trading_day == day) and (types is None or e.TYPE in types)
+        ]

@@ -1,15 +1,15 @@
 """The error tree of fin_agent; every message says what to fix.
 
-    FinAgentError
-    ├── PermanentError          retrying cannot help: fix the input
-    │   ├── ConfigError         config.yaml, environment or a secret file is wrong
-    │   ├── DataError           a data file or a data source gave unusable data
-    │   └── DomainError         a rule of the trading domain was broken
-    │       └── InvalidTransitionError   a plan was moved to a state it cannot reach
-    └── TransientError          an outside system failed; retried with backoff
-        ├── AdapterError        a Redis, database, broker or HTTP call failed
-        ├── FeedError           a market or news feed dropped or misbehaved
-        └── DeadlineError       an operation ran out of time
+FinAgentError
+├── PermanentError          retrying cannot help: fix the input
+│   ├── ConfigError         config.yaml, environment or a secret file is wrong
+│   ├── DataError           a data file or a data source gave unusable data
+│   └── DomainError         a rule of the trading domain was broken
+│       └── InvalidTransitionError   a plan was moved to a state it cannot reach
+└── TransientError          an outside system failed; retried with backoff
+    ├── AdapterError        a Redis, database, broker or HTTP call failed
+    ├── FeedError           a market or news feed dropped or misbehaved
+    └── DeadlineError       an operation ran out of time
 """
 
 from __future__ import annotations

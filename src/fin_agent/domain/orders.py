@@ -58,7 +58,9 @@ class BracketOrder:
     def __post_init__(self) -> None:
         require_utc(self.placed_at, f"order time of {self.client_order_id}")
         if self.qty <= 0:
-            raise DomainError(f"order {self.client_order_id}: quantity must be positive, got {self.qty}")
+            raise DomainError(
+                f"order {self.client_order_id}: quantity must be positive, got {self.qty}"
+            )
         sign = self.side.sign
         if not sign * (self.trigger - self.stop) > 0 < sign * (self.target - self.trigger):
             raise DomainError(

@@ -1,6 +1,6 @@
 """Market values of the trading domain: symbols, bars, trades, quotes and headlines.
 
-All are immutable; prices are `Decimal`, times are timezone-aware UTC, bars are stamped at their start.
+All are immutable; prices are `Decimal`, times are aware UTC, and bars are stamped at their start.
 """
 
 from __future__ import annotations
@@ -53,7 +53,9 @@ def _check_ohlc(
     what: str, open_: Decimal, high: Decimal, low: Decimal, close: Decimal, volume: int
 ) -> None:
     if min(open_, high, low, close) <= 0:
-        raise DataError(f"{what}: prices must be positive, got o={open_} h={high} l={low} c={close}")
+        raise DataError(
+            f"{what}: prices must be positive, got o={open_} h={high} l={low} c={close}"
+        )
     if high < max(open_, close, low) or low > min(open_, close):
         raise DataError(
             f"{what}: inconsistent OHLC (o={open_} h={high} l={low} c={close}); "

@@ -12,6 +12,8 @@ from fin_agent.domain.values import Headline, Symbol
 class News(Protocol):
     """A source of company headlines."""
 
-    async def headlines(self, symbol: Symbol, since: datetime, until: datetime) -> Sequence[Headline]:
+    async def headlines(
+        self, symbol: Symbol, since: datetime, until: datetime
+    ) -> Sequence[Headline]:
         """Return the headlines about `symbol` published in [since, until), oldest first."""
         ...

@@ -1,0 +1,181 @@
+"""Domain events: frozen, versioned facts in the past tense, each with a dotted type.
+
+Ids are deterministic (a UUID5 of the type and a natural key such as the plan id), so the same
+decision made twice, by a redelivery or a replay, carries the same id and stores dedupe on it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import ClassVar
+
+from fin_agent.domain.gap_scanner import Candidate, ScanResult
+from fin_agent.domain.orders import BracketOrder, Fill
+from fin_agent.domain.positions import ClosedTrade
+from fin_agent.domain.report import DailyReport
+from fin_agent.domain.risk_engine import RiskReason, TradingState
+from fin_agent.domain.trade_plan import TradePlan
+from fin_agent.domain.values import Symbol, require_utc
+
+EVENT_NAMESPACE = uuid.UUID("5b0b3a52-3c1e-4b8e-9a57-6f1f2b7d4c11")
+
+
+def event_id(event_type: str, key: str) -> str:
+    """The id of the event of `event_type` about `key`: the same inputs give the same id."""
+    return str(uuid.uuid5(EVENT_NAMESPACE, f"{event_type}|{key}"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DomainEvent:
+    """Base of every event: id, UTC time and trading day; subclasses set TYPE and VERSION."""
+
+    TYPE: ClassVar[str] = "event"
+    VERSION: ClassVar[int] = 1
+
+    id: str
+    occurred_at: datetime
+    trading_day: date
+
+    def __post_init__(self) -> None:
+        require_utc(self.occurred_at, f"{self.TYPE} occurred_at")
+
+    @classmethod
+    def id_for(cls, key: str) -> str:
+        """The deterministic id of this event type about `key`."""
+        return event_id(cls.TYPE, key)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DayStarted(DomainEvent):
+    """A trading day began with this equity and strategy."""
+
+    TYPE: ClassVar[str] = "day.started"
+    start_equity: Decimal
+    strategy: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScanCompleted(DomainEvent):
+    """The pre-market scan finished: ranked candidates and every rejection."""
+
+    TYPE: ClassVar[str] = "scan.completed"
+    result: ScanResult
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignalGenerated(DomainEvent):
+    """A symbol passed the scan and is a candidate for a plan."""
+
+    TYPE: ClassVar[str] = "signal.generated"
+    candidate: Candidate
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlanCreated(DomainEvent):
+    """A candidate became a plan with entry, stop, target and size."""
+
+    TYPE: ClassVar[str] = "plan.created"
+    plan: TradePlan
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlanRejected(DomainEvent):
+    """A candidate or plan was refused (no range, zero size, a risk limit), with a reason code."""
+
+    TYPE: ClassVar[str] = "plan.rejected"
+    plan_id: str
+    symbol: Symbol
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderPlaced(DomainEvent):
+    """A plan's trigger printed, risk approved it, and its bracket order went to the broker."""
+
+    TYPE: ClassVar[str] = "order.placed"
+    order: BracketOrder
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlanExecuted(DomainEvent):
+    """A plan's entry filled: a position is open."""
+
+    TYPE: ClassVar[str] = "plan.executed"
+    plan_id: str
+    fill: Fill
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlanExpired(DomainEvent):
+    """A plan's entry deadline passed without a trigger."""
+
+    TYPE: ClassVar[str] = "plan.expired"
+    plan_id: str
+    symbol: Symbol
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PositionClosed(DomainEvent):
+    """A position was closed at its stop, its target, or the end-of-day flatten."""
+
+    TYPE: ClassVar[str] = "position.closed"
+    trade: ClosedTrade
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RiskStateChanged(DomainEvent):
+    """The trading state moved (ACTIVE, REDUCING, HALTED) with a reason code."""
+
+    TYPE: ClassVar[str] = "risk.state_changed"
+    previous: TradingState
+    current: TradingState
+    reason: RiskReason
+    detail: str
+
+
+class Severity(StrEnum):
+    """How bad an error is for the trader."""
+
+    WARNING = "warning"
+    ERROR = "error"
+    CRITICAL = "critical"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ErrorRaised(DomainEvent):
+    """Something went wrong that a trader or operator should see (the dashboard's banner)."""
+
+    TYPE: ClassVar[str] = "error.raised"
+    source: str
+    code: str
+    message: str
+    severity: Severity = Severity.ERROR
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportDaily(DomainEvent):
+    """The day's report after the close."""
+
+    TYPE: ClassVar[str] = "report.daily"
+    report: DailyReport
+
+
+EVENT_TYPES: tuple[type[DomainEvent], ...] = (
+    DayStarted,
+    ScanCompleted,
+    SignalGenerated,
+    PlanCreated,
+    PlanRejected,
+    OrderPlaced,
+    PlanExecuted,
+    PlanExpired,
+    PositionClosed,
+    RiskStateChanged,
+    ErrorRaised,
+    ReportDaily,
+)

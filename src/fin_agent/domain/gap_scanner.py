@@ -1,0 +1,247 @@
+"""`GapScanner`: a universe snapshot in, ranked gap candidates and reasoned rejections out.
+
+Rules run in a fixed order and a symbol is rejected by the first it fails: data present, split
+guard, gap band (with direction), price band, pre-market volume, history, average volume, catalyst.
+Candidates beyond `top_n` are rejected by the `rank` rule. Every symbol ends up in exactly one list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from fractions import Fraction
+
+from fin_agent.domain.indicators import average_volume, wilder_atr
+from fin_agent.domain.rules import Direction, RankBy, ScanRules
+from fin_agent.domain.values import DailyBar, Headline, Premarket, Side, Symbol
+
+HUNDRED = Decimal(100)
+
+# Price ratios (new / old) a stock split or reverse split produces; a gap this close to one is
+# almost always a split the data did not adjust for, not a move to trade.
+SPLIT_RATIOS: tuple[Fraction, ...] = tuple(
+    sorted(
+        {Fraction(1, n) for n in (2, 3, 4, 5, 7, 8, 10, 15, 20)}
+        | {Fraction(2, 3), Fraction(3, 4), Fraction(4, 5)}
+        | {Fraction(n) for n in (2, 3, 4, 5, 8, 10, 15, 20)}
+    )
+)
+SPLIT_TOLERANCE = Decimal("0.0025")
+
+
+class RejectRule(StrEnum):
+    """The rule a rejected symbol failed first."""
+
+    NO_DATA = "no_data"
+    SPLIT_GUARD = "split_guard"
+    GAP_BAND = "gap_band"
+    PRICE_BAND = "price_band"
+    PM_VOLUME = "pm_volume"
+    HISTORY = "history"
+    ADV = "adv"
+    CATALYST = "catalyst"
+    RANK = "rank"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SymbolSnapshot:
+    """What the scan knows about one symbol at scan time."""
+
+    symbol: Symbol
+    daily_bars: tuple[DailyBar, ...]
+    premarket: Premarket | None
+    headlines: tuple[Headline, ...] = ()
+
+    @property
+    def prev_close(self) -> Decimal | None:
+        """Close of the previous regular session."""
+        return self.daily_bars[-1].close if self.daily_bars else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UniverseSnapshot:
+    """The whole universe at scan time."""
+
+    day: date
+    taken_at: datetime
+    symbols: tuple[SymbolSnapshot, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Candidate:
+    """A symbol that passed every rule, with the figures that let it pass."""
+
+    symbol: Symbol
+    rank: int
+    side: Side
+    prev_close: Decimal
+    pm_last: Decimal
+    pm_volume: int | None
+    gap_pct: Decimal
+    atr: Decimal
+    adv: Decimal
+    history_bars: int
+    headline_count: int
+    top_headline: str | None
+    skipped_rules: tuple[RejectRule, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rejection:
+    """A symbol that failed a rule, which rule, and why in words."""
+
+    symbol: Symbol
+    rule: RejectRule
+    detail: str
+    gap_pct: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScanResult:
+    """Ranked candidates and every rejection of one scan."""
+
+    day: date
+    taken_at: datetime
+    candidates: tuple[Candidate, ...]
+    rejections: tuple[Rejection, ...]
+
+
+def gap_pct(prev_close: Decimal, last: Decimal) -> Decimal:
+    """Percentage move from the previous close to `last`."""
+    return HUNDRED * (last - prev_close) / prev_close
+
+
+def looks_like_split(prev_close: Decimal, last: Decimal) -> Fraction | None:
+    """The split ratio `last / prev_close` is within tolerance of, or None."""
+    ratio = last / prev_close
+    for split in SPLIT_RATIOS:
+        expected = Decimal(split.numerator) / Decimal(split.denominator)
+        if abs(ratio - expected) <= expected * SPLIT_TOLERANCE:
+            return split
+    return None
+
+
+class GapScanner:
+    """Applies the scan rules of a strategy to a universe snapshot."""
+
+    def __init__(self, rules: ScanRules) -> None:
+        self._rules = rules
+
+    def scan(self, snapshot: UniverseSnapshot) -> ScanResult:
+        """Return the top candidates, ranked, and a rejection for every other symbol."""
+        passed: list[Candidate] = []
+        rejections: list[Rejection] = []
+        for item in sorted(snapshot.symbols, key=lambda s: s.symbol):
+            outcome = self._evaluate(item)
+            if isinstance(outcome, Candidate):
+                passed.append(outcome)
+            else:
+                rejections.append(outcome)
+        ranked = sorted(passed, key=self._rank_key)
+        top = tuple(replace(c, rank=i) for i, c in enumerate(ranked[: self._rules.top_n], start=1))
+        for i, extra in enumerate(ranked[self._rules.top_n :], start=self._rules.top_n + 1):
+            rejections.append(
+                Rejection(
+                    symbol=extra.symbol,
+                    rule=RejectRule.RANK,
+                    detail=f"passed every rule but ranked {i}; scan.top_n is {self._rules.top_n}",
+                    gap_pct=extra.gap_pct,
+                )
+            )
+        rejections.sort(key=lambda r: r.symbol)
+        return ScanResult(
+            day=snapshot.day,
+            taken_at=snapshot.taken_at,
+            candidates=top,
+            rejections=tuple(rejections),
+        )
+
+    def _rank_key(self, c: Candidate) -> tuple[Decimal, Decimal, str]:
+        """Sort key: primary figure descending, the other descending, then symbol for stability."""
+        volume = Decimal(c.pm_volume or 0)
+        move = abs(c.gap_pct)
+        if self._rules.rank_by is RankBy.PM_VOLUME:
+            return (-volume, -move, c.symbol)
+        return (-move, -volume, c.symbol)
+
+    def _evaluate(self, item: SymbolSnapshot) -> Candidate | Rejection:
+        rules = self._rules
+        prev_close, pm = item.prev_close, item.premarket
+        if prev_close is None or pm is None:
+            missing = "previous close (no daily bars)" if prev_close is None else "pre-market price"
+            return Rejection(symbol=item.symbol, rule=RejectRule.NO_DATA, detail=f"no {missing}")
+        gap = gap_pct(prev_close, pm.last)
+
+        def reject(rule: RejectRule, detail: str) -> Rejection:
+            return Rejection(symbol=item.symbol, rule=rule, detail=detail, gap_pct=gap)
+
+        if rules.split_guard and (split := looks_like_split(prev_close, pm.last)) is not None:
+            return reject(
+                RejectRule.SPLIT_GUARD,
+                f"gap {gap:.2f}% matches a {split.denominator}:{split.numerator} split ratio; "
+                "unadjusted data, not a gap (turn off scan.split_guard to trade it)",
+            )
+        side = self._side_for(gap)
+        move = abs(gap)
+        if side is None or not rules.gap_min_pct <= move <= rules.gap_max_pct:
+            return reject(
+                RejectRule.GAP_BAND,
+                f"gap {gap:.2f}% outside the {rules.direction} band "
+                f"{rules.gap_min_pct}%..{rules.gap_max_pct}%",
+            )
+        if not rules.price_min <= pm.last <= rules.price_max:
+            return reject(
+                RejectRule.PRICE_BAND,
+                f"pre-market price {pm.last} outside {rules.price_min}..{rules.price_max}",
+            )
+        skipped: list[RejectRule] = []
+        if pm.volume is None:
+            skipped.append(RejectRule.PM_VOLUME)
+        elif pm.volume < rules.pm_volume_min:
+            return reject(
+                RejectRule.PM_VOLUME,
+                f"pre-market volume {pm.volume} below {rules.pm_volume_min}",
+            )
+        history = len(item.daily_bars)
+        atr = wilder_atr(item.daily_bars, rules.atr_period)
+        if history < rules.min_history_bars or atr is None:
+            need = max(rules.min_history_bars, rules.atr_period + 1)
+            return reject(RejectRule.HISTORY, f"{history} prior daily bars, {need} needed")
+        adv = average_volume(item.daily_bars, rules.adv_period)
+        if adv is None or adv < rules.adv_min:
+            return reject(RejectRule.ADV, f"average daily volume {adv:.0f} below {rules.adv_min}")
+        if rules.catalyst_required and not item.headlines:
+            return reject(
+                RejectRule.CATALYST, "no headline in the news window; a catalyst is required"
+            )
+        return Candidate(
+            symbol=item.symbol,
+            rank=0,
+            side=side,
+            prev_close=prev_close,
+            pm_last=pm.last,
+            pm_volume=pm.volume,
+            gap_pct=gap,
+            atr=atr,
+            adv=adv,
+            history_bars=history,
+            headline_count=len(item.headlines),
+            top_headline=item.headlines[-1].title if item.headlines else None,
+            skipped_rules=tuple(skipped),
+        )
+
+    def _side_for(self, gap: Decimal) -> Side | None:
+        direction = self._rules.direction
+        if gap > 0 and direction in (Direction.LONG, Direction.BOTH):
+            return Side.LONG
+        if gap < 0 and direction in (Direction.SHORT, Direction.BOTH):
+            return Side.SHORT
+        return None
+
+
+def candidate_symbols(result: ScanResult) -> Sequence[Symbol]:
+    """The symbols of a scan's candidates, in rank order."""
+    return [c.symbol for c in result.candidates]

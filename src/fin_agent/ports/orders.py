@@ -1,0 +1,38 @@
+"""The `Orders` port: where bracket orders go and fills come back from (paper or real broker)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from fin_agent.domain.orders import BracketOrder, Fill, FillKind
+from fin_agent.domain.values import Bar
+
+
+class Orders(Protocol):
+    """A broker. Every call is idempotent on the client order id (the plan id)."""
+
+    async def submit(self, order: BracketOrder) -> None:
+        """Place a bracket order; a second submit of the same client order id does nothing."""
+        ...
+
+    async def cancel(self, client_order_id: str) -> None:
+        """Cancel an entry that has not filled; no effect once it has."""
+        ...
+
+    async def close(self, client_order_id: str, kind: FillKind, at: datetime) -> None:
+        """Close the position of an order at market (flatten, or a halt), cancelling its bracket."""
+        ...
+
+    async def on_market(self, bars: Sequence[Bar]) -> None:
+        """The market printed these bars: a simulated broker fills on them, a real one ignores."""
+        ...
+
+    async def end_of_session(self, at: datetime) -> None:
+        """The session closed: a simulated broker fills closes still pending at the last price."""
+        ...
+
+    async def take_fills(self) -> Sequence[Fill]:
+        """Return the fills since the last call, in the order they happened."""
+        ...
