@@ -1,0 +1,263 @@
+"""The handlers of one trading day, driven through in-memory adapters with hand-worked figures."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from fin_agent.adapters.memory import (
+    FixedCalendar,
+    FixedClock,
+    InMemoryEventBus,
+    InMemoryMarketData,
+    InMemoryNews,
+)
+from fin_agent.adapters.paper_broker import PaperBroker
+from fin_agent.app.trading_day import DayPorts, DayTimes, TradingDay
+from fin_agent.domain.events import (
+    OrderPlaced,
+    PlanCreated,
+    PlanExecuted,
+    PlanExpired,
+    PlanRejected,
+    PositionClosed,
+    ReportDaily,
+    RiskStateChanged,
+    SignalGenerated,
+)
+from fin_agent.domain.gap_scanner import RejectRule
+from fin_agent.domain.orders import ExitReason
+from fin_agent.domain.risk_engine import TradingState
+from fin_agent.domain.rules import RiskLimits, Strategy
+from fin_agent.domain.trade_plan import PlanState
+from fin_agent.domain.values import Bar, DailyBar, Premarket, symbol
+
+NY = ZoneInfo("America/New_York")
+DAY = date(2025, 3, 4)  # a Tuesday in EST: the open is 14:30 UTC
+D = Decimal
+
+
+def et(hh: int, mm: int) -> datetime:
+    return datetime.combine(DAY, time(hh, mm), NY).astimezone(UTC)
+
+
+def history(sym: str, close: str = "10.00", volume: int = 1_000_000) -> list[DailyBar]:
+    """20 sessions closing at `close` with a 0.40 range: every true range is 0.40, so ATR = 0.40."""
+    c = D(close)
+    days = FixedCalendar().sessions(DAY - timedelta(days=40), DAY - timedelta(days=1))[-20:]
+    return [
+        DailyBar(
+            symbol=symbol(sym),
+            session=s.day,
+            open=c,
+            high=c + D("0.20"),
+            low=c - D("0.20"),
+            close=c,
+            volume=volume,
+        )
+        for s in days
+    ]
+
+
+def bar(sym: str, hh: int, mm: int, o: str, h: str, low: str, c: str, v: int = 10_000) -> Bar:
+    return Bar(
+        symbol=symbol(sym),
+        start=et(hh, mm),
+        open=D(o),
+        high=D(h),
+        low=D(low),
+        close=D(c),
+        volume=v,
+    )
+
+
+def opening_bars(sym: str) -> list[Bar]:
+    """09:30-09:34: the opening range is high 11.20, low 10.90."""
+    return [
+        bar(sym, 9, 30, "11.00", "11.10", "10.90", "11.05"),
+        bar(sym, 9, 31, "11.05", "11.20", "11.00", "11.10"),
+        bar(sym, 9, 32, "11.10", "11.15", "11.00", "11.05"),
+        bar(sym, 9, 33, "11.05", "11.12", "10.95", "11.00"),
+        bar(sym, 9, 34, "11.00", "11.10", "10.95", "11.08"),
+    ]
+
+
+def market_with(*gappers: str, extra_bars: list[Bar]) -> InMemoryMarketData:
+    market = InMemoryMarketData()
+    for sym in gappers:
+        market.add_daily(history(sym))
+        market.premarkets[(symbol(sym), DAY)] = Premarket(
+            symbol=symbol(sym), last=D("11.00"), volume=200_000, as_of=et(9, 0)
+        )
+        market.add_intraday(opening_bars(sym))
+    # a symbol up only 1 %: rejected by the gap band
+    market.add_daily(history("FLAT"))
+    market.premarkets[(symbol("FLAT"), DAY)] = Premarket(
+        symbol=symbol("FLAT"), last=D("10.10"), volume=200_000, as_of=et(9, 0)
+    )
+    market.add_intraday(extra_bars)
+    return market
+
+
+def make_day(
+    market: InMemoryMarketData, strategy: Strategy | None = None
+) -> tuple[TradingDay, InMemoryEventBus]:
+    strategy = strategy or Strategy()
+    session = FixedCalendar().session(DAY)
+    assert session is not None
+    bus = InMemoryEventBus()
+    ports = DayPorts(
+        clock=FixedClock(et(9, 0)),
+        market=market,
+        news=InMemoryNews(),
+        orders=PaperBroker(strategy.costs),
+        bus=bus,
+    )
+    times = DayTimes.of(session, strategy, NY, time(9, 0))
+    day = TradingDay(
+        session=session, times=times, strategy=strategy, start_equity=D(100_000), ports=ports
+    )
+    return day, bus
+
+
+async def run(day: TradingDay, market: InMemoryMarketData) -> None:
+    await day.scan()
+    bars = await market.session_bars(DAY, day.watchlist)
+    minutes: dict[datetime, list[Bar]] = {}
+    for b in bars:
+        minutes.setdefault(b.start, []).append(b)
+    for start in sorted(minutes):
+        await day.on_bars(minutes[start])
+
+
+def of_type(bus: InMemoryEventBus, kind: type) -> list:
+    return [e for e in bus.published if isinstance(e, kind)]
+
+
+@pytest.mark.asyncio
+async def test_trading_day_takes_a_breakout_to_its_target_with_hand_worked_figures() -> None:
+    # entry 11.20 + 0.01 = 11.21; stop = max(10.90 - 0.01, ceil(11.21 - 0.5 * 0.40)) = 11.01;
+    # R = 0.20; target = 11.21 + 2 * 0.20 = 11.61; size = min(floor(1000 / 0.20) = 5000,
+    # floor(25000 / 11.21) = 2230) = 2230; P&L = (11.61 - 11.21) * 2230 = 892.00, R multiple 2.
+    market = market_with(
+        "GAPR",
+        extra_bars=[
+            bar("GAPR", 9, 35, "11.15", "11.25", "11.12", "11.22"),
+            bar("GAPR", 9, 36, "11.30", "11.65", "11.28", "11.60"),
+        ],
+    )
+    day, bus = make_day(market)
+
+    await run(day, market)
+    report = await day.finish()
+
+    [signal] = of_type(bus, SignalGenerated)
+    assert signal.candidate.symbol == "GAPR"
+    assert signal.candidate.gap_pct == D(10)
+    [plan] = [e.plan for e in of_type(bus, PlanCreated)]
+    assert (plan.entry, plan.stop, plan.target, plan.qty) == (
+        D("11.21"),
+        D("11.01"),
+        D("11.61"),
+        2230,
+    )
+    [executed] = of_type(bus, PlanExecuted)
+    assert executed.fill.price == D("11.21")
+    [closed] = of_type(bus, PositionClosed)
+    assert closed.trade.exit_price == D("11.61")
+    assert closed.trade.exit_reason is ExitReason.TARGET
+    assert closed.trade.net_pnl == D("892.00")
+    assert closed.trade.r_multiple == D("2.0000")
+    assert day.plans[symbol("GAPR")].state is PlanState.CLOSED
+    assert report.performance.net_pnl == D("892.00")
+    assert report.performance.end_equity == D("100892.00")
+    [scan_rejection] = [r for r in day.scan_result.rejections] if day.scan_result else []
+    assert (scan_rejection.symbol, scan_rejection.rule) == ("FLAT", RejectRule.GAP_BAND)
+    assert isinstance(bus.published[-1], ReportDaily)
+
+
+@pytest.mark.asyncio
+async def test_trading_day_flattens_at_the_open_of_the_1555_bar() -> None:
+    market = market_with(
+        "GAPR",
+        extra_bars=[
+            bar("GAPR", 9, 35, "11.15", "11.25", "11.12", "11.22"),
+            bar("GAPR", 12, 0, "11.30", "11.40", "11.25", "11.35"),
+            bar("GAPR", 15, 55, "11.33", "11.36", "11.30", "11.31"),
+            bar("GAPR", 15, 56, "11.31", "11.70", "11.31", "11.69"),
+        ],
+    )
+    day, bus = make_day(market)
+
+    await run(day, market)
+    await day.finish()
+
+    [closed] = of_type(bus, PositionClosed)
+    assert closed.trade.exit_reason is ExitReason.FLATTEN
+    assert closed.trade.exit_price == D("11.33")
+    assert closed.trade.exit_at == et(15, 55)
+
+
+@pytest.mark.asyncio
+async def test_trading_day_expires_a_plan_untriggered_by_the_entry_deadline() -> None:
+    market = market_with(
+        "GAPR",
+        extra_bars=[
+            bar("GAPR", 10, 29, "11.00", "11.20", "10.95", "11.10"),
+            bar("GAPR", 10, 30, "11.10", "11.50", "11.10", "11.40"),  # too late to enter
+        ],
+    )
+    day, bus = make_day(market)
+
+    await run(day, market)
+    await day.finish()
+
+    assert [e.symbol for e in of_type(bus, PlanExpired)] == ["GAPR"]
+    assert of_type(bus, OrderPlaced) == []
+    assert day.plans[symbol("GAPR")].state is PlanState.EXPIRED
+
+
+@pytest.mark.asyncio
+async def test_trading_day_refuses_entries_beyond_max_open_positions_by_scan_rank() -> None:
+    breakout = [bar(s, 9, 35, "11.15", "11.25", "11.12", "11.22") for s in ("AAA", "BBB", "CCC")]
+    market = market_with("AAA", "BBB", "CCC", extra_bars=breakout)
+    strategy = replace(Strategy(), risk=RiskLimits(max_open_positions=2))
+    day, bus = make_day(market, strategy)
+
+    await run(day, market)
+
+    placed = [e.order.symbol for e in of_type(bus, OrderPlaced)]
+    assert placed == ["AAA", "BBB"]  # equal gaps and volume: ranked by symbol
+    [refusal] = of_type(bus, PlanRejected)
+    assert refusal.symbol == "CCC"
+    assert refusal.reason == "risk:max_open_positions"
+    assert day.plans[symbol("CCC")].state is PlanState.CANCELLED
+
+
+@pytest.mark.asyncio
+async def test_trading_day_stops_new_entries_after_the_daily_loss_limit() -> None:
+    # A stop-out loses (11.01 - 11.21) * 2230 = -446.00; a 0.4 % limit is 400 of 100,000.
+    market = market_with(
+        "AAA",
+        "BBB",
+        extra_bars=[
+            bar("AAA", 9, 35, "11.15", "11.25", "11.12", "11.22"),
+            bar("AAA", 9, 36, "11.10", "11.10", "10.95", "11.00"),
+            bar("BBB", 9, 40, "11.15", "11.25", "11.12", "11.22"),
+        ],
+    )
+    strategy = replace(Strategy(), risk=RiskLimits(daily_loss_limit_pct=D("0.4")))
+    day, bus = make_day(market, strategy)
+
+    await run(day, market)
+
+    [closed] = of_type(bus, PositionClosed)
+    assert closed.trade.net_pnl == D("-446.00")
+    [change] = of_type(bus, RiskStateChanged)
+    assert change.current is TradingState.REDUCING
+    [refusal] = of_type(bus, PlanRejected)
+    assert (refusal.symbol, refusal.reason) == ("BBB", "risk:reducing")
