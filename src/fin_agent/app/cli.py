@@ -1,0 +1,154 @@
+"""The `fin-agent` command line: demo, backtest and config check.
+
+Bad input (a broken config, a bad bar file, a date range without data) prints one clear error and
+exits 2; it never shows a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from datetime import date, timedelta
+from pathlib import Path
+from typing import TextIO
+
+from fin_agent.adapters.bar_files import BarFileSpec, BarStamp, describe_dropped
+from fin_agent.adapters.replay import load_replay
+from fin_agent.app import config_check
+from fin_agent.app.bootstrap import build_replay, build_simulation
+from fin_agent.app.report_view import report_json, report_text
+from fin_agent.app.runner import run_sessions
+from fin_agent.app.settings import Settings, load_settings
+from fin_agent.domain.errors import FinAgentError, PermanentError
+from fin_agent.domain.report import DailyReport, summarize
+
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fin-agent", description=__doc__)
+    parser.add_argument("--config", type=Path, help="config file (default: ./config.yaml)")
+    parser.add_argument("--profile", choices=["dev", "paper", "prod"], help="config profile")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="run simulated trading days end to end")
+    demo.add_argument("--seed", type=int, help="simulator seed (default: simulator.seed)")
+    demo.add_argument("--days", type=_positive, default=1, help="sessions to run (default 1)")
+    demo.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    backtest = commands.add_parser("backtest", help="replay bar files day by day")
+    backtest.add_argument(
+        "--data", type=Path, nargs="+", required=True, help="daily and/or intraday bar files"
+    )
+    backtest.add_argument(
+        "--from", dest="start", type=_date, required=True, help="first day, YYYY-MM-DD"
+    )
+    backtest.add_argument(
+        "--to", dest="end", type=_date, required=True, help="last day, YYYY-MM-DD"
+    )
+    backtest.add_argument(
+        "--bar-stamp", choices=["start", "end", "auto"], help="naive stamps mark bar start or end"
+    )
+    backtest.add_argument("--tz", help="time zone of naive timestamps (default: replay.timezone)")
+    backtest.add_argument("--factors", type=Path, help="folder of split factor files")
+    backtest.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    config = commands.add_parser("config", help="inspect the configuration")
+    config_commands = config.add_subparsers(dest="config_command", required=True)
+    check = config_commands.add_parser("check", help="validate and print the effective config")
+    check.add_argument("--config", dest="check_config", type=Path, help="config file to check")
+    return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date: use YYYY-MM-DD") from None
+
+
+def _print_report(
+    reports: Sequence[DailyReport], settings: Settings, as_json: bool, out: TextIO
+) -> None:
+    start = reports[0].performance.start_equity if reports else settings.strategy_equity()
+    summary = summarize(start, reports)
+    out.write((report_json(reports, summary) if as_json else report_text(reports, summary)) + "\n")
+
+
+def _demo(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    container = build_simulation(settings, seed=args.seed)
+    first = settings.simulator.start_date
+    sessions = list(container.calendar.sessions(first, first + timedelta(days=7 * args.days + 14)))
+    reports = asyncio.run(
+        run_sessions(container, sessions[: args.days], settings.strategy_equity())
+    )
+    _print_report(reports, settings, args.json, out)
+    return 0
+
+
+def _backtest(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
+    if args.end < args.start:
+        raise UsageError(f"--to {args.end} is before --from {args.start}: swap them")
+    factors = args.factors or settings.replay.factors_dir
+    spec = BarFileSpec(
+        timezone=args.tz or settings.replay.timezone,
+        bar_stamp=BarStamp(args.bar_stamp or settings.replay.bar_stamp),
+        factors_dir=Path(factors) if factors else None,
+    )
+    loaded = load_replay(args.data, spec)
+    if loaded.dropped:
+        err.write(f"warning: {describe_dropped(loaded.dropped)}\n")
+    if loaded.unadjusted_symbols and spec.factors_dir is not None:
+        names = ", ".join(loaded.unadjusted_symbols)
+        err.write(f"warning: no split factors for {names}: their prices are as traded\n")
+    market = loaded.market_data
+    days = [d for d in market.sessions() if args.start <= d <= args.end]
+    if not days:
+        covered = market.sessions()
+        span = f"{covered[0]}..{covered[-1]}" if covered else "no sessions at all"
+        raise UsageError(
+            f"no data between {args.start} and {args.end}: the files cover {span}; "
+            "choose --from/--to inside that span"
+        )
+    container = build_replay(settings, market)
+    sessions = [s for d in days if (s := container.calendar.session(d)) is not None]
+    reports = asyncio.run(run_sessions(container, sessions, settings.strategy_equity()))
+    _print_report(reports, settings, args.json, out)
+    return 0
+
+
+class UsageError(PermanentError):
+    """A command-line argument that cannot work; the message says which and why."""
+
+
+def main(
+    argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    """Entry point of the `fin-agent` console script; returns the process exit code."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    args = _parser().parse_args(argv)
+    if args.command == "config":
+        path = args.check_config or args.config
+        return config_check.run(path, args.profile, stdout=out, stderr=err)
+    try:
+        settings = load_settings(args.config, profile=args.profile)
+        if args.command == "demo":
+            return _demo(args, settings, out)
+        return _backtest(args, settings, out, err)
+    except FinAgentError as exc:
+        err.write(f"fin-agent: error: {exc}\n")
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
