@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from itertools import pairwise
@@ -25,18 +24,13 @@ from fin_agent.domain.values import symbol
 pytestmark = pytest.mark.data
 
 NY = ZoneInfo("America/New_York")
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 LEAN_MINUTES = "lean_minute_ext_hours_AAPL_AIG_FOXA_GOOG_NWSA_SHY_TWX.csv.gz"
 
 
 @pytest.fixture(scope="module")
-def data() -> Path:
-    """The shared data folder: skipped when absent, except in CI (CI=true), where that fails."""
-    if not SHARED_DATA.is_dir():
-        if os.environ.get("CI", "").strip().lower() == "true":
-            pytest.fail(f"CI must provide the shared market data at {SHARED_DATA}")
-        pytest.skip(f"shared market data not found at {SHARED_DATA}: these tests need it")
-    return SHARED_DATA
+def data(shared_data: Path) -> Path:
+    """The shared data folder (see tests/conftest.py: skipped when absent, fails in CI)."""
+    return shared_data
 
 
 def et(day: date, hh: int, mm: int) -> datetime:

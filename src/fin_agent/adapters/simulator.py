@@ -40,7 +40,7 @@ _WEIGHTS = tuple((_KEEP**k - _TAIL) / (1 - _TAIL) for k in range(LEVEL_WINDOW_DA
 
 PREMARKET_START = time(4, 0)
 LATEST_CATALYST_MINUTE = 270  # 08:30 ET: gappers have jumped well before the 09:00 scan
-CACHED_DAYS = 5  # minute bars and pre-market paths are kept for this many recent days
+CACHED_DAYS = 8  # minute bars and pre-market paths are kept for this many recent days
 _HISTORY_CHUNK_DAYS = 60
 
 _T = TypeVar("_T")
@@ -144,6 +144,7 @@ class SimulatedMarket:
         self, symbol: Symbol, since: datetime, until: datetime
     ) -> Sequence[Headline]:
         """Return the made-up headlines about `symbol` published in [since, until), oldest first."""
+        since, until = utc(since), utc(until)
         if symbol not in self._universe or until <= since:
             return []
         day = since.astimezone(EXCHANGE_TZ).date()

@@ -14,11 +14,13 @@ from datetime import date
 from enum import StrEnum
 
 from fin_agent.adapters.simulator_universe import Profile
+from fin_agent.domain.errors import DataError
 from fin_agent.domain.values import Symbol
 
 OPENING_RANGE_BARS = 5
 SCAN_MINUTE = 300  # 09:00 ET counted in minutes from the 04:00 ET pre-market start
 LISTING_VOL = 1.6  # an IPO swings more on its first day
+MIN_SESSION_BARS = 150  # the day shapes place their swings up to 40 bars before the close
 
 
 class Regime(StrEnum):
@@ -210,6 +212,11 @@ def draw_day(
     listing: bool,
 ) -> DayDraws:
     """Draw one symbol-day in full: its move, then the waypoints, noise, volume, halt and news."""
+    if bars < MIN_SESSION_BARS:
+        raise DataError(
+            f"the session of {day} lasts {bars} minutes: the simulator needs at least "
+            f"{MIN_SESSION_BARS}, so give it a calendar with regular or 13:00 early closes"
+        )
     move = draw_move(seed, profile, day, event, listing)
     rng = random.Random(f"{seed}:{profile.symbol}:{day.isoformat()}:shape")
     if event is None:

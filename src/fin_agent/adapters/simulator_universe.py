@@ -102,13 +102,13 @@ class Universe:
             name: (base_phase + i * IPO_CYCLE_DAYS // slots) % IPO_CYCLE_DAYS
             for i, name in enumerate(ipo)
         }
-        pennies = {name for name in ordered if name not in self._ipo_phase and rng.random() < 0.05}
+        seasoned = [name for name in ordered if name not in self._ipo_phase]
+        pennies = set(rng.sample(seasoned, len(seasoned) // 20))  # below the $2 price floor
         self._seasoned = {
             name: _draw_profile(
                 random.Random(f"{seed}:{name}:profile"), name, None, name in pennies
             )
-            for name in ordered
-            if name not in self._ipo_phase
+            for name in seasoned
         }
         self._listings: dict[tuple[Symbol, date], Profile] = {}
         self.symbols: tuple[Symbol, ...] = tuple(ordered)

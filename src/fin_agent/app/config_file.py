@@ -57,6 +57,22 @@ class ConfigFile:
         return SettingsLayer(settings_cls, data=self.profiles[profile], origins=origins)
 
 
+class _TextKeyLoader(yaml.SafeLoader):
+    """Reads every mapping key as the text written: `on:` stays "on", `1:` stays "1"."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """A mapping whose keys are the text written (merge keys `<<` still apply)."""
+        self.flatten_mapping(node)
+        return {
+            (
+                str(key_node.value)
+                if isinstance(key_node, yaml.ScalarNode)
+                else str(self.construct_object(key_node, deep=True))
+            ): self.construct_object(value_node, deep=deep)
+            for key_node, value_node in node.value
+        }
+
+
 def _file_problem(path: Path, what: str, fix: str) -> ConfigProblem:
     return ConfigProblem(loc=(str(path),), what=what, fix=fix)
 
@@ -77,7 +93,7 @@ def read_config_file(path: Path, settings_cls: type[BaseSettings]) -> ConfigFile
     except OSError as exc:
         fix = "check the file's permissions"
         return _unreadable(result, f"cannot be read ({exc.strerror})", fix)
-    loader = yaml.SafeLoader(text)
+    loader = _TextKeyLoader(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None

@@ -59,6 +59,17 @@ class SettingsValueError(ValueError):
         return cls([ConfigProblem(loc=(), what=what, fix=fix)])
 
 
+def problem(loc: Loc, what: str, fix: str) -> ConfigProblem:
+    """A problem at `loc` (relative to the model being validated)."""
+    return ConfigProblem(loc=loc, what=what, fix=fix)
+
+
+def raise_if(problems: Sequence[ConfigProblem]) -> None:
+    """Raise the problems found by a model validator, all at once, if there are any."""
+    if problems:
+        raise SettingsValueError(problems)
+
+
 def dotted(loc: Loc) -> str:
     """Join a location as `section.key[index]`."""
     out = ""

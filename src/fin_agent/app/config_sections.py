@@ -1,39 +1,35 @@
-"""The sections of the settings (scan, plan, risk, schedule, ...), each checked for consistency.
+"""The strategy sections of the settings (account, scan, plan, risk, execution).
 
-Every model forbids unknown keys, bounds every number and describes every field.
+Every model forbids unknown keys, bounds every number, describes every field and checks that
+related fields agree; the runtime sections are in `config_runtime`.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Annotated, Literal, Self
+from typing import Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from fin_agent.app.config_problems import ConfigProblem, SettingsValueError
+from fin_agent.app.config_problems import ConfigProblem, problem, raise_if
 from fin_agent.app.config_types import (
     SESSION_CLOSE,
     SESSION_OPEN,
-    AbsolutePath,
     ClockTime,
-    CronExpression,
-    SessionTime,
-    TimeZoneName,
-    parse_at,
-    problem,
-    raise_if,
 )
 from fin_agent.domain.errors import DataError
 from fin_agent.domain.rules import Direction, RankBy
 from fin_agent.domain.values import symbol
 
 
-class _Section(BaseModel):
+class SettingsSection(BaseModel):
+    """Base of every settings section: unknown keys refused, frozen, defaults validated."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
-class AccountSettings(_Section):
+class AccountSettings(SettingsSection):
     """The trading account."""
 
     starting_equity: Decimal = Field(
@@ -44,7 +40,7 @@ class AccountSettings(_Section):
     )
 
 
-class ScanSettings(_Section):
+class ScanSettings(SettingsSection):
     """Filters and ranking of the pre-market gap scan (DESIGN.md section 2, step 1)."""
 
     gap_min_pct: Decimal = Field(
@@ -175,7 +171,7 @@ def _minutes_after(start: time, minutes: int) -> time:
     return (datetime.combine(date(2000, 1, 3), start) + timedelta(minutes=minutes)).time()
 
 
-class PlanSettings(_Section):
+class PlanSettings(SettingsSection):
     """How a candidate becomes a plan: opening range, entry window, stop, target and size."""
 
     opening_range_minutes: int = Field(
@@ -255,7 +251,7 @@ class PlanSettings(_Section):
         return self
 
 
-class RiskSettings(_Section):
+class RiskSettings(SettingsSection):
     """Limits the risk engine applies before any order."""
 
     max_open_positions: int = Field(
@@ -275,7 +271,7 @@ class RiskSettings(_Section):
     )
 
 
-class ExecutionSettings(_Section):
+class ExecutionSettings(SettingsSection):
     """Costs of the paper broker; both zero reproduces the rules exactly."""
 
     slippage_bps: Decimal = Field(
@@ -283,170 +279,4 @@ class ExecutionSettings(_Section):
     )
     commission_per_share: Decimal = Field(
         default=Decimal(0), ge=0, le=10, description="Commission per share traded, in USD."
-    )
-
-
-class JobSchedule(_Section):
-    """When a job runs: a cron expression, or a time relative to the session's open or close."""
-
-    cron: CronExpression | None = Field(
-        default=None,
-        description="Five-field cron expression in schedule.timezone, e.g. '0 9 * * 1-5'.",
-    )
-    at: SessionTime | None = Field(
-        default=None,
-        description="Time relative to the session, e.g. 'open + 5m' or 'close - 5m' (follows "
-        "early closes); runs on sessions only.",
-    )
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> Self:
-        if (self.cron is None) == (self.at is None):
-            what = "sets both cron and at" if self.cron else "sets neither cron nor at"
-            raise SettingsValueError.single(
-                what, "give exactly one of them, e.g. `at: open + 5m` or `cron: '0 9 * * 1-5'`"
-            )
-        return self
-
-    def session_offset(self) -> tuple[Literal["open", "close"], timedelta] | None:
-        """For an `at` job, its anchor and signed offset (`close - 5m` is close, -5 min)."""
-        return parse_at(self.at) if self.at is not None else None
-
-    def describe(self) -> str:
-        """The schedule as written, e.g. `at: close - 5m`."""
-        return f"at: {self.at}" if self.at is not None else f"cron: {self.cron}"
-
-
-class JobsSettings(_Section):
-    """The agent's scheduled jobs."""
-
-    scan: JobSchedule = Field(
-        default=JobSchedule(cron="0 9 * * 1-5"), description="Pre-market gap scan (sessions only)."
-    )
-    plan: JobSchedule = Field(
-        default=JobSchedule(at="open + 5m"),
-        description="Plans built when the opening range closes.",
-    )
-    flatten: JobSchedule = Field(
-        default=JobSchedule(at="close - 5m"), description="Every open position flattened."
-    )
-    report: JobSchedule = Field(
-        default=JobSchedule(at="close + 15m"), description="Daily report after the close."
-    )
-    housekeeping: JobSchedule = Field(
-        default=JobSchedule(cron="30 17 * * 1-5"),
-        description="Stream trimming and store maintenance.",
-    )
-
-    def get(self, name: str) -> JobSchedule | None:
-        """The job called `name`, or None when there is no such job."""
-        value = getattr(self, name, None) if name in type(self).model_fields else None
-        return value if isinstance(value, JobSchedule) else None
-
-    def items(self) -> list[tuple[str, JobSchedule]]:
-        """Every job as `(name, schedule)`, in declaration order."""
-        return [(name, job) for name in type(self).model_fields if (job := self.get(name))]
-
-
-class ScheduleSettings(_Section):
-    """When jobs run."""
-
-    timezone: TimeZoneName = Field(
-        default="America/New_York", description="Time zone of the cron expressions (IANA name)."
-    )
-    jobs: JobsSettings = Field(default_factory=JobsSettings, description="The scheduled jobs.")
-
-
-class MarketSettings(_Section):
-    """Where market data comes from."""
-
-    source: Literal["simulator", "replay", "finnhub"] = Field(
-        default="simulator",
-        description="simulator (seeded, offline), replay (bar files) or finnhub.",
-    )
-
-
-class SimulatorSettings(_Section):
-    """The seeded market simulator (no network)."""
-
-    seed: int = Field(
-        default=7, ge=0, le=2**32 - 1, description="Random seed: same seed, same market."
-    )
-    universe_size: int = Field(
-        default=40, ge=1, le=5000, description="Number of simulated symbols."
-    )
-    start_date: date = Field(
-        default=date(2025, 3, 3),
-        ge=date(1990, 1, 1),
-        le=date(2100, 1, 1),
-        description="First simulated day (YYYY-MM-DD).",
-    )
-
-
-class ReplaySettings(_Section):
-    """Replaying recorded bar files."""
-
-    files: list[AbsolutePath] = Field(
-        default_factory=list,
-        max_length=100_000,
-        description="Bar files to replay; relative paths are from config.yaml's folder.",
-    )
-    timezone: TimeZoneName = Field(
-        default="America/New_York", description="Time zone of naive timestamps in the files."
-    )
-    bar_stamp: Literal["start", "end", "auto"] = Field(
-        default="auto",
-        description="Whether a bar's stamp is its start, its end, or detected (auto).",
-    )
-    factors_dir: AbsolutePath | None = Field(
-        default=None, description="Folder of split/dividend factor files; null for none."
-    )
-
-
-class BusSettings(_Section):
-    """The event bus."""
-
-    kind: Literal["memory", "redis"] = Field(
-        default="memory", description="memory (in process) or redis (Redis Streams)."
-    )
-
-
-class StoreSettings(_Section):
-    """Where events and results are stored."""
-
-    kind: Literal["memory", "duckdb", "timescale"] = Field(
-        default="memory", description="memory, duckdb (embedded) or timescale (PostgreSQL)."
-    )
-
-
-class HttpSettings(_Section):
-    """The health and metrics HTTP server."""
-
-    host: str = Field(default="127.0.0.1", min_length=1, description="Address to listen on.")
-    port: int = Field(
-        default=8080, ge=0, le=65535, description="Port to listen on; 0 picks a free one."
-    )
-
-
-class DashboardSettings(_Section):
-    """The Streamlit dashboard."""
-
-    host: str = Field(default="127.0.0.1", min_length=1, description="Address to listen on.")
-    port: int = Field(
-        default=8501, ge=0, le=65535, description="Port to listen on; 0 picks a free one."
-    )
-
-
-def _upper(value: object) -> object:
-    return value.upper() if isinstance(value, str) else value
-
-
-class LoggingSettings(_Section):
-    """Log level and format."""
-
-    level: Annotated[
-        Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], BeforeValidator(_upper)
-    ] = Field(default="INFO", description="Least severe level logged.")
-    format: Literal["console", "json"] = Field(
-        default="console", description="console (for people) or json (for log collectors)."
     )

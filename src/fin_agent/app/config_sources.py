@@ -86,6 +86,7 @@ def secret_fields(settings_cls: type[BaseModel]) -> frozenset[str]:
 
 
 def holds(annotation: Any, kind: type) -> bool:
+    """Whether `annotation` is `kind` or holds it (in Optional, Annotated or list)."""
     if annotation is kind:
         return True
     origin = get_origin(annotation)

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from croniter import croniter
 from pydantic import AfterValidator, BeforeValidator
 
-from fin_agent.app.config_problems import ConfigProblem, SettingsValueError, show
+from fin_agent.app.config_problems import SettingsValueError, show
 
 SESSION_OPEN = time(9, 30)
 SESSION_CLOSE = time(16, 0)
@@ -80,6 +80,7 @@ def _check_cron(expr: str) -> str:
 
 
 def parse_at(expr: str) -> tuple[Literal["open", "close"], timedelta] | None:
+    """`'close - 5m'` as `("close", -5 minutes)`; None when `expr` is not a session time."""
     match = _AT_RE.match(expr)
     if match is None:
         return None
@@ -105,17 +106,9 @@ def _check_at(expr: str) -> str:
     return expr
 
 
+# Field types: each validates (and explains) its value wherever it appears in the settings.
 TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
 ClockTime = Annotated[time, BeforeValidator(_parse_clock)]
 AbsolutePath = Annotated[Path, AfterValidator(_absolute)]
 CronExpression = Annotated[str, AfterValidator(_check_cron)]
 SessionTime = Annotated[str, AfterValidator(_check_at)]
-
-
-def problem(loc: tuple[str, ...], what: str, fix: str) -> ConfigProblem:
-    return ConfigProblem(loc=loc, what=what, fix=fix)
-
-
-def raise_if(problems: list[ConfigProblem]) -> None:
-    if problems:
-        raise SettingsValueError(problems)

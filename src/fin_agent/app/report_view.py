@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -11,6 +12,7 @@ from fin_agent.domain.positions import ClosedTrade
 from fin_agent.domain.report import DailyReport, Performance
 
 CENTS = Decimal("0.01")
+PRICE_STEP = Decimal("0.0001")
 
 
 def _money(value: Decimal) -> str:
@@ -18,13 +20,16 @@ def _money(value: Decimal) -> str:
 
 
 def _price(value: Decimal) -> str:
-    return str(value.normalize()) if value == value.to_integral() else str(value)
+    """A price to the cent, with sub-cent digits only when it has them (slippage)."""
+    text = f"{value.quantize(PRICE_STEP):f}".rstrip("0")
+    whole, _, frac = text.partition(".")
+    return f"{whole}.{frac.ljust(2, '0')}"
 
 
-def trade_dict(trade: ClosedTrade) -> dict[str, Any]:
-    """One round trip as JSON-ready fields."""
+def trade_dict(trade: ClosedTrade, day: date) -> dict[str, Any]:
+    """One round trip of trading day `day` as JSON-ready fields."""
     return {
-        "day": trade.entry_at.date().isoformat(),
+        "day": day.isoformat(),
         "plan_id": trade.plan_id,
         "symbol": trade.symbol,
         "side": str(trade.side),
@@ -62,7 +67,7 @@ def report_dict(reports: Sequence[DailyReport], summary: Performance) -> dict[st
     """The whole run: summary figures, every trade, and one entry per day."""
     return {
         **_figures(summary),
-        "trades": [trade_dict(t) for t in summary.trades],
+        "trades": [trade_dict(t, r.day) for r in reports for t in r.performance.trades],
         "days": [
             {
                 "day": r.day.isoformat(),

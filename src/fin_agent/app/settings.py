@@ -25,24 +25,26 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from fin_agent.app.config_file import read_config_file
-from fin_agent.app.config_problems import ConfigProblem, translate
-from fin_agent.app.config_sections import (
-    AccountSettings,
+from fin_agent.app.config_problems import ConfigProblem, problem, raise_if, translate
+from fin_agent.app.config_runtime import (
     BusSettings,
     DashboardSettings,
-    ExecutionSettings,
     HttpSettings,
     JobSchedule,
     JobsSettings,
     LoggingSettings,
     MarketSettings,
-    PlanSettings,
     ReplaySettings,
-    RiskSettings,
-    ScanSettings,
     ScheduleSettings,
     SimulatorSettings,
     StoreSettings,
+)
+from fin_agent.app.config_sections import (
+    AccountSettings,
+    ExecutionSettings,
+    PlanSettings,
+    RiskSettings,
+    ScanSettings,
 )
 from fin_agent.app.config_sources import (
     CONFIG_ENV_VAR,
@@ -54,7 +56,7 @@ from fin_agent.app.config_sources import (
     secret_fields,
     secrets_layer,
 )
-from fin_agent.app.config_types import AbsolutePath, TimeZoneName, problem, raise_if
+from fin_agent.app.config_types import AbsolutePath, TimeZoneName
 from fin_agent.domain.errors import ConfigError
 from fin_agent.domain.rules import ExecutionCosts, PlanRules, RiskLimits, ScanRules, Strategy
 
@@ -361,11 +363,10 @@ def _plain(value: object) -> object:
 
 def render_effective(settings: Settings) -> str:
     """The effective settings as YAML; a set secret shows as '**********', an unset one as null."""
-    data = _plain(settings.model_dump(mode="python"))
-    assert isinstance(data, dict)  # noqa: S101 - a model always dumps to a mapping
-    jobs = data["schedule"]["jobs"]
-    data["schedule"]["jobs"] = {
-        name: {key: value for key, value in job.items() if value is not None}
-        for name, job in jobs.items()
+    data: dict[str, Any] = {
+        name: _plain(value) for name, value in settings.model_dump(mode="python").items()
+    }
+    data["schedule"]["jobs"] = {  # a job shows the one of cron/at it uses
+        name: job.describe_mapping() for name, job in settings.schedule.jobs.items()
     }
     return yaml.dump(data, Dumper=_YamlDumper, sort_keys=False, allow_unicode=True)

@@ -13,7 +13,7 @@ import pytest
 from fin_agent.adapters.memory import FixedCalendar
 from fin_agent.adapters.simulator import SimulatedMarket
 from fin_agent.domain.errors import ConfigError
-from fin_agent.domain.values import Bar, DailyBar, Symbol, symbol
+from fin_agent.domain.values import Bar, DailyBar, Premarket, Symbol, symbol
 from fin_agent.ports.market_data import MarketData
 from fin_agent.ports.news import News
 
@@ -76,6 +76,14 @@ async def _candidates(market: SimulatedMarket, day: date) -> list[tuple[Symbol, 
     return [(name, atr) for _, _, name, atr in passed[:5]]
 
 
+async def _premarket(
+    market: SimulatedMarket, name: Symbol, day: date, until: datetime
+) -> Premarket:
+    found = await market.premarket(name, day, until)
+    assert found is not None
+    return found
+
+
 def _opening_range(bars: Sequence[Bar]) -> tuple[Decimal, Decimal]:
     first = bars[:5]
     assert [b.start.astimezone(NY).time() for b in first][-1] == time(9, 34)
@@ -92,9 +100,12 @@ def market() -> SimulatedMarket:
 
 
 def test_simulated_market_implements_market_data_and_news() -> None:
-    source: MarketData = SimulatedMarket(7, CALENDAR)
-    news: News = SimulatedMarket(7, CALENDAR)
-    assert source is not news
+    simulated = SimulatedMarket(7, CALENDAR)
+    source: MarketData = simulated  # mypy checks the structural match
+    news: News = simulated
+
+    assert callable(source.session_bars)
+    assert callable(news.headlines)
 
 
 def test_universe_size_out_of_range_is_refused_with_the_fix() -> None:
@@ -297,13 +308,13 @@ async def test_premarket_accumulates_from_four_until_the_open(market: SimulatedM
     prev_close = (await market.daily_bars(name, day, 1))[-1].close
     at = [datetime.combine(day, time(h, m), NY) for h, m in ((3, 0), (7, 0), (9, 0), (11, 0))]
 
-    before, early, scan, after_open = [await market.premarket(name, day, t) for t in at]
+    before, early, scan, after_open = [await _premarket(market, name, day, t) for t in at]
 
-    assert before is not None and early is not None and scan is not None
-    assert after_open is not None
     assert (before.last, before.volume) == (prev_close, 0)
-    assert early.volume is not None and scan.volume is not None and after_open.volume is not None
-    assert early.volume <= scan.volume <= after_open.volume
+    assert early.volume is not None
+    assert scan.volume is not None
+    assert after_open.volume is not None
+    assert 0 < early.volume <= scan.volume <= after_open.volume
     assert after_open.as_of == datetime.combine(day, time(9, 30), NY).astimezone(UTC)
     opening = (await market.session_bars(day, [name]))[0].open
     assert abs(after_open.last - opening) / opening < Decimal("0.03")
@@ -360,9 +371,9 @@ async def test_intraday_volume_is_u_shaped(market: SimulatedMarket) -> None:
             start = bar.start.astimezone(NY)
             minute_volume[(start.hour - 9) * 60 + start.minute - 30] += bar.volume
 
-    first, midday, last = sum(minute_volume[:30]), sum(minute_volume[180:210]), sum(minute_volume[-30:])
-    assert first > 1.5 * midday
-    assert last > 1.2 * midday
+    first, midday, last = minute_volume[:30], minute_volume[180:210], minute_volume[-30:]
+    assert sum(first) > 1.5 * sum(midday)
+    assert sum(last) > 1.2 * sum(midday)
 
 
 @pytest.mark.asyncio

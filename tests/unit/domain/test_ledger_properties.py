@@ -249,7 +249,9 @@ def round_trips(draw: st.DrawFn) -> list[RoundTrip]:
 
 def play(ledger: Ledger, trips: list[RoundTrip], data: st.DataObject) -> list[ClosedTrade]:
     """Open and close every round trip, interleaved in an order hypothesis chooses."""
-    waiting, held, closed = list(trips), [], []
+    waiting = list(trips)
+    held: list[RoundTrip] = []
+    closed: list[ClosedTrade] = []
     clock = T0
     while waiting or held:
         clock += timedelta(minutes=1)

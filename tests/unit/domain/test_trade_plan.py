@@ -75,8 +75,10 @@ def plan_for(
     )
 
 
-def built(cand: Candidate, rng: OpeningRange | None, **kwargs: object) -> TradePlan:
-    plan = plan_for(cand, rng, **kwargs)  # type: ignore[arg-type]
+def built(
+    cand: Candidate, rng: OpeningRange | None, *, rules: PlanRules | None = None
+) -> TradePlan:
+    plan = plan_for(cand, rng, rules=rules)
     assert isinstance(plan, TradePlan), plan
     return plan
 

@@ -1,0 +1,192 @@
+"""The runtime sections of the settings: schedule, market source, bus, store, servers, logging.
+
+Like the strategy sections, every model forbids unknown keys, bounds every number and describes
+every field.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated, Literal, Self
+
+from pydantic import BeforeValidator, Field, model_validator
+
+from fin_agent.app.config_problems import SettingsValueError
+from fin_agent.app.config_sections import SettingsSection
+from fin_agent.app.config_types import (
+    AbsolutePath,
+    CronExpression,
+    SessionTime,
+    TimeZoneName,
+    parse_at,
+)
+
+
+class JobSchedule(SettingsSection):
+    """When a job runs: a cron expression, or a time relative to the session's open or close."""
+
+    cron: CronExpression | None = Field(
+        default=None,
+        description="Five-field cron expression in schedule.timezone, e.g. '0 9 * * 1-5'.",
+    )
+    at: SessionTime | None = Field(
+        default=None,
+        description="Time relative to the session, e.g. 'open + 5m' or 'close - 5m' (follows "
+        "early closes); runs on sessions only.",
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if (self.cron is None) == (self.at is None):
+            what = "sets both cron and at" if self.cron else "sets neither cron nor at"
+            raise SettingsValueError.single(
+                what, "give exactly one of them, e.g. `at: open + 5m` or `cron: '0 9 * * 1-5'`"
+            )
+        return self
+
+    def session_offset(self) -> tuple[Literal["open", "close"], timedelta] | None:
+        """For an `at` job, its anchor and signed offset (`close - 5m` is close, -5 min)."""
+        return parse_at(self.at) if self.at is not None else None
+
+    def describe_mapping(self) -> dict[str, str]:
+        """The schedule as its one key, e.g. `{"at": "close - 5m"}`."""
+        return {"at": self.at} if self.at is not None else {"cron": self.cron or ""}
+
+    def describe(self) -> str:
+        """The schedule as written, e.g. `at: close - 5m`."""
+        return f"at: {self.at}" if self.at is not None else f"cron: {self.cron}"
+
+
+class JobsSettings(SettingsSection):
+    """The agent's scheduled jobs."""
+
+    scan: JobSchedule = Field(
+        default=JobSchedule(cron="0 9 * * 1-5"), description="Pre-market gap scan (sessions only)."
+    )
+    plan: JobSchedule = Field(
+        default=JobSchedule(at="open + 5m"),
+        description="Plans built when the opening range closes.",
+    )
+    flatten: JobSchedule = Field(
+        default=JobSchedule(at="close - 5m"), description="Every open position flattened."
+    )
+    report: JobSchedule = Field(
+        default=JobSchedule(at="close + 15m"), description="Daily report after the close."
+    )
+    housekeeping: JobSchedule = Field(
+        default=JobSchedule(cron="30 17 * * 1-5"),
+        description="Stream trimming and store maintenance.",
+    )
+
+    def get(self, name: str) -> JobSchedule | None:
+        """The job called `name`, or None when there is no such job."""
+        value = getattr(self, name, None) if name in type(self).model_fields else None
+        return value if isinstance(value, JobSchedule) else None
+
+    def items(self) -> list[tuple[str, JobSchedule]]:
+        """Every job as `(name, schedule)`, in declaration order."""
+        return [(name, job) for name in type(self).model_fields if (job := self.get(name))]
+
+
+class ScheduleSettings(SettingsSection):
+    """When jobs run."""
+
+    timezone: TimeZoneName = Field(
+        default="America/New_York", description="Time zone of the cron expressions (IANA name)."
+    )
+    jobs: JobsSettings = Field(default_factory=JobsSettings, description="The scheduled jobs.")
+
+
+class MarketSettings(SettingsSection):
+    """Where market data comes from."""
+
+    source: Literal["simulator", "replay", "finnhub"] = Field(
+        default="simulator",
+        description="simulator (seeded, offline), replay (bar files) or finnhub.",
+    )
+
+
+class SimulatorSettings(SettingsSection):
+    """The seeded market simulator (no network)."""
+
+    seed: int = Field(
+        default=7, ge=0, le=2**32 - 1, description="Random seed: same seed, same market."
+    )
+    universe_size: int = Field(
+        default=40, ge=1, le=5000, description="Number of simulated symbols."
+    )
+    start_date: date = Field(
+        default=date(2025, 3, 3),
+        ge=date(1990, 1, 1),
+        le=date(2100, 1, 1),
+        description="First simulated day (YYYY-MM-DD).",
+    )
+
+
+class ReplaySettings(SettingsSection):
+    """Replaying recorded bar files."""
+
+    files: list[AbsolutePath] = Field(
+        default_factory=list,
+        max_length=100_000,
+        description="Bar files to replay; relative paths are from config.yaml's folder.",
+    )
+    timezone: TimeZoneName = Field(
+        default="America/New_York", description="Time zone of naive timestamps in the files."
+    )
+    bar_stamp: Literal["start", "end", "auto"] = Field(
+        default="auto",
+        description="Whether a bar's stamp is its start, its end, or detected (auto).",
+    )
+    factors_dir: AbsolutePath | None = Field(
+        default=None, description="Folder of split/dividend factor files; null for none."
+    )
+
+
+class BusSettings(SettingsSection):
+    """The event bus."""
+
+    kind: Literal["memory", "redis"] = Field(
+        default="memory", description="memory (in process) or redis (Redis Streams)."
+    )
+
+
+class StoreSettings(SettingsSection):
+    """Where events and results are stored."""
+
+    kind: Literal["memory", "duckdb", "timescale"] = Field(
+        default="memory", description="memory, duckdb (embedded) or timescale (PostgreSQL)."
+    )
+
+
+class HttpSettings(SettingsSection):
+    """The health and metrics HTTP server."""
+
+    host: str = Field(default="127.0.0.1", min_length=1, description="Address to listen on.")
+    port: int = Field(
+        default=8080, ge=0, le=65535, description="Port to listen on; 0 picks a free one."
+    )
+
+
+class DashboardSettings(SettingsSection):
+    """The Streamlit dashboard."""
+
+    host: str = Field(default="127.0.0.1", min_length=1, description="Address to listen on.")
+    port: int = Field(
+        default=8501, ge=0, le=65535, description="Port to listen on; 0 picks a free one."
+    )
+
+
+def _upper(value: object) -> object:
+    return value.upper() if isinstance(value, str) else value
+
+
+class LoggingSettings(SettingsSection):
+    """Log level and format."""
+
+    level: Annotated[
+        Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], BeforeValidator(_upper)
+    ] = Field(default="INFO", description="Least severe level logged.")
+    format: Literal["console", "json"] = Field(
+        default="console", description="console (for people) or json (for log collectors)."
+    )

@@ -1,0 +1,25 @@
+"""Fixtures shared by every test tree."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def in_ci() -> bool:
+    """True under CI (CI=true), where a missing service or data set must fail, never skip."""
+    return os.environ.get("CI", "").strip().lower() == "true"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The recorded market data in ../shared/data: skipped when absent, except in CI."""
+    if not SHARED_DATA.is_dir():
+        if in_ci():
+            pytest.fail(f"CI must provide the shared market data at {SHARED_DATA}")
+        pytest.skip(f"shared market data not found at {SHARED_DATA}: these tests need it")
+    return SHARED_DATA
