@@ -128,11 +128,14 @@ class Ledger:
 
     def close(self, fill: Fill) -> ClosedTrade:
         """Record an exit fill, closing the whole position, and return the round trip."""
-        position = self._open.pop(fill.client_order_id, None)
+        position = self._open.get(fill.client_order_id)
         if position is None:
             raise DomainError(f"exit fill for {fill.client_order_id}, which holds no position")
         if fill.qty != position.qty:
             raise DomainError(f"exit of {fill.qty} shares for a position of {position.qty}")
+        if fill.kind is FillKind.ENTRY:
+            raise DomainError(f"fill {fill.client_order_id} is an entry fill, not an exit")
+        del self._open[fill.client_order_id]
         gross = (fill.price - position.entry_price) * position.qty * position.side.sign
         commission = position.entry_commission + fill.commission
         net = gross - commission

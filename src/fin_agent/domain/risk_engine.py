@@ -68,6 +68,7 @@ class RiskEngine:
         self._limits = limits
         self._start_equity = start_equity
         self._state = TradingState.ACTIVE
+        self._loss_limit_hit = False
         self._orders: deque[datetime] = deque()
 
     @property
@@ -120,7 +121,10 @@ class RiskEngine:
 
     def on_realised(self, realised_pnl: Decimal) -> StateChange | None:
         """Update the state from the day's realised P&L; returns the change when one happened."""
-        if self._state is TradingState.ACTIVE and realised_pnl <= -self.loss_limit:
+        if self._loss_limit_hit or realised_pnl > -self.loss_limit:
+            return None
+        self._loss_limit_hit = True
+        if self._state is TradingState.ACTIVE:
             return self._set(
                 TradingState.REDUCING,
                 RiskReason.DAILY_LOSS_LIMIT,
@@ -137,10 +141,11 @@ class RiskEngine:
         return self._set(TradingState.HALTED, RiskReason.OPERATOR, detail)
 
     def resume(self, detail: str) -> StateChange | None:
-        """Operator command: leave HALTED (back to ACTIVE)."""
+        """Operator command: leave HALTED (to REDUCING if the loss limit was hit today)."""
         if self._state is not TradingState.HALTED:
             return None
-        return self._set(TradingState.ACTIVE, RiskReason.OPERATOR, detail)
+        state = TradingState.REDUCING if self._loss_limit_hit else TradingState.ACTIVE
+        return self._set(state, RiskReason.OPERATOR, detail)
 
     def _set(self, state: TradingState, reason: RiskReason, detail: str) -> StateChange:
         change = StateChange(previous=self._state, current=state, reason=reason, detail=detail)

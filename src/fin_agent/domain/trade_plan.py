@@ -50,6 +50,7 @@ class PlanRejectReason(StrEnum):
 
     NO_OPENING_RANGE = "no_opening_range"
     ZERO_SIZE = "zero_size"
+    INVALID_PRICES = "invalid_prices"
     RISK = "risk"
 
 
@@ -146,9 +147,10 @@ class TradePlan:
 
     def _move(self, target: PlanState, at: datetime) -> TradePlan:
         if target not in ALLOWED[self.state]:
+            allowed = ", ".join(sorted(ALLOWED[self.state]))
             raise InvalidTransitionError(
                 f"plan {self.id} cannot go from {self.state} to {target}; "
-                f"allowed from {self.state}: {sorted(ALLOWED[self.state]) or 'nothing (final)'}"
+                f"allowed from {self.state}: {allowed or 'nothing (final)'}"
             )
         return replace(self, state=target, updated_at=at)
 
@@ -191,13 +193,26 @@ def build_plan(
     offset, atr_stop = rules.entry_offset, rules.atr_stop_multiple * candidate.atr
     if candidate.side is Side.LONG:
         entry = opening.high + offset
-        stop = max(opening.low - offset, (entry - atr_stop).quantize(CENT, ROUND_CEILING))
+        by_atr = (entry - atr_stop).quantize(CENT, ROUND_CEILING)
+        # Rounding can push a tiny ATR stop onto the entry: then only the range stop holds.
+        stop = max(opening.low - offset, by_atr) if by_atr < entry else opening.low - offset
     else:
         entry = opening.low - offset
-        stop = min(opening.high + offset, (entry + atr_stop).quantize(CENT, ROUND_FLOOR))
+        by_atr = (entry + atr_stop).quantize(CENT, ROUND_FLOOR)
+        stop = min(opening.high + offset, by_atr) if by_atr > entry else opening.high + offset
     target = entry + rules.reward_risk * (entry - stop)
+    if min(entry, stop, target) <= 0:
+        return PlanRejection(
+            plan_id=pid,
+            symbol=candidate.symbol,
+            reason=PlanRejectReason.INVALID_PRICES,
+            detail=(
+                f"entry {entry}, stop {stop} or target {target} is not a positive price; "
+                "the opening range is too wide for this price"
+            ),
+        )
     qty = position_size(equity, entry, stop, rules)
-    if qty <= 0 or stop <= 0:
+    if qty <= 0:
         return PlanRejection(
             plan_id=pid,
             symbol=candidate.symbol,

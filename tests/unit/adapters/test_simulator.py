@@ -363,6 +363,43 @@ async def test_some_gappers_have_a_catalyst_and_some_do_not(market: SimulatedMar
 
 
 @pytest.mark.asyncio
+async def test_every_scan_rule_rejects_someone_within_six_weeks(market: SimulatedMarket) -> None:
+    failures: set[str] = set()
+    for session in CALENDAR.sessions(date(2025, 2, 3), date(2025, 3, 14)):
+        day = session.day
+        for name in await market.symbols():
+            history = await market.daily_bars(name, day, 20)
+            premarket = await market.premarket(name, day, _scan(day))
+            if len(history) < 15 or premarket is None or premarket.volume is None:
+                failures.add("history")
+                continue
+            gap_pct = 100 * (premarket.last - history[-1].close) / history[-1].close
+            adv20 = sum(b.volume for b in history) / len(history)
+            if gap_pct <= -4:
+                failures.add("gap_down")
+            elif 2 <= gap_pct < 4:
+                failures.add("gap_too_small")
+            elif gap_pct > 40:
+                failures.add("gap_too_large")
+            elif gap_pct >= 4 and premarket.last < 2:
+                failures.add("price")
+            elif gap_pct >= 4 and premarket.volume < 50_000:
+                failures.add("pm_volume")
+            elif gap_pct >= 4 and adv20 < 500_000:
+                failures.add("adv")
+
+    assert failures == {
+        "history",
+        "gap_down",
+        "gap_too_small",
+        "gap_too_large",
+        "price",
+        "pm_volume",
+        "adv",
+    }
+
+
+@pytest.mark.asyncio
 async def test_intraday_volume_is_u_shaped(market: SimulatedMarket) -> None:
     names = await market.symbols()
     minute_volume = [0] * 390

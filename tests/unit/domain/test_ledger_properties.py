@@ -171,13 +171,6 @@ def test_ledger_refuses_a_partial_exit():
         ledger.close(fill("p1", FillKind.STOP, 5, "9"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: positions.py:131 pops the position before the checks on lines 134 and 149, so a "
-        "refused exit (wrong qty) silently drops the open position and its entry commission"
-    ),
-)
 def test_ledger_keeps_the_position_after_refusing_a_partial_exit():
     ledger = Ledger(START)
     open_ten(ledger)
@@ -189,18 +182,11 @@ def test_ledger_keeps_the_position_after_refusing_a_partial_exit():
     assert ledger.equity() == START - 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: positions.py:131 pops the position before fill.kind.exit_reason (line 149) raises "
-        "for an entry fill, so the refused close loses the open position"
-    ),
-)
 def test_ledger_keeps_the_position_after_refusing_an_entry_fill_as_an_exit():
     ledger = Ledger(START)
     open_ten(ledger)
 
-    with pytest.raises(DomainError, match="an entry fill has no exit reason"):
+    with pytest.raises(DomainError, match="is an entry fill, not an exit"):
         ledger.close(fill("p1", FillKind.ENTRY, 10, "9"))
 
     assert ledger.position("p1") is not None

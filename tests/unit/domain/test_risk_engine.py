@@ -269,13 +269,6 @@ def test_risk_engine_loss_while_halted_does_not_leave_halted():
     assert risk.state is TradingState.HALTED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: risk_engine.py:299 resume() always returns to ACTIVE, so halting after the daily "
-        "loss limit (REDUCING) and resuming re-opens new entries the same day"
-    ),
-)
 def test_risk_engine_resume_after_the_daily_loss_limit_still_refuses_entries():
     risk = engine()
     risk.on_realised(Decimal(-2000))
@@ -287,13 +280,6 @@ def test_risk_engine_resume_after_the_daily_loss_limit_still_refuses_entries():
     assert not check(risk).approved
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: risk_engine.py:279 on_realised() only leaves ACTIVE, and resume() (line 299) goes "
-        "to ACTIVE without re-checking: a loss limit crossed while HALTED is forgotten on resume"
-    ),
-)
 def test_risk_engine_resume_remembers_a_loss_limit_crossed_while_halted():
     risk = engine()
     risk.halt("stop")
