@@ -1,7 +1,6 @@
 """A seeded simulator of trading days: offline `MarketData` and `News` for the demo and backtests.
 
-Each day a few symbols gap (mostly up) on news or without it, trade in the pre-market, then go,
-fade, chop or fail around their opening range. Every answer depends only on (seed, symbol, day).
+Each day a few symbols gap, trade pre-market, then go, fade, chop or fail after the open.
 """
 
 from __future__ import annotations
@@ -49,8 +48,7 @@ _T = TypeVar("_T")
 class SimulatedMarket:
     """A deterministic market of made-up tickers, implementing both `MarketData` and `News`.
 
-    Same seed, same answers, whatever the order or number of calls; a daily bar is the aggregate
-    of that session's minute bars.
+    Answers depend only on (seed, symbol, day); each daily bar aggregates its session's minute bars.
     """
 
     def __init__(self, seed: int, calendar: Calendar, universe_size: int = 40) -> None:

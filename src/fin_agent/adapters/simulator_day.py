@@ -1,7 +1,6 @@
 """What happens on a simulated session: which symbols gap, by how much, and each symbol's day shape.
 
-Everything here is price-free and drawn from RNGs seeded by (seed, day) or (seed, symbol, day), so
-any day can be drawn on its own, in any order, as often as asked.
+Price-free, drawn from RNGs seeded by (seed, day) or (seed, symbol, day): any day, in any order.
 """
 
 from __future__ import annotations
@@ -54,8 +53,7 @@ class DayPlan:
 class DayMove:
     """The gist of a symbol-day, cheap to draw: regime, overnight gap, intended open-to-close move.
 
-    Log returns; the price level adds slow mean reversion to `close_log`. Gappers also carry their
-    opening-range width, the share of it below the open, and how far the day runs beyond it.
+    Log returns; gappers add their opening-range width, its share below the open, and their run.
     """
 
     regime: Regime

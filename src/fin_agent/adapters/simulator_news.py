@@ -1,7 +1,6 @@
-"""Headlines of the simulator: catalysts of gappers, and now and then news about a quiet stock.
+"""Made-up headlines: catalysts of gappers, and now and then news about a quiet stock.
 
-A gapper's catalyst is published between the previous day's close and 08:30 ET; other news falls in
-the 24 hours before the 09:00 ET scan. All of it is made up, including the sources.
+All fall in the 24 hours before the 09:00 ET scan; a catalyst comes after the previous close.
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
 """Minute price paths of the simulator, in integer cents: the regular session and the pre-market.
 
-A session path follows its day's waypoints with noise, then a monotone map pins its open, high, low
-and close to the daily bar's, so the daily bar is exactly the aggregate of the minute bars.
+A monotone map pins a session path to its daily bar, which is thus the minute bars' aggregate.
 """
 
 from __future__ import annotations

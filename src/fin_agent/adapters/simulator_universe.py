@@ -1,7 +1,6 @@
 """The simulator's universe: made-up tickers, each with an anchor price, a volume and a volatility.
 
-Two tickers are IPO slots: a new company lists on each every six weeks (staggered by three), so on
-any date one of them has at most 15 sessions of history, as reused tickers do in real markets.
+Two IPO slots relist a new company every six weeks, staggered, so one is always recently listed.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from fin_agent.domain.values import Symbol, symbol
 
 EPOCH = date(2000, 1, 3)
 IPO_CYCLE_DAYS = 42
-MAX_UNIVERSE = 2000
+MAX_UNIVERSE = 5000
 
 _CONSONANTS = "BCDFGHJKLMNPRSTVWXZ"
 _VOWELS = "AEIOUY"
