@@ -1,7 +1,12 @@
 # The two set-up commands of the README are `make demo` and `make test`.
 SHELL := /bin/bash
 PYTHON ?= python3
-UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+# uv from PATH, else a private copy in .tools/ (pip into a venv works on every Python 3.11+,
+# where `pip install --user` is refused by Debian's externally managed Python).
+UV ?= $(shell command -v uv 2>/dev/null)
+ifeq ($(UV),)
+UV := .tools/bin/uv
+endif
 VENV := .venv
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
@@ -9,9 +14,10 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 all: test
 
-$(UV):
-	@echo "uv not found: installing it for this user"
-	$(PYTHON) -m pip install --user --quiet uv
+.tools/bin/uv:
+	@echo "uv not found on PATH: installing it into .tools/"
+	$(PYTHON) -m venv .tools
+	.tools/bin/python -m pip install --quiet uv
 
 $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --python $(PYTHON)
@@ -40,4 +46,4 @@ check: lint typecheck imports pytest
 test: check
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .tools .mypy_cache .pytest_cache .ruff_cache
