@@ -375,3 +375,13 @@ def test_plan_does_not_trigger_again_once_triggered():
 def test_entry_window_contains_bars_starting_in_it():
     assert WINDOW.contains(bar(OR_END, "10.60", "10.20"))
     assert not WINDOW.contains(bar(DEADLINE, "10.60", "10.20"))
+
+
+def test_build_plan_rejects_a_short_whose_target_would_not_be_a_positive_price():
+    # short entry 2.99 (OR low 3.00 - 0.01); stops: range 6.01, ATR 2.99 + 0.5 * 4 = 4.99;
+    # the tighter (lower) is 4.99, so R = 2.00 and the target 2.99 - 2 * 2.00 = -1.01.
+    rejection = plan_for(candidate(side=Side.SHORT, atr="4"), opening(high="6.00", low="3.00"))
+
+    assert isinstance(rejection, PlanRejection)
+    assert rejection.reason is PlanRejectReason.INVALID_PRICES
+    assert "target -1.010 is not a positive price" in rejection.detail
