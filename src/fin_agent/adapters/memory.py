@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from fin_agent.domain.events import DomainEvent
 from fin_agent.domain.values import Bar, DailyBar, Headline, Premarket, Session, Symbol
-from fin_agent.ports.event_bus import Handler
+from fin_agent.ports.event_bus import ALL_EVENTS, Handler
 
 EXCHANGE_TZ = ZoneInfo("America/New_York")
 
@@ -156,14 +156,14 @@ class InMemoryEventBus:
     """In-process dispatch: handlers run in publish order; events they publish queue behind."""
 
     def __init__(self) -> None:
-        self._handlers: dict[str, list[Handler]] = {}
+        self._groups: list[tuple[str, frozenset[str], Handler]] = []
         self._queue: deque[DomainEvent] = deque()
         self._dispatching = False
         self.published: list[DomainEvent] = []
 
-    def subscribe(self, event_type: str, handler: Handler) -> None:
-        """Call `handler` with every event of `event_type` ("*" for all)."""
-        self._handlers.setdefault(event_type, []).append(handler)
+    def subscribe(self, group: str, event_types: Collection[str], handler: Handler) -> None:
+        """Call `handler` for every event of `event_types` ("*" for all) as group `group`."""
+        self._groups.append((group, frozenset(event_types), handler))
 
     async def publish(self, events: Sequence[DomainEvent]) -> None:
         """Queue events and dispatch them (and whatever their handlers publish) in order."""
@@ -175,10 +175,20 @@ class InMemoryEventBus:
         try:
             while self._queue:
                 event = self._queue.popleft()
-                for handler in (*self._handlers.get(event.TYPE, ()), *self._handlers.get("*", ())):
-                    await handler(event)
+                for _, types, handler in self._groups:
+                    if ALL_EVENTS in types or event.TYPE in types:
+                        await handler(event)
         finally:
             self._dispatching = False
+
+    async def start(self) -> None:
+        """Nothing to connect."""
+
+    async def drain(self, timeout_secs: float = 30.0) -> None:
+        """Dispatch is synchronous: everything published has been handled."""
+
+    async def stop(self) -> None:
+        """Nothing to disconnect."""
 
 
 class InMemoryStore:

@@ -22,6 +22,7 @@ from fin_agent.app.settings import Settings
 from fin_agent.domain.events import DomainEvent
 from fin_agent.domain.rules import Strategy
 from fin_agent.ports.calendar import Calendar
+from fin_agent.ports.event_bus import ALL_EVENTS
 from fin_agent.ports.market_data import MarketData
 from fin_agent.ports.news import News
 
@@ -64,7 +65,7 @@ def build(settings: Settings, *, market: MarketData, news: News, calendar: Calen
     async def persist(event: DomainEvent) -> None:
         await store.append([event])
 
-    bus.subscribe("*", persist)
+    bus.subscribe("store", [ALL_EVENTS], persist)
     strategy = settings.strategy()
     return Container(
         settings=settings,

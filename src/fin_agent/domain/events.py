@@ -19,7 +19,7 @@ from fin_agent.domain.positions import ClosedTrade
 from fin_agent.domain.report import DailyReport
 from fin_agent.domain.risk_engine import RiskReason, TradingState
 from fin_agent.domain.trade_plan import TradePlan
-from fin_agent.domain.values import Symbol, require_utc
+from fin_agent.domain.values import Bar, Symbol, require_utc
 
 EVENT_NAMESPACE = uuid.UUID("5b0b3a52-3c1e-4b8e-9a57-6f1f2b7d4c11")
 
@@ -165,7 +165,16 @@ class ReportDaily(DomainEvent):
     report: DailyReport
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BarsClosed(DomainEvent):
+    """One minute of the market closed: the 1-minute bars of the watched symbols."""
+
+    TYPE: ClassVar[str] = "market.bars_closed"
+    bars: tuple[Bar, ...]
+
+
 EVENT_TYPES: tuple[type[DomainEvent], ...] = (
+    BarsClosed,
     DayStarted,
     ScanCompleted,
     SignalGenerated,

@@ -1,22 +1,39 @@
-"""The `EventBus` port: publish domain events and have subscribers handle them."""
+"""The `EventBus` port: producers publish events; each consumer group handles every event once."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Protocol
 
 from fin_agent.domain.events import DomainEvent
 
 Handler = Callable[[DomainEvent], Awaitable[None]]
+ALL_EVENTS = "*"
 
 
 class EventBus(Protocol):
-    """Carries events from producers to subscribed handlers."""
+    """Carries events from producers to consumer groups.
+
+    Delivery is at least once; a group sees the events of one stream in publish order, and an
+    event id it has already handled is not handed to it again.
+    """
 
     async def publish(self, events: Sequence[DomainEvent]) -> None:
-        """Publish events in order; returns once the bus has accepted them."""
+        """Publish events in order; returns once the bus accepted them (back-pressure may wait)."""
         ...
 
-    def subscribe(self, event_type: str, handler: Handler) -> None:
-        """Call `handler` with every event of `event_type` ("*" for every event)."""
+    def subscribe(self, group: str, event_types: Collection[str], handler: Handler) -> None:
+        """Have group `group` call `handler` for every event of `event_types` ("*": all)."""
+        ...
+
+    async def start(self) -> None:
+        """Connect and start delivering to the subscribed groups."""
+        ...
+
+    async def drain(self, timeout_secs: float = 30.0) -> None:
+        """Wait until every group has handled every event published so far."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop delivering, let in-flight handlers finish, and disconnect."""
         ...
