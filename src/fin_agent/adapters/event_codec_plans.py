@@ -1,294 +1,219 @@
-"""Per-class encode/decode plans of the event codec: built once from type hints, then reused.
+"""Per-class plans of the event codec: an encode and a decode function made once per dataclass.
 
-A plan turns a frozen dataclass into JSON-ready values (Decimal as its exact string, datetimes,
-dates and times as ISO 8601, enums by value, tuples as lists) and back, checking every value.
+As `dataclasses` builds `__init__`, each plan compiles straight-line code from the class's resolved
+type hints, so a hot event pays no per-field loop. When decoding fails, a slow generic pass over
+the same converters finds the failing field and its path for the message.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import keyword
 import types
 import typing
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, NewType
 
+from fin_agent.adapters.event_codec_values import (
+    Convert,
+    FieldProblem,
+    describe,
+    enum_parser,
+    exact,
+    format_datetime,
+    iso_parser,
+    optional,
+    parse_datetime,
+    parse_decimal,
+    tuple_formatter,
+    tuple_parser,
+)
 from fin_agent.domain.events import DomainEvent
 
-Convert = Callable[[Any], Any]
 ENVELOPE_FIELDS = frozenset({"id", "occurred_at"})
-_SHOW_CHARS = 40
+"""Event fields carried by the envelope (`id`, `ts`) rather than in `data`."""
+
+EXACT_TYPES = (str, int, bool)
 
 
-class FieldProblem(Exception):
-    """A value in `data` is missing or wrong; `path` collects segments innermost first."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class FieldPlan:
+    """How one field travels: its encoder (None: JSON takes it as is) and its decoder.
 
-    def __init__(self, problem: str, *, missing: bool = False) -> None:
-        super().__init__(problem)
-        self.problem = problem
-        self.missing = missing
-        self.path: list[str] = []
+    `decode` is a type for str, int and bool: the generated code checks it inline.
+    """
 
-    def at(self, segment: str) -> FieldProblem:
-        """Record that the problem sits under `segment` (".name" or "[i]"); returns self."""
-        self.path.append(segment)
-        return self
-
-    @property
-    def where(self) -> str:
-        """The path below `data`, outermost first, e.g. ".plan.window.opens_at"."""
-        return "".join(reversed(self.path))
+    name: str
+    encode: Convert | None
+    decode: Convert | type
 
 
-def describe(value: Any) -> str:
-    """A short, safe description of a JSON value for an error message."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        text = repr(value)
-        return f"number {text if len(text) <= _SHOW_CHARS else text[:_SHOW_CHARS] + '...'}"
-    if isinstance(value, str):
-        cut = value[:_SHOW_CHARS]
-        return f"string {cut!r}{'...' if len(value) > _SHOW_CHARS else ''}"
-    if isinstance(value, list):
-        return f"array of {len(value)} items"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
+@dataclasses.dataclass(frozen=True, slots=True)
+class EventPlan:
+    """How one event class travels: its `data` object, without the envelope's id and time."""
 
-
-def parse_datetime(value: Any) -> datetime:
-    """An aware datetime from its ISO 8601 string, converted to UTC; naive ones are refused."""
-    if type(value) is not str:
-        raise FieldProblem(f"expected an ISO 8601 datetime string, got {describe(value)}")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise FieldProblem(f"expected an ISO 8601 datetime, got {describe(value)}") from None
-    if parsed.tzinfo is UTC:
-        return parsed
-    if parsed.utcoffset() is None:
-        raise FieldProblem(
-            f"expected an ISO 8601 datetime with a UTC offset, got naive {describe(value)}"
-        )
-    return parsed.astimezone(UTC)
-
-
-def format_datetime(value: datetime) -> str:
-    """ISO 8601 with its offset; a naive datetime is a producer bug and raises ValueError."""
-    if value.tzinfo is None:
-        raise ValueError(f"cannot encode naive datetime {value!r}: events carry aware UTC times")
-    return value.isoformat()
-
-
-def _decimal(value: Any) -> Decimal:
-    if type(value) is not str:
-        raise FieldProblem(f"expected a decimal string, got {describe(value)}")
-    try:
-        parsed = Decimal(value)
-    except (ArithmeticError, ValueError):
-        raise FieldProblem(f"expected a decimal string, got {describe(value)}") from None
-    if not parsed.is_finite():
-        raise FieldProblem(f"expected a finite decimal, got {describe(value)}")
-    return parsed
-
-
-def _iso(kind: type[date] | type[time], what: str) -> Convert:
-    parse = kind.fromisoformat
-
-    def convert(value: Any) -> Any:
-        if type(value) is str:
-            try:
-                return parse(value)
-            except ValueError:
-                pass
-        raise FieldProblem(f"expected an ISO 8601 {what}, got {describe(value)}")
-
-    return convert
-
-
-def _exact(kind: type, what: str) -> Convert:
-    def convert(value: Any) -> Any:
-        if type(value) is kind:
-            return value
-        raise FieldProblem(f"expected {what}, got {describe(value)}")
-
-    return convert
-
-
-def _enum(kind: type[StrEnum]) -> Convert:
-    members: dict[str, StrEnum] = {m.value: m for m in kind}
-    allowed = ", ".join(members)
-
-    def convert(value: Any) -> Any:
-        member = members.get(value) if type(value) is str else None
-        if member is None:
-            raise FieldProblem(f"expected one of {allowed}, got {describe(value)}")
-        return member
-
-    return convert
-
-
-def _optional(inner: Convert | None) -> Convert:
-    def convert(value: Any) -> Any:
-        return None if value is None else inner(value) if inner is not None else value
-
-    return convert
-
-
-def _tuple_decoder(inner: Convert) -> Convert:
-    def convert(value: Any) -> Any:
-        if type(value) is not list:
-            raise FieldProblem(f"expected an array, got {describe(value)}")
-        out = []
-        for index, item in enumerate(value):
-            try:
-                out.append(inner(item))
-            except FieldProblem as problem:
-                raise problem.at(f"[{index}]") from None
-        return tuple(out)
-
-    return convert
-
-
-def _tuple_encoder(inner: Convert | None) -> Convert | None:
-    if inner is None:
-        return None  # json encodes a tuple of plain values as an array by itself
-    return lambda value: [inner(item) for item in value]
+    cls: type[DomainEvent]
+    encode: Convert
+    decode: Callable[[Any, str, datetime], DomainEvent]
 
 
 class PlanBuilder:
-    """Builds and caches the converters of each dataclass, resolving its hints once."""
+    """Builds and caches the plan of each dataclass, resolving its type hints once."""
 
     def __init__(self) -> None:
         self._objects: dict[type, tuple[Convert, Convert]] = {}
         self._events: dict[type, EventPlan] = {}
 
     def event_plan(self, cls: type[DomainEvent]) -> EventPlan:
-        """The plan of an event class: its `data` fields, without id and occurred_at."""
+        """The plan of an event class; raises TypeError for a field the wire cannot carry."""
         plan = self._events.get(cls)
         if plan is None:
-            names, encoders, decoders = self._fields(cls, ENVELOPE_FIELDS)
-            plan = EventPlan(cls, names, _object_encoder(names, encoders), decoders)
+            fields = self._fields(cls, ENVELOPE_FIELDS)
+            plan = EventPlan(cls, _encoder(cls, fields), _decoder(cls, fields, event=True))
             self._events[cls] = plan
         return plan
 
-    def _fields(
-        self, cls: type, exclude: frozenset[str] = frozenset()
-    ) -> tuple[tuple[str, ...], tuple[Convert | None, ...], tuple[Convert, ...]]:
-        hints = typing.get_type_hints(cls)
-        names = tuple(f.name for f in dataclasses.fields(cls) if f.name not in exclude)
-        pairs = [self._converters(hints[name], f"{cls.__name__}.{name}") for name in names]
-        return names, tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
+    def _object(self, cls: type) -> tuple[Convert, Convert]:
+        plan = self._objects.get(cls)
+        if plan is None:
+            fields = self._fields(cls)
+            plan = (_encoder(cls, fields), _decoder(cls, fields, event=False))
+            self._objects[cls] = plan
+        return plan
 
-    def _converters(self, hint: Any, where: str) -> tuple[Convert | None, Convert]:
-        """(encoder or None when JSON takes the value as is, decoder) for one type hint."""
+    def _fields(self, cls: type, exclude: frozenset[str] = frozenset()) -> tuple[FieldPlan, ...]:
+        hints = typing.get_type_hints(cls)
+        plans = []
+        for field in dataclasses.fields(cls):
+            if field.name in exclude:
+                continue
+            if not field.name.isidentifier() or keyword.iskeyword(field.name):
+                raise TypeError(f"{cls.__name__} has a field named {field.name!r}")
+            encode, decode = self._converters(hints[field.name], f"{cls.__name__}.{field.name}")
+            plans.append(FieldPlan(field.name, encode, decode))
+        return tuple(plans)
+
+    def _converters(self, hint: Any, where: str) -> tuple[Convert | None, Convert | type]:
         if isinstance(hint, NewType):
             return self._converters(hint.__supertype__, where)
-        if hint is str or hint is int or hint is bool:
-            what = {str: "a string", int: "an integer", bool: "true or false"}[hint]
-            return None, _exact(hint, what)
+        if hint in EXACT_TYPES:
+            return None, hint
         if hint is Decimal:
-            return str, _decimal
+            return str, parse_decimal
         if hint is datetime:
             return format_datetime, parse_datetime
         if hint is date or hint is time:
-            return hint.isoformat, _iso(hint, hint.__name__)
+            return hint.isoformat, iso_parser(hint)
         if isinstance(hint, type) and issubclass(hint, StrEnum):
-            return None, _enum(hint)  # a StrEnum is a str: json writes its value
+            return None, enum_parser(hint)  # a StrEnum is a str: json writes its value
         if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             return self._object(hint)
         origin, args = typing.get_origin(hint), typing.get_args(hint)
         if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
             encode, decode = self._converters(args[0], where)
-            return _tuple_encoder(encode), _tuple_decoder(decode)
+            return tuple_formatter(encode), tuple_parser(_convert(decode))
         if origin in (types.UnionType, typing.Union) and len(args) == 2 and type(None) in args:
-            inner = args[0] if args[1] is type(None) else args[1]
-            encode, decode = self._converters(inner, where)
-            return (_optional(encode) if encode is not None else None), _optional(decode)
+            encode, decode = self._converters(args[args[0] is type(None)], where)
+            return (None if encode is None else optional(encode)), optional(_convert(decode))
         raise TypeError(f"the event codec cannot carry {where}: {hint!r} is not a supported type")
 
-    def _object(self, cls: type) -> tuple[Convert, Convert]:
-        plan = self._objects.get(cls)
-        if plan is None:
-            names, encoders, decoders = self._fields(cls)
-            plan = (_object_encoder(names, encoders), _object_decoder(cls, names, decoders))
-            self._objects[cls] = plan
-        return plan
+
+def _convert(decode: Convert | type) -> Convert:
+    return exact(decode) if isinstance(decode, type) else decode
 
 
-def _object_encoder(names: tuple[str, ...], encoders: tuple[Convert | None, ...]) -> Convert:
-    plan = tuple(zip(names, encoders, strict=True))
-
-    def encode(obj: Any) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for name, convert in plan:
-            value = getattr(obj, name)
-            out[name] = value if convert is None else convert(value)
-        return out
-
+def _encoder(cls: type, fields: tuple[FieldPlan, ...]) -> Convert:
+    """`encode(obj) -> dict` reading each field and converting the ones JSON cannot take."""
+    namespace: dict[str, Any] = {}
+    items = []
+    for index, field in enumerate(fields):
+        value = f"obj.{field.name}"
+        if field.encode is not None:
+            namespace[f"e{index}"] = field.encode
+            value = f"e{index}({value})"
+        items.append(f"{field.name!r}: {value}")
+    source = f"def encode(obj):\n    return {{{', '.join(items)}}}\n"
+    encode: Convert = _compile(cls, source, namespace)["encode"]
     return encode
 
 
-def read_fields(
-    value: Any, names: tuple[str, ...], keys: frozenset[str], decoders: tuple[Convert, ...]
-) -> dict[str, Any]:
-    """The checked, converted fields of one JSON object, as keyword arguments."""
-    if type(value) is not dict:
-        raise FieldProblem(f"expected an object, got {describe(value)}")
-    if value.keys() != keys:
+def _decoder(cls: type, fields: tuple[FieldPlan, ...], *, event: bool) -> Any:
+    """`decode(value)` (for an event `decode(value, event_id, occurred_at)`) building `cls`.
+
+    The fast path checks the keys and the plain types, converts and constructs; any problem sends
+    it to `locate`, which finds which field failed and why.
+    """
+    namespace: dict[str, Any] = {
+        "cls": cls,
+        "keys": frozenset(f.name for f in fields),
+        "locate": _locator(fields),
+        "FieldProblem": FieldProblem,
+        "invalid": _invalid,
+    }
+    checks, args = [], []
+    for index, field in enumerate(fields):
+        value = f"value[{field.name!r}]"
+        if isinstance(field.decode, type):
+            namespace[f"k{index}"] = field.decode
+            checks.append(f" or type({value}) is not k{index}")
+        else:
+            namespace[f"d{index}"] = field.decode
+            value = f"d{index}({value})"
+        args.append(f"{field.name}={value}")
+    params = "value"
+    if event:
+        params += ", event_id, occurred_at"
+        args += ["id=event_id", "occurred_at=occurred_at"]
+    source = (
+        f"def decode({params}):\n"
+        f"    if type(value) is not dict or value.keys() != keys{''.join(checks)}:\n"
+        "        raise locate(value)\n"
+        "    try:\n"
+        f"        return cls({', '.join(args)})\n"
+        "    except FieldProblem:\n"
+        "        raise locate(value) from None\n"
+        "    except Exception as exc:\n"
+        "        raise invalid(cls, exc) from None\n"
+    )
+    return _compile(cls, source, namespace)["decode"]
+
+
+def _compile(cls: type, source: str, namespace: dict[str, Any]) -> dict[str, Any]:
+    code = compile(source, f"<event codec of {cls.__qualname__}>", "exec")
+    # The source holds only identifiers of the class's own fields (checked above) and this
+    # module's template, exactly as dataclasses generates __init__.
+    exec(code, namespace)  # noqa: S102
+    return namespace
+
+
+def _invalid(cls: type, exc: Exception) -> FieldProblem:
+    """A constructor refused the values: a domain check (DataError, DomainError) or worse."""
+    return FieldProblem(f"invalid {cls.__name__}: {exc}")
+
+
+def _locator(fields: tuple[FieldPlan, ...]) -> Callable[[Any], FieldProblem]:
+    """The slow path: the first problem of `value`, with the field it sits in."""
+    names = tuple(f.name for f in fields)
+    keys = frozenset(names)
+    converters = tuple((f.name, _convert(f.decode)) for f in fields)
+
+    def locate(value: Any) -> FieldProblem:
+        if type(value) is not dict:
+            return FieldProblem(f"expected an object, got {describe(value)}")
         missing = [name for name in names if name not in value]
         if missing:
-            raise FieldProblem("required field is missing", missing=True).at(f".{missing[0]}")
-        extra = ", ".join(repr(k) for k in value if k not in keys)
-        raise FieldProblem(f"unknown fields {extra}")
-    kwargs: dict[str, Any] = {}
-    for name, decode in zip(names, decoders, strict=True):
-        try:
-            kwargs[name] = decode(value[name])
-        except FieldProblem as problem:
-            raise problem.at(f".{name}") from None
-    return kwargs
+            return FieldProblem("required field is missing", missing=True).at(f".{missing[0]}")
+        extra = [repr(k) for k in value if k not in keys]
+        if extra:
+            return FieldProblem(f"unknown field{'s' if len(extra) > 1 else ''} {', '.join(extra)}")
+        for name, convert in converters:
+            try:
+                convert(value[name])
+            except FieldProblem as problem:
+                return problem.at(f".{name}")
+        return FieldProblem("a value changed between two reads")  # converters are pure: unreachable
 
-
-def construct(cls: type, kwargs: dict[str, Any]) -> Any:
-    """`cls(**kwargs)`, any refusal of its __post_init__ turned into a FieldProblem."""
-    try:
-        return cls(**kwargs)
-    except Exception as exc:  # a domain check (DataError, DomainError) or a comparison error
-        raise FieldProblem(f"invalid {cls.__name__}: {exc}") from None
-
-
-def _object_decoder(cls: type, names: tuple[str, ...], decoders: tuple[Convert, ...]) -> Convert:
-    keys = frozenset(names)
-
-    def decode(value: Any) -> Any:
-        return construct(cls, read_fields(value, names, keys, decoders))
-
-    return decode
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class EventPlan:
-    """How one event class travels: its `data` fields and their converters."""
-
-    cls: type[DomainEvent]
-    names: tuple[str, ...]
-    encode: Convert
-    decoders: tuple[Convert, ...]
-    keys: frozenset[str] = dataclasses.field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "keys", frozenset(self.names))
-
-    def decode(self, data: Any, *, event_id: str, occurred_at: datetime) -> DomainEvent:
-        """The event from its `data` object and envelope id and time; raises FieldProblem."""
-        kwargs = read_fields(data, self.names, self.keys, self.decoders)
-        kwargs["id"] = event_id
-        kwargs["occurred_at"] = occurred_at
-        event: DomainEvent = construct(self.cls, kwargs)
-        return event
+    return locate

@@ -194,7 +194,9 @@ class RedisStreamsEventBus:
                         last_claim = time.monotonic()
                     self.connected, backoff = True, 0.05
                 except ResponseError as exc:
-                    if "NOGROUP" not in str(exc):
+                    # NOGROUP: Redis lost the group (a restart without persistence); UNBLOCKED:
+                    # the stream was deleted under a blocked read. Either way: recreate, go on.
+                    if not str(exc).startswith(("NOGROUP", "UNBLOCKED")):
                         raise
                     log.warning("bus_group_missing", group=group, error=str(exc))
                     self.counters.groups_recreated += 1

@@ -21,6 +21,7 @@ from fin_agent.app import config_check
 from fin_agent.adapters.redis_bus import RedisStreamsEventBus
 from fin_agent.app.bootstrap import build_replay, build_simulation, running
 from fin_agent.app.dlq_command import dlq_command
+from fin_agent.app.logs import configure_logging
 from fin_agent.app.report_view import report_json, report_text
 from fin_agent.app.runner import run_agent, run_sessions
 from fin_agent.app.settings import Settings, load_settings
@@ -111,15 +112,12 @@ def _demo(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     first = settings.simulator.start_date
     sessions = container.calendar.sessions(first, first + timedelta(days=7 * args.days + 14))
 
+    if isinstance(container.bus, RedisStreamsEventBus):
+        container.closers.append(container.bus.delete_streams)  # after the consumers stopped
+
     async def go() -> list[DailyReport]:
         async with running(container):
-            try:
-                return await run_sessions(
-                    container, sessions[: args.days], settings.strategy_equity()
-                )
-            finally:
-                if isinstance(container.bus, RedisStreamsEventBus):
-                    await container.bus.delete_streams()
+            return await run_sessions(container, sessions[: args.days], settings.strategy_equity())
 
     reports = asyncio.run(go())
     _print_report(reports, settings, args.json, out)
@@ -189,6 +187,7 @@ def main(
         return config_check.run(path, args.profile, stdout=out, stderr=err)
     try:
         settings = load_settings(args.config, profile=args.profile)
+        configure_logging(settings.logging.level, settings.logging.format)
         if args.command == "demo":
             return _demo(args, settings, out)
         if args.command == "run":

@@ -53,8 +53,8 @@ async def run_session(container: Container, session: Session, start_equity: Deci
     if day.watchlist:
         bars = await container.market.session_bars(session.day, day.watchlist)
         events = [_minute(session, list(group)) for _, group in itertools.groupby(bars, key=_start)]
-        for chunk in itertools.batched(events, PUBLISH_BATCH):
-            await container.bus.publish(chunk)
+        for first in range(0, len(events), PUBLISH_BATCH):
+            await container.bus.publish(events[first : first + PUBLISH_BATCH])
     await container.bus.drain()
     container.clock.set(max(container.clock.now(), times.closes_at))
     report = await day.finish()
