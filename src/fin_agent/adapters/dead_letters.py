@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from redis.asyncio import Redis
 
 from fin_agent.adapters.redis_streams import (
     DLQ,
     DeadLetter,
+    Reply,
     StreamsSettings,
     parse_dead_letter,
     text,
@@ -27,14 +29,14 @@ class RedisDeadLetters:
         """How many entries wait in the dead-letter stream."""
         return int(await self._redis.xlen(self._stream))
 
-    async def list(self, limit: int = 100) -> list[DeadLetter]:
+    async def oldest(self, limit: int = 100) -> list[DeadLetter]:
         """The oldest `limit` dead letters."""
-        rows = await self._redis.xrange(self._stream, "-", "+", count=limit)
+        rows: Reply = await self._redis.xrange(self._stream, "-", "+", count=limit)
         return [parse_dead_letter(text(i), f) for i, f in rows]
 
     async def get(self, dlq_id: str) -> DeadLetter:
         """One dead letter by its id in the dead-letter stream."""
-        rows = await self._redis.xrange(self._stream, dlq_id, dlq_id, count=1)
+        rows: Reply = await self._redis.xrange(self._stream, dlq_id, dlq_id, count=1)
         if not rows:
             raise DataError(
                 f"no dead letter {dlq_id!r} in {self._stream}: `fin-agent dlq list` shows the ids"
@@ -52,7 +54,8 @@ class RedisDeadLetters:
                 raise DataError(f"dead letter {letter.id} does not name its original stream")
         pipe = self._redis.pipeline(transaction=True)
         for letter in letters:
-            pipe.xadd(letter.stream, dict(letter.fields))  # type: ignore[arg-type]
+            entry: dict[Any, Any] = dict(letter.fields)
+            pipe.xadd(letter.stream, entry)
             pipe.xdel(self._stream, letter.id)
         replies = await pipe.execute()
         return [(letter.id, text(replies[2 * n])) for n, letter in enumerate(letters)]

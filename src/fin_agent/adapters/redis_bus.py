@@ -31,6 +31,8 @@ from fin_agent.adapters.redis_streams import (
     EVENTS,
     MARKET,
     BusCounters,
+    RawFields,
+    Reply,
     StreamsSettings,
     dead_letter_fields,
     text,
@@ -44,7 +46,7 @@ from fin_agent.ports.event_bus import ALL_EVENTS, Handler
 
 log = structlog.get_logger(__name__)
 
-RawEntry = tuple[bytes, Mapping[bytes, bytes] | None]
+RawEntry = tuple[bytes, RawFields | None]
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 _in_handler: contextvars.ContextVar[bool] = contextvars.ContextVar("in_handler", default=False)
 LOCAL_SEEN_LIMIT = 100_000
@@ -162,7 +164,8 @@ class RedisStreamsEventBus:
     async def _xadd_all(self, payload: Sequence[tuple[str, Mapping[str, str]]]) -> None:
         pipe = self._redis.pipeline(transaction=False)
         for stream, fields in payload:
-            pipe.xadd(stream, dict(fields))
+            entry: dict[Any, Any] = dict(fields)
+            pipe.xadd(stream, entry)
         await pipe.execute()
 
     # -- consuming ------------------------------------------------------------------------------
@@ -180,7 +183,7 @@ class RedisStreamsEventBus:
                     if not pending_done:
                         await self._own_pending(group, streams)
                         pending_done = True
-                    reply = await self._redis.xreadgroup(
+                    reply: Reply = await self._redis.xreadgroup(
                         group,
                         settings.consumer,
                         dict.fromkeys(streams, ">"),
@@ -217,7 +220,7 @@ class RedisStreamsEventBus:
         for stream in streams:
             start = "0"
             while not self._stopping.is_set():
-                reply = await self._redis.xreadgroup(
+                reply: Reply = await self._redis.xreadgroup(
                     group, self.settings.consumer, {stream: start}, count=self.settings.read_count
                 )
                 entries = reply[0][1] if reply else []
@@ -232,7 +235,7 @@ class RedisStreamsEventBus:
         for stream in streams:
             start = "0-0"
             while True:
-                reply = await self._redis.xautoclaim(
+                reply: Reply = await self._redis.xautoclaim(
                     stream,
                     group,
                     self.settings.consumer,
@@ -252,7 +255,7 @@ class RedisStreamsEventBus:
         self, group: str, stream: str, entries: Sequence[RawEntry]
     ) -> dict[str, int]:
         ids = [text(e[0]) for e in entries]
-        rows = await self._redis.xpending_range(
+        rows: Reply = await self._redis.xpending_range(
             stream, group, min=ids[0], max=ids[-1], count=len(ids) + 16
         )
         return {text(r["message_id"]): int(r["times_delivered"]) for r in rows}
@@ -356,7 +359,7 @@ class RedisStreamsEventBus:
         group: str,
         stream: str,
         entry_id: str,
-        fields: Mapping[bytes, bytes],
+        fields: RawFields,
         reason: str,
         detail: str,
         deliveries: int,
@@ -366,7 +369,8 @@ class RedisStreamsEventBus:
             stream=stream, entry_id=entry_id, group=group, reason=reason,
             detail=detail, deliveries=deliveries, fields=fields,
         )  # fmt: skip
-        await self._redis.xadd(self.settings.key(DLQ), dlq_fields)  # type: ignore[arg-type]
+        entry: dict[Any, Any] = dlq_fields
+        await self._redis.xadd(self.settings.key(DLQ), entry)
         await self._redis.xack(stream, group, entry_id)
         self.counters.dead_lettered += 1
         log.error("bus_dead_letter", group=group, stream=stream, entry_id=entry_id, reason=reason)
@@ -380,7 +384,8 @@ class RedisStreamsEventBus:
             message=f"entry {entry_id} of {stream} moved to the dead-letter stream: {detail}",
             severity=Severity.ERROR,
         )
-        await self._redis.xadd(self.settings.key(EVENTS), dict(self._codec.encode(error)))  # type: ignore[arg-type]
+        error_entry: dict[Any, Any] = self._codec.encode(error)
+        await self._redis.xadd(self.settings.key(EVENTS), error_entry)
 
     # -- housekeeping ---------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 EVENTS: Final = "events"
 MARKET: Final = "market"
@@ -90,6 +90,12 @@ class DeadLetter:
         return self.fields.get("type", "?")
 
 
+# redis-py replies are bytes or str (by decode_responses) nested in lists and dicts whose typing
+# is too wide to be useful: replies are read as `Reply` and checked by how they are used.
+Reply = Any
+RawFields = Mapping[Any, Any]
+
+
 def text(value: bytes | str) -> str:
     """A Redis reply value as text (invalid UTF-8 is replaced, never raised)."""
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
@@ -103,7 +109,7 @@ def dead_letter_fields(
     reason: str,
     detail: str,
     deliveries: int,
-    fields: Mapping[bytes | str, bytes | str],
+    fields: RawFields,
 ) -> dict[str, str]:
     """The fields of a dead-letter entry; the original fields keep their names under `orig.`."""
     out = {
@@ -119,7 +125,7 @@ def dead_letter_fields(
     return out
 
 
-def parse_dead_letter(dlq_id: str, fields: Mapping[bytes | str, bytes | str]) -> DeadLetter:
+def parse_dead_letter(dlq_id: str, fields: RawFields) -> DeadLetter:
     """Read a dead-letter entry back."""
     flat = {text(k): text(v) for k, v in fields.items()}
     original = {

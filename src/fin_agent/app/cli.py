@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import TextIO
 
 from fin_agent.adapters.bar_files import BarFileSpec, BarStamp, describe_dropped
+from fin_agent.adapters.redis_bus import RedisStreamsEventBus
 from fin_agent.adapters.replay import load_replay
 from fin_agent.app import config_check
-from fin_agent.adapters.redis_bus import RedisStreamsEventBus
 from fin_agent.app.bootstrap import build_replay, build_simulation, running
 from fin_agent.app.dlq_command import dlq_command
 from fin_agent.app.logs import configure_logging

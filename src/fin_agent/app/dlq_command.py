@@ -59,7 +59,7 @@ async def dlq_command(args: argparse.Namespace, settings: Settings, out: TextIO)
     """Run one `dlq` subcommand and print its result."""
     async with dead_letters(settings) as letters:
         if args.dlq_command == "list":
-            rows = await letters.list(args.limit)
+            rows = await letters.oldest(args.limit)
             if args.json:
                 out.write(json.dumps([_as_dict(r) for r in rows], indent=2) + "\n")
             elif not rows:

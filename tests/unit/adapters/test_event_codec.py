@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -887,3 +887,78 @@ def test_codec_refuses_at_construction_a_class_with_an_unsupported_field_type():
         match="^the event codec cannot carry Measured.ratio: <class 'float'> is not a supported type$",
     ):
         EventCodec(registry)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionPlanned(DomainEvent):
+    """A test event using the field types no domain event uses yet."""
+
+    TYPE: ClassVar[str] = "test.session_planned"
+    opens: time
+    half_day: bool
+    previous_day: date | None
+    watch: tuple[Symbol, ...]
+    limits: tuple[Decimal | None, ...]
+    checkpoints: tuple[datetime, ...]
+
+
+def session_codec() -> EventCodec:
+    registry = EventRegistry()
+    registry.register(SessionPlanned)
+    return EventCodec(registry)
+
+
+SESSION = SessionPlanned(
+    id="s-1",
+    occurred_at=at(-60),
+    trading_day=DAY,
+    opens=time(9, 30),
+    half_day=False,
+    previous_day=None,
+    watch=(AAA, CCC),
+    limits=(D("2.50"), None, D("0.0001")),
+    checkpoints=(at(0), at(30)),
+)
+
+
+def test_codec_round_trips_times_bools_optional_dates_and_tuples_of_optionals():
+    codec = session_codec()
+
+    fields = codec.encode(SESSION)
+
+    assert json.loads(fields["data"]) == {
+        "trading_day": "2024-01-02",
+        "opens": "09:30:00",
+        "half_day": False,
+        "previous_day": None,
+        "watch": ["AAA", "BRK.B"],
+        "limits": ["2.50", None, "0.0001"],
+        "checkpoints": ["2024-01-02T14:30:00+00:00", "2024-01-02T15:00:00+00:00"],
+    }
+    assert codec.decode(fields).event == SESSION
+    later = replace(SESSION, previous_day=date(2023, 12, 29), half_day=True)
+    assert codec.decode(codec.encode(later)).event == later
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (set_at(("opens",), "9.30"), "data.opens: expected an ISO 8601 time, got string '9.30'"),
+        (set_at(("half_day",), 0), "data.half_day: expected true or false, got number 0"),
+        (set_at(("watch", 1), 7), "data.watch[1]: expected a string, got number 7"),
+        (set_at(("limits", 2), 1), "data.limits[2]: expected a decimal string, got number 1"),
+        (
+            set_at(("checkpoints", 1), "x"),
+            "data.checkpoints[1]: expected an ISO 8601 datetime, got string 'x'",
+        ),
+    ],
+)
+def test_codec_names_the_path_of_a_bad_value_of_every_kind(edit, message):
+    codec = session_codec()
+    data = json.loads(codec.encode(SESSION)["data"])
+    edit(data)
+
+    with pytest.raises(
+        DecodeError, match=f"^{re.escape('cannot decode test.session_planned v1: ' + message)}$"
+    ):
+        codec.decode(codec.encode(SESSION) | {"data": json.dumps(data)})
