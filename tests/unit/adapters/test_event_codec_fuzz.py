@@ -253,5 +253,5 @@ def test_generated_bars_and_any_text_round_trip_exactly(generated, text):
         ),
     ]
 
-    for event in events:
-        assert CODEC.decode(CODEC.encode(event)).event == event
+    for sent in events:
+        assert CODEC.decode(CODEC.encode(sent)).event == sent
