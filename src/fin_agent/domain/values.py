@@ -50,8 +50,24 @@ def require_utc(value: datetime, what: str) -> None:
 
 
 def _check_ohlc(
-    what: str, open_: Decimal, high: Decimal, low: Decimal, close: Decimal, volume: int
+    kind: str,
+    name: str,
+    when: date,
+    open_: Decimal,
+    high: Decimal,
+    low: Decimal,
+    close: Decimal,
+    volume: int,
 ) -> None:
+    """Raise `DataError` for non-positive or inconsistent prices; the label is built only then."""
+    if (
+        min(open_, high, low, close) > 0
+        and high >= max(open_, close, low)
+        and low <= min(open_, close)
+        and volume >= 0
+    ):
+        return
+    what = f"{kind} {name} {when.isoformat()}"
     if min(open_, high, low, close) <= 0:
         raise DataError(
             f"{what}: prices must be positive, got o={open_} h={high} l={low} c={close}"
@@ -79,9 +95,12 @@ class Bar:
     interval_secs: int = 60
 
     def __post_init__(self) -> None:
-        require_utc(self.start, f"bar start of {self.symbol}")
+        if self.start.tzinfo is not UTC:
+            require_utc(self.start, f"bar start of {self.symbol}")
         _check_ohlc(
-            f"bar {self.symbol} {self.start.isoformat()}",
+            "bar",
+            self.symbol,
+            self.start,
             self.open,
             self.high,
             self.low,
@@ -109,7 +128,9 @@ class DailyBar:
 
     def __post_init__(self) -> None:
         _check_ohlc(
-            f"daily bar {self.symbol} {self.session.isoformat()}",
+            "daily bar",
+            self.symbol,
+            self.session,
             self.open,
             self.high,
             self.low,
