@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -186,6 +186,10 @@ class InMemoryEventBus:
 
     async def drain(self, timeout_secs: float = 30.0) -> None:
         """Dispatch is synchronous: everything published has been handled."""
+
+    async def trim(self, retain_secs: float = 0.0) -> Mapping[str, int]:
+        """Events are handled as they are published: nothing waits to be trimmed."""
+        return {}
 
     async def stop(self) -> None:
         """Nothing to disconnect."""

@@ -99,6 +99,9 @@ async def run_agent(container: Container, *, days: int | None, out: TextIO) -> i
             report = await run_session(container, session, equity)
             equity = report.performance.end_equity
             done += 1
+            trimmed = await container.bus.trim(settings.bus.retain_hours * 3600)
+            if any(trimmed.values()):
+                log.info("bus_trimmed", **trimmed)
             perf = report.performance
             out.write(
                 f"{report.day} trades {len(perf.trades)} net P&L {perf.net_pnl:.2f} "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Protocol
 
 from fin_agent.domain.events import DomainEvent
@@ -32,6 +32,10 @@ class EventBus(Protocol):
 
     async def drain(self, timeout_secs: float = 30.0) -> None:
         """Wait until every group has handled every event published so far."""
+        ...
+
+    async def trim(self, retain_secs: float = 0.0) -> Mapping[str, int]:
+        """Drop entries every group has handled and older than `retain_secs`; count per stream."""
         ...
 
     async def stop(self) -> None:
