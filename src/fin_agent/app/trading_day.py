@@ -359,6 +359,7 @@ class TradingDay:
                 occurred_at=fill.at,
                 trading_day=self.day,
                 trade=trade,
+                fill=fill,
             )
         ]
         change = self.risk.on_realised(self.ledger.realised)

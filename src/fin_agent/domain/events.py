@@ -125,6 +125,7 @@ class PositionClosed(DomainEvent):
 
     TYPE: ClassVar[str] = "position.closed"
     trade: ClosedTrade
+    fill: Fill
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

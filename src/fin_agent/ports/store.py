@@ -1,23 +1,67 @@
-"""The `Store` port: the durable record of every event of every trading day."""
+"""The `Store` port: the durable, queryable record of every trading day.
+
+A store keeps the raw event log and projects each event into plain tables (scans, plans, orders,
+fills, trades, daily reports, 1-minute bars, errors, risk states). Writes are idempotent: an event
+whose id is already stored adds nothing, so redelivery never duplicates a row.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
 from fin_agent.domain.events import DomainEvent
 
+Row = Mapping[str, object]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoreInfo:
+    """What a store is and what it can do, as it says at start."""
+
+    backend: str
+    schema_version: int
+    features: tuple[str, ...] = ()
+    detail: str = ""
+
 
 class Store(Protocol):
-    """Keeps events; writing the same event id twice keeps one copy."""
+    """Keeps events and their projections; every write is one transaction."""
 
-    async def append(self, events: Sequence[DomainEvent]) -> None:
-        """Persist events, ignoring any whose id is already stored."""
+    async def migrate(self) -> StoreInfo:
+        """Bring the schema to the latest version (idempotent) and say what the store is."""
+        ...
+
+    async def write(self, events: Sequence[DomainEvent]) -> int:
+        """Store events and their projections in one transaction; return how many were new."""
         ...
 
     async def events(
-        self, *, day: date | None = None, types: Collection[str] | None = None
+        self,
+        *,
+        day: date | None = None,
+        types: Collection[str] | None = None,
+        limit: int | None = None,
     ) -> Sequence[DomainEvent]:
-        """Return stored events, in the order they were appended, filtered by day and type."""
+        """Stored events in time order (then id), filtered by trading day and type."""
+        ...
+
+    async def rows(
+        self, table: str, *, day: date | None = None, limit: int | None = None
+    ) -> Sequence[Row]:
+        """Rows of a projection table (see `fin_agent.adapters.store_rows.TABLES`), oldest first."""
+        ...
+
+    async def days(self) -> Sequence[date]:
+        """Trading days with stored events, oldest first."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise `AdapterError` when the store cannot be used right now (readiness)."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
         ...

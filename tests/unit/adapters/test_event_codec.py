@@ -218,7 +218,11 @@ SAMPLES: dict[type[DomainEvent], DomainEvent] = {
         symbol=BBB,
     ),
     PositionClosed: PositionClosed(
-        id=PositionClosed.id_for(PLAN_ID), occurred_at=at(48), trading_day=DAY, trade=WIN
+        id=PositionClosed.id_for(PLAN_ID),
+        occurred_at=at(48),
+        trading_day=DAY,
+        trade=WIN,
+        fill=replace(FILL, kind=FillKind.TARGET, price=WIN.exit_price, at=WIN.exit_at),
     ),
     RiskStateChanged: RiskStateChanged(
         id=RiskStateChanged.id_for("2024-01-02|reducing"),

@@ -1,0 +1,405 @@
+"""RedisStreamsEventBus against a real redis-server: reclaim, dead letters, dedupe, trim, back-pressure.
+
+Each test gets its own throwaway server (`redis_url`), so one stream prefix serves them all. Timings
+are small (BLOCK 50 ms, claim after 200 ms idle) and every wait is a bounded poll, never a sleep.
+Crashes of a consumer process and of Redis itself are in `test_redis_bus_crash.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import inspect
+import json
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from redis.asyncio import Redis
+
+from fin_agent.adapters.dead_letters import RedisDeadLetters
+from fin_agent.adapters.event_codec import DecodeError, EventCodec, default_registry
+from fin_agent.adapters.memory import FixedClock
+from fin_agent.adapters.redis_bus import RedisStreamsEventBus
+from fin_agent.adapters.redis_streams import StreamsSettings
+from fin_agent.domain.events import DomainEvent, ErrorRaised
+
+OCCURRED_AT = datetime(2025, 3, 3, 14, 45, tzinfo=UTC)
+PREFIX = "t"
+EVENTS_KEY = f"{PREFIX}:events"
+CODEC = EventCodec(default_registry())
+FAST = StreamsSettings(
+    prefix=PREFIX,
+    consumer="live",
+    block_ms=50,
+    read_count=50,
+    claim_idle_ms=200,
+    claim_interval_secs=0.1,
+)
+
+MakeBus = Callable[..., RedisStreamsEventBus]
+
+
+def error_event(n: int, *, source: str = "test") -> ErrorRaised:
+    """An `error.raised` event with a deterministic id: the test's unit of traffic."""
+    return ErrorRaised(
+        id=ErrorRaised.id_for(f"bus-test-{n}"),
+        occurred_at=OCCURRED_AT,
+        trading_day=OCCURRED_AT.date(),
+        source=source,
+        code="test.event",
+        message=f"event {n}",
+    )
+
+
+async def eventually(
+    condition: Callable[[], bool | Awaitable[bool]], what: str, timeout_secs: float = 10.0
+) -> None:
+    """Poll `condition` (sync or async) every 10 ms until true; fail after `timeout_secs`."""
+    deadline = time.monotonic() + timeout_secs
+    while True:
+        result = condition()
+        if await result if inspect.isawaitable(result) else result:
+            return
+        if time.monotonic() >= deadline:
+            pytest.fail(f"not true after {timeout_secs} s: {what}")
+        await asyncio.sleep(0.01)
+
+
+@pytest_asyncio.fixture
+async def raw(redis_url: str) -> AsyncIterator[Redis]:
+    """A plain client of the test's server: bytes replies, so a trimmed entry shows as None."""
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest_asyncio.fixture
+async def make_bus(redis_url: str) -> AsyncIterator[MakeBus]:
+    """Build buses on the test's server as bootstrap does; stop them and close their clients."""
+    made: list[tuple[RedisStreamsEventBus, Redis]] = []
+
+    def factory(clock: FixedClock | None = None, **overrides: Any) -> RedisStreamsEventBus:
+        settings = dataclasses.replace(FAST, **overrides)
+        client = Redis.from_url(
+            redis_url, socket_timeout=settings.socket_timeout_secs, socket_connect_timeout=5.0
+        )
+        bus = RedisStreamsEventBus(client, CODEC, settings, clock)
+        made.append((bus, client))
+        return bus
+
+    yield factory
+    for bus, client in made:
+        await bus.stop()
+        await client.aclose()
+
+
+def recorder(into: list[str]) -> Callable[[DomainEvent], Awaitable[None]]:
+    """A handler appending each event's id to `into`."""
+
+    async def record(event: DomainEvent) -> None:
+        into.append(event.id)
+
+    return record
+
+
+async def xadd_raw(raw: Redis, fields: dict[str, str], stream: str = EVENTS_KEY) -> str:
+    """XADD `fields` as they are (a retried XADD, or junk from another producer)."""
+    entry: dict[Any, Any] = fields
+    return (await raw.xadd(stream, entry)).decode()
+
+
+def decoded(fields: dict[bytes, bytes]) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in fields.items()}
+
+
+# -- reclaiming a dead consumer's entries ----------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_entries_read_by_a_dead_consumer_are_reclaimed_and_handled_by_a_live_one(
+    make_bus: MakeBus, raw: Redis
+) -> None:
+    events = [error_event(n) for n in range(30)]
+    await raw.xgroup_create(EVENTS_KEY, "workers", id="0", mkstream=True)
+    for event in events:
+        await xadd_raw(raw, CODEC.encode(event))
+    taken = await raw.xreadgroup("workers", "dead", {EVENTS_KEY: ">"}, count=100)
+    assert len(taken[0][1]) == len(events)  # all pending on "dead", which never acks
+    handled: list[str] = []
+    bus = make_bus()
+    bus.subscribe("workers", ["*"], recorder(handled))
+
+    await bus.start()
+    await bus.drain(timeout_secs=10)
+
+    assert handled == [e.id for e in events]
+    assert bus.counters.claimed == len(events)
+    assert (await raw.xpending(EVENTS_KEY, "workers"))["pending"] == 0
+
+
+# -- dead letters ----------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_poison_entry_is_dead_lettered_after_max_deliveries_and_replays_once_fixed(
+    make_bus: MakeBus, raw: Redis
+) -> None:
+    events = [error_event(n) for n in range(10)]
+    poison = events[4]
+    calls: Counter[str] = Counter()
+    handled: list[str] = []
+    fixed = False
+
+    async def fragile(event: DomainEvent) -> None:
+        if not isinstance(event, ErrorRaised) or event.source != "test":
+            return  # the bus's own error.raised events
+        calls[event.id] += 1
+        if event.id == poison.id and not fixed:
+            raise RuntimeError("handler bug")
+        handled.append(event.id)
+
+    alerts: list[ErrorRaised] = []
+
+    async def alert(event: DomainEvent) -> None:
+        if isinstance(event, ErrorRaised) and event.source != "test":
+            alerts.append(event)
+
+    bus = make_bus(max_deliveries=3)
+    bus.subscribe("worker", [ErrorRaised.TYPE], fragile)
+    bus.subscribe("alerts", [ErrorRaised.TYPE], alert)
+    dead_letters = RedisDeadLetters(raw, bus.settings)
+    await bus.start()
+
+    await bus.publish(events)
+    await eventually(dead_letters.count, "the poison entry is dead-lettered")
+    await bus.drain(timeout_secs=10)
+
+    poison_entry = next(
+        i.decode() for i, f in await raw.xrange(EVENTS_KEY) if f[b"id"] == poison.id.encode()
+    )
+    assert calls[poison.id] == 3
+    assert handled == [e.id for e in events if e is not poison]
+    [letter] = await dead_letters.oldest()
+    assert letter == await dead_letters.get(letter.id)
+    assert (letter.reason, letter.group, letter.stream) == ("max_deliveries", "worker", EVENTS_KEY)
+    assert (letter.entry_id, letter.deliveries) == (poison_entry, 4)
+    assert letter.fields == CODEC.encode(poison)
+    [dead_letter_alert] = alerts
+    assert dead_letter_alert.code == "dead_letter.max_deliveries"
+    assert dead_letter_alert.source == "bus:worker"
+    assert poison_entry in dead_letter_alert.message
+    assert (bus.counters.failed, bus.counters.dead_lettered) == (3, 1)
+
+    fixed = True
+    await dead_letters.replay([letter.id])
+    await bus.drain(timeout_secs=10)
+
+    assert calls[poison.id] == 4
+    assert handled == [e.id for e in events if e is not poison] + [poison.id]
+    assert await dead_letters.count() == 0
+    assert bus.counters.dead_lettered == 1
+
+
+def garbage_entries() -> list[tuple[str, dict[str, str]]]:
+    """Entries a consumer cannot decode, each with the codec's reason."""
+    valid = CODEC.encode(error_event(100))
+    data = json.loads(valid["data"])
+    del data["code"]
+    return [
+        ("garbage", {"hello": "world"}),
+        ("unknown_type", {**valid, "type": "no.such_event"}),
+        ("unknown_version", {**valid, "v": "99"}),
+        ("missing_field", {**valid, "data": json.dumps(data)}),
+        ("garbage", {k: v for k, v in valid.items() if k != "id"}),
+    ]
+
+
+@pytest.mark.asyncio
+async def test_undecodable_entries_are_dead_lettered_with_the_codec_reason_and_others_handled(
+    make_bus: MakeBus, raw: Redis
+) -> None:
+    junk = garbage_entries()
+    events = [error_event(n) for n in range(len(junk) + 1)]
+    await raw.xgroup_create(EVENTS_KEY, "worker", id="0", mkstream=True)
+    junk_ids: list[str] = []
+    for event, (_, fields) in zip(events, junk, strict=False):
+        await xadd_raw(raw, CODEC.encode(event))
+        junk_ids.append(await xadd_raw(raw, fields))
+    await xadd_raw(raw, CODEC.encode(events[-1]))
+    handled: list[str] = []
+    alerts: list[ErrorRaised] = []
+
+    async def record(event: DomainEvent) -> None:
+        if isinstance(event, ErrorRaised) and event.source != "test":
+            alerts.append(event)
+        else:
+            handled.append(event.id)
+
+    bus = make_bus()
+    bus.subscribe("worker", ["*"], record)
+    dead_letters = RedisDeadLetters(raw, bus.settings)
+
+    await bus.start()
+    await bus.drain(timeout_secs=10)
+
+    assert handled == [e.id for e in events]
+    letters = await dead_letters.oldest()
+    assert [(x.entry_id, x.reason, dict(x.fields)) for x in letters] == [
+        (entry_id, reason, fields) for entry_id, (reason, fields) in zip(junk_ids, junk, strict=True)
+    ]
+    for letter, (_, fields) in zip(letters, junk, strict=True):
+        with pytest.raises(DecodeError) as codec_says:
+            CODEC.decode(fields)
+        assert (letter.reason, letter.detail) == (codec_says.value.reason, str(codec_says.value))
+        assert letter.deliveries == 1
+    assert [a.code for a in alerts] == [f"dead_letter.{reason}" for reason, _ in junk]
+    assert bus.counters.dead_lettered == len(junk)
+    assert (await raw.xpending(EVENTS_KEY, "worker"))["pending"] == 0
+
+
+# -- trimming --------------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_trim_keeps_every_entry_a_lagging_group_has_not_acked_then_removes_them(
+    make_bus: MakeBus, raw: Redis
+) -> None:
+    events = [error_event(n) for n in range(30)]
+    encoded = [CODEC.encode(e) for e in events]
+    clock = FixedClock(datetime.now(UTC) + timedelta(hours=1))  # retention alone would trim all
+    bus = make_bus(clock)
+    bus.subscribe("fast", [ErrorRaised.TYPE], recorder([]))
+    await bus.start()
+    await raw.xgroup_create(EVENTS_KEY, "slow", id="0")
+    await bus.publish(events)
+    await bus.drain(timeout_secs=10)  # "fast" has handled and acked everything
+
+    assert await bus.trim() == {EVENTS_KEY: 0}  # "slow" has read nothing yet
+
+    [[_, read]] = await raw.xreadgroup("slow", "s1", {EVENTS_KEY: ">"}, count=20)
+    await raw.xack(EVENTS_KEY, "slow", *[entry_id for entry_id, _ in read[:10]])
+
+    assert await bus.trim() == {EVENTS_KEY: 10}
+
+    [[_, pending]] = await raw.xreadgroup("slow", "s1", {EVENTS_KEY: "0"}, count=100)
+    assert [entry_id for entry_id, _ in pending] == [entry_id for entry_id, _ in read[10:]]
+    assert all(fields is not None for _, fields in pending)
+    assert [decoded(fields) for _, fields in pending] == encoded[10:20]
+    assert [decoded(f) for _, f in await raw.xrange(EVENTS_KEY)] == encoded[10:]
+
+    [[_, rest]] = await raw.xreadgroup("slow", "s1", {EVENTS_KEY: ">"}, count=100)
+    assert [decoded(fields) for _, fields in rest] == encoded[20:]
+    await raw.xack(EVENTS_KEY, "slow", *[entry_id for entry_id, _ in pending + rest])
+
+    assert await bus.trim() == {EVENTS_KEY: 20}
+    assert await raw.xlen(EVENTS_KEY) == 0
+
+
+# -- duplicates ------------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_entry_added_twice_in_one_batch_is_handled_once(
+    make_bus: MakeBus, raw: Redis
+) -> None:
+    event = error_event(1)
+    await raw.xgroup_create(EVENTS_KEY, "worker", id="0", mkstream=True)
+    await xadd_raw(raw, CODEC.encode(event))
+    await xadd_raw(raw, CODEC.encode(event))  # a retried XADD whose first attempt got through
+    handled: list[str] = []
+    bus = make_bus()
+    bus.subscribe("worker", ["*"], recorder(handled))
+
+    await bus.start()
+    await bus.drain(timeout_secs=10)
+
+    assert handled == [event.id]
+    assert bus.counters.duplicates == 1
+    assert await raw.xlen(EVENTS_KEY) == 2
+
+
+@pytest.mark.asyncio
+async def test_entry_added_again_after_it_was_handled_is_skipped(
+    make_bus: MakeBus, raw: Redis
+) -> None:
+    event = error_event(1)
+    handled: list[str] = []
+    bus = make_bus()
+    bus.subscribe("worker", ["*"], recorder(handled))
+    await bus.start()
+    await bus.publish([event])
+    await bus.drain(timeout_secs=10)
+
+    await xadd_raw(raw, CODEC.encode(event))
+    await bus.drain(timeout_secs=10)
+
+    assert handled == [event.id]
+    assert bus.counters.duplicates == 1
+
+
+@pytest.mark.asyncio
+async def test_entry_added_again_is_skipped_by_a_new_consumer_of_the_group(
+    make_bus: MakeBus, raw: Redis
+) -> None:
+    event = error_event(1)
+    handled: list[str] = []
+    first = make_bus(consumer="first")
+    first.subscribe("worker", ["*"], recorder(handled))
+    await first.start()
+    await first.publish([event])
+    await first.drain(timeout_secs=10)
+    await first.stop()
+
+    await xadd_raw(raw, CODEC.encode(event))
+    second = make_bus(consumer="second")  # no local memory of the first: the seen set decides
+    second.subscribe("worker", ["*"], recorder(handled))
+    await second.start()
+    await second.drain(timeout_secs=10)
+
+    assert handled == [event.id]
+    assert second.counters.duplicates == 1
+
+
+# -- back-pressure ---------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_publish_waits_while_a_group_lags_and_drops_nothing(
+    make_bus: MakeBus, raw: Redis
+) -> None:
+    events = [error_event(n) for n in range(40)]
+    gate = asyncio.Event()
+    handled: list[str] = []
+
+    async def stuck(event: DomainEvent) -> None:
+        await gate.wait()
+        handled.append(event.id)
+
+    bus = make_bus(max_lag=5)
+    bus.subscribe("slow", ["*"], stuck)
+    await bus.start()
+
+    async def produce() -> None:
+        for event in events:
+            await bus.publish([event])
+            await asyncio.sleep(0.02)  # a steady producer, slower than the bus's lag checks
+
+    producer = asyncio.create_task(produce())
+    await eventually(lambda: bus.counters.backpressure_waits > 0, "publish meets back-pressure")
+    waits, published = bus.counters.backpressure_waits, bus.counters.published
+    await eventually(lambda: bus.counters.backpressure_waits >= waits + 2, "publish keeps waiting")
+
+    assert not producer.done()
+    assert bus.counters.published == published < len(events)
+
+    gate.set()
+    await asyncio.wait_for(producer, timeout=10)
+    await bus.drain(timeout_secs=10)
+
+    assert bus.counters.published == await raw.xlen(EVENTS_KEY) == len(events)
+    assert handled == [e.id for e in events]
