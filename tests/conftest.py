@@ -23,3 +23,27 @@ def shared_data() -> Path:
             pytest.fail(f"CI must provide the shared market data at {SHARED_DATA}")
         pytest.skip(f"shared market data not found at {SHARED_DATA}: these tests need it")
     return SHARED_DATA
+
+
+POSTGRES_DSN = os.environ.get(
+    "FIN_AGENT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> str:
+    """DSN of the machine's PostgreSQL (FIN_AGENT_TEST_POSTGRES): skipped when down, except in CI."""
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(POSTGRES_DSN)
+    try:
+        with socket.create_connection((url.hostname or "127.0.0.1", url.port or 5432), timeout=2):
+            pass
+    except OSError as exc:
+        if in_ci():
+            pytest.fail(f"CI must provide PostgreSQL at {POSTGRES_DSN}: {exc}")
+        pytest.skip(
+            f"PostgreSQL not reachable at {POSTGRES_DSN} ({exc}): start it to run this test"
+        )
+    return POSTGRES_DSN
