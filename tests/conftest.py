@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
@@ -32,10 +34,7 @@ POSTGRES_DSN = os.environ.get(
 
 @pytest.fixture(scope="session")
 def postgres_dsn() -> str:
-    """DSN of the machine's PostgreSQL (FIN_AGENT_TEST_POSTGRES): skipped when down, except in CI."""
-    import socket
-    from urllib.parse import urlparse
-
+    """The machine's PostgreSQL (FIN_AGENT_TEST_POSTGRES): skipped when down, except in CI."""
     url = urlparse(POSTGRES_DSN)
     try:
         with socket.create_connection((url.hostname or "127.0.0.1", url.port or 5432), timeout=2):
