@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from fin_agent.domain.events import DomainEvent
 from fin_agent.domain.values import Bar, DailyBar, Headline, Premarket, Session, Symbol
-from fin_agent.ports.event_bus import ALL_EVENTS, Handler
+from fin_agent.ports.event_bus import ALL_EVENTS, BatchHandler, Handler
 
 EXCHANGE_TZ = ZoneInfo("America/New_York")
 
@@ -180,6 +180,16 @@ class InMemoryEventBus:
                         await handler(event)
         finally:
             self._dispatching = False
+
+    def subscribe_batch(
+        self, group: str, event_types: Collection[str], handler: BatchHandler
+    ) -> None:
+        """In process every event is its own batch."""
+
+        async def one(event: DomainEvent) -> None:
+            await handler([event])
+
+        self.subscribe(group, event_types, one)
 
     async def start(self) -> None:
         """Nothing to connect."""

@@ -42,7 +42,7 @@ from fin_agent.adapters.system_clock import SystemClock
 from fin_agent.domain.errors import AdapterError, DeadlineError
 from fin_agent.domain.events import DomainEvent, ErrorRaised, Severity
 from fin_agent.ports.clock import Clock
-from fin_agent.ports.event_bus import ALL_EVENTS, Handler
+from fin_agent.ports.event_bus import ALL_EVENTS, BatchHandler, Handler
 
 log = structlog.get_logger(__name__)
 
@@ -69,6 +69,7 @@ class RedisStreamsEventBus:
         self.settings = settings or StreamsSettings()
         self.counters = BusCounters()
         self._handlers: dict[str, dict[str, list[Handler]]] = {}
+        self._batch_handlers: dict[str, BatchHandler] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self._room = asyncio.Semaphore(self.settings.max_in_flight)
@@ -84,6 +85,15 @@ class RedisStreamsEventBus:
         by_type = self._handlers.setdefault(group, {})
         for event_type in event_types:
             by_type.setdefault(event_type, []).append(handler)
+
+    def subscribe_batch(
+        self, group: str, event_types: Collection[str], handler: BatchHandler
+    ) -> None:
+        """Have group `group` call `handler` once per read; entries are acked after it returns."""
+        if group in self._handlers:
+            raise ValueError(f"group {group!r} already has handlers: a group is batch or not")
+        self._batch_handlers[group] = handler
+        self._handlers[group] = {t: [] for t in event_types}
 
     async def publish(self, events: Sequence[DomainEvent]) -> None:
         """XADD the events in one pipeline; waits while too many are in flight or a group lags."""
@@ -278,6 +288,8 @@ class RedisStreamsEventBus:
         handled: list[str] = []
         batch_handled: set[str] = set()
         by_type = self._handlers.get(group, {})
+        batch_handler = self._batch_handlers.get(group)
+        batch: list[tuple[str, DomainEvent]] = []
         for (raw_id, fields), event_id, was_seen in zip(entries, event_ids, seen, strict=True):
             entry_id = text(raw_id)
             count = (deliveries or {}).get(entry_id, 1)
@@ -309,6 +321,13 @@ class RedisStreamsEventBus:
                 )
                 continue
             event = decoded.event
+            if batch_handler is not None:
+                if event.TYPE in by_type or ALL_EVENTS in by_type:
+                    batch.append((entry_id, event))
+                    batch_handled.add(event_id)
+                else:
+                    acked.append(entry_id)
+                continue
             handlers = [*by_type.get(event.TYPE, ()), *by_type.get(ALL_EVENTS, ())]
             try:
                 for handler in handlers:
@@ -328,6 +347,16 @@ class RedisStreamsEventBus:
             acked.append(entry_id)
             handled.append(event_id)
             batch_handled.add(event_id)
+        if batch_handler is not None and batch:
+            try:
+                await batch_handler([event for _, event in batch])
+            except Exception as exc:  # nothing of the batch is acked: all of it comes again
+                self.counters.failed += len(batch)
+                log.error("bus_batch_failed", group=group, size=len(batch), error=repr(exc))
+            else:
+                self.counters.handled += len(batch)
+                acked += [entry_id for entry_id, _ in batch]
+                handled += [event.id for _, event in batch]
         await self._ack(group, stream, acked, handled)
 
     async def _seen(self, group: str, event_ids: Sequence[str]) -> list[bool]:

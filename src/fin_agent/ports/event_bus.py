@@ -8,6 +8,7 @@ from typing import Protocol
 from fin_agent.domain.events import DomainEvent
 
 Handler = Callable[[DomainEvent], Awaitable[None]]
+BatchHandler = Callable[[Sequence[DomainEvent]], Awaitable[None]]
 ALL_EVENTS = "*"
 
 
@@ -24,6 +25,16 @@ class EventBus(Protocol):
 
     def subscribe(self, group: str, event_types: Collection[str], handler: Handler) -> None:
         """Have group `group` call `handler` for every event of `event_types` ("*": all)."""
+        ...
+
+    def subscribe_batch(
+        self, group: str, event_types: Collection[str], handler: BatchHandler
+    ) -> None:
+        """Have group `group` call `handler` with batches; entries are acked after it returns.
+
+        A batch is what one read brings (full batches under load, small ones when idle); if the
+        handler raises, none of the batch is acknowledged and all of it is delivered again.
+        """
         ...
 
     async def start(self) -> None:
