@@ -250,7 +250,8 @@ async def test_undecodable_entries_are_dead_lettered_with_the_codec_reason_and_o
     assert handled == [e.id for e in events]
     letters = await dead_letters.oldest()
     assert [(x.entry_id, x.reason, dict(x.fields)) for x in letters] == [
-        (entry_id, reason, fields) for entry_id, (reason, fields) in zip(junk_ids, junk, strict=True)
+        (entry_id, reason, fields)
+        for entry_id, (reason, fields) in zip(junk_ids, junk, strict=True)
     ]
     for letter, (_, fields) in zip(letters, junk, strict=True):
         with pytest.raises(DecodeError) as codec_says:

@@ -25,6 +25,7 @@ from fin_agent.domain.events import (
     RiskStateChanged,
     ScanCompleted,
     SignalGenerated,
+    SnapshotTaken,
 )
 from fin_agent.domain.gap_scanner import (
     Candidate,
@@ -159,6 +160,12 @@ class TradingDay:
                 trading_day=self.day,
                 start_equity=self.ledger.start_equity,
                 strategy=self._strategy.name,
+            ),
+            SnapshotTaken(
+                id=SnapshotTaken.id_for(key),
+                occurred_at=at,
+                trading_day=self.day,
+                snapshot=snapshot,
             ),
             ScanCompleted(
                 id=ScanCompleted.id_for(key), occurred_at=at, trading_day=self.day, result=result

@@ -13,7 +13,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import ClassVar
 
-from fin_agent.domain.gap_scanner import Candidate, ScanResult
+from fin_agent.domain.gap_scanner import Candidate, ScanResult, UniverseSnapshot
 from fin_agent.domain.orders import BracketOrder, Fill
 from fin_agent.domain.positions import ClosedTrade
 from fin_agent.domain.report import DailyReport
@@ -56,6 +56,14 @@ class DayStarted(DomainEvent):
     TYPE: ClassVar[str] = "day.started"
     start_equity: Decimal
     strategy: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SnapshotTaken(DomainEvent):
+    """What the scan saw of the universe: its inputs, kept so the day can be audited by replay."""
+
+    TYPE: ClassVar[str] = "scan.snapshot_taken"
+    snapshot: UniverseSnapshot
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -177,6 +185,7 @@ class BarsClosed(DomainEvent):
 EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     BarsClosed,
     DayStarted,
+    SnapshotTaken,
     ScanCompleted,
     SignalGenerated,
     PlanCreated,

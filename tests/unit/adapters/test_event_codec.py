@@ -37,14 +37,30 @@ from fin_agent.domain.events import (
     ScanCompleted,
     Severity,
     SignalGenerated,
+    SnapshotTaken,
 )
-from fin_agent.domain.gap_scanner import Candidate, Rejection, RejectRule, ScanResult
+from fin_agent.domain.gap_scanner import (
+    Candidate,
+    Rejection,
+    RejectRule,
+    ScanResult,
+    SymbolSnapshot,
+    UniverseSnapshot,
+)
 from fin_agent.domain.orders import BracketOrder, ExitReason, Fill, FillKind
 from fin_agent.domain.positions import ClosedTrade
 from fin_agent.domain.report import DailyReport, performance
 from fin_agent.domain.risk_engine import RiskReason, TradingState
 from fin_agent.domain.trade_plan import EntryWindow, PlanState, TradePlan, plan_id
-from fin_agent.domain.values import Bar, Side, Symbol, symbol
+from fin_agent.domain.values import (
+    Bar,
+    DailyBar,
+    Headline,
+    Premarket,
+    Side,
+    Symbol,
+    symbol,
+)
 
 D = Decimal
 DAY = date(2024, 1, 2)
@@ -73,6 +89,37 @@ def candidate(name: Symbol, rank: int, gap: str, *, pm_volume: int | None = 850_
     )
 
 
+SNAPSHOT = UniverseSnapshot(
+    day=DAY,
+    taken_at=SCAN_AT,
+    symbols=(
+        SymbolSnapshot(
+            symbol=AAA,
+            daily_bars=(
+                DailyBar(
+                    symbol=AAA,
+                    session=DAY - timedelta(days=1),
+                    open=D("9.80"),
+                    high=D("10.20"),
+                    low=D("9.70"),
+                    close=D("10.00"),
+                    volume=1_250_000,
+                ),
+            ),
+            premarket=Premarket(symbol=AAA, last=D("10.90"), volume=180_000, as_of=SCAN_AT),
+            headlines=(
+                Headline(
+                    symbol=AAA,
+                    title="AAA beats estimates",
+                    source="wire",
+                    published_at=SCAN_AT - timedelta(hours=2),
+                    url="https://example.com/aaa",
+                ),
+            ),
+        ),
+        SymbolSnapshot(symbol=symbol("BBB"), daily_bars=(), premarket=None),
+    ),
+)
 SCAN = ScanResult(
     day=DAY,
     taken_at=SCAN_AT,
@@ -178,6 +225,12 @@ SAMPLES: dict[type[DomainEvent], DomainEvent] = {
         trading_day=DAY,
         start_equity=D("100000.00"),
         strategy="gap_and_go",
+    ),
+    SnapshotTaken: SnapshotTaken(
+        id=SnapshotTaken.id_for(DAY.isoformat()),
+        occurred_at=SCAN_AT,
+        trading_day=DAY,
+        snapshot=SNAPSHOT,
     ),
     ScanCompleted: ScanCompleted(
         id=ScanCompleted.id_for(DAY.isoformat()), occurred_at=SCAN_AT, trading_day=DAY, result=SCAN
