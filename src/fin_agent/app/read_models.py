@@ -1,0 +1,161 @@
+"""Read models for the dashboard and operators, built from the store's tables.
+
+They read through the `Store` port only, so they work the same on DuckDB and TimescaleDB; the
+agent serves them over HTTP, so nobody else opens its DuckDB file while it writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from fin_agent.domain.events import DayStarted
+from fin_agent.ports.store import Row, Store
+
+JSONValue = Any
+ZERO = Decimal(0)
+
+
+def jsonable(value: object) -> JSONValue:
+    """Decimal as string, datetimes and dates as ISO 8601, containers recursively."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def _latest_by(rows: Sequence[Row], key: str) -> dict[str, Row]:
+    latest: dict[str, Row] = {}
+    for row in rows:  # rows come oldest first
+        latest[str(row[key])] = row
+    return latest
+
+
+class ReadModels:
+    """Answers what the trader's screens ask, per day and across days."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def days(self) -> list[dict[str, JSONValue]]:
+        """Every stored trading day with its report figures when it has one."""
+        reports = _latest_by(await self._store.rows("daily_reports"), "trading_day")
+        out = []
+        for day in await self._store.days():
+            report = reports.get(str(day))
+            out.append({"day": day, "report": dict(report) if report else None})
+        return jsonable(out)  # type: ignore[no-any-return]
+
+    async def day(self, day: date) -> dict[str, JSONValue]:
+        """Everything about one trading day: scan, plans, orders, fills, positions, P&L, errors."""
+        store = self._store
+        plans = await store.rows("plans", day=day)
+        states = _latest_by(await store.rows("plan_states", day=day), "plan_id")
+        trades = await store.rows("trades", day=day)
+        fills = await store.rows("fills", day=day)
+        bars = await store.rows("bars_1m", day=day)
+        risk = await store.rows("risk_states", day=day)
+        reports = await store.rows("daily_reports", day=day)
+        last_close = {str(b["symbol"]): b["close"] for b in bars}
+        closed = {str(t["plan_id"]) for t in trades}
+        positions = []
+        unrealised_total = ZERO
+        for fill in fills:
+            plan_key = str(fill["client_order_id"])
+            if fill["kind"] != "entry" or plan_key in closed:
+                continue
+            price, qty = _dec(fill["price"]), int(str(fill["qty"]))
+            mark = last_close.get(str(fill["symbol"]))
+            sign = 1 if fill["side"] == "long" else -1
+            unrealised = (_dec(mark) - price) * qty * sign if mark is not None else None
+            positions.append({**fill, "mark": mark, "unrealised_pnl": unrealised})
+            unrealised_total += unrealised or ZERO
+        realised = sum((_dec(t["net_pnl"]) for t in trades), ZERO)
+        return jsonable(  # type: ignore[no-any-return]
+            {
+                "day": day,
+                "trading_state": risk[-1]["current"] if risk else "active",
+                "candidates": await store.rows("scan_candidates", day=day),
+                "rejections": await store.rows("scan_rejections", day=day),
+                "plans": [{**p, "state": _state(states, p)} for p in plans],
+                "plan_states": list(states.values()),
+                "orders": await store.rows("orders", day=day),
+                "fills": fills,
+                "positions": positions,
+                "trades": trades,
+                "pnl": {
+                    "realised": realised,
+                    "unrealised": unrealised_total,
+                    "total": realised + unrealised_total,
+                },
+                "equity_curve": _intraday_curve(await self._start_equity(day), trades),
+                "errors": await store.rows("errors", day=day),
+                "report": reports[-1] if reports else None,
+            }
+        )
+
+    async def _start_equity(self, day: date) -> Decimal | None:
+        started = await self._store.events(day=day, types={DayStarted.TYPE}, limit=1)
+        first = started[0] if started else None
+        return first.start_equity if isinstance(first, DayStarted) else None
+
+    async def status(self, today: date | None = None) -> dict[str, JSONValue]:
+        """The banner: the latest day's state, counts, P&L and the most recent errors."""
+        days = await self._store.days()
+        day = today if today is not None else (days[-1] if days else None)
+        if day is None:
+            return {"day": None, "trading_state": "idle", "errors": []}
+        detail = await self.day(day)
+        return {
+            "day": detail["day"],
+            "trading_state": detail["trading_state"],
+            "candidates": len(detail["candidates"]),
+            "plans": len(detail["plans"]),
+            "open_positions": len(detail["positions"]),
+            "trades": len(detail["trades"]),
+            "pnl": detail["pnl"],
+            "errors": detail["errors"][-5:],
+        }
+
+    async def equity_curve(self) -> list[dict[str, JSONValue]]:
+        """End-of-day equity across every reported day."""
+        reports = _latest_by(await self._store.rows("daily_reports"), "trading_day")
+        return jsonable(  # type: ignore[no-any-return]
+            [
+                {"day": r["trading_day"], "equity": r["end_equity"], "net_pnl": r["net_pnl"]}
+                for r in reports.values()
+            ]
+        )
+
+    async def errors(self, limit: int = 50) -> list[dict[str, JSONValue]]:
+        """The most recent errors across days, newest last."""
+        rows = await self._store.rows("errors")
+        return jsonable([dict(r) for r in rows[-limit:]])  # type: ignore[no-any-return]
+
+
+def _state(states: Mapping[str, Row], plan: Row) -> object:
+    latest = states.get(str(plan["plan_id"]))
+    return latest["state"] if latest is not None else "planned"
+
+
+def _dec(value: object) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def _intraday_curve(start: Decimal | None, trades: Sequence[Row]) -> list[dict[str, object]]:
+    """Equity after each closed trade of the day, from the day's start equity."""
+    if start is None:
+        return []
+    equity = start
+    curve: list[dict[str, object]] = [{"at": None, "equity": equity, "symbol": None}]
+    for trade in sorted(trades, key=lambda t: str(t["exit_at"])):
+        equity += _dec(trade["net_pnl"])
+        curve.append({"at": trade["exit_at"], "equity": equity, "symbol": trade["symbol"]})
+    return curve
