@@ -99,6 +99,8 @@ def day_event(n: int) -> DayStarted:
         trading_day=OCCURRED_AT.date(),
         start_equity=Decimal("25000.00"),
         strategy="gap_and_go",
+        session_open=datetime(2024, 1, 2, 14, 30, tzinfo=UTC),
+        session_close=datetime(2024, 1, 2, 21, 0, tzinfo=UTC),
     )
 
 

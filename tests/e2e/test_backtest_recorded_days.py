@@ -138,7 +138,7 @@ async def test_aapl_split_day_is_not_taken_for_a_gap(
     settings = load_settings(REPO / "config.yaml")
     spec = BarFileSpec(factors_dir=shared_data / "lean_factor_files" if factors else None)
     market = load_replay([shared_data / LEAN], spec).market_data
-    container = build_replay(settings, market)
+    container = await build_replay(settings, market)
     session = container.calendar.session(date(2014, 6, 9))
     assert session is not None
 

@@ -201,6 +201,9 @@ class InMemoryEventBus:
         """Events are handled as they are published: nothing waits to be trimmed."""
         return {}
 
+    async def ping(self) -> None:
+        """An in-process bus is always there."""
+
     async def stop(self) -> None:
         """Nothing to disconnect."""
 

@@ -137,6 +137,15 @@ class RedisStreamsEventBus:
                 )
             await asyncio.sleep(0.005)
 
+    async def ping(self) -> None:
+        """Raise `AdapterError` unless Redis answers PING within 2 s."""
+        try:
+            await asyncio.wait_for(self._redis.ping(), 2.0)
+        except (*TRANSIENT, TimeoutError) as exc:
+            raise AdapterError(
+                f"Redis does not answer ({exc!r}): check that it runs and bus.redis_url"
+            ) from exc
+
     async def stop(self) -> None:
         """Stop the consumers after their current batch and close the connection."""
         self._stopping.set()

@@ -8,11 +8,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
+from urllib.parse import quote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
+import structlog
 from croniter import croniter
 from redis.asyncio import Redis
 
+from fin_agent.adapters.duckdb_store import DuckDBStore
 from fin_agent.adapters.embedded_redis import EmbeddedRedis
 from fin_agent.adapters.event_codec import EventCodec, default_registry
 from fin_agent.adapters.memory import (
@@ -27,20 +30,25 @@ from fin_agent.adapters.redis_bus import RedisStreamsEventBus
 from fin_agent.adapters.redis_streams import StreamsSettings, default_consumer
 from fin_agent.adapters.replay import ReplayMarketData
 from fin_agent.adapters.simulator import SimulatedMarket
+from fin_agent.adapters.timescale_store import TimescaleStore
 from fin_agent.app.agent import Agent
 from fin_agent.app.config_runtime import BusSettings
+from fin_agent.app.coordinator import Coordinator
 from fin_agent.app.settings import Settings
-from fin_agent.domain.events import BarsClosed, DomainEvent
+from fin_agent.domain.events import BarsClosed
 from fin_agent.domain.rules import Strategy
 from fin_agent.ports.calendar import Calendar
-from fin_agent.ports.event_bus import ALL_EVENTS, EventBus
+from fin_agent.ports.event_bus import EventBus
 from fin_agent.ports.market_data import MarketData
 from fin_agent.ports.news import News
+from fin_agent.ports.store import Store, StoreInfo
 
 DEFAULT_SCAN_TIME = time(9, 0)
 REGULAR_CLOSE = time(16, 0)
 _ONE_SECOND = timedelta(seconds=1)
 BusKind = Literal["memory", "redis"]
+StoreKind = Literal["memory", "duckdb", "timescale"]
+log = structlog.get_logger(__name__)
 Closer = Callable[[], Awaitable[None]]
 
 
@@ -57,7 +65,9 @@ class Container:
     news: News
     orders: PaperBroker
     bus: EventBus
-    store: InMemoryStore
+    store: Store
+    store_info: StoreInfo
+    coordinator: Coordinator
     agent: Agent
     closers: list[Closer] = field(default_factory=list)
 
@@ -84,28 +94,30 @@ async def running(container: Container) -> AsyncIterator[Container]:
             await close()
 
 
-def build(
+async def build(
     settings: Settings,
     *,
     market: MarketData,
     news: News,
     calendar: Calendar,
     bus: BusKind | None = None,
+    store: StoreKind | None = None,
     stream_prefix: str | None = None,
 ) -> Container:
-    """Wire a run: paper broker, the bus of `settings.bus` (or `bus`), the agent and the store."""
+    """Wire a run: paper broker, the bus and store of `settings` (or the kinds given), the agent
+    and the coordinator. The store is migrated before anything is written."""
     strategy = settings.strategy()
     clock = FixedClock(datetime(1970, 1, 1, tzinfo=UTC))
     closers: list[Closer] = []
     event_bus = _bus(settings, bus or settings.bus.kind, stream_prefix, clock, closers)
-    store = InMemoryStore()
+    event_store = await open_store(settings, store or settings.store.kind)
+    closers.append(event_store.close)
+    info = await event_store.migrate()
+    log.info("store_ready", backend=info.backend, features=list(info.features), detail=info.detail)
     agent = Agent()
-
-    async def persist(event: DomainEvent) -> None:
-        await store.append([event])
-
+    coordinator = Coordinator(event_store)
     event_bus.subscribe("agent", [BarsClosed.TYPE], agent.on_bars)
-    event_bus.subscribe("store", [ALL_EVENTS], persist)
+    coordinator.attach(event_bus)
     return Container(
         settings=settings,
         strategy=strategy,
@@ -116,10 +128,39 @@ def build(
         news=news,
         orders=PaperBroker(strategy.costs),
         bus=event_bus,
-        store=store,
+        store=event_store,
+        store_info=info,
+        coordinator=coordinator,
         agent=agent,
         closers=closers,
     )
+
+
+async def open_store(settings: Settings, kind: StoreKind) -> Store:
+    """The store of `kind`: in memory, the DuckDB file under data_dir, or PostgreSQL."""
+    codec = EventCodec(default_registry())
+    if kind == "memory":
+        return InMemoryStore(codec)
+    if kind == "duckdb":
+        path = settings.data_path(settings.store.duckdb_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return DuckDBStore(path, codec)
+    return await TimescaleStore.connect(
+        database_url(settings), codec, schema=settings.store.schema_name
+    )
+
+
+def database_url(settings: Settings) -> str:
+    """`store.url` with the `database_password` secret put in (it never sits in config.yaml)."""
+    url = urlsplit(settings.store.url)
+    secret = settings.database_password
+    if secret is None or url.password is not None:
+        return settings.store.url
+    user = quote(url.username or "", safe="")
+    host = url.hostname or ""
+    port = f":{url.port}" if url.port else ""
+    password = quote(secret.get_secret_value(), safe="")
+    return urlunsplit(url._replace(netloc=f"{user}:{password}@{host}{port}"))
 
 
 def _bus(
@@ -167,11 +208,12 @@ def _embedded_redis_url(settings: Settings, closers: list[Closer]) -> str:
     return server.url
 
 
-def build_simulation(
+async def build_simulation(
     settings: Settings,
     *,
     seed: int | None = None,
     bus: BusKind | None = None,
+    store: StoreKind | None = None,
     stream_prefix: str | None = None,
 ) -> Container:
     """A run on the seeded simulator (the embedded default: no network, no accounts)."""
@@ -181,17 +223,20 @@ def build_simulation(
         calendar=calendar,
         universe_size=settings.simulator.universe_size,
     )
-    return build(
+    return await build(
         settings,
         market=market,
         news=market,
         calendar=calendar,
         bus=bus,
+        store=store,
         stream_prefix=stream_prefix,
     )
 
 
-def build_replay(settings: Settings, market: ReplayMarketData) -> Container:
+async def build_replay(
+    settings: Settings, market: ReplayMarketData, *, store: StoreKind = "memory"
+) -> Container:
     """A run on recorded bar files (a backtest); recorded files carry no news.
 
     Sessions are the weekdays of the data; a day whose data closes early is an early close.
@@ -204,4 +249,6 @@ def build_replay(settings: Settings, market: ReplayMarketData) -> Container:
         and close.astimezone(zone).time() < REGULAR_CLOSE
     ]
     calendar = FixedCalendar(early_closes=early)
-    return build(settings, market=market, news=InMemoryNews(), calendar=calendar, bus="memory")
+    return await build(
+        settings, market=market, news=InMemoryNews(), calendar=calendar, bus="memory", store=store
+    )

@@ -25,6 +25,7 @@ from fin_agent.app.logs import configure_logging
 from fin_agent.app.report_view import report_json, report_text
 from fin_agent.app.runner import run_agent, run_sessions
 from fin_agent.app.settings import Settings, load_settings
+from fin_agent.app.store_commands import db_command, replay_command
 from fin_agent.domain.errors import FinAgentError, PermanentError
 from fin_agent.domain.report import DailyReport, summarize
 
@@ -42,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=_positive, default=1, help="sessions to run (default 1)")
     demo.add_argument("--json", action="store_true", help="print the report as JSON")
     demo.add_argument("--bus", choices=["memory", "redis"], default="memory", help="event bus")
+    demo.add_argument(
+        "--store", choices=["memory", "duckdb", "timescale"], default="memory", help="event store"
+    )
 
     run = commands.add_parser("run", help="run the agent on the bus until stopped")
     run.add_argument("--bus", choices=["memory", "redis"], help="event bus (default: bus.kind)")
@@ -74,6 +78,14 @@ def _parser() -> argparse.ArgumentParser:
     backtest.add_argument("--tz", help="time zone of naive timestamps (default: replay.timezone)")
     backtest.add_argument("--factors", type=Path, help="folder of split factor files")
     backtest.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    db = commands.add_parser("db", help="the event store")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("migrate", help="bring the store's schema to the latest version")
+
+    replay = commands.add_parser("replay", help="re-run a stored day and compare its decisions")
+    replay.add_argument("--day", type=_date, required=True, help="trading day, YYYY-MM-DD")
+    replay.add_argument("--json", action="store_true", help="print the differences as JSON")
 
     config = commands.add_parser("config", help="inspect the configuration")
     config_commands = config.add_subparsers(dest="config_command", required=True)
@@ -108,14 +120,15 @@ def _demo(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     # A demo through Redis gets streams of its own, deleted at the end: the same seed twice must
     # not look like a redelivery to the consumers' dedupe.
     prefix = f"demo-{uuid.uuid4().hex[:12]}" if args.bus == "redis" else None
-    container = build_simulation(settings, seed=args.seed, bus=args.bus, stream_prefix=prefix)
     first = settings.simulator.start_date
-    sessions = container.calendar.sessions(first, first + timedelta(days=7 * args.days + 14))
-
-    if isinstance(container.bus, RedisStreamsEventBus):
-        container.closers.append(container.bus.delete_streams)  # after the consumers stopped
 
     async def go() -> list[DailyReport]:
+        container = await build_simulation(
+            settings, seed=args.seed, bus=args.bus, store=args.store, stream_prefix=prefix
+        )
+        if isinstance(container.bus, RedisStreamsEventBus):
+            container.closers.append(container.bus.delete_streams)  # after the consumers stop
+        sessions = container.calendar.sessions(first, first + timedelta(days=7 * args.days + 14))
         async with running(container):
             return await run_sessions(container, sessions[: args.days], settings.strategy_equity())
 
@@ -131,8 +144,12 @@ def _run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             f"market.source {settings.market.source!r} is not available to `fin-agent run` yet: "
             "use market.source: simulator (or `fin-agent backtest` for recorded files)"
         )
-    container = build_simulation(settings, bus=args.bus)
-    return asyncio.run(run_agent(container, days=args.days, out=out))
+
+    async def go() -> int:
+        container = await build_simulation(settings, bus=args.bus)
+        return await run_agent(container, days=args.days, out=out)
+
+    return asyncio.run(go())
 
 
 def _backtest(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
@@ -159,10 +176,10 @@ def _backtest(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
             f"no data between {args.start} and {args.end}: the files cover {span}; "
             "choose --from/--to inside that span"
         )
-    container = build_replay(settings, market)
-    sessions = [s for d in days if (s := container.calendar.session(d)) is not None]
 
     async def go() -> list[DailyReport]:
+        container = await build_replay(settings, market)
+        sessions = [s for d in days if (s := container.calendar.session(d)) is not None]
         async with running(container):
             return await run_sessions(container, sessions, settings.strategy_equity())
 
@@ -194,6 +211,10 @@ def main(
             return _run(args, settings, out)
         if args.command == "dlq":
             return asyncio.run(dlq_command(args, settings, out))
+        if args.command == "db":
+            return asyncio.run(db_command(args, settings, out))
+        if args.command == "replay":
+            return asyncio.run(replay_command(args, settings, out))
         return _backtest(args, settings, out, err)
     except FinAgentError as exc:
         err.write(f"fin-agent: error: {exc}\n")

@@ -195,6 +195,26 @@ class StoreSettings(SettingsSection):
     kind: Literal["memory", "duckdb", "timescale"] = Field(
         default="memory", description="memory, duckdb (embedded) or timescale (PostgreSQL)."
     )
+    duckdb_file: str = Field(
+        default="fin_agent.duckdb",
+        min_length=1,
+        description="The DuckDB database file, relative to data_dir.",
+    )
+    url: str = Field(
+        default="postgresql://fin_agent@127.0.0.1:5432/fin_agent",
+        pattern=r"^postgres(ql)?://",
+        description=(
+            "PostgreSQL/TimescaleDB URL without the password (database_password is a secret)."
+        ),
+    )
+    schema_name: str = Field(
+        default="public",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="PostgreSQL schema of the tables.",
+    )
+    batch_size: int = Field(
+        default=500, ge=1, le=100_000, description="Most events the coordinator writes at once."
+    )
 
 
 class HttpSettings(SettingsSection):

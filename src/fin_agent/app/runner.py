@@ -16,18 +16,28 @@ from typing import TextIO
 
 import structlog
 
+from fin_agent import __version__
 from fin_agent.app.bootstrap import Container, running
+from fin_agent.app.http_server import HttpDeps, HttpServer, store_check
+from fin_agent.app.read_models import ReadModels
 from fin_agent.app.trading_day import DayPorts, DayTimes, TradingDay
+from fin_agent.domain.errors import FinAgentError
 from fin_agent.domain.events import BarsClosed
 from fin_agent.domain.report import DailyReport
-from fin_agent.domain.values import Bar, Session, symbol
+from fin_agent.domain.values import Bar, Session, Symbol, symbol
 
 PUBLISH_BATCH = 30  # minutes of bars per publish
 log = structlog.get_logger(__name__)
 
 
-async def run_session(container: Container, session: Session, start_equity: Decimal) -> DailyReport:
-    """Run one session end to end and return its report."""
+async def run_session(
+    container: Container,
+    session: Session,
+    start_equity: Decimal,
+    *,
+    universe: Sequence[Symbol] | None = None,
+) -> DailyReport:
+    """Run one session end to end and return its report (`universe`: else scan.universe)."""
     settings = container.settings
     times = DayTimes.of(
         session, container.strategy, container.timezone, container.scan_time(session.day)
@@ -45,7 +55,7 @@ async def run_session(container: Container, session: Session, start_equity: Deci
             orders=container.orders,
             bus=container.bus,
         ),
-        universe=[symbol(s) for s in settings.scan.universe],
+        universe=universe if universe is not None else [symbol(s) for s in settings.scan.universe],
         news_lookback=timedelta(hours=settings.scan.news_lookback_hours),
     )
     container.agent.day = day
@@ -88,7 +98,9 @@ async def run_agent(container: Container, *, days: int | None, out: TextIO) -> i
     first = settings.simulator.start_date
     equity = settings.strategy_equity()
     done = 0
+    server = HttpServer(http_deps(container), settings.http.host, settings.http.port)
     async with running(container):
+        await server.start()
         log.info("agent_started", bus=type(container.bus).__name__, start=str(first))
         day = first
         while not stop.is_set() and (days is None or done < days):
@@ -108,8 +120,30 @@ async def run_agent(container: Container, *, days: int | None, out: TextIO) -> i
                 f"equity {perf.end_equity:.2f}\n"
             )
             out.flush()
+        await server.stop()
     log.info("agent_stopped", sessions=done)
     return 0
+
+
+def http_deps(container: Container) -> HttpDeps:
+    """The read models and readiness checks of a running agent."""
+
+    async def bus() -> str | None:
+        try:
+            await container.bus.ping()
+        except FinAgentError as exc:
+            return str(exc)
+        return None
+
+    async def coordinator() -> str | None:
+        stats = container.coordinator.stats
+        return None if stats.store_up else f"store writes failing: {stats.last_error}"
+
+    return HttpDeps(
+        read_models=ReadModels(container.store),
+        checks={"bus": bus, "store": store_check(container.store), "coordinator": coordinator},
+        info={"version": __version__, "store": container.store_info.backend},
+    )
 
 
 def _start(bar: Bar) -> object:

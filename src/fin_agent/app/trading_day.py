@@ -160,6 +160,8 @@ class TradingDay:
                 trading_day=self.day,
                 start_equity=self.ledger.start_equity,
                 strategy=self._strategy.name,
+                session_open=self.times.opens_at,
+                session_close=self.times.closes_at,
             ),
             SnapshotTaken(
                 id=SnapshotTaken.id_for(key),

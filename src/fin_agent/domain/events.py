@@ -56,6 +56,8 @@ class DayStarted(DomainEvent):
     TYPE: ClassVar[str] = "day.started"
     start_equity: Decimal
     strategy: str
+    session_open: datetime
+    session_close: datetime
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -49,6 +49,10 @@ class EventBus(Protocol):
         """Drop entries every group has handled and older than `retain_secs`; count per stream."""
         ...
 
+    async def ping(self) -> None:
+        """Raise `AdapterError` when the bus cannot carry events right now (readiness)."""
+        ...
+
     async def stop(self) -> None:
         """Stop delivering, let in-flight handlers finish, and disconnect."""
         ...

@@ -225,6 +225,8 @@ SAMPLES: dict[type[DomainEvent], DomainEvent] = {
         trading_day=DAY,
         start_equity=D("100000.00"),
         strategy="gap_and_go",
+        session_open=OPEN,
+        session_close=OPEN + timedelta(hours=6, minutes=30),
     ),
     SnapshotTaken: SnapshotTaken(
         id=SnapshotTaken.id_for(DAY.isoformat()),

@@ -32,6 +32,8 @@ def day_started(occurred_at: datetime = AT) -> DayStarted:
         trading_day=DAY,
         start_equity=Decimal(100_000),
         strategy="gap_and_go",
+        session_open=datetime(2024, 1, 2, 14, 30, tzinfo=UTC),
+        session_close=datetime(2024, 1, 2, 21, 0, tzinfo=UTC),
     )
 
 

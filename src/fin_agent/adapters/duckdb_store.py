@@ -1,0 +1,294 @@
+"""`DuckDBStore`: the embedded default `Store`, one DuckDB file (or an in-memory database).
+
+DuckDB allows one writing process per file and its Python connection is synchronous, so the store
+holds ONE connection and runs every call on a worker thread (`asyncio.to_thread`) under an
+`asyncio.Lock`. A write is one transaction: each table's rows go in as one Arrow table through
+`INSERT INTO t SELECT ... FROM arrow ON CONFLICT DO NOTHING` (DuckDB's docs: faster than the
+appender for data already in Arrow; `executemany` is orders of magnitude slower). Reads come back
+through Arrow too: the DB-API's TIMESTAMPTZ conversion needs pytz, Arrow's does not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Collection, Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Final, TypeVar, cast
+
+import duckdb
+import pyarrow as pa
+
+from fin_agent.adapters.event_codec import EventCodec
+from fin_agent.adapters.store_queries import (
+    EVENT_COLUMNS,
+    Query,
+    days_query,
+    decode_event,
+    events_query,
+    quote,
+    rows_query,
+    table_of,
+)
+from fin_agent.adapters.store_rows import (
+    SCHEMA_VERSION,
+    SIX_PLACES,
+    TABLES,
+    Kind,
+    Projector,
+    RowValues,
+    Table,
+)
+from fin_agent.domain.errors import AdapterError, DataError
+from fin_agent.domain.events import DomainEvent
+from fin_agent.ports.store import Row, StoreInfo
+
+__all__ = ["DuckDBStore"]
+
+T = TypeVar("T")
+Connection = duckdb.DuckDBPyConnection
+EventRow = tuple[str, datetime, str, int, str, str]
+
+SQL_TYPES: Final[dict[Kind, str]] = {
+    Kind.TEXT: "VARCHAR",
+    Kind.INT: "INTEGER",
+    Kind.BIGINT: "BIGINT",
+    Kind.NUMERIC: "DECIMAL(20, 6)",
+    Kind.TIMESTAMP: "TIMESTAMPTZ",
+    Kind.DATE: "DATE",
+    Kind.JSON: "JSON",
+}
+ARROW_TYPES: Final[dict[Kind, pa.DataType]] = {
+    Kind.TEXT: pa.string(),
+    Kind.INT: pa.int32(),
+    Kind.BIGINT: pa.int64(),
+    Kind.NUMERIC: pa.decimal128(20, 6),
+    Kind.TIMESTAMP: pa.timestamp("us", tz="UTC"),
+    Kind.DATE: pa.date32(),
+    Kind.JSON: pa.string(),
+}
+MIGRATIONS_TABLE: Final = "schema_migrations"
+
+
+def create_table_sql(table: Table) -> str:
+    """The DDL of `table`: its columns in order (NOT NULL unless nullable) and its primary key."""
+    columns = [
+        f"{quote(c.name)} {SQL_TYPES[c.kind]}{'' if c.nullable else ' NOT NULL'}"
+        for c in table.columns
+    ]
+    key = f"PRIMARY KEY ({', '.join(quote(k) for k in table.key)})"
+    return f"CREATE TABLE IF NOT EXISTS {quote(table.name)} ({', '.join([*columns, key])})"
+
+
+def _migration_1(con: Connection) -> None:
+    # Version 1 is `TABLES` as it stands at SCHEMA_VERSION 1. When the schema moves on, freeze
+    # this DDL here and add a step that alters version 1 into the next.
+    for table in TABLES.values():
+        con.execute(create_table_sql(table))
+
+
+MIGRATIONS: Final[dict[int, Callable[[Connection], None]]] = {1: _migration_1}
+"""Schema version -> the step that brings a database at the version before to it."""
+
+
+class DuckDBStore:
+    """The `Store` in a DuckDB file (`path`), or in memory when `path` is None."""
+
+    def __init__(self, path: Path | None, codec: EventCodec) -> None:
+        self._path = path
+        self._codec = codec
+        self._projector = Projector(codec)
+        self._lock = asyncio.Lock()
+        # A call cancelled while its thread runs releases the asyncio lock early; this lock keeps
+        # the next call off the connection until that thread is done.
+        self._thread_lock = threading.Lock()
+        self._con: Connection | None = None
+        self._closed = False
+
+    @property
+    def _where(self) -> str:
+        return ":memory:" if self._path is None else str(self._path)
+
+    async def migrate(self) -> StoreInfo:
+        """Create or upgrade the schema (idempotent); a newer schema than the code is refused."""
+        version = await self._run("migrate", self._migrate)
+        return StoreInfo(
+            backend="duckdb", schema_version=version, features=("embedded",), detail=self._where
+        )
+
+    async def write(self, events: Sequence[DomainEvent]) -> int:
+        """Store `events` and their projections in one transaction; return how many were new."""
+        if not events:
+            return 0
+        tables = self._projector.rows(events)
+        return await self._run("write", lambda con: _write(con, tables))
+
+    async def events(
+        self,
+        *,
+        day: date | None = None,
+        types: Collection[str] | None = None,
+        limit: int | None = None,
+    ) -> Sequence[DomainEvent]:
+        """Stored events by occurred_at then id, filtered by trading day and type."""
+        query = events_query(day=day, types=types, limit=limit)
+        found = await self._run("events", lambda con: _fetch(con, query))
+        columns = [found[name] for name in EVENT_COLUMNS]
+        rows = cast(list[EventRow], list(zip(*columns, strict=True)))
+        return [
+            decode_event(
+                self._codec,
+                event_id=event_id,
+                occurred_at=occurred_at,
+                event_type=event_type,
+                version=version,
+                trace=trace,
+                data=data,
+            )
+            for event_id, occurred_at, event_type, version, trace, data in rows
+        ]
+
+    async def rows(
+        self, table: str, *, day: date | None = None, limit: int | None = None
+    ) -> Sequence[Row]:
+        """Rows of a projection table, oldest first (by its time column, then its key)."""
+        query = rows_query(table_of(table), day=day, limit=limit)
+        found = await self._run("rows", lambda con: _fetch(con, query))
+        names = list(found)
+        return [
+            dict(zip(names, values, strict=True)) for values in zip(*found.values(), strict=True)
+        ]
+
+    async def days(self) -> Sequence[date]:
+        """Trading days with stored events, oldest first."""
+        query = days_query()
+        found = await self._run("days", lambda con: _fetch(con, query))
+        return [d for d in found["trading_day"] if isinstance(d, date)]
+
+    async def ping(self) -> None:
+        """Raise `AdapterError` unless the database answers `SELECT 1`."""
+        try:
+            await self._run("ping", lambda con: con.execute("SELECT 1").fetchall())
+        except duckdb.Error as exc:
+            raise AdapterError(f"DuckDB store {self._where} did not answer: {exc}") from exc
+
+    async def close(self) -> None:
+        """Close the connection (idempotent); the store cannot be used afterwards."""
+        async with self._lock:
+            self._closed = True
+            await asyncio.to_thread(self._disconnect)
+
+    async def _run(self, what: str, call: Callable[[Connection], T]) -> T:
+        async with self._lock:
+            if self._closed:
+                raise AdapterError(f"DuckDB store {self._where} is closed: open a new DuckDBStore")
+            try:
+                return await asyncio.to_thread(self._call, call)
+            except duckdb.OperationalError as exc:  # I/O and connection failures: transient
+                raise AdapterError(f"DuckDB store {self._where}: {what} failed: {exc}") from exc
+
+    def _call(self, call: Callable[[Connection], T]) -> T:
+        with self._thread_lock:
+            if self._con is None:
+                self._con = duckdb.connect(self._where)
+                self._con.execute("SET TimeZone = 'UTC'")
+            return call(self._con)
+
+    def _disconnect(self) -> None:
+        with self._thread_lock:
+            con, self._con = self._con, None
+            if con is not None:
+                con.close()
+
+    def _migrate(self, con: Connection) -> int:
+        if max(MIGRATIONS) != SCHEMA_VERSION:
+            raise RuntimeError(f"add the DuckDB migration step to schema version {SCHEMA_VERSION}")
+        con.begin()
+        try:
+            con.execute(
+                f"CREATE TABLE IF NOT EXISTS {quote(MIGRATIONS_TABLE)} "
+                '("version" INTEGER PRIMARY KEY, "applied_at" TIMESTAMPTZ NOT NULL)'
+            )
+            [(current,)] = con.execute(
+                f'SELECT coalesce(max("version"), 0) FROM {quote(MIGRATIONS_TABLE)}'  # noqa: S608
+            ).fetchall()
+            if current > SCHEMA_VERSION:
+                raise DataError(
+                    f"DuckDB store {self._where} has schema version {current}, newer than "
+                    f"version {SCHEMA_VERSION} this fin_agent knows: upgrade fin_agent, or use "
+                    "another store file"
+                )
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                MIGRATIONS[version](con)
+                con.execute(
+                    f"INSERT INTO {quote(MIGRATIONS_TABLE)} VALUES ($1, current_timestamp)",  # noqa: S608
+                    [version],
+                )
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+        return SCHEMA_VERSION
+
+
+def _write(con: Connection, tables: dict[str, list[RowValues]]) -> int:
+    """Insert every table's rows in one transaction; the number of new `events` rows."""
+    new = 0
+    con.begin()
+    try:
+        for name, rows in tables.items():
+            table = TABLES[name]
+            incoming = f"incoming_{name}"
+            con.register(incoming, _arrow(table, rows))
+            try:
+                columns = ", ".join(quote(c) for c in table.names)
+                sql = (
+                    f"INSERT INTO {quote(name)} ({columns}) "  # noqa: S608 - names from TABLES
+                    f"SELECT {columns} FROM {quote(incoming)} ON CONFLICT DO NOTHING"
+                )
+                if name == "events":
+                    new = len(con.execute(sql + ' RETURNING "event_id"').fetchall())
+                else:
+                    con.execute(sql)
+            finally:
+                con.unregister(incoming)
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    return new
+
+
+def _arrow(table: Table, rows: list[RowValues]) -> pa.Table:
+    """`rows` (tuples in column order) as an Arrow table typed like the SQL table."""
+    values = list(zip(*rows, strict=True))
+    return pa.table(
+        {
+            c.name: pa.array(
+                _six_places(values[i]) if c.kind is Kind.NUMERIC else values[i],
+                type=ARROW_TYPES[c.kind],
+            )
+            for i, c in enumerate(table.columns)
+        }
+    )
+
+
+def _six_places(values: Sequence[object]) -> list[object]:
+    # The projector rounds its figures but not bar prices; a price with more than six decimals
+    # (a split-adjusted one) would make Arrow refuse the whole batch.
+    return [v.quantize(SIX_PLACES) if isinstance(v, Decimal) else v for v in values]
+
+
+def _fetch(con: Connection, query: Query) -> dict[str, list[object]]:
+    """The result of `query` column by column, as Python values (timestamps in `datetime.UTC`)."""
+    result = con.sql(query.sql, params=list(query.params)).to_arrow_table()
+    return {
+        name: _utc(column.to_pylist()) if pa.types.is_timestamp(column.type) else column.to_pylist()
+        for name, column in zip(result.column_names, result.columns, strict=True)
+    }
+
+
+def _utc(values: list[object]) -> list[object]:
+    return [v.astimezone(UTC) if isinstance(v, datetime) else v for v in values]
