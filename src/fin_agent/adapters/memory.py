@@ -10,11 +10,23 @@ from collections import deque
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from fin_agent.adapters.event_codec import EventCodec
+from fin_agent.adapters.store_queries import check_limit, order_columns, table_of
+from fin_agent.adapters.store_rows import (
+    SCHEMA_VERSION,
+    SIX_PLACES,
+    TABLES,
+    Projector,
+    RowValues,
+)
+from fin_agent.domain.errors import DataError
 from fin_agent.domain.events import DomainEvent
 from fin_agent.domain.values import Bar, DailyBar, Headline, Premarket, Session, Symbol
 from fin_agent.ports.event_bus import ALL_EVENTS, BatchHandler, Handler
+from fin_agent.ports.store import Row, StoreInfo
 
 EXCHANGE_TZ = ZoneInfo("America/New_York")
 
@@ -153,10 +165,15 @@ class InMemoryNews:
 
 
 class InMemoryEventBus:
-    """In-process dispatch: handlers run in publish order; events they publish queue behind."""
+    """In-process dispatch: handlers run in publish order; events they publish queue behind.
+
+    Batch groups get, once the queue is empty, every event of theirs that the publish (and the
+    handlers it set off) produced: one batch per outermost publish.
+    """
 
     def __init__(self) -> None:
         self._groups: list[tuple[str, frozenset[str], Handler]] = []
+        self._batch_groups: list[tuple[str, frozenset[str], BatchHandler]] = []
         self._queue: deque[DomainEvent] = deque()
         self._dispatching = False
         self.published: list[DomainEvent] = []
@@ -165,6 +182,12 @@ class InMemoryEventBus:
         """Call `handler` for every event of `event_types` ("*" for all) as group `group`."""
         self._groups.append((group, frozenset(event_types), handler))
 
+    def subscribe_batch(
+        self, group: str, event_types: Collection[str], handler: BatchHandler
+    ) -> None:
+        """Call `handler` with the group's events of each publish, once they are dispatched."""
+        self._batch_groups.append((group, frozenset(event_types), handler))
+
     async def publish(self, events: Sequence[DomainEvent]) -> None:
         """Queue events and dispatch them (and whatever their handlers publish) in order."""
         self._queue.extend(events)
@@ -172,24 +195,20 @@ class InMemoryEventBus:
         if self._dispatching:
             return
         self._dispatching = True
+        dispatched: list[DomainEvent] = []
         try:
             while self._queue:
                 event = self._queue.popleft()
+                dispatched.append(event)
                 for _, types, handler in self._groups:
-                    if ALL_EVENTS in types or event.TYPE in types:
+                    if _wants(types, event):
                         await handler(event)
+            for _, types, batch_handler in self._batch_groups:
+                batch = [e for e in dispatched if _wants(types, e)]
+                if batch:
+                    await batch_handler(batch)
         finally:
             self._dispatching = False
-
-    def subscribe_batch(
-        self, group: str, event_types: Collection[str], handler: BatchHandler
-    ) -> None:
-        """In process every event is its own batch."""
-
-        async def one(event: DomainEvent) -> None:
-            await handler([event])
-
-        self.subscribe(group, event_types, one)
 
     async def start(self) -> None:
         """Nothing to connect."""
@@ -208,26 +227,105 @@ class InMemoryEventBus:
         """Nothing to disconnect."""
 
 
+def _wants(types: frozenset[str], event: DomainEvent) -> bool:
+    return ALL_EVENTS in types or event.TYPE in types
+
+
 class InMemoryStore:
-    """Events in a list, deduplicated on the event id."""
+    """The `Store` in dicts: the rows, keys, order and dedupe of the SQL stores, in process.
 
-    def __init__(self) -> None:
-        self._events: list[DomainEvent] = []
-        self._ids: set[str] = set()
+    Rows come from the same `Projector` and are normalised as the databases return them (numbers
+    at six places, timestamps in UTC), so `rows()` answers exactly what DuckDB's would.
+    """
 
-    async def append(self, events: Sequence[DomainEvent]) -> None:
-        """Keep events whose id is new."""
+    def __init__(self, codec: EventCodec) -> None:
+        self._projector = Projector(codec)
+        self._tables: dict[str, dict[tuple[object, ...], RowValues]] = {n: {} for n in TABLES}
+        self._events: dict[tuple[object, ...], DomainEvent] = {}
+        self._ordered: dict[str, list[RowValues]] = {}  # sorted rows per table, reset by writes
+        self._event_order: list[DomainEvent] | None = None
+
+    async def migrate(self) -> StoreInfo:
+        """Nothing to create: say what the store is."""
+        return StoreInfo(backend="memory", schema_version=SCHEMA_VERSION, detail="in process")
+
+    async def write(self, events: Sequence[DomainEvent]) -> int:
+        """Keep events (and their rows) whose key is new; return how many events were new."""
+        projected = self._projector.rows(events)  # may raise: nothing is kept until it is done
+        by_id: dict[str, DomainEvent] = {}
         for event in events:
-            if event.id not in self._ids:
-                self._ids.add(event.id)
-                self._events.append(event)
+            by_id.setdefault(event.id, event)  # the projector keeps the first of a repeated id
+        new = 0
+        for name, rows in projected.items():
+            table, stored = TABLES[name], self._tables[name]
+            key_at = [table.names.index(k) for k in table.key]
+            for raw in rows:
+                row = _stored_row(raw)
+                key = tuple(row[i] for i in key_at)
+                if key in stored:
+                    continue
+                stored[key] = row
+                self._ordered.pop(name, None)
+                if name == "events":
+                    self._events[key] = by_id[str(row[0])]
+                    self._event_order = None
+                    new += 1
+        return new
 
     async def events(
-        self, *, day: date | None = None, types: Collection[str] | None = None
+        self,
+        *,
+        day: date | None = None,
+        types: Collection[str] | None = None,
+        limit: int | None = None,
     ) -> Sequence[DomainEvent]:
-        """Stored events in append order, filtered by day and type."""
-        return [
+        """Stored events by occurred_at then id, filtered by trading day and type."""
+        check_limit(limit)
+        if self._event_order is None:
+            self._event_order = sorted(self._events.values(), key=lambda e: (e.occurred_at, e.id))
+        found = [
             e
-            for e in self._events
+            for e in self._event_order
             if (day is None or e.trading_day == day) and (types is None or e.TYPE in types)
         ]
+        return found if limit is None else found[:limit]
+
+    async def rows(
+        self, table: str, *, day: date | None = None, limit: int | None = None
+    ) -> Sequence[Row]:
+        """Rows of a projection table, oldest first (by its time column, then its key)."""
+        spec = table_of(table)
+        check_limit(limit)
+        rows = self._ordered.get(table)
+        if rows is None:
+            at = [spec.names.index(c) for c in order_columns(spec)]
+            rows = sorted(self._tables[table].values(), key=lambda r: tuple(r[i] for i in at))
+            self._ordered[table] = rows
+        if day is not None:
+            if "trading_day" not in spec.names:
+                raise DataError(f"table {table!r} has no trading_day: read it without a day")
+            day_at = spec.names.index("trading_day")
+            rows = [r for r in rows if r[day_at] == day]
+        return [dict(zip(spec.names, r, strict=True)) for r in rows[:limit]]
+
+    async def days(self) -> Sequence[date]:
+        """Trading days with stored events, oldest first."""
+        return sorted({e.trading_day for e in self._events.values()})
+
+    async def ping(self) -> None:
+        """Always ready."""
+
+    async def close(self) -> None:
+        """Nothing to release; the rows stay readable."""
+
+
+def _stored_row(row: RowValues) -> RowValues:
+    """`row` as a database gives it back: numbers at six places, timestamps in UTC."""
+    return tuple(
+        v.quantize(SIX_PLACES)
+        if isinstance(v, Decimal)
+        else v.astimezone(UTC)
+        if isinstance(v, datetime)
+        else v
+        for v in row
+    )

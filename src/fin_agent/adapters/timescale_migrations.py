@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeAlias
 
 import structlog
 from asyncpg import PostgresError, Record
@@ -24,7 +24,7 @@ from fin_agent.domain.errors import ConfigError
 
 log = structlog.get_logger(__name__)
 
-Conn = PoolConnectionProxy[Record]
+Conn: TypeAlias = "PoolConnectionProxy[Record]"
 
 SQL_TYPES: Final[Mapping[Kind, str]] = {
     Kind.TEXT: "text",
@@ -142,8 +142,7 @@ async def apply_migrations(con: Conn, schema: str) -> int:
             version=migration.version,
             description=migration.description,
         )
-    async with con.transaction():
-        return await _version(con)
+    return await _version(con)
 
 
 async def _version(con: Conn) -> int:
@@ -208,17 +207,16 @@ async def _hypertable(con: Conn, schema: str, ts: str, table: Table) -> None:
     )
     if not enabled:
         segment_by = SEGMENT_BY.get(table.name, ())
-        order_by = [f"{ident(table.time_column)} DESC"] + [
-            ident(c) for c in table.key if c != table.time_column and c not in segment_by
+        # plain names: TimescaleDB parses these option strings itself
+        order_by = [f"{table.time_column} DESC"] + [
+            c for c in table.key if c != table.time_column and c not in segment_by
         ]
         options = [
             "timescaledb.compress",
             f"timescaledb.compress_orderby = '{', '.join(order_by)}'",
         ]
         if segment_by:
-            options.append(
-                f"timescaledb.compress_segmentby = '{', '.join(map(ident, segment_by))}'"
-            )
+            options.append(f"timescaledb.compress_segmentby = '{', '.join(segment_by)}'")
         await con.execute(f"ALTER TABLE {relation} SET ({', '.join(options)})")
     await con.execute(
         f"SELECT {ts}.add_compression_policy($1::regclass, compress_after => "

@@ -9,8 +9,10 @@ database that is down raises `AdapterError` (transient); the pool reconnects on 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import date
+from decimal import Decimal
 from typing import Final, TypeVar
 from urllib.parse import urlparse
 
@@ -18,8 +20,15 @@ import asyncpg
 import structlog
 
 from fin_agent.adapters.event_codec import EventCodec
-from fin_agent.adapters.event_codec_values import format_datetime
-from fin_agent.adapters.store_rows import TABLES, Projector, RowValues, Table
+from fin_agent.adapters.store_queries import (
+    Query,
+    days_query,
+    decode_event,
+    events_query,
+    rows_query,
+    table_of,
+)
+from fin_agent.adapters.store_rows import SIX_PLACES, TABLES, Kind, Projector, RowValues, Table
 from fin_agent.adapters.timescale_migrations import (
     Conn,
     apply_migrations,
@@ -43,8 +52,10 @@ _CONNECTION_LOST = (
     asyncpg.exceptions.CannotConnectNowError,
 )
 """The connection or the server went away: the statement may succeed on a fresh connection."""
+_BROKEN = (*_CONNECTION_LOST, asyncpg.exceptions.InternalClientError)
+"""Failures after which a connection is not trusted again (the protocol may be mid-error)."""
 _UNAVAILABLE = (
-    *_CONNECTION_LOST,
+    *_BROKEN,
     asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InsufficientResourcesError,
@@ -72,6 +83,7 @@ class TimescaleStore:
         self._where = where
         self._bars_retention_days = bars_retention_days
         self._ping_timeout_secs = ping_timeout_secs
+        self._closed = False
 
     @classmethod
     async def connect(
@@ -147,7 +159,7 @@ class TimescaleStore:
                 detail=f"plain PostgreSQL tables: {timescale.problem}",
             )
 
-        info = await self._with_connection(run, "migrate the store schema", retry=True)
+        info = await self._with_connection(run, "migrate the store schema")
         await self._pool.expire_connections()  # staging tables are re-created in the new shape
         log.info(
             "store_ready",
@@ -175,7 +187,7 @@ class TimescaleStore:
                         new = inserted
             return new
 
-        return await self._with_connection(run, f"write {len(events)} events", retry=True)
+        return await self._with_connection(run, f"write {len(events)} events")
 
     async def events(
         self,
@@ -185,28 +197,18 @@ class TimescaleStore:
         limit: int | None = None,
     ) -> Sequence[DomainEvent]:
         """Stored events in time order (then id), filtered by trading day and type."""
-        _check_limit(limit)
-        records = await self._fetch(
-            "SELECT type, version, event_id, occurred_at, trace, data::text AS data FROM events "
-            "WHERE ($1::date IS NULL OR trading_day = $1) "
-            "AND ($2::text[] IS NULL OR type = ANY($2::text[])) "
-            "ORDER BY occurred_at, event_id LIMIT $3",
-            day,
-            None if types is None else list(types),
-            limit,
-            doing="read events",
-        )
+        query = events_query(day=day, types=types, limit=limit, schema=self._schema)
+        records = await self._fetch(query, doing="read events")
         return [
-            self._codec.decode(
-                {
-                    "type": r["type"],
-                    "v": str(r["version"]),
-                    "id": r["event_id"],
-                    "ts": format_datetime(r["occurred_at"]),
-                    "trace": r["trace"],
-                    "data": r["data"],
-                }
-            ).event
+            decode_event(
+                self._codec,
+                event_id=r["event_id"],
+                occurred_at=r["occurred_at"],
+                event_type=r["type"],
+                version=r["version"],
+                trace=r["trace"],
+                data=r["data"],
+            )
             for r in records
         ]
 
@@ -214,29 +216,13 @@ class TimescaleStore:
         self, table: str, *, day: date | None = None, limit: int | None = None
     ) -> Sequence[Row]:
         """Rows of a projection table, oldest first (then by key), as plain Python values."""
-        spec = TABLES.get(table)
-        if spec is None:
-            raise DataError(f"no table {table!r}: the store has {', '.join(sorted(TABLES))}")
-        _check_limit(limit)
-        columns = ", ".join(
-            f"{ident(c.name)}::text AS {ident(c.name)}" if c.kind == "json" else ident(c.name)
-            for c in spec.columns
-        )
-        order = ", ".join(map(ident, _order(spec)))
-        records = await self._fetch(
-            f"SELECT {columns} FROM {ident(spec.name)} "  # noqa: S608 - names come from TABLES
-            f"WHERE ($1::date IS NULL OR trading_day = $1) ORDER BY {order} LIMIT $2",
-            day,
-            limit,
-            doing=f"read {table}",
-        )
+        query = rows_query(table_of(table), day=day, limit=limit, schema=self._schema)
+        records = await self._fetch(query, doing=f"read {table}")
         return [dict(r.items()) for r in records]
 
     async def days(self) -> Sequence[date]:
         """Trading days with stored events, oldest first."""
-        records = await self._fetch(
-            "SELECT DISTINCT trading_day FROM events ORDER BY trading_day", doing="read the days"
-        )
+        records = await self._fetch(days_query(schema=self._schema), doing="read the days")
         return [r["trading_day"] for r in records]
 
     async def ping(self) -> None:
@@ -246,13 +232,14 @@ class TimescaleStore:
             await con.fetchval("SELECT 1", timeout=self._ping_timeout_secs)
 
         try:
-            async with asyncio.timeout(self._ping_timeout_secs * 3):  # retry and reconnect included
-                await self._with_connection(run, "ping", retry=True)
+            async with asyncio.timeout(self._ping_timeout_secs * 3):  # with a retry's reconnect
+                await self._with_connection(run, "ping")
         except TimeoutError as exc:
             raise _failure(exc, "ping", self._where) from exc
 
     async def close(self) -> None:
-        """Close every connection of the pool."""
+        """Close every connection of the pool (idempotent); the store cannot be used afterwards."""
+        self._closed = True
         await self._pool.close()
 
     # -- tests and tools ------------------------------------------------------------------------
@@ -263,35 +250,43 @@ class TimescaleStore:
         async def run(con: Conn) -> None:
             await con.execute(f"DROP SCHEMA IF EXISTS {ident(self._schema)} CASCADE")
 
-        await self._with_connection(run, f"drop schema {self._schema}", retry=True)
+        await self._with_connection(run, f"drop schema {self._schema}")
         await self._pool.expire_connections()
 
     # -- helpers --------------------------------------------------------------------------------
 
-    async def _fetch(self, sql: str, *args: object, doing: str) -> list[asyncpg.Record]:
+    async def _fetch(self, query: Query, *, doing: str) -> list[asyncpg.Record]:
         async def run(con: Conn) -> list[asyncpg.Record]:
-            return list(await con.fetch(sql, *args))
+            return list(await con.fetch(query.sql, *query.params))
 
-        return await self._with_connection(run, doing, retry=True)
+        return await self._with_connection(run, doing)
 
-    async def _with_connection(
-        self, run: Callable[[Conn], Awaitable[T]], doing: str, *, retry: bool
-    ) -> T:
+    async def _with_connection(self, run: Callable[[Conn], Awaitable[T]], doing: str) -> T:
         """Run `run` on a pooled connection, mapping failures onto the error tree.
 
         A connection the server dropped while it sat in the pool (a restart, `pg_terminate_backend`)
-        fails its first statement; everything here is idempotent (writes skip stored events, and
-        a failed transaction stored nothing), so it is tried once more on a fresh connection.
+        fails its first statement. Every call here is safe to repeat (a write skips stored events;
+        a failed transaction stored nothing), so it runs once more on fresh connections. Were the
+        COMMIT's reply lost after the commit, the repeated write would count 0 new events.
         """
+        if self._closed:
+            raise AdapterError(f"cannot {doing}: the store is closed: connect a new one")
         for attempt in (1, 2):
             try:
                 async with self._pool.acquire() as con:
-                    return await run(con)
+                    try:
+                        return await run(con)
+                    except _BROKEN:
+                        with contextlib.suppress(asyncpg.InterfaceError):  # already released
+                            con.terminate()  # never hand a half-dead connection out again
+                        raise
             except FinAgentError:
                 raise
-            except _CONNECTION_LOST as exc:
-                if retry and attempt == 1 and not isinstance(exc, TimeoutError):
+            except _BROKEN as exc:
+                if attempt == 1 and not isinstance(exc, TimeoutError):
                     log.warning("store_connection_lost", doing=doing, error=str(exc))
+                    # the server likely dropped every connection (a restart): replace them all
+                    await self._pool.expire_connections()
                     continue
                 raise _failure(exc, doing, self._where) from exc
             except Exception as exc:
@@ -307,7 +302,9 @@ async def _copy_insert(con: Conn, table: Table, rows: list[RowValues]) -> int:
         f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {ident(table.name)} INCLUDING DEFAULTS) "
         "ON COMMIT DELETE ROWS"
     )
-    await con.copy_records_to_table(f"stage_{table.name}", records=rows, columns=table.names)
+    await con.copy_records_to_table(
+        f"stage_{table.name}", records=_six_places(table, rows), columns=table.names
+    )
     status = await con.execute(
         f"INSERT INTO {ident(table.name)} ({names}) "  # noqa: S608 - names come from TABLES
         f"SELECT {names} FROM {stage} ON CONFLICT DO NOTHING"
@@ -315,14 +312,24 @@ async def _copy_insert(con: Conn, table: Table, rows: list[RowValues]) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
-def _order(table: Table) -> tuple[str, ...]:
-    """Oldest first, then by the rest of the unique key: a total, stable order."""
-    return (table.time_column, *(c for c in table.key if c != table.time_column))
+def _six_places(table: Table, rows: list[RowValues]) -> list[RowValues]:
+    """Numbers rounded half-even to the column's 6 places, as the other stores round them.
 
-
-def _check_limit(limit: int | None) -> None:
-    if limit is not None and limit < 0:
-        raise ValueError(f"limit must be None or >= 0, got {limit}")
+    The projector rounds its figures but not bar prices; PostgreSQL would round a split-adjusted
+    price half away from zero, so a store could hold a different last digit than DuckDB.
+    """
+    numeric = [i for i, c in enumerate(table.columns) if c.kind is Kind.NUMERIC]
+    if not numeric:
+        return rows
+    out = []
+    for row in rows:
+        values = list(row)
+        for i in numeric:
+            value = values[i]
+            if isinstance(value, Decimal):
+                values[i] = value.quantize(SIX_PLACES)
+        out.append(tuple(values))
+    return out
 
 
 def describe_dsn(dsn: str) -> str:
@@ -348,6 +355,11 @@ def _failure(exc: BaseException, doing: str, where: str) -> FinAgentError:
     if isinstance(exc, asyncpg.InvalidCatalogNameError):
         return ConfigError(
             f"cannot {doing}: {reason}: create the database at {where} or fix the DSN"
+        )
+    if isinstance(exc, asyncpg.InsufficientPrivilegeError):
+        return ConfigError(
+            f"cannot {doing}: {reason}: grant the store's user rights on the database and schema "
+            "(or connect as the owner)"
         )
     if isinstance(exc, asyncpg.UndefinedTableError):
         return ConfigError(f"cannot {doing}: {reason}: run migrate() before using the store")

@@ -1,0 +1,220 @@
+"""Fixtures of the store contract: a real simulated trading day's events and every store to test.
+
+`trading_day` runs the real app for one session on the seeded simulator (the in-memory bus) and
+keeps what it published, plus a risk halt and an error of the same day (the simulator raises
+neither) and a few events of the next day. `store` is each `Store` adapter, migrated and empty;
+`fresh_store` the same before `migrate()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import pytest_asyncio
+
+from fin_agent.adapters.duckdb_store import DuckDBStore
+from fin_agent.adapters.event_codec import EventCodec, default_registry
+from fin_agent.adapters.memory import InMemoryStore
+from fin_agent.app.bootstrap import build_simulation, running
+from fin_agent.app.runner import run_session
+from fin_agent.app.settings import load_settings
+from fin_agent.domain.events import (
+    BarsClosed,
+    DayStarted,
+    DomainEvent,
+    ErrorRaised,
+    OrderPlaced,
+    PlanCreated,
+    PlanExecuted,
+    PlanExpired,
+    PlanRejected,
+    PositionClosed,
+    ReportDaily,
+    RiskStateChanged,
+    ScanCompleted,
+    Severity,
+    SignalGenerated,
+)
+from fin_agent.domain.risk_engine import RiskReason, TradingState
+from fin_agent.ports.store import Store
+
+REPO = Path(__file__).resolve().parents[2]
+SIMULATED_DAY = date(2025, 3, 12)
+"""A day on which the seeded simulator (config.yaml) scans, plans, trades, rejects and expires."""
+NEEDED = (
+    BarsClosed,
+    DayStarted,
+    ScanCompleted,
+    SignalGenerated,
+    PlanCreated,
+    OrderPlaced,
+    PlanExecuted,
+    PositionClosed,
+    PlanExpired,
+    PlanRejected,
+    RiskStateChanged,
+    ErrorRaised,
+    ReportDaily,
+)
+E = TypeVar("E", bound=DomainEvent)
+
+
+@dataclass(frozen=True, slots=True)
+class TradingDayEvents:
+    """One realistic day of events (in publish order) and a few of the next day."""
+
+    day: date
+    events: tuple[DomainEvent, ...]
+    next_day: date
+    next_day_events: tuple[DomainEvent, ...]
+
+    def of(self, cls: type[E]) -> list[E]:
+        """The day's events of class `cls`, in publish order."""
+        return [e for e in self.events if isinstance(e, cls)]
+
+    @property
+    def everything(self) -> tuple[DomainEvent, ...]:
+        """Both days' events."""
+        return (*self.events, *self.next_day_events)
+
+    @staticmethod
+    def in_store_order(events: Iterable[DomainEvent]) -> list[DomainEvent]:
+        """`events` as a store returns them: the first of each id, by occurred_at then id."""
+        unique = {e.id: e for e in reversed(list(events))}
+        return sorted(unique.values(), key=lambda e: (e.occurred_at, e.id))
+
+
+@pytest.fixture(scope="session")
+def codec() -> EventCodec:
+    """The production codec."""
+    return EventCodec(default_registry())
+
+
+@pytest.fixture(scope="session")
+def trading_day() -> TradingDayEvents:
+    """A simulated session's published events, a risk halt, an error, and the next day's few."""
+    published = asyncio.run(_simulate(SIMULATED_DAY))
+    missing = [cls.TYPE for cls in NEEDED if not any(isinstance(e, cls) for e in published)]
+    missing = [t for t in missing if t not in (RiskStateChanged.TYPE, ErrorRaised.TYPE)]
+    if missing:
+        pytest.fail(
+            f"the simulator no longer publishes {', '.join(missing)} on {SIMULATED_DAY}: "
+            "pick another SIMULATED_DAY in tests/contract/conftest.py"
+        )
+    at = _last_bar_at(published)
+    extra: list[DomainEvent] = [
+        RiskStateChanged(
+            id=RiskStateChanged.id_for(f"contract-{SIMULATED_DAY}"),
+            occurred_at=at,
+            trading_day=SIMULATED_DAY,
+            previous=TradingState.ACTIVE,
+            current=TradingState.HALTED,
+            reason=RiskReason.DAILY_LOSS_LIMIT,
+            detail="daily loss 2.1% of equity is past the 2% limit",
+        ),
+        _error(SIMULATED_DAY, at, "feed_stalled"),
+    ]
+    next_day = SIMULATED_DAY + timedelta(days=1)
+    [started] = [e for e in published if isinstance(e, DayStarted)]
+    later = _shifted(started, timedelta(days=1))
+    at = later.occurred_at + timedelta(minutes=5)
+    next_day_events: list[DomainEvent] = [
+        later,
+        _error(next_day, at, "broker_timeout"),
+        _error(next_day, at, "broker_rejected"),  # the same instant: ordered by id
+    ]
+    return TradingDayEvents(
+        day=SIMULATED_DAY,
+        events=(*published, *extra),
+        next_day=next_day,
+        next_day_events=tuple(next_day_events),
+    )
+
+
+async def _simulate(day: date) -> list[DomainEvent]:
+    settings = load_settings(REPO / "config.yaml")
+    container = await build_simulation(settings, bus="memory", store="memory")
+    async with running(container):
+        session = container.calendar.session(day)
+        assert session is not None, f"{day} is not a session"
+        await run_session(container, session, Decimal(100_000))
+    published = getattr(container.bus, "published", None)
+    assert isinstance(published, list), "the in-memory bus keeps what it published"
+    return list(published)
+
+
+def _shifted(event: E, by: timedelta) -> E:
+    """`event` moved `by` later (every datetime field and the trading day), with a new id."""
+    changes: dict[str, Any] = {
+        f.name: getattr(event, f.name) + by
+        for f in dataclasses.fields(event)
+        if isinstance(getattr(event, f.name), datetime)
+    }
+    return dataclasses.replace(
+        event,
+        id=type(event).id_for(f"contract-{event.id}-{by}"),
+        trading_day=event.trading_day + by,
+        **changes,
+    )
+
+
+def _last_bar_at(events: Sequence[DomainEvent]) -> datetime:
+    return max(e.occurred_at for e in events if isinstance(e, BarsClosed))
+
+
+def _error(day: date, at: datetime, code: str) -> ErrorRaised:
+    return ErrorRaised(
+        id=ErrorRaised.id_for(f"contract-{day}-{code}"),
+        occurred_at=at,
+        trading_day=day,
+        source="contract",
+        code=code,
+        message=f"{code.replace('_', ' ')} (contract fixture)",
+        severity=Severity.WARNING,
+    )
+
+
+@pytest_asyncio.fixture(params=["memory", "duckdb", "timescale"])
+async def fresh_store(
+    request: pytest.FixtureRequest, codec: EventCodec, tmp_path: Path
+) -> AsyncIterator[Store]:
+    """Each store adapter, empty and not yet migrated; closed (and dropped) afterwards."""
+    if request.param == "memory":
+        memory = InMemoryStore(codec)
+        yield memory
+        await memory.close()
+    elif request.param == "duckdb":
+        duck = DuckDBStore(tmp_path / "store.duckdb", codec)
+        yield duck
+        await duck.close()
+    else:
+        try:
+            from fin_agent.adapters.timescale_store import TimescaleStore
+        except ModuleNotFoundError as exc:
+            if exc.name != "fin_agent.adapters.timescale_store":
+                raise
+            pytest.skip("TimescaleStore not written yet")
+        dsn: str = request.getfixturevalue("postgres_dsn")
+        schema = f"contract_{uuid.uuid4().hex[:12]}"
+        timescale = await TimescaleStore.connect(dsn, codec, schema=schema)
+        try:
+            yield timescale
+        finally:
+            await timescale.drop_schema()
+            await timescale.close()
+
+
+@pytest_asyncio.fixture
+async def store(fresh_store: Store) -> Store:
+    """Each store adapter, migrated and empty."""
+    await fresh_store.migrate()
+    return fresh_store

@@ -1,0 +1,188 @@
+"""`DuckDBStore` on a real file: it survives a reopen, refuses a newer schema, takes big batches."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from fin_agent.adapters.duckdb_store import DuckDBStore
+from fin_agent.adapters.event_codec import EventCodec, default_registry
+from fin_agent.adapters.store_rows import SCHEMA_VERSION, TABLES
+from fin_agent.domain.errors import AdapterError, DataError
+from fin_agent.domain.events import BarsClosed, DomainEvent, ErrorRaised, Severity
+from fin_agent.domain.values import Bar, Symbol
+
+pytestmark = pytest.mark.asyncio
+
+DAY = date(2025, 3, 12)
+OPEN = datetime(2025, 3, 12, 13, 30, tzinfo=UTC)
+CODEC = EventCodec(default_registry())
+
+
+def minutes(count: int, symbols: int) -> list[BarsClosed]:
+    """`count` minutes of bars of `symbols` symbols from the open: count * symbols bars."""
+    names = [Symbol(f"S{i:04d}") for i in range(symbols)]
+    events = []
+    for minute in range(count):
+        start = OPEN + timedelta(minutes=minute)
+        price = Decimal(100 + minute % 7) + Decimal("0.0125")
+        bars = tuple(
+            Bar(
+                symbol=name,
+                start=start,
+                open=price,
+                high=price + Decimal("0.5"),
+                low=price - Decimal("0.5"),
+                close=price + Decimal("0.25"),
+                volume=1000 + minute,
+            )
+            for name in names
+        )
+        events.append(
+            BarsClosed(
+                id=BarsClosed.id_for(f"{DAY}:{start.isoformat()}"),
+                occurred_at=start + timedelta(minutes=1),
+                trading_day=DAY,
+                bars=bars,
+            )
+        )
+    return events
+
+
+def error(n: int) -> ErrorRaised:
+    return ErrorRaised(
+        id=ErrorRaised.id_for(f"duckdb-test-{n}"),
+        occurred_at=OPEN + timedelta(seconds=n),
+        trading_day=DAY,
+        source="test",
+        code="feed_stalled",
+        message=f"no bars for {n} seconds",
+        severity=Severity.WARNING,
+    )
+
+
+async def test_a_file_store_keeps_its_rows_across_close_and_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "agent.duckdb"
+    events: list[DomainEvent] = [*minutes(5, 3), error(1), error(2)]
+    first = DuckDBStore(path, CODEC)
+    info = await first.migrate()
+    await first.write(events)
+    bars = await first.rows("bars_1m")
+    await first.close()
+
+    again = DuckDBStore(path, CODEC)
+    reopened = await again.migrate()
+    try:
+        assert (info.backend, info.features, info.detail) == ("duckdb", ("embedded",), str(path))
+        assert reopened.schema_version == info.schema_version == SCHEMA_VERSION
+        assert list(await again.events()) == sorted(events, key=lambda e: (e.occurred_at, e.id))
+        assert await again.rows("bars_1m") == bars
+        assert len(bars) == 15
+        assert await again.write(events) == 0
+        assert list(await again.days()) == [DAY]
+    finally:
+        await again.close()
+
+
+async def test_a_database_with_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "newer.duckdb"
+    store = DuckDBStore(path, CODEC)
+    await store.migrate()
+    await store.close()
+    newer = SCHEMA_VERSION + 1
+    con = duckdb.connect(str(path))
+    con.execute("INSERT INTO schema_migrations VALUES ($1, current_timestamp)", [newer])
+    con.close()
+
+    reopened = DuckDBStore(path, CODEC)
+    try:
+        with pytest.raises(
+            DataError,
+            match=(
+                rf"has schema version {newer}, newer than version {SCHEMA_VERSION} this fin_agent "
+                "knows: upgrade fin_agent, or use another store file"
+            ),
+        ):
+            await reopened.migrate()
+    finally:
+        await reopened.close()
+
+
+async def test_migrate_records_each_version_once(tmp_path: Path) -> None:
+    path = tmp_path / "versions.duckdb"
+    store = DuckDBStore(path, CODEC)
+    await store.migrate()
+    await store.migrate()
+    await store.close()
+
+    con = duckdb.connect(str(path))
+    versions = con.execute('SELECT "version" FROM schema_migrations').fetchall()
+    tables = {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    con.close()
+
+    assert versions == [(SCHEMA_VERSION,)]
+    assert tables == {*TABLES, "schema_migrations"}
+
+
+async def test_fifty_thousand_bars_write_in_one_call(tmp_path: Path) -> None:
+    store = DuckDBStore(tmp_path / "bars.duckdb", CODEC)
+    await store.migrate()
+    events = minutes(250, 200)
+    try:
+        new = await store.write(events)
+
+        assert new == 250
+        bars = await store.rows("bars_1m")
+        assert len(bars) == 50_000
+        assert bars[0]["start"] == OPEN
+        assert bars[0]["open"] == Decimal("100.012500")
+        assert await store.write(events) == 0
+    finally:
+        await store.close()
+
+
+async def test_an_in_memory_database_needs_no_file() -> None:
+    store = DuckDBStore(None, CODEC)
+    info = await store.migrate()
+    try:
+        assert info.detail == ":memory:"
+        assert await store.write([error(1)]) == 1
+        assert [e.id for e in await store.events()] == [error(1).id]
+    finally:
+        await store.close()
+
+
+async def test_a_closed_store_refuses_calls_with_an_adapter_error(tmp_path: Path) -> None:
+    store = DuckDBStore(tmp_path / "closed.duckdb", CODEC)
+    await store.migrate()
+    await store.close()
+    await store.close()  # idempotent
+
+    with pytest.raises(AdapterError, match=r"closed\.duckdb is closed: open a new DuckDBStore"):
+        await store.ping()
+
+
+async def test_an_unopenable_file_is_an_adapter_error(tmp_path: Path) -> None:
+    store = DuckDBStore(tmp_path / "missing" / "dir" / "x.duckdb", CODEC)
+
+    with pytest.raises(
+        AdapterError, match=r"migrate failed \(IO Error: .*\): check that its folder"
+    ):
+        await store.migrate()
+    with pytest.raises(AdapterError, match=r"ping failed \(IO Error: .*no other process has"):
+        await store.ping()
+
+
+async def test_a_write_before_migrate_says_to_migrate(tmp_path: Path) -> None:
+    store = DuckDBStore(tmp_path / "unmigrated.duckdb", CODEC)
+    try:
+        with pytest.raises(
+            DataError, match=r"write failed \(Catalog Error: .*call migrate\(\) first"
+        ):
+            await store.write([error(1)])
+    finally:
+        await store.close()

@@ -1,0 +1,452 @@
+"""TimescaleStore on the machine's PostgreSQL: migrations, COPY writes, idempotence, recovery.
+
+Each test works in its own schema (`t_<uuid hex>`), dropped at teardown. Without the timescaledb
+extension (this machine) the plain-PostgreSQL path runs; the hypertable test runs only where the
+extension is available (the timescale/timescaledb image).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from structlog.testing import capture_logs
+
+from fin_agent.adapters.event_codec import EventCodec, default_registry
+from fin_agent.adapters.store_rows import SCHEMA_VERSION, TABLES
+from fin_agent.adapters.timescale_migrations import LATEST_VERSION, MIGRATIONS
+from fin_agent.adapters.timescale_store import TimescaleStore, describe_dsn
+from fin_agent.domain.errors import AdapterError, ConfigError, DataError
+from fin_agent.domain.events import BarsClosed, DomainEvent, ErrorRaised
+from fin_agent.domain.values import Bar, symbol
+
+CODEC = EventCodec(default_registry())
+DAY = date(2024, 1, 2)
+OPEN = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
+
+OpenStore = Callable[..., Awaitable[TimescaleStore]]
+
+
+def bars_closed(minute: int, symbols: int = 2, day: date = DAY) -> BarsClosed:
+    """One minute's bars of `symbols` symbols, with an id derived from the minute."""
+    start = datetime.combine(day, OPEN.timetz()) + timedelta(minutes=minute)
+    price = Decimal("10.00") + Decimal(minute) / 100
+    bars = tuple(
+        Bar(
+            symbol=symbol(f"S{n:03d}"),
+            start=start,
+            open=price,
+            high=price + Decimal("0.05"),
+            low=price - Decimal("0.05"),
+            close=price + Decimal("0.01"),
+            volume=1_000 + n,
+        )
+        for n in range(symbols)
+    )
+    end = start + timedelta(minutes=1)
+    return BarsClosed(
+        id=BarsClosed.id_for(end.isoformat()), occurred_at=end, trading_day=day, bars=bars
+    )
+
+
+def error_raised(n: int, *, message: str = "feed stalled", day: date = DAY) -> ErrorRaised:
+    at = datetime.combine(day, OPEN.timetz()) + timedelta(seconds=n)
+    return ErrorRaised(
+        id=ErrorRaised.id_for(f"{day}|{n}"),
+        occurred_at=at,
+        trading_day=day,
+        source="feed.finnhub",
+        code="feed_stalled",
+        message=message,
+    )
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port  # closed again: nothing listens there
+
+
+@pytest_asyncio.fixture
+async def admin(postgres_dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    """A plain connection to the test database, outside any store."""
+    con = await asyncpg.connect(postgres_dsn)
+    yield con
+    await con.close()
+
+
+@pytest_asyncio.fixture
+async def open_store(postgres_dsn: str) -> AsyncIterator[OpenStore]:
+    """`await open_store(schema=None, **options)`: a connected store; schemas dropped at the end."""
+    stores: list[TimescaleStore] = []
+    default_schema = f"t_{uuid.uuid4().hex}"
+
+    async def open_one(schema: str | None = None, **options: object) -> TimescaleStore:
+        store = await TimescaleStore.connect(
+            postgres_dsn, CODEC, schema=schema or default_schema, **options
+        )
+        stores.append(store)
+        return store
+
+    yield open_one
+    for store in stores:
+        try:
+            await store.drop_schema()
+        finally:
+            await store.close()
+
+
+@pytest_asyncio.fixture
+async def store(open_store: OpenStore) -> TimescaleStore:
+    """A migrated store in a fresh schema."""
+    store = await open_store()
+    await store.migrate()
+    return store
+
+
+async def timescaledb_available(admin: asyncpg.Connection) -> bool:
+    return bool(
+        await admin.fetchval("SELECT true FROM pg_available_extensions WHERE name = 'timescaledb'")
+    )
+
+
+async def count(admin: asyncpg.Connection, schema: str, table: str) -> int:
+    return int(await admin.fetchval(f'SELECT count(*) FROM "{schema}"."{table}"'))  # noqa: S608
+
+
+# -- migrations ---------------------------------------------------------------------------------
+
+
+def test_migrations_reach_the_schema_version_of_the_shared_tables() -> None:
+    assert [m.version for m in MIGRATIONS] == list(range(1, LATEST_VERSION + 1))
+    assert LATEST_VERSION == SCHEMA_VERSION
+
+
+def test_v1_migration_is_frozen() -> None:
+    # v1 is generated from TABLES; once TABLES changes, paste v1's SQL into the module as text
+    # (it is history) and add v2 altering it, instead of updating this digest.
+    digest = hashlib.sha256(MIGRATIONS[0].sql.encode()).hexdigest()
+    assert digest == "aad88a34d20a49a6b805e659154945b89914b59c5ab587f2a03f6d0155cd5724"
+
+
+@pytest.mark.asyncio
+async def test_migrate_creates_every_table_and_records_version_1_once(
+    open_store: OpenStore, admin: asyncpg.Connection
+) -> None:
+    store = await open_store()
+
+    first = await store.migrate()
+    second = await store.migrate()
+
+    assert first == second
+    assert first.schema_version == SCHEMA_VERSION
+    versions = await admin.fetch(
+        f'SELECT version, description FROM "{store.schema}".schema_migrations'  # noqa: S608
+    )
+    assert [tuple(r) for r in versions] == [(1, MIGRATIONS[0].description)]
+    tables = await admin.fetch(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = $1", store.schema
+    )
+    assert {r["table_name"] for r in tables} == {*TABLES, "schema_migrations"}
+
+
+@pytest.mark.asyncio
+async def test_two_stores_migrating_together_apply_each_version_once(
+    open_store: OpenStore, admin: asyncpg.Connection
+) -> None:
+    one = await open_store()
+    two = await open_store(one.schema)
+
+    infos = await asyncio.gather(one.migrate(), two.migrate())
+
+    assert infos[0] == infos[1]
+    rows = await admin.fetch(
+        f'SELECT version FROM "{one.schema}".schema_migrations'  # noqa: S608
+    )
+    assert [r["version"] for r in rows] == [1]
+
+
+@pytest.mark.asyncio
+async def test_migrate_refuses_a_database_at_a_newer_version(
+    store: TimescaleStore, admin: asyncpg.Connection
+) -> None:
+    await admin.execute(
+        f'INSERT INTO "{store.schema}".schema_migrations (version, description) '  # noqa: S608
+        "VALUES (2, 'from a newer agent')"
+    )
+
+    with pytest.raises(
+        ConfigError,
+        match=rf"the database schema '{store.schema}' is at version 2 but this agent knows "
+        r"versions up to 1: upgrade the agent",
+    ):
+        await store.migrate()
+
+
+@pytest.mark.asyncio
+async def test_migrate_says_plain_postgresql_without_timescaledb(
+    open_store: OpenStore, admin: asyncpg.Connection, postgres_dsn: str
+) -> None:
+    if await timescaledb_available(admin):
+        pytest.skip("timescaledb is available here: the hypertable test covers this database")
+    store = await open_store()
+
+    with capture_logs() as logs:
+        info = await store.migrate()
+
+    assert info.backend == "postgresql"
+    assert info.schema_version == SCHEMA_VERSION
+    assert info.features == ()
+    assert info.detail == "plain PostgreSQL tables: the timescaledb extension is not available"
+    ready = [entry for entry in logs if entry["event"] == "store_ready"]
+    assert ready == [
+        {
+            "event": "store_ready",
+            "log_level": "info",
+            "backend": "postgresql",
+            "schema": store.schema,
+            "schema_version": SCHEMA_VERSION,
+            "features": [],
+            "detail": info.detail,
+            "where": describe_dsn(postgres_dsn),
+        }
+    ]
+
+
+@pytest.mark.asyncio
+async def test_migrate_makes_compressed_hypertables_with_timescaledb(
+    open_store: OpenStore, admin: asyncpg.Connection
+) -> None:
+    if not await timescaledb_available(admin):
+        pytest.skip("the timescaledb extension is not available on this PostgreSQL")
+    store = await open_store(bars_retention_days=30)
+    await store.migrate()
+    await store.write([bars_closed(0)])  # the second run finds hypertables holding data
+
+    info = await store.migrate()
+
+    assert info.backend == "timescaledb"
+    assert info.features == ("hypertables", "compression", "retention")
+    assert info.detail.startswith("timescaledb ")
+    hypertables = await admin.fetch(
+        "SELECT hypertable_name, compression_enabled FROM timescaledb_information.hypertables "
+        "WHERE hypertable_schema = $1",
+        store.schema,
+    )
+    assert {r["hypertable_name"]: r["compression_enabled"] for r in hypertables} == {
+        name: True for name in TABLES
+    }
+    jobs = await admin.fetch(
+        "SELECT proc_name, hypertable_name, config FROM timescaledb_information.jobs "
+        "WHERE hypertable_schema = $1",
+        store.schema,
+    )
+    assert sorted(r["hypertable_name"] for r in jobs if r["proc_name"] == "policy_compression") == (
+        sorted(TABLES)
+    )
+    retention = [r for r in jobs if r["proc_name"] == "policy_retention"]
+    assert [r["hypertable_name"] for r in retention] == ["bars_1m"]
+    assert await count(admin, store.schema, "bars_1m") == 2
+
+
+@pytest.mark.asyncio
+async def test_a_schema_name_that_is_not_a_plain_identifier_is_refused(postgres_dsn: str) -> None:
+    with pytest.raises(ConfigError, match=r"store schema 'Bad-Name' is not a valid name"):
+        await TimescaleStore.connect(postgres_dsn, CODEC, schema="Bad-Name")
+
+
+# -- writes -------------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_50k_bar_write_in_one_call_stores_every_bar(
+    store: TimescaleStore, admin: asyncpg.Connection
+) -> None:
+    events = [bars_closed(minute, symbols=100) for minute in range(500)]
+
+    new = await store.write(events)
+
+    assert new == 500
+    assert await count(admin, store.schema, "bars_1m") == 50_000
+    assert await count(admin, store.schema, "events") == 500
+
+
+@pytest.mark.asyncio
+async def test_rewriting_stored_events_adds_nothing_and_counts_only_new_ones(
+    store: TimescaleStore, admin: asyncpg.Connection
+) -> None:
+    first = [bars_closed(0), bars_closed(1), error_raised(1)]
+    await store.write(first)
+
+    again = await store.write(first)
+    mixed = await store.write([*first, bars_closed(2), error_raised(2)])
+
+    assert again == 0
+    assert mixed == 2
+    assert await count(admin, store.schema, "events") == 5
+    assert await count(admin, store.schema, "bars_1m") == 6
+    assert await count(admin, store.schema, "errors") == 2
+
+
+@pytest.mark.asyncio
+async def test_a_write_is_one_transaction_a_refused_value_stores_nothing(
+    store: TimescaleStore, admin: asyncpg.Connection
+) -> None:
+    poisoned = error_raised(9, message="nul \x00 byte")  # PostgreSQL text cannot hold NUL
+
+    with pytest.raises(DataError, match=r"cannot write 2 events: PostgreSQL refused a value"):
+        await store.write([bars_closed(0), poisoned])
+
+    assert await count(admin, store.schema, "events") == 0
+    assert await count(admin, store.schema, "bars_1m") == 0
+
+
+@pytest.mark.asyncio
+async def test_writing_nothing_returns_zero(store: TimescaleStore) -> None:
+    assert await store.write([]) == 0
+
+
+# -- reads --------------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_events_come_back_decoded_in_time_order_filtered_by_day_and_type(
+    store: TimescaleStore,
+) -> None:
+    later = date(2024, 1, 3)
+    events: list[DomainEvent] = [
+        error_raised(5),
+        bars_closed(0),
+        error_raised(-3600),
+        bars_closed(-60, day=later),
+        error_raised(1, day=later),
+    ]
+    await store.write(events)
+
+    everything = await store.events()
+    first_day = await store.events(day=DAY)
+    errors = await store.events(types={"error.raised"})
+    two = await store.events(limit=2)
+
+    assert everything == sorted(events, key=lambda e: (e.occurred_at, e.id))
+    assert first_day == sorted(events[:3], key=lambda e: (e.occurred_at, e.id))
+    assert errors == [events[2], events[0], events[4]]
+    assert two == everything[:2]
+    assert await store.days() == [DAY, later]
+
+
+@pytest.mark.asyncio
+async def test_rows_are_python_values_under_the_column_names_of_the_table(
+    store: TimescaleStore,
+) -> None:
+    event = bars_closed(0, symbols=1)
+    await store.write([event])
+
+    [row] = await store.rows("bars_1m", day=DAY)
+
+    assert row == {
+        "symbol": "S000",
+        "start": OPEN,
+        "trading_day": DAY,
+        "open": Decimal("10.000000"),
+        "high": Decimal("10.050000"),
+        "low": Decimal("9.950000"),
+        "close": Decimal("10.010000"),
+        "volume": 1_000,
+        "event_id": event.id,
+    }
+    assert row["start"].tzinfo is UTC  # type: ignore[attr-defined]
+    assert await store.rows("bars_1m", day=date(2024, 1, 3)) == []
+
+
+@pytest.mark.asyncio
+async def test_rows_of_an_unknown_table_name_the_tables(store: TimescaleStore) -> None:
+    with pytest.raises(DataError, match=r"no table 'bars': choose one of bars_1m, daily_reports"):
+        await store.rows("bars")
+
+
+# -- failures and recovery ----------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_the_store_recovers_after_its_backends_are_terminated(
+    store: TimescaleStore, admin: asyncpg.Connection
+) -> None:
+    await store.write([bars_closed(0)])
+    for minute in range(1, 4):
+        killed = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = $1",
+            f"fin_agent {store.schema}",
+        )
+        assert killed >= 1
+
+        new = await store.write([bars_closed(minute)])  # the pooled connection is dead
+        await store.ping()
+
+        assert new == 1
+    assert await count(admin, store.schema, "events") == 4
+
+
+@pytest.mark.asyncio
+async def test_a_database_refusing_connections_gives_adapter_error_then_recovers(
+    postgres_dsn: str, admin: asyncpg.Connection
+) -> None:
+    database = f"t_{uuid.uuid4().hex}"  # its own database: closing it disturbs no other test
+    await admin.execute(f'CREATE DATABASE "{database}"')
+    store = await TimescaleStore.connect(
+        postgres_dsn.rsplit("/", 1)[0] + "/" + database, CODEC, schema="fin_agent"
+    )
+    try:
+        await store.migrate()
+        await store.write([bars_closed(0)])
+        await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", database
+        )
+
+        with pytest.raises(AdapterError, match=rf"cannot ping: PostgreSQL at .*/{database} "):
+            await store.ping()
+        with pytest.raises(AdapterError, match=r"cannot write 1 events: PostgreSQL at "):
+            await store.write([bars_closed(1)])
+        await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+        await store.ping()
+        new = await store.write([bars_closed(1)])
+
+        assert new == 1
+        assert [e.id for e in await store.events()] == [bars_closed(0).id, bars_closed(1).id]
+    finally:
+        await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+        await store.close()
+        await admin.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
+
+
+@pytest.mark.asyncio
+async def test_connecting_to_a_closed_port_gives_adapter_error_saying_what_to_check() -> None:
+    port = closed_port()
+
+    with pytest.raises(
+        AdapterError,
+        match=rf"cannot connect: PostgreSQL at 127\.0\.0\.1:{port}/test is unreachable "
+        r"\(ConnectionRefusedError: .*\): check the host and port of the DSN and that PostgreSQL "
+        r"is running and accepting connections",
+    ):
+        await TimescaleStore.connect(f"postgresql://postgres@127.0.0.1:{port}/test", CODEC)
+
+
+@pytest.mark.asyncio
+async def test_a_closed_store_says_so(postgres_dsn: str) -> None:
+    store = await TimescaleStore.connect(postgres_dsn, CODEC, schema=f"t_{uuid.uuid4().hex}")
+    await store.close()
+
+    with pytest.raises(AdapterError, match=r"cannot ping: the store is closed: connect a new one"):
+        await store.ping()
