@@ -251,7 +251,10 @@ class InMemoryStore:
 
     async def write(self, events: Sequence[DomainEvent]) -> int:
         """Keep events (and their rows) whose key is new; return how many events were new."""
-        projected = self._projector.rows(events)  # may raise: nothing is kept until it is done
+        projected = {  # everything that can fail happens before anything is kept
+            name: [_stored_row(row) for row in rows]
+            for name, rows in self._projector.rows(events).items()
+        }
         by_id: dict[str, DomainEvent] = {}
         for event in events:
             by_id.setdefault(event.id, event)  # the projector keeps the first of a repeated id
@@ -259,8 +262,7 @@ class InMemoryStore:
         for name, rows in projected.items():
             table, stored = TABLES[name], self._tables[name]
             key_at = [table.names.index(k) for k in table.key]
-            for raw in rows:
-                row = _stored_row(raw)
+            for row in rows:
                 key = tuple(row[i] for i in key_at)
                 if key in stored:
                     continue

@@ -156,11 +156,10 @@ def database_url(settings: Settings) -> str:
     secret = settings.database_password
     if secret is None or url.password is not None:
         return settings.store.url
-    user = quote(url.username or "", safe="")
-    host = url.hostname or ""
-    port = f":{url.port}" if url.port else ""
+    # Splice the password into the user info as written: no re-encoding, IPv6 brackets kept.
+    userinfo, _, hostport = url.netloc.rpartition("@")
     password = quote(secret.get_secret_value(), safe="")
-    return urlunsplit(url._replace(netloc=f"{user}:{password}@{host}{port}"))
+    return urlunsplit(url._replace(netloc=f"{userinfo}:{password}@{hostport}"))
 
 
 def _bus(

@@ -193,7 +193,7 @@ class StoreSettings(SettingsSection):
     """Where events and results are stored."""
 
     kind: Literal["memory", "duckdb", "timescale"] = Field(
-        default="memory", description="memory, duckdb (embedded) or timescale (PostgreSQL)."
+        default="duckdb", description="memory, duckdb (embedded) or timescale (PostgreSQL)."
     )
     duckdb_file: str = Field(
         default="fin_agent.duckdb",
