@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 import pytest
 
 from fin_agent.adapters.event_codec import EventCodec
-from fin_agent.adapters.store_queries import order_columns
 from fin_agent.adapters.store_rows import SCHEMA_VERSION, SIX_PLACES, TABLES, Kind, Projector
 from fin_agent.domain.errors import DataError
 from fin_agent.domain.events import (
@@ -53,7 +52,8 @@ def expected_rows(codec: EventCodec, events: Sequence[DomainEvent]) -> dict[str,
         for raw in rows:
             row = {c.name: _normalised(v, c.kind) for c, v in zip(table.columns, raw, strict=True)}
             by_key.setdefault(tuple(row[k] for k in table.key), row)
-        out[name] = sorted(by_key.values(), key=lambda r: tuple(r[c] for c in order_columns(table)))  # type: ignore[arg-type]
+        order = (table.time_column, *(k for k in table.key if k != table.time_column))
+        out[name] = sorted(by_key.values(), key=lambda r: tuple(r[c] for c in order))
     return out
 
 

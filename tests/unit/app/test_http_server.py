@@ -1,0 +1,116 @@
+"""The agent's HTTP server and read models over a simulated day stored in memory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from aiohttp.test_utils import TestClient, TestServer
+
+from fin_agent.app.bootstrap import Container, build_simulation, running
+from fin_agent.app.http_server import HttpDeps, make_app, store_check
+from fin_agent.app.read_models import ReadModels
+from fin_agent.app.runner import run_session
+from fin_agent.app.settings import load_settings
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest_asyncio.fixture
+async def day_stored() -> AsyncIterator[Container]:
+    settings = load_settings(REPO / "config.yaml", environ={})
+    container = await build_simulation(settings, bus="memory", store="memory")
+    session = container.calendar.session(settings.simulator.start_date)
+    assert session is not None
+    async with running(container):
+        await run_session(container, session, Decimal(100_000))
+        yield container
+
+
+async def client_for(deps: HttpDeps) -> TestClient[object, object]:
+    client: TestClient[object, object] = TestClient(TestServer(make_app(deps)))
+    await client.start_server()
+    return client
+
+
+@pytest.mark.asyncio
+async def test_read_models_show_the_day_candidates_plans_trades_and_pnl(
+    day_stored: Container,
+) -> None:
+    models = ReadModels(day_stored.store)
+
+    [day] = await models.days()
+    detail = await models.day(day_stored.settings.simulator.start_date)
+
+    assert day["day"] == "2025-03-03"
+    assert day["report"]["trades"] == len(detail["trades"]) > 0
+    assert len(detail["candidates"]) > 0
+    assert len(detail["rejections"]) > 0
+    assert {p["state"] for p in detail["plans"]} <= {"closed", "expired", "planned"} | {
+        "rejected:risk:max_open_positions"
+    }
+    realised = sum(Decimal(t["net_pnl"]) for t in detail["trades"])
+    assert Decimal(detail["pnl"]["realised"]) == realised
+    assert detail["positions"] == []  # everything was flattened
+    curve = detail["equity_curve"]
+    assert Decimal(curve[-1]["equity"]) - Decimal(curve[0]["equity"]) == realised
+
+
+@pytest.mark.asyncio
+async def test_healthz_and_readyz_answer_and_name_a_failing_check(day_stored: Container) -> None:
+    async def broken() -> str | None:
+        return "Redis does not answer"
+
+    models = ReadModels(day_stored.store)
+    ok = await client_for(
+        HttpDeps(read_models=models, checks={"store": store_check(day_stored.store)}, info={})
+    )
+    down = await client_for(
+        HttpDeps(
+            read_models=models,
+            checks={"store": store_check(day_stored.store), "bus": broken},
+            info={},
+        )
+    )
+    try:
+        health = await ok.get("/healthz")
+        ready = await ok.get("/readyz")
+        not_ready = await down.get("/readyz")
+
+        assert (health.status, await health.json()) == (200, {"status": "alive"})
+        assert ready.status == 200
+        assert (await ready.json())["ready"] is True
+        assert not_ready.status == 503
+        body = await not_ready.json()
+        assert body["checks"]["bus"] == {"ok": False, "reason": "Redis does not answer"}
+        assert body["checks"]["store"] == {"ok": True}
+    finally:
+        await ok.close()
+        await down.close()
+
+
+@pytest.mark.asyncio
+async def test_api_serves_status_days_and_a_day_and_refuses_a_bad_date(
+    day_stored: Container,
+) -> None:
+    client = await client_for(
+        HttpDeps(read_models=ReadModels(day_stored.store), checks={}, info={})
+    )
+    try:
+        status = await (await client.get("/api/status")).json()
+        days = await (await client.get("/api/days")).json()
+        day = await client.get("/api/day/2025-03-03")
+        bad = await client.get("/api/day/yesterday")
+
+        assert status["day"] == "2025-03-03"
+        assert status["trades"] > 0
+        assert [d["day"] for d in days] == ["2025-03-03"]
+        assert day.status == 200
+        assert (await day.json())["day"] == "2025-03-03"
+        assert bad.status == 400
+        assert "use YYYY-MM-DD" in await bad.text()
+    finally:
+        await client.close()
