@@ -8,7 +8,7 @@ Order is promised per stream, so ordering checks use events of one stream (`erro
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -111,7 +111,7 @@ def recorder(into: list[DomainEvent]) -> Callable[[DomainEvent], Awaitable[None]
     return record
 
 
-def from_source(events: list[DomainEvent], source: str) -> list[ErrorRaised]:
+def from_source(events: Sequence[DomainEvent], source: str) -> list[ErrorRaised]:
     return [e for e in events if isinstance(e, ErrorRaised) and e.source == source]
 
 
@@ -220,3 +220,50 @@ async def test_drain_returns_once_every_event_and_its_follow_ups_were_handled(
     await bus.drain(DRAIN_SECS)
 
     assert sorted(ids(handled)) == sorted(ids(causes + effects))
+
+
+@pytest.mark.asyncio
+async def test_batch_group_gets_its_events_once_in_publish_order(bus: EventBus) -> None:
+    events: list[DomainEvent] = []
+    for n in range(6):
+        events += [error_event(n), day_event(n)]
+    batches: list[list[DomainEvent]] = []
+
+    async def take(batch: Sequence[DomainEvent]) -> None:
+        batches.append(list(batch))
+
+    bus.subscribe_batch("store", [ErrorRaised.TYPE], take)
+    await bus.start()
+
+    for start, end in ((0, 3), (3, 12)):
+        await bus.publish(events[start:end])
+    await bus.drain(DRAIN_SECS)
+
+    assert all(batches)
+    assert [e for batch in batches for e in batch] == from_source(events, "cause")
+
+
+@pytest.mark.asyncio
+async def test_trim_after_drain_leaves_later_events_flowing(bus: EventBus) -> None:
+    first = [error_event(n) for n in range(5)]
+    second = [error_event(n) for n in range(5, 10)]
+    seen: list[DomainEvent] = []
+    bus.subscribe("orders", [ErrorRaised.TYPE], recorder(seen))
+    await bus.start()
+    await bus.publish(first)
+    await bus.drain(DRAIN_SECS)
+
+    removed = await bus.trim()
+    await bus.publish(second)
+    await bus.drain(DRAIN_SECS)
+
+    assert all(count >= 0 for count in removed.values())
+    assert seen == first + second
+
+
+@pytest.mark.asyncio
+async def test_started_bus_answers_ping(bus: EventBus) -> None:
+    bus.subscribe("orders", [ErrorRaised.TYPE], recorder([]))
+    await bus.start()
+
+    await bus.ping()

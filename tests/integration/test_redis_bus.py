@@ -13,7 +13,7 @@ import inspect
 import json
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -27,7 +27,7 @@ from fin_agent.adapters.dead_letters import RedisDeadLetters
 from fin_agent.adapters.event_codec import DecodeError, EventCodec, default_registry
 from fin_agent.adapters.memory import FixedClock
 from fin_agent.adapters.redis_bus import RedisStreamsEventBus
-from fin_agent.adapters.redis_streams import StreamsSettings
+from fin_agent.adapters.redis_streams import StreamsSettings, text
 from fin_agent.domain.events import BarsClosed, DomainEvent, ErrorRaised
 from fin_agent.domain.values import Bar, Symbol
 
@@ -45,6 +45,7 @@ FAST = StreamsSettings(
 )
 
 MakeBus = Callable[..., RedisStreamsEventBus]
+Reply = Any  # redis-py's reply types are too wide to help: read as Any, checked by use (as in src)
 
 
 def error_event(n: int, *, source: str = "test") -> ErrorRaised:
@@ -117,11 +118,11 @@ def recorder(into: list[str]) -> Callable[[DomainEvent], Awaitable[None]]:
 async def xadd_raw(raw: Redis, fields: dict[str, str], stream: str = EVENTS_KEY) -> str:
     """XADD `fields` as they are (a retried XADD, or junk from another producer)."""
     entry: dict[Any, Any] = fields
-    return (await raw.xadd(stream, entry)).decode()
+    return text(await raw.xadd(stream, entry))
 
 
-def decoded(fields: dict[bytes, bytes]) -> dict[str, str]:
-    return {k.decode(): v.decode() for k, v in fields.items()}
+def decoded(fields: Reply) -> dict[str, str]:
+    return {text(k): text(v) for k, v in fields.items()}
 
 
 # -- reclaiming a dead consumer's entries ----------------------------------------------------------
@@ -135,7 +136,7 @@ async def test_entries_read_by_a_dead_consumer_are_reclaimed_and_handled_by_a_li
     await raw.xgroup_create(EVENTS_KEY, "workers", id="0", mkstream=True)
     for event in events:
         await xadd_raw(raw, CODEC.encode(event))
-    taken = await raw.xreadgroup("workers", "dead", {EVENTS_KEY: ">"}, count=100)
+    taken: Reply = await raw.xreadgroup("workers", "dead", {EVENTS_KEY: ">"}, count=100)
     assert len(taken[0][1]) == len(events)  # all pending on "dead", which never acks
     handled: list[str] = []
     bus = make_bus()
@@ -183,12 +184,15 @@ async def test_poison_entry_is_dead_lettered_after_max_deliveries_and_replays_on
     await bus.start()
 
     await bus.publish(events)
-    await eventually(dead_letters.count, "the poison entry is dead-lettered")
+
+    async def dead_lettered() -> bool:
+        return await dead_letters.count() == 1
+
+    await eventually(dead_lettered, "the poison entry is dead-lettered")
     await bus.drain(timeout_secs=10)
 
-    poison_entry = next(
-        i.decode() for i, f in await raw.xrange(EVENTS_KEY) if f[b"id"] == poison.id.encode()
-    )
+    rows: Reply = await raw.xrange(EVENTS_KEY)
+    poison_entry = next(text(i) for i, f in rows if f[b"id"] == poison.id.encode())
     assert calls[poison.id] == 3
     assert handled == [e.id for e in events if e is not poison]
     [letter] = await dead_letters.oldest()
@@ -289,18 +293,22 @@ async def test_trim_keeps_every_entry_a_lagging_group_has_not_acked_then_removes
 
     assert await bus.trim() == {EVENTS_KEY: 0}  # "slow" has read nothing yet
 
-    [[_, read]] = await raw.xreadgroup("slow", "s1", {EVENTS_KEY: ">"}, count=20)
+    reply: Reply = await raw.xreadgroup("slow", "s1", {EVENTS_KEY: ">"}, count=20)
+    [[_, read]] = reply
     await raw.xack(EVENTS_KEY, "slow", *[entry_id for entry_id, _ in read[:10]])
 
     assert await bus.trim() == {EVENTS_KEY: 10}
 
-    [[_, pending]] = await raw.xreadgroup("slow", "s1", {EVENTS_KEY: "0"}, count=100)
+    reply = await raw.xreadgroup("slow", "s1", {EVENTS_KEY: "0"}, count=100)
+    [[_, pending]] = reply
     assert [entry_id for entry_id, _ in pending] == [entry_id for entry_id, _ in read[10:]]
     assert all(fields for _, fields in pending)  # redis-py reads a trimmed entry as {}
     assert [decoded(fields) for _, fields in pending] == encoded[10:20]
-    assert [decoded(f) for _, f in await raw.xrange(EVENTS_KEY)] == encoded[10:]
+    rows: Reply = await raw.xrange(EVENTS_KEY)
+    assert [decoded(f) for _, f in rows] == encoded[10:]
 
-    [[_, rest]] = await raw.xreadgroup("slow", "s1", {EVENTS_KEY: ">"}, count=100)
+    reply = await raw.xreadgroup("slow", "s1", {EVENTS_KEY: ">"}, count=100)
+    [[_, rest]] = reply
     assert [decoded(fields) for _, fields in rest] == encoded[20:]
     await raw.xack(EVENTS_KEY, "slow", *[entry_id for entry_id, _ in pending + rest])
 
@@ -430,7 +438,7 @@ async def test_publish_of_a_batch_larger_than_max_in_flight_completes(
     bus.subscribe("worker", ["*"], recorder([]))
     await bus.start()
 
-    await asyncio.wait_for(bus.publish(events), timeout=5)
+    await asyncio.wait_for(bus.publish(events), timeout=2)
 
     assert await raw.xlen(EVENTS_KEY) == len(events)
 
@@ -530,6 +538,7 @@ async def test_drain_waits_for_a_follow_up_published_while_it_checks_the_groups(
         await bus.publish([effect])
 
     pausing = PausingRedis.from_url(redis_url, socket_timeout=FAST.socket_timeout_secs)
+    assert isinstance(pausing, PausingRedis)
     bus = make_bus(client=pausing)
     bus.subscribe("ledger", [ErrorRaised.TYPE], store)  # drain checks it first
     bus.subscribe("reactor", [BarsClosed.TYPE], react)  # bars in, an event out: another stream
@@ -574,3 +583,20 @@ async def test_own_pending_entry_deleted_under_the_consumer_is_acked_and_logged_
 
     assert [x["event"] for x in logs if x["log_level"] == "error"] == ["bus_entry_deleted"]
     assert await dead_letters.count() == 0
+
+
+async def ignore_batch(batch: Sequence[DomainEvent]) -> None:
+    """A batch handler that does nothing."""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: redis_bus.py subscribe() does not refuse a group that subscribe_batch() already "
+    "made a batch group (only the reverse order raises), and _handle() then never calls it",
+)
+def test_subscribe_refuses_a_group_that_is_already_a_batch_group(make_bus: MakeBus) -> None:
+    bus = make_bus()
+    bus.subscribe_batch("store", [ErrorRaised.TYPE], ignore_batch)
+
+    with pytest.raises(ValueError, match="batch"):
+        bus.subscribe("store", [ErrorRaised.TYPE], recorder([]))

@@ -192,6 +192,7 @@ async def test_bus_reconnects_after_redis_is_killed_and_restarted_from_its_aof(
     await bus.publish(after)
     await bus.drain(timeout_secs=15)
 
+    assert bus.connected
     assert bus.counters.reconnects > 0
     assert bus.counters.groups_recreated == 0  # the AOF brought the group back
     assert handled == Counter(e.id for e in before + after)  # each exactly once

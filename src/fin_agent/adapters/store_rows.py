@@ -224,8 +224,8 @@ def _project(e: DomainEvent) -> Sequence[tuple[str, RowValues]]:
     match e:
         case BarsClosed():
             return [
-                ("bars_1m", (b.symbol, b.start, e.trading_day, b.open, b.high, b.low, b.close,
-                             b.volume, e.id))
+                ("bars_1m", (b.symbol, b.start, e.trading_day, _n(b.open), _n(b.high), _n(b.low),
+                             _n(b.close), b.volume, e.id))
                 for b in e.bars
             ]  # fmt: skip
         case ScanCompleted():
