@@ -51,6 +51,7 @@ TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 _in_handler: contextvars.ContextVar[bool] = contextvars.ContextVar("in_handler", default=False)
 LOCAL_SEEN_LIMIT = 100_000
 LAG_CHECK_SECS = 0.25
+PENDING_PAGE = 500
 
 
 class RedisStreamsEventBus:
@@ -82,6 +83,8 @@ class RedisStreamsEventBus:
 
     def subscribe(self, group: str, event_types: Collection[str], handler: Handler) -> None:
         """Have consumer group `group` call `handler` for `event_types` ("*" for all)."""
+        if group in self._batch_handlers:
+            raise ValueError(f"group {group!r} is a batch group: a group is batch or not")
         by_type = self._handlers.setdefault(group, {})
         for event_type in event_types:
             by_type.setdefault(event_type, []).append(handler)
@@ -102,15 +105,20 @@ class RedisStreamsEventBus:
         if not _in_handler.get():
             await self._respect_lag()
         payload = [(self._stream_for(e.TYPE), self._codec.encode(e)) for e in events]
+        step = self.settings.max_in_flight  # a publish larger than the bound goes in chunks
+        for first in range(0, len(payload), step):
+            await self._publish_chunk(payload[first : first + step])
+
+    async def _publish_chunk(self, chunk: Sequence[tuple[str, Mapping[str, str]]]) -> None:
         acquired = 0
         try:
-            for _ in payload:
+            for _ in chunk:
                 if self._room.locked():
                     self.counters.backpressure_waits += 1
                 await self._room.acquire()
                 acquired += 1
-            await self._with_retry("publish", lambda: self._xadd_all(payload))
-            self.counters.published += len(payload)
+            await self._with_retry("publish", lambda: self._xadd_all(chunk))
+            self.counters.published += len(chunk)
         finally:
             for _ in range(acquired):
                 self._room.release()
@@ -126,10 +134,17 @@ class RedisStreamsEventBus:
     async def drain(self, timeout_secs: float = 30.0) -> None:
         """Wait until every subscribed group has handled every entry of its streams."""
         deadline = time.monotonic() + timeout_secs
+        clean_at: dict[str, str] | None = None
         while True:
-            waiting = await self._with_retry("drain", self._unfinished)
+            waiting, last_ids = await self._with_retry("drain", self._unfinished)
             if not waiting:
-                return
+                # A handler checked late in the pass may have published to a stream checked
+                # early: done only when a second clean pass sees the same last ids.
+                if clean_at == last_ids:
+                    return
+                clean_at = last_ids
+                continue
+            clean_at = None
             if time.monotonic() >= deadline:
                 raise DeadlineError(
                     f"the bus did not drain in {timeout_secs:.0f} s: {', '.join(waiting)}; "
@@ -263,6 +278,15 @@ class RedisStreamsEventBus:
                     count=self.settings.read_count,
                 )
                 start, entries = text(reply[0]), reply[1]
+                deleted = reply[2] if len(reply) > 2 else []
+                if deleted:  # Redis 7 drops ids deleted while pending from the PEL and says so
+                    self.counters.deleted += len(deleted)
+                    log.error(
+                        "bus_entries_deleted_while_pending",
+                        stream=stream,
+                        group=group,
+                        ids=[text(i) for i in deleted][:20],
+                    )
                 if entries:
                     self.counters.claimed += len(entries)
                     counts = await self._delivery_counts(group, stream, entries)
@@ -273,11 +297,30 @@ class RedisStreamsEventBus:
     async def _delivery_counts(
         self, group: str, stream: str, entries: Sequence[RawEntry]
     ) -> dict[str, int]:
+        """How often each entry was delivered: this consumer's pending list over their id range.
+
+        Filtered to this consumer (the entries were just delivered to it) and read page by page,
+        so other consumers' or older pending entries in the range cannot push ours out.
+        """
         ids = [text(e[0]) for e in entries]
-        rows: Reply = await self._redis.xpending_range(
-            stream, group, min=ids[0], max=ids[-1], count=len(ids) + 16
-        )
-        return {text(r["message_id"]): int(r["times_delivered"]) for r in rows}
+        wanted = set(ids)
+        counts: dict[str, int] = {}
+        start = ids[0]
+        while wanted - counts.keys():
+            rows: Reply = await self._redis.xpending_range(
+                stream,
+                group,
+                min=start,
+                max=ids[-1],
+                count=PENDING_PAGE,
+                consumername=self.settings.consumer,
+            )
+            for row in rows:
+                counts[text(row["message_id"])] = int(row["times_delivered"])
+            if len(rows) < PENDING_PAGE:
+                break
+            start = "(" + text(rows[-1]["message_id"])
+        return {i: c for i, c in counts.items() if i in wanted}
 
     async def _handle(
         self,
@@ -302,7 +345,8 @@ class RedisStreamsEventBus:
         for (raw_id, fields), event_id, was_seen in zip(entries, event_ids, seen, strict=True):
             entry_id = text(raw_id)
             count = (deliveries or {}).get(entry_id, 1)
-            if fields is None:  # trimmed while pending: nothing left to handle
+            if not fields:  # deleted while pending (redis-py gives None or {}): nothing to handle
+                self.counters.deleted += 1
                 log.error("bus_entry_deleted", stream=stream, entry_id=entry_id, group=group)
                 acked.append(entry_id)
                 continue
@@ -412,15 +456,33 @@ class RedisStreamsEventBus:
         await self._redis.xack(stream, group, entry_id)
         self.counters.dead_lettered += 1
         log.error("bus_dead_letter", group=group, stream=stream, entry_id=entry_id, reason=reason)
+        await self._alert(
+            f"dead_letter.{reason}",
+            f"entry {entry_id} of {stream} moved to the dead-letter stream: {detail}",
+            Severity.ERROR,
+            source=f"bus:{group}",
+            key=f"dlq:{group}:{stream}:{entry_id}",
+        )
+
+    async def _alert(
+        self,
+        code: str,
+        message: str,
+        severity: Severity,
+        *,
+        source: str = "bus",
+        key: str | None = None,
+    ) -> None:
+        """XADD an `error.raised` straight to the events stream (never through back-pressure)."""
         now = self._clock.now()
         error = ErrorRaised(
-            id=ErrorRaised.id_for(f"dlq:{group}:{stream}:{entry_id}"),
+            id=ErrorRaised.id_for(key or f"{code}:{now.isoformat()}"),
             occurred_at=now,
             trading_day=now.date(),
-            source=f"bus:{group}",
-            code=f"dead_letter.{reason}",
-            message=f"entry {entry_id} of {stream} moved to the dead-letter stream: {detail}",
-            severity=Severity.ERROR,
+            source=source,
+            code=code,
+            message=message,
+            severity=severity,
         )
         error_entry: dict[Any, Any] = self._codec.encode(error)
         await self._redis.xadd(self.settings.key(EVENTS), error_entry)
@@ -471,7 +533,15 @@ class RedisStreamsEventBus:
             now = time.monotonic()
             if now - self._lag_checked_at >= LAG_CHECK_SECS:
                 self._lag_checked_at = now
-                self._lagging = await self._with_retry("lag", self._max_lag) > self.settings.max_lag
+                lag = await self._with_retry("lag", self._max_lag)
+                was_lagging, self._lagging = self._lagging, lag > self.settings.max_lag
+                if self._lagging and not was_lagging:
+                    await self._alert(
+                        "bus.backpressure",
+                        f"a consumer group is {lag} entries behind (bus.max_lag "
+                        f"{self.settings.max_lag}): producers wait until it catches up",
+                        Severity.WARNING,
+                    )
             if not self._lagging:
                 return
             self.counters.backpressure_waits += 1
@@ -493,15 +563,17 @@ class RedisStreamsEventBus:
             return []
         return infos
 
-    async def _unfinished(self) -> list[str]:
+    async def _unfinished(self) -> tuple[list[str], dict[str, str]]:
         """Groups with entries not yet delivered or acknowledged, as 'group@stream (why)'."""
         waiting: list[str] = []
+        last_ids: dict[str, str] = {}
         for group in self._handlers:
             for stream in self._streams_of(group):
                 try:
                     last = text((await self._redis.xinfo_stream(stream))["last-generated-id"])
                 except ResponseError:
                     continue
+                last_ids[stream] = last
                 for info in await self._group_info(stream):
                     if text(info["name"]) != group:
                         continue
@@ -511,7 +583,7 @@ class RedisStreamsEventBus:
                             f"{group}@{stream} (pending {info['pending']}, "
                             f"last delivered {text(info['last-delivered-id'])} of {last})"
                         )
-        return waiting
+        return waiting, last_ids
 
     async def _with_retry(self, what: str, call: Any) -> Any:
         """Run `call()`, retrying connection errors with jittered backoff for up to 30 s."""

@@ -66,6 +66,7 @@ class BusCounters:
     failed: int = 0
     dead_lettered: int = 0
     claimed: int = 0
+    deleted: int = 0
     backpressure_waits: int = 0
     reconnects: int = 0
     groups_recreated: int = 0
