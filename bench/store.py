@@ -1,32 +1,35 @@
 """Benchmark of the store adapters' writes against bare bulk inserts of the same rows, side by side.
 
 The stream is realistic: the real app runs a few sessions on the seeded simulator (the in-memory
-bus) and its published events (mostly `market.bars_closed` with 5 bars each, plus the day's scan,
-plans, orders, fills, trades and report) are copied week after week with new ids and shifted times,
-so every event and every bar is unique. The coordinator's batches of 500 events are cut from it.
+bus) and what it publishes (mostly `market.bars_closed` with a few bars each, plus each day's
+snapshot, scan, signals, plans, orders, fills, trades and report) is copied week after week with
+new ids and shifted times, so every event and every bar is unique. The coordinator's batches of
+500 events are cut from it in order.
 
 Four sides get the same batches, round after round (each round a fresh chunk of the stream), in an
-order that alternates each round (ABBA within each store, and which store goes first):
+order that alternates (ABBA within each store, and which store goes first every other round):
 
-- `timescale`: `TimescaleStore.write(events)` (projection, codec, COPY into a staging table,
-  `INSERT ... ON CONFLICT DO NOTHING`, one transaction a batch) into a throwaway schema.
-- reference: a bare asyncpg connection doing `copy_records_to_table` of the batch's projected rows
-  (computed beforehand, outside the timing) straight into the same tables (another throwaway
-  schema made by the same migration: same types and indexes), one transaction a batch.
+- `timescale`: `TimescaleStore.write(events)` into a throwaway schema: projection and codec, COPY
+  into a staging table, `INSERT ... ON CONFLICT DO NOTHING`, one transaction a batch.
+- its reference: a bare asyncpg connection doing `copy_records_to_table` of the batch's projected
+  rows (projected beforehand, outside the timing) straight into the same tables of another
+  throwaway schema made by the same migration (same types, same indexes), one transaction a batch.
 - `duckdb`: `DuckDBStore.write(events)` into a file in a temp folder.
-- reference: a bare DuckDB connection on another file made by the same migration: per table, the
-  projected rows become an Arrow table (typed as the adapter types them; timed, as the adapter's
-  must be too) and go in by `INSERT INTO t SELECT * FROM arrow_table`, one transaction a batch.
+- its reference: a bare DuckDB connection on another file made by the same migration: per table
+  the projected rows become an Arrow table typed as the adapter types them (timed: rows arrive as
+  Python values, so any writer pays that) and go in by `INSERT INTO t SELECT * FROM arrow_table`,
+  one transaction a batch.
 
 Rows count every row inserted: the `events` row of each event plus its projection rows. The first
-measured round is the dedupe phase: every adapter batch is written a second time right after the
-first (untimed; must report 0 new), and batches straddling two written ones are redelivered after
-it. At the end each adapter store must hold every written event exactly once and exactly the
-projected rows of each table: `lost` and `duplicated` count the differences (exit 1 unless both 0).
+measured round is the dedupe phase: each adapter batch is written a second time right after the
+first (untimed; it must report 0 new), then windows straddling two written batches are redelivered
+(untimed). At the end each adapter store must hold every written event exactly once and exactly
+the projected rows of every table: `lost` and `duplicated` count the rows that differ. Exits 1
+unless both are 0 and every first write reported all its events new.
 
 Run: `.venv/bin/python bench/store.py [--seconds N] [--dsn URL] [--profile] > results.jsonl`.
-PostgreSQL comes from `--dsn` (default $FIN_AGENT_TEST_POSTGRES or
-postgresql://postgres@127.0.0.1:5432/test); the schemas are dropped at the end.
+PostgreSQL comes from `--dsn` (default $FIN_AGENT_TEST_POSTGRES, else
+postgresql://postgres@127.0.0.1:5432/test); both schemas are dropped at the end.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import cProfile
 import dataclasses
 import gc
 import io
+import itertools
 import os
 import platform
 import pstats
@@ -68,16 +72,19 @@ from fin_agent.domain.events import BarsClosed, DomainEvent
 
 BENCH = "store"
 UNIT = "rows/s"
-PG_REFERENCE = "bare asyncpg copy_records_to_table"
-DUCK_REFERENCE = "bare DuckDB Arrow insert"
+STORES = ("timescale", "duckdb")
+REFERENCE_NAMES = {
+    "timescale": "bare asyncpg copy_records_to_table",
+    "duckdb": "bare DuckDB Arrow insert",
+}
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DSN = os.environ.get("FIN_AGENT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-DEFAULT_SECONDS = 40.0
+DEFAULT_SECONDS = 30.0
 MIN_SECONDS, MAX_SECONDS = 4.0, 60.0
 BASE_DAYS = (date(2025, 3, 10), date(2025, 3, 11), date(2025, 3, 12))
-"""Simulated sessions (one week: copies shifted by whole weeks never overlap)."""
+"""Simulated sessions, all in one week: copies shifted by whole weeks never overlap."""
 BATCH_EVENTS = 500  # the coordinator's largest batch
-ROUND_BATCHES = 6  # batches of a round's chunk, written by every side
+ROUND_BATCHES = 6  # a round's chunk of the stream, written by every side
 WARMUP_BATCHES = 1
 TARGET_RATIO = 0.5
 TARGET_ROWS_PER_S = 50_000.0
@@ -99,7 +106,7 @@ class Batch:
 
 
 async def simulate(days: Sequence[date]) -> list[DomainEvent]:
-    """What the real app publishes over `days` on the seeded simulator."""
+    """What the real app publishes over `days` on the seeded simulator (config.yaml)."""
     settings = load_settings(REPO / "config.yaml")
     container = await build_simulation(settings, bus="memory", store="memory")
     async with running(container):
@@ -112,29 +119,33 @@ async def simulate(days: Sequence[date]) -> list[DomainEvent]:
 
 
 class Stream:
-    """Week-shifted copies of the simulated events, cut into batches of `BATCH_EVENTS`."""
+    """Week-shifted copies of the simulated events, cut into projected batches."""
 
     def __init__(self, base: Sequence[DomainEvent], projector: Projector) -> None:
         self._base = base
         self._projector = projector
-        self._copies = self._events()
+        self._events = self._copies()
         self.batches = 0
+        self.projected_rows = 0
+        self.projection_secs = 0.0
 
-    def _events(self) -> Iterator[DomainEvent]:
-        copy = 0
-        while True:
-            copy += 1
+    def _copies(self) -> Iterator[DomainEvent]:
+        for copy in itertools.count(1):
             shift = timedelta(weeks=copy)
             for event in self._base:
                 yield _shifted(event, shift, copy)
 
-    def take(self, batches: int) -> list[Batch]:
-        """The next `batches` batches, projected."""
+    def take(self, count: int) -> list[Batch]:
+        """The next `count` batches, projected (the projection timed apart, for the report)."""
         out = []
-        for _ in range(batches):
-            events = tuple(next(self._copies) for _ in range(BATCH_EVENTS))
-            out.append(Batch(events, self._projector.rows(events)))
-        self.batches += batches
+        for _ in range(count):
+            events = tuple(itertools.islice(self._events, BATCH_EVENTS))
+            started = time.perf_counter()
+            batch = Batch(events, self._projector.rows(events))
+            self.projection_secs += time.perf_counter() - started
+            self.projected_rows += batch.rows
+            out.append(batch)
+        self.batches += count
         return out
 
 
@@ -156,25 +167,11 @@ def _shifted(event: DomainEvent, shift: timedelta, copy: int) -> DomainEvent:
 
 
 class Side(Protocol):
-    """One contender: writes a batch, returns how many events it reports as new."""
+    """One contender: writes a batch, returns how many of its events it reports as new."""
 
     name: str
 
     async def write(self, batch: Batch) -> int: ...
-
-
-@dataclass(slots=True)
-class Tally:
-    """A side's timed work."""
-
-    rows: int = 0
-    events: int = 0
-    secs: float = 0.0
-    batches: int = 0
-
-    @property
-    def rate(self) -> float:
-        return self.rows / self.secs if self.secs > 0 else float("nan")
 
 
 class AdapterSide:
@@ -207,7 +204,7 @@ class PgCopySide:
 
 
 class DuckArrowSide:
-    """The reference: one transaction a batch, an Arrow table and `INSERT ... SELECT *` per table."""
+    """The reference: one transaction a batch; per table an Arrow table, `INSERT ... SELECT *`."""
 
     name = "duckdb_reference"
 
@@ -224,12 +221,9 @@ class DuckArrowSide:
         try:
             for name, rows in batch.tables.items():
                 schema = self._schemas[name]
-                columns = list(zip(*rows, strict=True))
-                arrow_table = pa.Table.from_arrays(
-                    [pa.array(values, type=f.type) for values, f in zip(columns, schema, strict=True)],
-                    schema=schema,
-                )
-                con.register("arrow_table", arrow_table)
+                columns = zip(*rows, strict=True)
+                arrays = [pa.array(v, type=f.type) for v, f in zip(columns, schema, strict=True)]
+                con.register("arrow_table", pa.Table.from_arrays(arrays, schema=schema))
                 try:
                     con.execute(f'INSERT INTO "{name}" SELECT * FROM arrow_table')  # noqa: S608
                 finally:
@@ -245,12 +239,26 @@ class DuckArrowSide:
 
 
 @dataclass(slots=True)
+class Tally:
+    """A side's timed work."""
+
+    rows: int = 0
+    events: int = 0
+    batches: int = 0
+    secs: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.secs if self.secs > 0 else float("nan")
+
+
+@dataclass(slots=True)
 class Checks:
-    """What every adapter store must hold, and what the writes reported."""
+    """What every store must hold, and what the adapters' writes reported."""
 
     written_ids: set[str] = field(default_factory=set)
     expected_rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TABLES, 0))
-    first_write_mismatch: dict[str, int] = field(default_factory=dict)
+    first_write_mismatches: dict[str, int] = field(default_factory=dict)
     rewrite_new: dict[str, int] = field(default_factory=dict)
     rewrites: int = 0
 
@@ -263,16 +271,19 @@ class Checks:
 
 @dataclass(slots=True)
 class Run:
-    """The four sides and their tallies."""
+    """The two (adapter, reference) pairs, their tallies and the checks."""
 
-    pairs: tuple[tuple[Side, Side], tuple[Side, Side]]
-    tallies: dict[str, Tally]
-    checks: Checks
+    pairs: tuple[tuple[AdapterSide, Side], ...]
     profiles: dict[str, cProfile.Profile] | None
+    checks: Checks = field(default_factory=Checks)
+    tallies: dict[str, Tally] = field(default_factory=dict)
 
-    async def write_all(self, side: Side, batches: Sequence[Batch], *, timed: bool) -> None:
+    def __post_init__(self) -> None:
+        self.tallies = {side.name: Tally() for pair in self.pairs for side in pair}
+
+    async def write(self, side: Side, batches: Sequence[Batch], *, timed: bool) -> None:
+        """First writes of `batches`, timed (and profiled when asked) unless warming up."""
         tally = self.tallies[side.name]
-        adapter = isinstance(side, AdapterSide)
         profile = self.profiles.get(side.name) if self.profiles is not None and timed else None
         for batch in batches:
             if profile is not None:
@@ -283,11 +294,10 @@ class Run:
             if profile is not None:
                 profile.disable()
             if new != len(batch.events):
-                if not adapter:
+                if not isinstance(side, AdapterSide):
                     raise RuntimeError(f"{side.name} wrote {new} of {len(batch.events)} events")
-                self.checks.first_write_mismatch[side.name] = (
-                    self.checks.first_write_mismatch.get(side.name, 0) + 1
-                )
+                mismatches = self.checks.first_write_mismatches
+                mismatches[side.name] = mismatches.get(side.name, 0) + 1
             if timed:
                 tally.secs += elapsed
                 tally.rows += batch.rows
@@ -301,253 +311,258 @@ class Run:
             self.checks.rewrites += 1
             self.checks.rewrite_new[side.name] = self.checks.rewrite_new.get(side.name, 0) + new
 
-    async def round(self, batches: Sequence[Batch], number: int, *, dedupe: bool) -> None:
-        pairs = list(self.pairs)
-        if number % 4 >= 2:
-            pairs.reverse()
+    async def round(self, batches: Sequence[Batch], number: int) -> None:
+        """Every side writes `batches`; round 0 is the dedupe phase."""
+        pairs = self.pairs if number % 4 < 2 else self.pairs[::-1]
         for pair in pairs:
-            order = pair if number % 2 == 0 else pair[::-1]
-            for side in order:
-                if dedupe and isinstance(side, AdapterSide):
+            for side in pair if number % 2 == 0 else pair[::-1]:
+                if number == 0 and isinstance(side, AdapterSide):
                     for batch in batches:  # each batch twice in a row, the second untimed
-                        await self.write_all(side, [batch], timed=True)
+                        await self.write(side, [batch], timed=True)
                         await self.rewrite(side, [batch.events])
                     half = BATCH_EVENTS // 2  # then windows straddling two written batches
                     await self.rewrite(
                         side,
                         [
-                            (*first.events[half:], *second.events[:half])
-                            for first, second in zip(batches, batches[1:], strict=False)
+                            (*a.events[half:], *b.events[:half])
+                            for a, b in itertools.pairwise(batches)
                         ],
                     )
                 else:
-                    await self.write_all(side, batches, timed=True)
+                    await self.write(side, batches, timed=True)
+
+    async def rounds(self, stream: Stream, seconds: float) -> int:
+        """Rounds in pairs (each order as often) while another pair fits in `seconds` of timed
+        writes in all (at least one pair)."""
+        number, measured = 0, 0.0
+        while True:
+            for _ in range(2):
+                batches = stream.take(ROUND_BATCHES)
+                self.checks.add(batches)
+                gc.collect()
+                gc.freeze()  # the stream held here is not the writers' garbage to scan
+                await self.round(batches, number)
+                number += 1
+            before, measured = measured, sum(t.secs for t in self.tallies.values())
+            note(
+                f"round {number}: {measured:.1f} s measured; "
+                + ", ".join(f"{n} {t.rate:,.0f}" for n, t in self.tallies.items())
+                + " rows/s"
+            )
+            if measured + (measured - before) > seconds:  # the next pair would overrun
+                return number
 
 
-@contextlib.asynccontextmanager
-async def timescale_pair(
-    dsn: str, codec: EventCodec, tag: str
-) -> AsyncIterator[tuple[AdapterSide, PgCopySide, dict[str, Any]]]:
-    """The TimescaleStore in one throwaway schema, the bare COPY in another; both dropped after."""
-    store = await TimescaleStore.connect(dsn, codec, schema=f"bench_store_{tag}")
-    ref_store = await TimescaleStore.connect(dsn, codec, schema=f"bench_store_ref_{tag}")
-    con: asyncpg.Connection[asyncpg.Record] | None = None
-    try:
-        info = await store.migrate()
-        await ref_store.migrate()
-        con = await asyncpg.connect(dsn)
-        version = await con.fetchval("SHOW server_version")
-        facts = {
-            "postgres": str(version),
-            "postgres_backend": info.backend,
-            "postgres_detail": info.detail,
-        }
-        note(f"PostgreSQL {version}: {info.backend} ({info.detail})")
-        yield AdapterSide("timescale", store), PgCopySide(con, ref_store.schema), facts
-    finally:
-        if con is not None:
-            await con.close()
-        for each in (store, ref_store):
-            with contextlib.suppress(Exception):
-                await each.drop_schema()
-            await each.close()
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """What a store holds: rows per table and the distinct event ids."""
+
+    rows: dict[str, int]
+    ids: set[str]
 
 
-async def pg_counts(dsn: str, schema: str) -> tuple[dict[str, int], set[str]]:
-    """Rows of every table in `schema` and the distinct event ids."""
-    con = await asyncpg.connect(dsn)
-    try:
-        counts = {
-            name: int(await con.fetchval(f'SELECT count(*) FROM "{schema}"."{name}"'))  # noqa: S608
-            for name in TABLES
-        }
-        ids = {r[0] for r in await con.fetch(f'SELECT DISTINCT event_id FROM "{schema}".events')}  # noqa: S608
-    finally:
-        await con.close()
-    return counts, ids
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Rows lost and duplicated in one adapter store, with the detail."""
+
+    lost: int
+    duplicated: int
+    detail: dict[str, Any]
 
 
-def duck_counts(path: Path) -> tuple[dict[str, int], set[str]]:
-    """Rows of every table in the DuckDB file and the distinct event ids."""
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        counts = {}
-        for name in TABLES:
-            found = con.execute(f'SELECT count(*) FROM "{name}"').fetchone()  # noqa: S608
-            counts[name] = int(found[0]) if found else 0
-        ids = {str(r[0]) for r in con.execute("SELECT DISTINCT event_id FROM events").fetchall()}
-    finally:
-        con.close()
-    return counts, ids
-
-
-def verdict(
-    store: str, counts: dict[str, int], ids: set[str], checks: Checks
-) -> tuple[int, int, dict[str, Any]]:
-    """Lost and duplicated for one adapter store: events by id, projection tables by count."""
-    lost = len(checks.written_ids - ids)
-    duplicated = counts["events"] - len(ids) + len(ids - checks.written_ids)
-    tables: dict[str, int] = {}
+def verdict(store: str, held: Counted, checks: Checks) -> Verdict:
+    """Events by id, projection tables by count, and what the re-writes reported as new."""
+    lost = len(checks.written_ids - held.ids)
+    duplicated = held.rows["events"] - len(held.ids) + len(held.ids - checks.written_ids)
+    differences: dict[str, int] = {}
     for name, expected in checks.expected_rows.items():
         if name == "events":
             continue
-        diff = counts[name] - expected
+        diff = held.rows[name] - expected
         if diff:
-            tables[name] = diff
+            differences[name] = diff
         lost += max(0, -diff)
         duplicated += max(0, diff)
     rewrite_new = checks.rewrite_new.get(store, 0)
-    mismatch = checks.first_write_mismatch.get(store, 0)
-    duplicated += rewrite_new
-    detail = {
-        "events_rows": counts["events"],
-        "distinct_event_ids": len(ids),
-        "written_events": len(checks.written_ids),
-        "projection_row_differences": tables,
-        "rewrite_reported_new": rewrite_new,
-        "first_write_count_mismatches": mismatch,
-    }
-    return lost, duplicated, detail
+    return Verdict(
+        lost=lost,
+        duplicated=duplicated + rewrite_new,
+        detail={
+            "written_events": len(checks.written_ids),
+            "events_rows": held.rows["events"],
+            "distinct_event_ids": len(held.ids),
+            "rows": sum(held.rows.values()),
+            "projection_row_differences": differences,
+            "rewrites_reported_new": rewrite_new,
+            "first_writes_not_all_new": checks.first_write_mismatches.get(store, 0),
+        },
+    )
 
 
-async def measure(args: argparse.Namespace) -> int:
+async def pg_counted(dsn: str, schema: str) -> Counted:
+    con = await asyncpg.connect(dsn)
+    try:
+        rows = {
+            name: int(await con.fetchval(f'SELECT count(*) FROM "{schema}"."{name}"'))  # noqa: S608
+            for name in TABLES
+        }
+        found = await con.fetch(f'SELECT DISTINCT event_id FROM "{schema}".events')  # noqa: S608
+    finally:
+        await con.close()
+    return Counted(rows, {str(r[0]) for r in found})
+
+
+def duck_counted(path: Path) -> Counted:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        rows = {}
+        for name in TABLES:
+            found = con.execute(f'SELECT count(*) FROM "{name}"').fetchone()  # noqa: S608
+            rows[name] = int(found[0]) if found else 0
+        ids = {str(r[0]) for r in con.execute("SELECT DISTINCT event_id FROM events").fetchall()}
+    finally:
+        con.close()
+    return Counted(rows, ids)
+
+
+@dataclass(slots=True)
+class Outcome:
+    """Everything the report needs."""
+
+    run: Run
+    stream: Stream
+    rounds: int
+    verdicts: dict[str, Verdict]
+    facts: dict[str, Any]
+
+
+@contextlib.asynccontextmanager
+async def timescale_sides(
+    dsn: str, codec: EventCodec, tag: str, facts: dict[str, Any]
+) -> AsyncIterator[tuple[AdapterSide, PgCopySide, str]]:
+    """The TimescaleStore in one throwaway schema (named third), the bare COPY in another; both
+    dropped after."""
+    store = await TimescaleStore.connect(dsn, codec, schema=f"bench_store_{tag}")
+    maker = await TimescaleStore.connect(dsn, codec, schema=f"bench_store_ref_{tag}")
+    con: asyncpg.Connection[asyncpg.Record] | None = None
+    try:
+        info = await store.migrate()
+        await maker.migrate()
+        con = await asyncpg.connect(dsn)
+        facts["postgres"] = str(await con.fetchval("SHOW server_version"))
+        facts["postgres_backend"] = info.backend
+        facts["postgres_detail"] = info.detail
+        note(f"PostgreSQL {facts['postgres']}: {info.backend} ({info.detail})")
+        yield AdapterSide("timescale", store), PgCopySide(con, maker.schema), store.schema
+    finally:
+        if con is not None:
+            await con.close()
+        for each in (store, maker):
+            try:
+                await each.drop_schema()
+            finally:
+                await each.close()
+
+
+async def measure(
+    seconds: float, dsn: str, profiles: dict[str, cProfile.Profile] | None
+) -> Outcome:
     codec = EventCodec(default_registry())
-    projector = Projector(codec)
     started = time.perf_counter()
     base = await simulate(BASE_DAYS)
-    stream = Stream(base, projector)
-    per_day = len(base) / len(BASE_DAYS)
     bars = sum(len(e.bars) for e in base if isinstance(e, BarsClosed))
     note(
         f"simulated {len(BASE_DAYS)} sessions in {time.perf_counter() - started:.1f} s: "
-        f"{len(base)} events ({per_day:.0f} a day, {bars} bars)"
+        f"{len(base)} events, {bars} bars"
     )
+    stream = Stream(base, Projector(codec))
+    facts: dict[str, Any] = {}
     tag = f"{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    profiles = {"timescale": cProfile.Profile(), "duckdb": cProfile.Profile()}
     with tempfile.TemporaryDirectory(prefix="fin-bench-store-") as folder:
-        duck_path, duck_ref_path = Path(folder) / "store.duckdb", Path(folder) / "ref.duckdb"
+        duck_path, ref_path = Path(folder) / "store.duckdb", Path(folder) / "reference.duckdb"
+        maker = DuckDBStore(ref_path, codec)
+        await maker.migrate()
+        await maker.close()
         duck = DuckDBStore(duck_path, codec)
-        duck_info = await duck.migrate()
-        ref_maker = DuckDBStore(duck_ref_path, codec)
-        await ref_maker.migrate()
-        await ref_maker.close()
-        duck_con = duckdb.connect(str(duck_ref_path))
+        ref_con = duckdb.connect(str(ref_path))
         try:
-            async with timescale_pair(args.dsn, codec, tag) as (ts_side, pg_side, pg_facts):
+            facts["duckdb_file"] = (await duck.migrate()).detail
+            async with timescale_sides(dsn, codec, tag, facts) as (ts_side, pg_side, schema):
                 run = Run(
                     pairs=(
                         (ts_side, pg_side),
-                        (AdapterSide("duckdb", duck), DuckArrowSide(duck_con)),
+                        (AdapterSide("duckdb", duck), DuckArrowSide(ref_con)),
                     ),
-                    tallies={
-                        name: Tally()
-                        for name in ("timescale", "timescale_reference", "duckdb", "duckdb_reference")
-                    },
-                    checks=Checks(),
-                    profiles=profiles if args.profile else None,
+                    profiles=profiles,
                 )
                 warmup = stream.take(WARMUP_BATCHES)
                 run.checks.add(warmup)
-                for pair in run.pairs:
-                    for side in pair:
-                        await run.write_all(side, warmup, timed=False)
+                for side in (s for pair in run.pairs for s in pair):
+                    await run.write(side, warmup, timed=False)
                 try:
-                    rounds = await _rounds(run, stream, args.seconds)
+                    rounds = await run.rounds(stream, seconds)
                 finally:
-                    gc.unfreeze()  # what was held may go now (DuckDB's objects before exit)
-                await duck.close()  # before the file is opened again to count
-                pg_counted = await pg_counts(args.dsn, ts_side.store.schema)
-                pg_ref_counted = await pg_counts(args.dsn, pg_side.schema)
+                    gc.unfreeze()
+                held = {"timescale": await pg_counted(dsn, schema)}
+                pg_reference = await pg_counted(dsn, pg_side.schema)
         finally:
             await duck.close()
-            duck_con.close()
-        duck_counted = duck_counts(duck_path)
-        duck_ref_counted = duck_counts(duck_ref_path)
-
-    checks = run.checks
-    for name, (counts, _ids) in (
-        ("timescale_reference", pg_ref_counted),
-        ("duckdb_reference", duck_ref_counted),
-    ):
-        if counts != checks.expected_rows:
-            raise RuntimeError(f"{name} holds {counts}, not the rows written {checks.expected_rows}")
-    results = {
-        "timescale": verdict("timescale", *pg_counted, checks),
-        "duckdb": verdict("duckdb", *duck_counted, checks),
-    }
-    report(run, rounds, args.seconds, results, pg_facts, duck_info.detail, stream)
-    if args.profile:
-        for name, profile in profiles.items():
-            out = io.StringIO()
-            pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(30)
-            note(f"\n== cProfile of {name} writes (by tottime) ==\n{out.getvalue()}")
-    lost = sum(r[0] for r in results.values())
-    duplicated = sum(r[1] for r in results.values())
-    mismatches = sum(checks.first_write_mismatch.values())
-    return 0 if lost == 0 and duplicated == 0 and mismatches == 0 else 1
+            ref_con.close()
+        held["duckdb"] = duck_counted(duck_path)
+        duck_reference = duck_counted(ref_path)
+    for name, counted in (("timescale", pg_reference), ("duckdb", duck_reference)):
+        if counted.rows != run.checks.expected_rows:
+            raise RuntimeError(
+                f"the {name} reference holds {counted.rows}, not {run.checks.expected_rows}"
+            )
+    verdicts = {store: verdict(store, held[store], run.checks) for store in STORES}
+    return Outcome(run=run, stream=stream, rounds=rounds, verdicts=verdicts, facts=facts)
 
 
-async def _rounds(run: Run, stream: Stream, seconds: float) -> int:
-    """Measured rounds, in pairs (so each order runs as often), until `seconds` of timed writes."""
-    number = 0
-    while True:
-        for _ in range(2):
-            batches = stream.take(ROUND_BATCHES)
-            run.checks.add(batches)
-            gc.collect()
-            gc.freeze()  # the held stream is not the adapters' garbage to scan
-            await run.round(batches, number, dedupe=number == 0)
-            number += 1
-        measured = sum(t.secs for t in run.tallies.values())
-        note(
-            f"round {number}: {measured:.1f} s measured; "
-            + ", ".join(f"{n} {t.rate:,.0f} rows/s" for n, t in run.tallies.items())
-        )
-        if measured >= seconds:
-            return number
-
-
-def report(
-    run: Run,
-    rounds: int,
-    seconds: float,
-    results: dict[str, tuple[int, int, dict[str, Any]]],
-    pg_facts: dict[str, Any],
-    duck_detail: str,
-    stream: Stream,
-) -> None:
-    t = run.tallies
-    for store, reference in (("timescale", PG_REFERENCE), ("duckdb", DUCK_REFERENCE)):
-        value, ref = t[store].rate, t[f"{store}_reference"].rate
+def report(outcome: Outcome, seconds: float) -> None:
+    tallies = outcome.run.tallies
+    for store in STORES:
+        mine, ref = tallies[store], tallies[f"{store}_reference"]
+        ratio = mine.rate / ref.rate
+        met = ratio >= TARGET_RATIO and mine.rate >= TARGET_ROWS_PER_S
         emit(
             BENCH,
             f"{store}_rows_per_s",
-            value,
+            mine.rate,
             UNIT,
-            reference=ref,
-            reference_name=reference,
-            rows=t[store].rows,
-            events=t[store].events,
-            batches=t[store].batches,
-            secs=round(t[store].secs, 3),
-            reference_secs=round(t[f"{store}_reference"].secs, 3),
-            ratio=round(value / ref, 3),
-            target_met=value / ref >= TARGET_RATIO and value >= TARGET_ROWS_PER_S,
+            reference=ref.rate,
+            reference_name=REFERENCE_NAMES[store],
+            ratio=round(ratio, 3),
+            target=f">= {TARGET_RATIO:.0%} of the reference and >= {TARGET_ROWS_PER_S:.0f} {UNIT}",
+            target_met=met,
+            rows=mine.rows,
+            events=mine.events,
+            batches=mine.batches,
+            secs=round(mine.secs, 3),
+            reference_secs=round(ref.secs, 3),
         )
-    for metric, index in (("lost", 0), ("duplicated", 1)):
+        verdict = outcome.verdicts[store]
+        note(
+            f"{store}: {mine.rate:,.0f} rows/s, reference {ref.rate:,.0f} rows/s ({ratio:.0%}): "
+            f"target {'met' if met else 'MISSED'}; lost {verdict.lost}, duplicated "
+            f"{verdict.duplicated}"
+        )
+    for metric in ("lost", "duplicated"):
+        by_store = {store: getattr(v, metric) for store, v in outcome.verdicts.items()}
         emit(
             BENCH,
             metric,
-            sum(r[index] for r in results.values()),
-            "events",
+            sum(by_store.values()),
+            "rows",
             reference=None,
             reference_name=None,
-            by_store={store: r[index] for store, r in results.items()},
+            by_store=by_store,
         )
     try:
         usable: int | None = len(os.sched_getaffinity(0))
-    except AttributeError:
+    except AttributeError:  # not on Linux
         usable = None
+    stream = outcome.stream
     emit(
         BENCH,
         "environment",
@@ -560,34 +575,23 @@ def report(
         load_avg_1m=round(os.getloadavg()[0], 2),
         python=platform.python_version(),
         platform=platform.platform(),
+        **outcome.facts,
         duckdb=duckdb.__version__,
         asyncpg=asyncpg.__version__,
         pyarrow=pa.__version__,
-        duckdb_file=duck_detail,
-        **pg_facts,
         measuring_secs=seconds,
-        rounds=rounds,
+        rounds=outcome.rounds,
         batch_events=BATCH_EVENTS,
-        rows_per_batch=round(t["timescale"].rows / max(t["timescale"].batches, 1), 1),
-        batches_written=stream.batches,
-        dedupe_rewrites=run.checks.rewrites,
-        checks={store: r[2] for store, r in results.items()},
+        rows_per_batch=round(stream.projected_rows / stream.batches, 1),
+        projection_rows_per_s=round(stream.projected_rows / stream.projection_secs),
+        dedupe_rewrites=outcome.run.checks.rewrites,
+        checks={store: v.detail for store, v in outcome.verdicts.items()},
         date=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    for store in ("timescale", "duckdb"):
-        value, ref = t[store].rate, t[f"{store}_reference"].rate
-        ratio = value / ref
-        met = ratio >= TARGET_RATIO and value >= TARGET_ROWS_PER_S
-        note(
-            f"{store}: {value:,.0f} rows/s vs reference {ref:,.0f} rows/s ({ratio:.0%}); target "
-            f">= {TARGET_RATIO:.0%} and >= {TARGET_ROWS_PER_S:,.0f} rows/s: "
-            f"{'met' if met else 'MISSED'}; lost {results[store][0]}, "
-            f"duplicated {results[store][1]}"
-        )
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(description="Store adapters' writes against bare inserts.")
     parser.add_argument(
         "--seconds",
         type=float,
@@ -599,8 +603,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="cProfile the adapters' timed writes and print the top functions on stderr "
-        "(slows them: the rates are then not comparable)",
+        help="cProfile the adapters' timed writes and print the top functions on stderr (it "
+        "slows them: the rates are then not comparable; DuckDB's own work runs in a worker "
+        "thread, so it shows as the event loop's wait)",
     )
     args = parser.parse_args()
     if not MIN_SECONDS <= args.seconds <= MAX_SECONDS:
@@ -611,7 +616,18 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     quiet_logs()
-    return asyncio.run(measure(args))
+    profiles = {store: cProfile.Profile() for store in STORES} if args.profile else None
+    outcome = asyncio.run(measure(args.seconds, args.dsn, profiles))
+    report(outcome, args.seconds)
+    for store, profile in (profiles or {}).items():
+        out = io.StringIO()
+        pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(30)
+        note(
+            f"\n== cProfile of the {store} adapter's timed writes, by tottime ==\n{out.getvalue()}"
+        )
+    checks = outcome.run.checks
+    failed = any(v.lost or v.duplicated for v in outcome.verdicts.values())
+    return 1 if failed or any(checks.first_write_mismatches.values()) else 0
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--read-count", type=int, default=20, help="entries per XREADGROUP")
     parser.add_argument("--write-delay-ms", type=float, default=0.0, help="delay before a write")
     parser.add_argument("--stall-after-batch", type=int, default=0, help="hang after commit N")
+    parser.add_argument("--claim-idle-ms", type=int, default=60_000, help="XAUTOCLAIM idle time")
     parser.add_argument("--until-drained", action="store_true", help="exit once drained")
     parser.add_argument("--drain-timeout-secs", type=float, default=60.0)
     return parser.parse_args(argv)
@@ -118,7 +119,7 @@ async def run(args: argparse.Namespace) -> None:
         consumer=args.consumer,
         block_ms=50,
         read_count=args.read_count,
-        claim_idle_ms=60_000,  # only this consumer's own-pending path may recover its entries
+        claim_idle_ms=args.claim_idle_ms,  # by default only the own-pending path recovers
         claim_interval_secs=0.1,
     )
     client = Redis.from_url(

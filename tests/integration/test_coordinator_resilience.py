@@ -352,7 +352,7 @@ async def group_state(client: Redis, prefix: str) -> dict[str, int]:
             if text(info["name"]) == GROUP:
                 pending += int(info["pending"])
                 after = "(" + text(info["last-delivered-id"])
-                lag += len(await client.xrange(stream, min=after, max="+"))
+                lag += len(await client.xrange(stream, min=after, max="+") or [])
     return {"pending": pending, "lag": lag, "dlq": int(await client.xlen(f"{prefix}:dlq"))}
 
 
@@ -451,13 +451,21 @@ async def test_database_down_30_s_under_load_keeps_the_backlog_in_redis_then_sto
         assert bus.counters.failed == 0  # the handler never gave up on a batch
 
         await eventually(lambda: coordinator.stats.store_up, "the coordinator is back", 30.0)
+        recovered_secs = time.monotonic() - outage_ended
         await eventually(lambda: readyz_ok(http), "readiness says ready again", timeout_secs=15.0)
         await asyncio.sleep(1.0)  # a little more traffic once it is back
         stop_producing.set()
         await producer
         await bus.drain(60.0)
+        drained_secs = time.monotonic() - outage_ended
 
         events = [e for _, e in published]
+        print(  # shown with -rP or on failure
+            f"outage {outage_secs:.1f} s: {len(events)} events published, {len(during)} during "
+            f"it; backlog {samples[0]} -> {samples[-1]}; {coordinator.stats.store_failures} "
+            f"failed writes; writes back {recovered_secs:.1f} s and drained {drained_secs:.1f} s "
+            "after the restart"
+        )
         counts = await stored_counts(pg.dsn, pg_store.schema)
         ids = await stored_ids(pg.dsn, pg_store.schema)
         bars = [e for e in events if isinstance(e, BarsClosed)]
@@ -531,7 +539,7 @@ async def lock_waiter(con: asyncpg.Connection, schema: str) -> int | None:
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("moment", ["after_commit", "in_transaction"])
+@pytest.mark.parametrize("moment", ["after_commit", "in_transaction", "after_commit_renamed"])
 async def test_coordinator_killed_mid_batch_stores_every_event_once_after_restart(
     moment: str,
     pg: PostgresCluster,
@@ -542,6 +550,8 @@ async def test_coordinator_killed_mid_batch_stores_every_event_once_after_restar
 ) -> None:
     """after_commit: killed after the store committed a batch, before the bus acknowledged it.
     in_transaction: killed while its write waits on a lock inside the open transaction.
+    after_commit_renamed: as after_commit, restarted under another consumer name (the default
+    name is host-pid), which takes the dead consumer's batch over with XAUTOCLAIM.
     """
     read_count, batches = 20, 10
     server = redis_server_factory(appendonly=False)  # Redis itself does not crash here
@@ -565,7 +575,7 @@ async def test_coordinator_killed_mid_batch_stores_every_event_once_after_restar
     admin = await asyncpg.connect(pg.dsn, timeout=5)
     lock: Any = None
     try:
-        if moment == "after_commit":
+        if moment.startswith("after_commit"):
             first = workers(*common, "--stall-after-batch", "3")
             await eventually(
                 lambda: (
@@ -606,7 +616,10 @@ async def test_coordinator_killed_mid_batch_stores_every_event_once_after_restar
         assert state["pending"] == read_count, state  # the batch it held is not acknowledged
         assert await stored_counts(pg.dsn, schema) == stored_before  # no half batch landed
 
-        second = workers(*common, "--until-drained")
+        restart = ["--consumer", "coordinator-2", "--claim-idle-ms", "500"]
+        second = workers(
+            *common, *(restart if moment.endswith("renamed") else ()), "--until-drained"
+        )
         await eventually(lambda: second.poll() is not None, "the restarted worker drains", 60.0)
         assert second.returncode == 0, (tmp_path / "worker-1.log").read_text()
 
@@ -623,7 +636,7 @@ async def test_coordinator_killed_mid_batch_stores_every_event_once_after_restar
         assert await group_state(probe, prefix) == {"pending": 0, "lag": 0, "dlq": 0}
         done = lines[-1]["done"]
         assert done["store_failures"] == 0
-        if moment == "after_commit":  # the committed batch came again: skipped, not doubled
+        if moment.startswith("after_commit"):  # the committed batch came again: not doubled
             assert done["duplicates_skipped"] == read_count
     finally:
         if lock is not None:
@@ -707,19 +720,23 @@ async def test_duckdb_write_failing_for_a_while_is_retried_in_place_on_the_in_me
     flaky: FlakyStore,
 ) -> None:
     bus = InMemoryEventBus()
-    coordinator = Coordinator(cast(Any, flaky), max_backoff_secs=0.1, give_up_after_secs=0.05)
+    coordinator = Coordinator(cast(Any, flaky), max_backoff_secs=0.1)
     coordinator.attach(bus)
     await bus.start()
     events = [mixed_event(n) for n in range(30)]
     deps = readiness_deps(bus, flaky, coordinator)
 
     publishing = asyncio.create_task(bus.publish(events))  # returns once the batch is stored
-    await eventually(lambda: flaky.attempts >= 2, "the store failed twice")
-    assert not publishing.done()  # the in-process bus waits on its batch group
-    assert not coordinator.stats.store_up
-    assert "disk I/O error" in (await deps.checks["coordinator"]() or "")
-    assert await deps.checks["store"]() is None  # reads still work: only writes fail
-    await asyncio.wait_for(publishing, 30.0)
+    try:
+        await eventually(lambda: flaky.attempts >= 2, "the store failed twice")
+        assert not publishing.done()  # the in-process bus waits on its batch group
+        assert not coordinator.stats.store_up
+        assert "disk I/O error" in (await deps.checks["coordinator"]() or "")
+        assert await deps.checks["store"]() is None  # reads still work: only writes fail
+        await asyncio.wait_for(asyncio.shield(publishing), 30.0)
+    finally:
+        publishing.cancel()
+        await asyncio.gather(publishing, return_exceptions=True)  # no exception left unread
 
     assert coordinator.stats.store_up
     assert await deps.checks["coordinator"]() is None
@@ -740,7 +757,7 @@ async def test_duckdb_write_failing_for_a_while_is_retried_in_place_on_redis(
     client = Redis.from_url(server.url, socket_timeout=settings.socket_timeout_secs)
     probe = Redis.from_url(server.url, socket_timeout=5.0)
     bus = RedisStreamsEventBus(client, CODEC, settings)
-    coordinator = Coordinator(cast(Any, flaky), max_backoff_secs=0.1, give_up_after_secs=0.05)
+    coordinator = Coordinator(cast(Any, flaky), max_backoff_secs=0.1)
     coordinator.attach(bus)
     events = [mixed_event(n) for n in range(90)]
     try:
