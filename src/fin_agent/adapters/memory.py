@@ -11,6 +11,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from time import perf_counter
 from zoneinfo import ZoneInfo
 
 from fin_agent.adapters.event_codec import EventCodec
@@ -25,7 +26,7 @@ from fin_agent.adapters.store_rows import (
 from fin_agent.domain.errors import DataError
 from fin_agent.domain.events import DomainEvent
 from fin_agent.domain.values import Bar, DailyBar, Headline, Premarket, Session, Symbol
-from fin_agent.ports.event_bus import ALL_EVENTS, BatchHandler, Handler
+from fin_agent.ports.event_bus import ALL_EVENTS, BatchHandler, Handler, Observer
 from fin_agent.ports.store import Row, StoreInfo
 
 EXCHANGE_TZ = ZoneInfo("America/New_York")
@@ -171,7 +172,8 @@ class InMemoryEventBus:
     handlers it set off) produced: one batch per outermost publish.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, observer: Observer | None = None) -> None:
+        self._observe = observer
         self._groups: list[tuple[str, frozenset[str], Handler]] = []
         self._batch_groups: list[tuple[str, frozenset[str], BatchHandler]] = []
         self._queue: deque[DomainEvent] = deque()
@@ -200,13 +202,21 @@ class InMemoryEventBus:
             while self._queue:
                 event = self._queue.popleft()
                 dispatched.append(event)
-                for _, types, handler in self._groups:
+                for group, types, handler in self._groups:
                     if _wants(types, event):
+                        started = perf_counter()
                         await handler(event)
-            for _, types, batch_handler in self._batch_groups:
+                        if self._observe is not None:
+                            self._observe(group, event.TYPE, perf_counter() - started, True)
+            for group, types, batch_handler in self._batch_groups:
                 batch = [e for e in dispatched if _wants(types, e)]
                 if batch:
+                    started = perf_counter()
                     await batch_handler(batch)
+                    if self._observe is not None:
+                        share = (perf_counter() - started) / len(batch)
+                        for event in batch:
+                            self._observe(group, event.TYPE, share, True)
         finally:
             self._dispatching = False
 

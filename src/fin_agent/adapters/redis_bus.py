@@ -42,7 +42,7 @@ from fin_agent.adapters.system_clock import SystemClock
 from fin_agent.domain.errors import AdapterError, DeadlineError
 from fin_agent.domain.events import DomainEvent, ErrorRaised, Severity
 from fin_agent.ports.clock import Clock
-from fin_agent.ports.event_bus import ALL_EVENTS, BatchHandler, Handler
+from fin_agent.ports.event_bus import ALL_EVENTS, BatchHandler, Handler, Observer
 
 log = structlog.get_logger(__name__)
 
@@ -63,10 +63,12 @@ class RedisStreamsEventBus:
         codec: EventCodec,
         settings: StreamsSettings | None = None,
         clock: Clock | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self._redis = redis
         self._codec = codec
         self._clock = clock or SystemClock()
+        self._observe = observer or _ignore
         self.settings = settings or StreamsSettings()
         self.counters = BusCounters()
         self._handlers: dict[str, dict[str, list[Handler]]] = {}
@@ -382,10 +384,12 @@ class RedisStreamsEventBus:
                     acked.append(entry_id)
                 continue
             handlers = [*by_type.get(event.TYPE, ()), *by_type.get(ALL_EVENTS, ())]
+            started = time.perf_counter()
             try:
                 for handler in handlers:
                     await handler(event)
             except Exception as exc:  # a handler bug must not stop the group: retried, then DLQ
+                self._observe(group, event.TYPE, time.perf_counter() - started, False)
                 self.counters.failed += 1
                 log.error(
                     "bus_handler_failed",
@@ -396,17 +400,21 @@ class RedisStreamsEventBus:
                     error=repr(exc),
                 )
                 continue
+            self._observe(group, event.TYPE, time.perf_counter() - started, True)
             self.counters.handled += 1
             acked.append(entry_id)
             handled.append(event_id)
             batch_handled.add(event_id)
         if batch_handler is not None and batch:
+            started = time.perf_counter()
             try:
                 await batch_handler([event for _, event in batch])
             except Exception as exc:  # nothing of the batch is acked: all of it comes again
                 self.counters.failed += len(batch)
                 log.error("bus_batch_failed", group=group, size=len(batch), error=repr(exc))
+                _observe_batch(self._observe, group, batch, time.perf_counter() - started, False)
             else:
+                _observe_batch(self._observe, group, batch, time.perf_counter() - started, True)
                 self.counters.handled += len(batch)
                 acked += [entry_id for entry_id, _ in batch]
                 handled += [event.id for _, event in batch]
@@ -547,6 +555,20 @@ class RedisStreamsEventBus:
             self.counters.backpressure_waits += 1
             await asyncio.sleep(LAG_CHECK_SECS)
 
+    async def group_stats(self) -> list[tuple[str, str, int, int]]:
+        """(group, stream, lag, pending) of every group on this bus's streams, for metrics."""
+        stats: list[tuple[str, str, int, int]] = []
+        for topic in (EVENTS, MARKET):
+            stream = self.settings.key(topic)
+            for info in await self._group_info(stream):
+                lag = int(info.get("lag") or 0)
+                stats.append((text(info["name"]), stream, lag, int(info["pending"])))
+        return stats
+
+    async def dead_letter_count(self) -> int:
+        """Entries waiting in the dead-letter stream."""
+        return int(await self._redis.xlen(self.settings.key(DLQ)))
+
     async def _max_lag(self) -> int:
         worst = 0
         for group in self._handlers:
@@ -608,6 +630,22 @@ class RedisStreamsEventBus:
             await asyncio.wait_for(self._stopping.wait(), timeout=secs)
         except TimeoutError:
             return
+
+
+def _ignore(group: str, event_type: str, seconds: float, ok: bool) -> None:
+    """The observer when nobody watches."""
+
+
+def _observe_batch(
+    observe: Observer,
+    group: str,
+    batch: Sequence[tuple[str, DomainEvent]],
+    seconds: float,
+    ok: bool,
+) -> None:
+    share = seconds / len(batch)
+    for _, event in batch:
+        observe(group, event.TYPE, share, ok)
 
 
 def _id_key(entry_id: str) -> tuple[int, int]:

@@ -34,6 +34,7 @@ from fin_agent.adapters.timescale_store import TimescaleStore
 from fin_agent.app.agent import Agent
 from fin_agent.app.config_runtime import BusSettings
 from fin_agent.app.coordinator import Coordinator
+from fin_agent.app.metrics import Metrics
 from fin_agent.app.settings import Settings
 from fin_agent.domain.events import BarsClosed
 from fin_agent.domain.rules import Strategy
@@ -69,6 +70,7 @@ class Container:
     store_info: StoreInfo
     coordinator: Coordinator
     agent: Agent
+    metrics: Metrics
     closers: list[Closer] = field(default_factory=list)
 
     def scan_time(self, day: date) -> time:
@@ -109,7 +111,8 @@ async def build(
     strategy = settings.strategy()
     clock = FixedClock(datetime(1970, 1, 1, tzinfo=UTC))
     closers: list[Closer] = []
-    event_bus = _bus(settings, bus or settings.bus.kind, stream_prefix, clock, closers)
+    metrics = Metrics()
+    event_bus = _bus(settings, bus or settings.bus.kind, stream_prefix, clock, closers, metrics)
     event_store = await open_store(settings, store or settings.store.kind)
     closers.append(event_store.close)
     info = await event_store.migrate()
@@ -132,6 +135,7 @@ async def build(
         store_info=info,
         coordinator=coordinator,
         agent=agent,
+        metrics=metrics,
         closers=closers,
     )
 
@@ -168,9 +172,10 @@ def _bus(
     prefix: str | None,
     clock: FixedClock,
     closers: list[Closer],
+    metrics: Metrics,
 ) -> EventBus:
     if kind == "memory":
-        return InMemoryEventBus()
+        return InMemoryEventBus(observer=metrics.observe)
     config = settings.bus
     url = config.redis_url or _embedded_redis_url(settings, closers)
     streams = streams_settings(config, prefix)
@@ -178,7 +183,9 @@ def _bus(
         url, socket_timeout=streams.socket_timeout_secs, socket_connect_timeout=5.0
     )
     closers.append(client.aclose)
-    return RedisStreamsEventBus(client, EventCodec(default_registry()), streams, clock)
+    return RedisStreamsEventBus(
+        client, EventCodec(default_registry()), streams, clock, observer=metrics.observe
+    )
 
 
 def streams_settings(config: BusSettings, prefix: str | None = None) -> StreamsSettings:

@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from fin_agent.app.metrics import CONTENT_TYPE, Metrics
 from fin_agent.app.read_models import ReadModels, jsonable
 from fin_agent.domain.errors import FinAgentError
 from fin_agent.ports.store import Store
@@ -35,6 +36,7 @@ class HttpDeps:
     read_models: ReadModels
     checks: Mapping[str, Check]
     info: Mapping[str, object]
+    metrics: Metrics | None = None
 
 
 def store_check(store: Store) -> Check:
@@ -98,10 +100,18 @@ def make_app(deps: HttpDeps) -> web.Application:
         limit = int(request.query.get("limit", "50"))
         return _json(await models.errors(limit))
 
+    async def metrics(_: web.Request) -> web.Response:
+        if deps.metrics is None:
+            raise web.HTTPNotFound(text="metrics are not enabled in this process")
+        return web.Response(
+            body=await deps.metrics.render(), headers={"Content-Type": CONTENT_TYPE}
+        )
+
     app = web.Application()
     app.add_routes(
         [
             web.get("/healthz", healthz),
+            web.get("/metrics", metrics),
             web.get("/readyz", readyz),
             web.get("/api/status", api_status),
             web.get("/api/days", api_days),

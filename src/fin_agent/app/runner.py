@@ -19,6 +19,7 @@ import structlog
 from fin_agent import __version__
 from fin_agent.app.bootstrap import Container, running
 from fin_agent.app.http_server import HttpDeps, HttpServer, store_check
+from fin_agent.app.metric_sources import register_sources
 from fin_agent.app.read_models import ReadModels
 from fin_agent.app.trading_day import DayPorts, DayTimes, TradingDay
 from fin_agent.domain.errors import FinAgentError
@@ -139,10 +140,12 @@ def http_deps(container: Container) -> HttpDeps:
         stats = container.coordinator.stats
         return None if stats.store_up else f"store writes failing: {stats.last_error}"
 
+    register_sources(container.metrics, container)
     return HttpDeps(
         read_models=ReadModels(container.store),
         checks={"bus": bus, "store": store_check(container.store), "coordinator": coordinator},
         info={"version": __version__, "store": container.store_info.backend},
+        metrics=container.metrics,
     )
 
 

@@ -124,6 +124,7 @@ class TradingDay:
         self._planned = False
         self._flattened = False
         self._rejected = 0
+        self.orders_placed = 0
 
     @property
     def watchlist(self) -> tuple[Symbol, ...]:
@@ -308,6 +309,7 @@ class TradingDay:
                 placed_at=at,
             )
             await self._ports.orders.submit(order)
+            self.orders_placed += 1
             events.append(
                 OrderPlaced(
                     id=OrderPlaced.id_for(plan.id),

@@ -9,6 +9,8 @@ from fin_agent.domain.events import DomainEvent
 
 Handler = Callable[[DomainEvent], Awaitable[None]]
 BatchHandler = Callable[[Sequence[DomainEvent]], Awaitable[None]]
+Observer = Callable[[str, str, float, bool], None]
+"""Told of every handling: (group, event type, seconds, succeeded); for metrics."""
 ALL_EVENTS = "*"
 
 
