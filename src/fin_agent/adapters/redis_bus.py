@@ -20,6 +20,8 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import structlog
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
@@ -39,6 +41,7 @@ from fin_agent.adapters.redis_streams import (
     topic_of,
 )
 from fin_agent.adapters.system_clock import SystemClock
+from fin_agent.adapters.trace_context import bus_tracer, context_of, current_traceparent
 from fin_agent.domain.errors import AdapterError, DeadlineError
 from fin_agent.domain.events import DomainEvent, ErrorRaised, Severity
 from fin_agent.ports.clock import Clock
@@ -51,6 +54,7 @@ TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 _in_handler: contextvars.ContextVar[bool] = contextvars.ContextVar("in_handler", default=False)
 LOCAL_SEEN_LIMIT = 100_000
 LAG_CHECK_SECS = 0.25
+MAX_LINKS = 32
 PENDING_PAGE = 500
 
 
@@ -106,7 +110,10 @@ class RedisStreamsEventBus:
             return
         if not _in_handler.get():
             await self._respect_lag()
-        payload = [(self._stream_for(e.TYPE), self._codec.encode(e)) for e in events]
+        traceparent = current_traceparent()
+        payload = [
+            (self._stream_for(e.TYPE), self._codec.encode(e, trace=traceparent)) for e in events
+        ]
         step = self.settings.max_in_flight  # a publish larger than the bound goes in chunks
         for first in range(0, len(payload), step):
             await self._publish_chunk(payload[first : first + step])
@@ -344,6 +351,7 @@ class RedisStreamsEventBus:
         by_type = self._handlers.get(group, {})
         batch_handler = self._batch_handlers.get(group)
         batch: list[tuple[str, DomainEvent]] = []
+        traces: list[str] = []
         for (raw_id, fields), event_id, was_seen in zip(entries, event_ids, seen, strict=True):
             entry_id = text(raw_id)
             count = (deliveries or {}).get(entry_id, 1)
@@ -379,6 +387,7 @@ class RedisStreamsEventBus:
             if batch_handler is not None:
                 if event.TYPE in by_type or ALL_EVENTS in by_type:
                     batch.append((entry_id, event))
+                    traces.append(decoded.trace)
                     batch_handled.add(event_id)
                 else:
                     acked.append(entry_id)
@@ -386,8 +395,14 @@ class RedisStreamsEventBus:
             handlers = [*by_type.get(event.TYPE, ()), *by_type.get(ALL_EVENTS, ())]
             started = time.perf_counter()
             try:
-                for handler in handlers:
-                    await handler(event)
+                with bus_tracer.start_as_current_span(
+                    f"handle {event.TYPE}",
+                    context=context_of(decoded.trace),
+                    kind=SpanKind.CONSUMER,
+                    attributes={"messaging.consumer.group.name": group, "event.id": event.id},
+                ):
+                    for handler in handlers:
+                        await handler(event)
             except Exception as exc:  # a handler bug must not stop the group: retried, then DLQ
                 self._observe(group, event.TYPE, time.perf_counter() - started, False)
                 self.counters.failed += 1
@@ -407,14 +422,34 @@ class RedisStreamsEventBus:
             batch_handled.add(event_id)
         if batch_handler is not None and batch:
             started = time.perf_counter()
+            # each event's trace gets a span of its own for the batch that carried it
+            spans = [
+                bus_tracer.start_span(
+                    f"handle {event.TYPE}",
+                    context=context_of(traceparent),
+                    kind=SpanKind.CONSUMER,
+                    attributes={"messaging.consumer.group.name": group, "event.id": event.id},
+                )
+                for (_, event), traceparent in zip(batch, traces, strict=True)
+                if traceparent
+            ]
             try:
-                await batch_handler([event for _, event in batch])
+                with bus_tracer.start_as_current_span(
+                    f"handle batch {group}",
+                    links=[trace.Link(s.get_span_context()) for s in spans[:MAX_LINKS]],
+                    kind=SpanKind.CONSUMER,
+                    attributes={"messaging.consumer.group.name": group, "batch.size": len(batch)},
+                ):
+                    await batch_handler([event for _, event in batch])
             except Exception as exc:  # nothing of the batch is acked: all of it comes again
                 self.counters.failed += len(batch)
                 log.error("bus_batch_failed", group=group, size=len(batch), error=repr(exc))
                 _observe_batch(self._observe, group, batch, time.perf_counter() - started, False)
             else:
                 _observe_batch(self._observe, group, batch, time.perf_counter() - started, True)
+            finally:
+                for span in spans:
+                    span.end()
                 self.counters.handled += len(batch)
                 acked += [entry_id for entry_id, _ in batch]
                 handled += [event.id for _, event in batch]

@@ -15,6 +15,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TextIO
 
+from opentelemetry.sdk.trace import TracerProvider
+
 from fin_agent.adapters.bar_files import BarFileSpec, BarStamp, describe_dropped
 from fin_agent.adapters.redis_bus import RedisStreamsEventBus
 from fin_agent.adapters.replay import load_replay
@@ -26,6 +28,7 @@ from fin_agent.app.report_view import report_json, report_text
 from fin_agent.app.runner import run_agent, run_sessions
 from fin_agent.app.settings import Settings, load_settings
 from fin_agent.app.store_commands import db_command, replay_command
+from fin_agent.app.tracing import configure_tracing
 from fin_agent.domain.errors import FinAgentError, PermanentError
 from fin_agent.domain.report import DailyReport, summarize
 
@@ -202,9 +205,11 @@ def main(
     if args.command == "config":
         path = args.check_config or args.config
         return config_check.run(path, args.profile, stdout=out, stderr=err)
+    provider: TracerProvider | None = None
     try:
         settings = load_settings(args.config, profile=args.profile)
         configure_logging(settings.logging.level, settings.logging.format)
+        provider = configure_tracing(settings.tracing)
         if args.command == "demo":
             return _demo(args, settings, out)
         if args.command == "run":
@@ -219,6 +224,9 @@ def main(
     except FinAgentError as exc:
         err.write(f"fin-agent: error: {exc}\n")
         return EXIT_USAGE
+    finally:
+        if provider is not None:
+            provider.shutdown()  # flush spans still batched for export
 
 
 if __name__ == "__main__":

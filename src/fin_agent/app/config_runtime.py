@@ -248,3 +248,107 @@ class LoggingSettings(SettingsSection):
     format: Literal["console", "json"] = Field(
         default="console", description="console (for people) or json (for log collectors)."
     )
+
+
+class TracingSettings(SettingsSection):
+    """OpenTelemetry tracing: spans for scan, planning, risk, orders and persistence."""
+
+    exporter: Literal["none", "console", "otlp"] = Field(
+        default="none",
+        description="none (no export), console (JSON spans on stderr) or otlp (OTLP over HTTP).",
+    )
+    otlp_endpoint: str = Field(
+        default="http://127.0.0.1:4318/v1/traces",
+        pattern=r"^https?://",
+        description="Where the otlp exporter sends spans.",
+    )
+    service_name: str = Field(
+        default="fin-agent", min_length=1, description="service.name of every span."
+    )
+
+
+NotificationKindName = Literal["plan.executed", "position.closed", "error.raised", "report.daily"]
+ALL_NOTIFICATION_KINDS: tuple[NotificationKindName, ...] = (
+    "plan.executed",
+    "position.closed",
+    "error.raised",
+    "report.daily",
+)
+
+
+class NotificationsSettings(SettingsSection):
+    """Discord and JSON-webhook notifications; their URLs are secrets, set outside config.yaml.
+
+    A notifier runs when its secret is set: discord_webhook_url, webhook_url.
+    """
+
+    kinds: list[NotificationKindName] = Field(
+        default_factory=lambda: list(ALL_NOTIFICATION_KINDS),
+        max_length=4,
+        description="Events people are told about: plan.executed, position.closed, error.raised, "
+        "report.daily; [] for none.",
+    )
+    error_min_severity: Literal["warning", "error", "critical"] = Field(
+        default="warning", description="Least severe error.raised that is notified."
+    )
+    timeout_secs: float = Field(
+        default=10.0, ge=0.5, le=120, description="Time limit of one webhook request, seconds."
+    )
+    queue_size: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="Messages a notifier holds before it drops (and counts) new ones.",
+    )
+    max_attempts: int = Field(
+        default=5, ge=1, le=20, description="Tries per message (429, 5xx, timeouts are retried)."
+    )
+    backoff_base_secs: float = Field(
+        default=0.5, ge=0.01, le=60, description="First retry's backoff, seconds (then doubled)."
+    )
+    backoff_max_secs: float = Field(
+        default=30.0, ge=0.01, le=600, description="Longest backoff between retries, seconds."
+    )
+    max_retry_after_secs: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description="Longest 429 retry_after waited out, seconds; a longer one gives up.",
+    )
+    drain_timeout_secs: float = Field(
+        default=5.0, ge=0, le=120, description="At shutdown, time given to send what is queued."
+    )
+    notify_timeout_secs: float = Field(
+        default=1.0,
+        ge=0.01,
+        le=10,
+        description="Time the router gives one notifier to take a message, seconds.",
+    )
+    discord_max_per_window: int = Field(
+        default=5, ge=1, le=1000, description="Discord messages per discord_window_secs."
+    )
+    discord_window_secs: float = Field(
+        default=2.0, gt=0, le=3600, description="Window of the Discord rate limit, seconds."
+    )
+    discord_username: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=80,
+        description="Name the Discord messages show; null: the webhook's own.",
+    )
+    webhook_max_per_window: int = Field(
+        default=10, ge=1, le=1000, description="JSON webhook messages per webhook_window_secs."
+    )
+    webhook_window_secs: float = Field(
+        default=1.0, gt=0, le=3600, description="Window of the JSON webhook rate limit, seconds."
+    )
+
+    @model_validator(mode="after")
+    def _backoff_in_order(self) -> Self:
+        if self.backoff_base_secs > self.backoff_max_secs:
+            raise SettingsValueError.single(
+                f"backoff_base_secs ({self.backoff_base_secs}) exceeds backoff_max_secs "
+                f"({self.backoff_max_secs})",
+                "lower notifications.backoff_base_secs or raise notifications.backoff_max_secs",
+            )
+        return self

@@ -38,6 +38,7 @@ from fin_agent.app.config_runtime import (
     ScheduleSettings,
     SimulatorSettings,
     StoreSettings,
+    TracingSettings,
 )
 from fin_agent.app.config_sections import (
     AccountSettings,
@@ -128,6 +129,9 @@ class Settings(BaseSettings):
         default_factory=DashboardSettings, description="The dashboard."
     )
     logging: LoggingSettings = Field(default_factory=LoggingSettings, description="Logging.")
+    tracing: TracingSettings = Field(
+        default_factory=TracingSettings, description="OpenTelemetry tracing."
+    )
     finnhub_api_key: SecretStr | None = Field(
         default=None, description="Finnhub API key (environment or secret file only)."
     )

@@ -12,6 +12,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from fin_agent.app.trade_traces import SymbolTraces
 from fin_agent.domain.events import (
     DayStarted,
     DomainEvent,
@@ -125,6 +126,7 @@ class TradingDay:
         self._flattened = False
         self._rejected = 0
         self.orders_placed = 0
+        self.traces = SymbolTraces()
 
     @property
     def watchlist(self) -> tuple[Symbol, ...]:
@@ -135,6 +137,10 @@ class TradingDay:
 
     async def scan(self) -> ScanResult:
         """Collect the universe snapshot at scan time, run the gap scan and publish the signals."""
+        with self.traces.day("scan", trading_day=str(self.day)):
+            return await self._scan()
+
+    async def _scan(self) -> ScanResult:
         market, news = self._ports.market, self._ports.news
         rules = self._strategy.scan
         at = self.times.scan_at
@@ -174,8 +180,10 @@ class TradingDay:
                 id=ScanCompleted.id_for(key), occurred_at=at, trading_day=self.day, result=result
             ),
         ]
-        events += [self._signal(c, at) for c in result.candidates]
         await self._ports.bus.publish(events)
+        for candidate in result.candidates:
+            with self.traces.signal(candidate.symbol):
+                await self._ports.bus.publish([self._signal(candidate, at)])
         return result
 
     async def on_bars(self, bars: Sequence[Bar]) -> None:
@@ -197,7 +205,7 @@ class TradingDay:
         events += await self._enter(bars, minute)
         await self._ports.orders.on_market(bars)
         events += await self._settle()
-        await self._ports.bus.publish(events)
+        await self.traces.publish(self._ports.bus, events)
 
     async def finish(self) -> DailyReport:
         """Close the day: expire, flatten what is left at the last price, and publish the report."""
@@ -224,7 +232,7 @@ class TradingDay:
                 id=ReportDaily.id_for(key), occurred_at=at, trading_day=self.day, report=report
             )
         )
-        await self._ports.bus.publish(events)
+        await self.traces.publish(self._ports.bus, events)
         return report
 
     def _signal(self, candidate: Candidate, at: datetime) -> SignalGenerated:
@@ -245,16 +253,17 @@ class TradingDay:
                 self.times.opens_at,
                 self._strategy.plan.opening_range_minutes,
             )
-            outcome = build_plan(
-                candidate,
-                opening,
-                day=self.day,
-                equity=self.ledger.start_equity,
-                window=window,
-                rules=self._strategy.plan,
-                strategy=self._strategy.name,
-                at=at,
-            )
+            with self.traces.span("plan", candidate.symbol):
+                outcome = build_plan(
+                    candidate,
+                    opening,
+                    day=self.day,
+                    equity=self.ledger.start_equity,
+                    window=window,
+                    rules=self._strategy.plan,
+                    strategy=self._strategy.name,
+                    at=at,
+                )
             if isinstance(outcome, PlanRejection):
                 events.append(
                     self._rejection(
@@ -285,13 +294,15 @@ class TradingDay:
         )
         for plan in fired:
             pending = [p for p in self.plans.values() if p.state is PlanState.TRIGGERED]
-            decision = self.risk.check(
-                notional=plan.entry * plan.qty,
-                open_positions=len(self.ledger.open_positions) + len(pending),
-                gross_exposure=self.ledger.gross_exposure
-                + sum((p.entry * p.qty for p in pending), Decimal(0)),
-                at=at,
-            )
+            with self.traces.span("risk", plan.symbol) as span:
+                decision = self.risk.check(
+                    notional=plan.entry * plan.qty,
+                    open_positions=len(self.ledger.open_positions) + len(pending),
+                    gross_exposure=self.ledger.gross_exposure
+                    + sum((p.entry * p.qty for p in pending), Decimal(0)),
+                    at=at,
+                )
+                span.set_attribute("risk.approved", decision.approved)
             if not decision.approved:
                 self.plans[plan.symbol] = plan.cancel(f"risk: {decision.detail}", at)
                 reason = f"{PlanRejectReason.RISK}:{decision.reason}"
@@ -308,7 +319,8 @@ class TradingDay:
                 target=plan.target,
                 placed_at=at,
             )
-            await self._ports.orders.submit(order)
+            with self.traces.span("order", plan.symbol):
+                await self._ports.orders.submit(order)
             self.orders_placed += 1
             events.append(
                 OrderPlaced(
@@ -349,6 +361,11 @@ class TradingDay:
         return events
 
     def _apply_fill(self, fill: Fill) -> list[DomainEvent]:
+        step = "fill" if fill.kind is FillKind.ENTRY else "close"
+        with self.traces.span(step, fill.symbol):
+            return self._record_fill(fill)
+
+    def _record_fill(self, fill: Fill) -> list[DomainEvent]:
         plan = self.plans[fill.symbol]
         if fill.kind is FillKind.ENTRY:
             self.ledger.open(fill, stop=plan.stop, target=plan.target, planned_entry=plan.entry)
