@@ -18,10 +18,11 @@ import structlog
 
 from fin_agent import __version__
 from fin_agent.app.bootstrap import Container, running
+from fin_agent.app.day_times import DayPorts, DayTimes
 from fin_agent.app.http_server import HttpDeps, HttpServer, store_check
 from fin_agent.app.metric_sources import register_sources
 from fin_agent.app.read_models import ReadModels
-from fin_agent.app.trading_day import DayPorts, DayTimes, TradingDay
+from fin_agent.app.trading_day import TradingDay
 from fin_agent.domain.errors import FinAgentError
 from fin_agent.domain.events import BarsClosed
 from fin_agent.domain.report import DailyReport

@@ -17,7 +17,8 @@ from fin_agent.adapters.memory import (
     InMemoryNews,
 )
 from fin_agent.adapters.paper_broker import PaperBroker
-from fin_agent.app.trading_day import DayPorts, DayTimes, TradingDay
+from fin_agent.app.day_times import DayPorts, DayTimes
+from fin_agent.app.trading_day import TradingDay
 from fin_agent.domain.events import (
     OrderPlaced,
     PlanCreated,
