@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from structlog.contextvars import bound_contextvars
 
 from fin_agent.adapters.event_codec import DecodeError, EventCodec
 from fin_agent.adapters.redis_streams import (
@@ -395,11 +396,14 @@ class RedisStreamsEventBus:
             handlers = [*by_type.get(event.TYPE, ()), *by_type.get(ALL_EVENTS, ())]
             started = time.perf_counter()
             try:
-                with bus_tracer.start_as_current_span(
-                    f"handle {event.TYPE}",
-                    context=context_of(decoded.trace),
-                    kind=SpanKind.CONSUMER,
-                    attributes={"messaging.consumer.group.name": group, "event.id": event.id},
+                with (
+                    bound_contextvars(event_id=event.id, event_type=event.TYPE, group=group),
+                    bus_tracer.start_as_current_span(
+                        f"handle {event.TYPE}",
+                        context=context_of(decoded.trace),
+                        kind=SpanKind.CONSUMER,
+                        attributes={"messaging.consumer.group.name": group, "event.id": event.id},
+                    ),
                 ):
                     for handler in handlers:
                         await handler(event)

@@ -208,7 +208,9 @@ def main(
     provider: TracerProvider | None = None
     try:
         settings = load_settings(args.config, profile=args.profile)
-        configure_logging(settings.logging.level, settings.logging.format)
+        configure_logging(
+            settings.logging.level, settings.logging.format, secrets=settings.secret_values()
+        )
         provider = configure_tracing(settings.tracing)
         if args.command == "demo":
             return _demo(args, settings, out)

@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated, Literal, Self
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from fin_agent.app.config_problems import SettingsValueError
+from fin_agent.app.config_problems import SettingsValueError, problem, raise_if
 from fin_agent.app.config_sections import SettingsSection
 from fin_agent.app.config_types import (
     AbsolutePath,
@@ -20,6 +20,7 @@ from fin_agent.app.config_types import (
     TimeZoneName,
     parse_at,
 )
+from fin_agent.app.schedule import Cron, CronSyntaxError
 
 
 class JobSchedule(SettingsSection):
@@ -27,13 +28,30 @@ class JobSchedule(SettingsSection):
 
     cron: CronExpression | None = Field(
         default=None,
-        description="Five-field cron expression in schedule.timezone, e.g. '0 9 * * 1-5'.",
+        description="Five-field cron expression in schedule.timezone, e.g. '0 9 * * 1-5'; runs "
+        "on sessions only.",
     )
     at: SessionTime | None = Field(
         default=None,
         description="Time relative to the session, e.g. 'open + 5m' or 'close - 5m' (follows "
         "early closes); runs on sessions only.",
     )
+    grace_minutes: int | None = Field(
+        default=None,
+        ge=1,
+        le=1440,
+        description="This job's own grace for late runs, minutes; null uses schedule.grace_minutes.",
+    )
+
+    @field_validator("cron")
+    @classmethod
+    def _supported_cron(cls, expr: str | None) -> str | None:
+        if expr is not None:
+            try:
+                Cron.parse(expr)
+            except CronSyntaxError as error:
+                raise SettingsValueError.single(error.what, error.fix) from None
+        return expr
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Self:
@@ -48,9 +66,14 @@ class JobSchedule(SettingsSection):
         """For an `at` job, its anchor and signed offset (`close - 5m` is close, -5 min)."""
         return parse_at(self.at) if self.at is not None else None
 
-    def describe_mapping(self) -> dict[str, str]:
-        """The schedule as its one key, e.g. `{"at": "close - 5m"}`."""
-        return {"at": self.at} if self.at is not None else {"cron": self.cron or ""}
+    def describe_mapping(self) -> dict[str, str | int]:
+        """The schedule as written, e.g. `{"at": "close - 5m"}` (with its grace when it has one)."""
+        rule: dict[str, str | int] = (
+            {"at": self.at} if self.at is not None else {"cron": self.cron or ""}
+        )
+        if self.grace_minutes is not None:
+            rule["grace_minutes"] = self.grace_minutes
+        return rule
 
     def describe(self) -> str:
         """The schedule as written, e.g. `at: close - 5m`."""
@@ -89,12 +112,102 @@ class JobsSettings(SettingsSection):
 
 
 class ScheduleSettings(SettingsSection):
-    """When jobs run."""
+    """When jobs run: the exchange calendar they follow, their rules, and how late they may run."""
 
     timezone: TimeZoneName = Field(
         default="America/New_York", description="Time zone of the cron expressions (IANA name)."
     )
+    calendar: Literal["XNYS"] = Field(
+        default="XNYS",
+        description="Exchange calendar (exchange_calendars name) of the sessions, holidays and "
+        "early closes the jobs follow.",
+    )
+    calendar_start: date = Field(
+        default=date(2000, 1, 1),
+        ge=date(1990, 1, 1),
+        le=date(2100, 1, 1),
+        description="First day the exchange calendar covers (YYYY-MM-DD); earlier days are "
+        "refused.",
+    )
+    calendar_end: date = Field(
+        default=date(2030, 12, 31),
+        ge=date(1990, 1, 1),
+        le=date(2100, 1, 1),
+        description="Last day the exchange calendar covers (YYYY-MM-DD); the scheduler stops "
+        "with an error naming this key when it gets there.",
+    )
+    grace_minutes: int = Field(
+        default=10,
+        ge=1,
+        le=1440,
+        description="A slot missed by at most this long still runs, late; a later one is "
+        "skipped with an error.raised.",
+    )
+    lock_ttl_secs: float = Field(
+        default=60,
+        ge=1,
+        le=3600,
+        description="Lease on a running slot, renewed while the job runs; after a crash another "
+        "instance may take the slot once the lease expires.",
+    )
+    lookback_hours: float = Field(
+        default=24,
+        ge=1,
+        le=168,
+        description="How far back a (re)started scheduler looks for missed slots to run or "
+        "report.",
+    )
+    heartbeat_secs: float = Field(
+        default=10,
+        ge=0.1,
+        le=300,
+        description="Longest the scheduler sleeps between wakes; each wake refreshes its "
+        "heartbeat (readiness).",
+    )
     jobs: JobsSettings = Field(default_factory=JobsSettings, description="The scheduled jobs.")
+
+    def grace(self, job: str) -> timedelta:
+        """How late `job` may still run: its own grace_minutes, else schedule.grace_minutes."""
+        rule = self.jobs.get(job)
+        minutes = rule.grace_minutes if rule and rule.grace_minutes else self.grace_minutes
+        return timedelta(minutes=minutes)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        problems = []
+        if self.calendar_end <= self.calendar_start:
+            problems.append(
+                problem(
+                    ("calendar_end",),
+                    f"schedule.calendar_end ({self.calendar_end}) must be after "
+                    f"schedule.calendar_start ({self.calendar_start})",
+                    "move schedule.calendar_end later or schedule.calendar_start earlier",
+                )
+            )
+        shortest = min(self.grace(name) for name, _job in self.jobs.items())
+        if timedelta(seconds=self.lock_ttl_secs) >= shortest:
+            problems.append(
+                problem(
+                    ("lock_ttl_secs",),
+                    f"schedule.lock_ttl_secs ({self.lock_ttl_secs:g}) must be shorter than the "
+                    f"shortest grace ({shortest.total_seconds() / 60:g} minutes, "
+                    "schedule.grace_minutes or a job's grace_minutes), or a job cut short by a "
+                    "crash could never run again in time",
+                    "lower schedule.lock_ttl_secs or raise schedule.grace_minutes",
+                )
+            )
+        longest = max(self.grace(name) for name, _job in self.jobs.items())
+        if timedelta(hours=self.lookback_hours) < longest:
+            problems.append(
+                problem(
+                    ("lookback_hours",),
+                    f"schedule.lookback_hours ({self.lookback_hours:g}) must cover the longest "
+                    f"grace ({longest.total_seconds() / 60:g} minutes)",
+                    "raise schedule.lookback_hours or lower the grace_minutes",
+                )
+            )
+        raise_if(problems)
+        return self
 
 
 class MarketSettings(SettingsSection):

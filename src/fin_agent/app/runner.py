@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import TextIO
 
 import structlog
+from structlog.contextvars import bound_contextvars
 
 from fin_agent import __version__
 from fin_agent.app.bootstrap import Container, running
@@ -61,6 +62,13 @@ async def run_session(
         news_lookback=timedelta(hours=settings.scan.news_lookback_hours),
     )
     container.agent.day = day
+    with bound_contextvars(trading_day=str(session.day)):
+        return await _run_day(container, day, session, times)
+
+
+async def _run_day(
+    container: Container, day: TradingDay, session: Session, times: DayTimes
+) -> DailyReport:
     await day.scan()
     if day.watchlist:
         bars = await container.market.session_bars(session.day, day.watchlist)

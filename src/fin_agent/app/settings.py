@@ -273,6 +273,15 @@ class Settings(BaseSettings):
             ),
         )
 
+    def secret_values(self) -> list[str]:
+        """The values of every secret that is set (the logs mask them wherever they appear)."""
+        values = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                values.append(value.get_secret_value())
+        return values
+
     def strategy_equity(self) -> Decimal:
         """Equity at the start of the first simulated or replayed day (account.starting_equity)."""
         return self.account.starting_equity

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+import structlog
+
 from fin_agent.app.day_times import DayPorts, DayTimes
 from fin_agent.app.trade_traces import SymbolTraces
 from fin_agent.domain.events import (
@@ -49,6 +51,8 @@ from fin_agent.domain.trade_plan import (
     build_plan,
 )
 from fin_agent.domain.values import Bar, Session, Symbol
+
+log = structlog.get_logger(__name__)
 
 
 class TradingDay:
@@ -276,6 +280,10 @@ class TradingDay:
             with self.traces.span("order", plan.symbol):
                 await self._ports.orders.submit(order)
             self.orders_placed += 1
+            log.info(
+                "order_placed", symbol=plan.symbol, plan_id=plan.id, qty=plan.qty,
+                trigger=str(plan.entry), stop=str(plan.stop), target=str(plan.target),
+            )  # fmt: skip
             events.append(
                 OrderPlaced(
                     id=OrderPlaced.id_for(plan.id),
@@ -334,6 +342,10 @@ class TradingDay:
                 )
             ]
         trade = self.ledger.close(fill)
+        log.info(
+            "position_closed", symbol=trade.symbol, plan_id=trade.plan_id,
+            reason=str(trade.exit_reason), net_pnl=str(trade.net_pnl), r=str(trade.r_multiple),
+        )  # fmt: skip
         self.plans[fill.symbol] = plan.close(fill.price, fill.kind.exit_reason, fill.at)
         events: list[DomainEvent] = [
             PositionClosed(
