@@ -31,17 +31,25 @@ from fin_agent.adapters.redis_streams import StreamsSettings, default_consumer
 from fin_agent.adapters.replay import ReplayMarketData
 from fin_agent.adapters.simulator import SimulatedMarket
 from fin_agent.adapters.timescale_store import TimescaleStore
+from fin_agent.adapters.webhooks import (
+    DiscordNotifier,
+    JsonWebhookNotifier,
+    RateLimit,
+    WebhookConfig,
+)
 from fin_agent.app.agent import Agent
 from fin_agent.app.config_runtime import BusSettings
 from fin_agent.app.coordinator import Coordinator
 from fin_agent.app.metrics import Metrics
+from fin_agent.app.notifications import NotificationRouter
 from fin_agent.app.settings import Settings
-from fin_agent.domain.events import BarsClosed
+from fin_agent.domain.events import BarsClosed, Severity
 from fin_agent.domain.rules import Strategy
 from fin_agent.ports.calendar import Calendar
 from fin_agent.ports.event_bus import EventBus
 from fin_agent.ports.market_data import MarketData
 from fin_agent.ports.news import News
+from fin_agent.ports.notifier import NotificationKind
 from fin_agent.ports.store import Store, StoreInfo
 
 DEFAULT_SCAN_TIME = time(9, 0)
@@ -71,6 +79,8 @@ class Container:
     coordinator: Coordinator
     agent: Agent
     metrics: Metrics
+    notifications: NotificationRouter
+    starters: list[Closer] = field(default_factory=list)
     closers: list[Closer] = field(default_factory=list)
 
     def scan_time(self, day: date) -> time:
@@ -88,6 +98,8 @@ class Container:
 async def running(container: Container) -> AsyncIterator[Container]:
     """Start the bus's consumers for the block, then stop them and release every resource."""
     try:
+        for start in container.starters:
+            await start()
         await container.bus.start()
         yield container
     finally:
@@ -121,6 +133,9 @@ async def build(
     coordinator = Coordinator(event_store)
     event_bus.subscribe("agent", [BarsClosed.TYPE], agent.on_bars)
     coordinator.attach(event_bus)
+    starters: list[Closer] = []
+    router = notification_router(settings, starters, closers)
+    router.attach(event_bus)
     return Container(
         settings=settings,
         strategy=strategy,
@@ -136,7 +151,54 @@ async def build(
         coordinator=coordinator,
         agent=agent,
         metrics=metrics,
+        notifications=router,
+        starters=starters,
         closers=closers,
+    )
+
+
+def notification_router(
+    settings: Settings, starters: list[Closer], closers: list[Closer]
+) -> NotificationRouter:
+    """Notifiers for the webhook secrets that are set, behind one router (none: a no-op)."""
+    n = settings.notifications
+
+    def config(max_requests: int, per_secs: float) -> WebhookConfig:
+        return WebhookConfig(
+            timeout_secs=n.timeout_secs,
+            queue_size=n.queue_size,
+            max_attempts=n.max_attempts,
+            backoff_base_secs=n.backoff_base_secs,
+            backoff_max_secs=n.backoff_max_secs,
+            max_retry_after_secs=n.max_retry_after_secs,
+            drain_timeout_secs=n.drain_timeout_secs,
+            rate=RateLimit(max_requests=max_requests, per_secs=per_secs),
+        )
+
+    notifiers: list[DiscordNotifier | JsonWebhookNotifier] = []
+    if settings.discord_webhook_url is not None:
+        notifiers.append(
+            DiscordNotifier(
+                settings.discord_webhook_url.get_secret_value(),
+                config=config(n.discord_max_per_window, n.discord_window_secs),
+                username=n.discord_username,
+            )
+        )
+    if settings.webhook_url is not None:
+        notifiers.append(
+            JsonWebhookNotifier(
+                settings.webhook_url.get_secret_value(),
+                config=config(n.webhook_max_per_window, n.webhook_window_secs),
+            )
+        )
+    for notifier in notifiers:
+        starters.append(notifier.start)
+        closers.append(notifier.close)  # after the bus stopped: the daily report still goes out
+    return NotificationRouter(
+        notifiers,
+        kinds=[NotificationKind(k) for k in n.kinds],
+        min_error_severity=Severity(n.error_min_severity),
+        notify_timeout_secs=n.notify_timeout_secs,
     )
 
 

@@ -40,7 +40,7 @@ class JobSchedule(SettingsSection):
         default=None,
         ge=1,
         le=1440,
-        description="This job's own grace for late runs, minutes; null uses schedule.grace_minutes.",
+        description="This job's own grace for late runs, minutes (null: schedule.grace_minutes).",
     )
 
     @field_validator("cron")
@@ -154,8 +154,7 @@ class ScheduleSettings(SettingsSection):
         default=24,
         ge=1,
         le=168,
-        description="How far back a (re)started scheduler looks for missed slots to run or "
-        "report.",
+        description="How far back a (re)started scheduler looks for missed slots to run or report.",
     )
     heartbeat_secs: float = Field(
         default=10,

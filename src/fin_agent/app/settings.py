@@ -34,6 +34,7 @@ from fin_agent.app.config_runtime import (
     JobsSettings,
     LoggingSettings,
     MarketSettings,
+    NotificationsSettings,
     ReplaySettings,
     ScheduleSettings,
     SimulatorSettings,
@@ -132,6 +133,9 @@ class Settings(BaseSettings):
     tracing: TracingSettings = Field(
         default_factory=TracingSettings, description="OpenTelemetry tracing."
     )
+    notifications: NotificationsSettings = Field(
+        default_factory=NotificationsSettings, description="Discord and webhook notifications."
+    )
     finnhub_api_key: SecretStr | None = Field(
         default=None, description="Finnhub API key (environment or secret file only)."
     )
@@ -144,6 +148,10 @@ class Settings(BaseSettings):
     discord_webhook_url: SecretStr | None = Field(
         default=None,
         description="Discord webhook for notifications (environment or secret file only).",
+    )
+    webhook_url: SecretStr | None = Field(
+        default=None,
+        description="Generic JSON webhook for notifications (environment or secret file only).",
     )
 
     @classmethod
