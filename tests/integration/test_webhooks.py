@@ -19,18 +19,19 @@ import structlog
 from aiohttp import web
 from structlog.typing import EventDict
 
-from fin_agent.adapters.webhooks import (
+from fin_agent.adapters.token_bucket import RateLimit, TokenBucket
+from fin_agent.adapters.webhook_payloads import (
     DISCORD_CONTENT_MAX,
     DISCORD_EMBED_TOTAL_MAX,
     DISCORD_FIELD_VALUE_MAX,
     DISCORD_FIELDS_MAX,
+    discord_payload,
+)
+from fin_agent.adapters.webhooks import (
     DeliveryStats,
     DiscordNotifier,
     JsonWebhookNotifier,
-    RateLimit,
-    TokenBucket,
     WebhookConfig,
-    discord_payload,
 )
 from fin_agent.domain.errors import ConfigError
 from fin_agent.ports.notifier import Notification, NotificationKind, NotificationSeverity

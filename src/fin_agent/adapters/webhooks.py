@@ -26,41 +26,20 @@ import aiohttp
 import structlog
 from yarl import URL
 
+from fin_agent.adapters.token_bucket import (
+    DISCORD_RATE_LIMIT,
+    WEBHOOK_RATE_LIMIT,
+    RateLimit,
+    TokenBucket,
+)
+from fin_agent.adapters.webhook_payloads import discord_payload, json_payload
 from fin_agent.domain.errors import ConfigError
-from fin_agent.ports.notifier import Notification, NotificationSeverity
+from fin_agent.ports.notifier import Notification
 
 log = structlog.get_logger(__name__)
 
-# Discord's documented limits (characters) for a webhook message and its embeds.
-DISCORD_CONTENT_MAX = 2000
-DISCORD_DESCRIPTION_MAX = 4096
-DISCORD_FIELDS_MAX = 25
-DISCORD_FIELD_NAME_MAX = 256
-DISCORD_FIELD_VALUE_MAX = 1024
-DISCORD_FOOTER_MAX = 2048
-DISCORD_EMBED_TOTAL_MAX = 6000
-DISCORD_USERNAME_MAX = 80
-_BLANK = "\u200b"  # Discord refuses empty field names and values
-_COLOURS = {
-    NotificationSeverity.INFO: 0x2E86DE,
-    NotificationSeverity.WARNING: 0xF39C12,
-    NotificationSeverity.ERROR: 0xE74C3C,
-    NotificationSeverity.CRITICAL: 0x8E44AD,
-}
 _BODY_LOG_MAX = 200
 _BODY_READ_MAX = 64 * 1024
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RateLimit:
-    """At most `max_requests` requests in any `per_secs` window (bursts up to `max_requests`)."""
-
-    max_requests: int
-    per_secs: float
-
-
-DISCORD_RATE_LIMIT = RateLimit(max_requests=5, per_secs=2.0)
-WEBHOOK_RATE_LIMIT = RateLimit(max_requests=10, per_secs=1.0)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,50 +66,6 @@ class DeliveryStats:
     failed: int = 0
     retried: int = 0
     rate_limited: int = 0
-
-
-class TokenBucket:
-    """The rate limit: a bucket of `max_requests` tokens refilled evenly over `per_secs`.
-
-    A 429 empties it and blocks it for the server's `retry_after`, so every later request waits.
-    """
-
-    def __init__(self, rate: RateLimit, *, clock: Callable[[], float] = time.monotonic) -> None:
-        if rate.max_requests < 1 or rate.per_secs <= 0:
-            raise ConfigError(f"{rate} is not a rate limit: use max_requests >= 1, per_secs > 0")
-        self._capacity = float(rate.max_requests)
-        self._per_token_secs = rate.per_secs / rate.max_requests
-        self._clock = clock
-        self._tokens = self._capacity
-        self._updated = clock()
-        self._blocked_until = self._updated
-
-    def take(self) -> float:
-        """Take a token and return 0, or return how many seconds until one is available."""
-        now = self._clock()
-        if now < self._blocked_until:
-            return self._blocked_until - now
-        elapsed = max(0.0, now - max(self._updated, self._blocked_until))
-        self._tokens = min(self._capacity, self._tokens + elapsed / self._per_token_secs)
-        self._updated = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return 0.0
-        return (1.0 - self._tokens) * self._per_token_secs
-
-    def block_for(self, secs: float) -> None:
-        """Refuse tokens for `secs` from now and start empty afterwards (the server said wait)."""
-        now = self._clock()
-        self._tokens = 0.0
-        self._updated = now
-        self._blocked_until = max(self._blocked_until, now + secs)
-
-    async def acquire(self) -> None:
-        """Wait until a token is available and take it."""
-        wait = self.take()
-        while wait > 0:
-            await asyncio.sleep(wait)
-            wait = self.take()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -415,62 +350,6 @@ class JsonWebhookNotifier(_WebhookNotifier):
     def headers_for(self, message: Notification) -> dict[str, str]:
         """The configured headers plus `Idempotency-Key`: the event id."""
         return {**self._headers, "Idempotency-Key": message.event_id}
-
-
-def discord_payload(message: Notification, *, username: str | None = None) -> dict[str, Any]:
-    """A Discord webhook body: the title as `content`, the text and fields in one embed.
-
-    Clips every part to Discord's limits, drops trailing fields past 25 or past the 6000-character
-    embed total, and disables mentions so a message can never ping @everyone.
-    """
-    footer = _clip(f"{message.kind} · {message.event_id}", DISCORD_FOOTER_MAX)
-    budget = DISCORD_EMBED_TOTAL_MAX - len(footer)
-    embed_fields: list[dict[str, Any]] = []
-    for name, value in message.fields[:DISCORD_FIELDS_MAX]:
-        name_text = _clip(name, DISCORD_FIELD_NAME_MAX) or _BLANK
-        value_text = _clip(value, DISCORD_FIELD_VALUE_MAX) or _BLANK
-        if len(name_text) + len(value_text) > budget:
-            break
-        budget -= len(name_text) + len(value_text)
-        inline = len(value_text) <= 40
-        embed_fields.append({"name": name_text, "value": value_text, "inline": inline})
-    description = _clip(message.text, min(DISCORD_DESCRIPTION_MAX, budget))
-    embed: dict[str, Any] = {
-        "color": _COLOURS[message.severity],
-        "timestamp": message.occurred_at.isoformat(),
-        "footer": {"text": footer},
-    }
-    if description:
-        embed["description"] = description
-    if embed_fields:
-        embed["fields"] = embed_fields
-    body: dict[str, Any] = {
-        "content": _clip(message.title, DISCORD_CONTENT_MAX),
-        "embeds": [embed],
-        "allowed_mentions": {"parse": []},
-    }
-    if username:
-        body["username"] = _clip(username, DISCORD_USERNAME_MAX)
-    return body
-
-
-def json_payload(message: Notification) -> dict[str, Any]:
-    """The generic webhook body: every part of the notification, fields as ordered name/value."""
-    return {
-        "schema": "fin_agent.notification",
-        "version": 1,
-        "kind": str(message.kind),
-        "severity": str(message.severity),
-        "title": message.title,
-        "text": message.text,
-        "fields": [{"name": name, "value": value} for name, value in message.fields],
-        "event_id": message.event_id,
-        "occurred_at": message.occurred_at.isoformat(),
-    }
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _secret_parts(url: URL) -> tuple[str, ...]:

@@ -31,12 +31,8 @@ from fin_agent.adapters.redis_streams import StreamsSettings, default_consumer
 from fin_agent.adapters.replay import ReplayMarketData
 from fin_agent.adapters.simulator import SimulatedMarket
 from fin_agent.adapters.timescale_store import TimescaleStore
-from fin_agent.adapters.webhooks import (
-    DiscordNotifier,
-    JsonWebhookNotifier,
-    RateLimit,
-    WebhookConfig,
-)
+from fin_agent.adapters.token_bucket import RateLimit
+from fin_agent.adapters.webhooks import DiscordNotifier, JsonWebhookNotifier, WebhookConfig
 from fin_agent.app.agent import Agent
 from fin_agent.app.config_runtime import BusSettings
 from fin_agent.app.coordinator import Coordinator
