@@ -53,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the agent on the bus until stopped")
     run.add_argument("--bus", choices=["memory", "redis"], help="event bus (default: bus.kind)")
     run.add_argument("--days", type=_positive, help="stop after this many sessions")
+    run.add_argument(
+        "--keep-serving",
+        action="store_true",
+        help="after the sessions, keep serving HTTP until SIGINT/SIGTERM",
+    )
 
     dlq = commands.add_parser("dlq", help="inspect and replay the dead-letter stream")
     dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
@@ -150,7 +155,7 @@ def _run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
     async def go() -> int:
         container = await build_simulation(settings, bus=args.bus)
-        return await run_agent(container, days=args.days, out=out)
+        return await run_agent(container, days=args.days, out=out, keep_serving=args.keep_serving)
 
     return asyncio.run(go())
 

@@ -95,7 +95,9 @@ async def run_sessions(
     return reports
 
 
-async def run_agent(container: Container, *, days: int | None, out: TextIO) -> int:
+async def run_agent(
+    container: Container, *, days: int | None, out: TextIO, keep_serving: bool = False
+) -> int:
     """The running agent: sessions back to back until `days` are done or SIGINT/SIGTERM.
 
     A signal lets the session in progress finish (positions are flattened and reported) first.
@@ -130,6 +132,9 @@ async def run_agent(container: Container, *, days: int | None, out: TextIO) -> i
                 f"equity {perf.end_equity:.2f}\n"
             )
             out.flush()
+        if keep_serving:  # sessions done: stay up for probes and scrapes until a signal
+            log.info("agent_idle", sessions=done)
+            await stop.wait()
         await server.stop()
     log.info("agent_stopped", sessions=done)
     return 0

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
+from zoneinfo import ZoneInfo
 
 import pendulum
 from pendulum.tz.exceptions import AmbiguousTime, NonExistingTime
@@ -116,6 +117,7 @@ class Cron:
         "_any_day",
         "_any_weekday",
         "_days",
+        "_fires",
         "_hours",
         "_minutes",
         "_months",
@@ -138,6 +140,7 @@ class Cron:
         self._months = parsed[3][0]
         self._weekdays, self._any_weekday = parsed[4]
         self._tz = pendulum.timezone(timezone)
+        self._fires: dict[date, tuple[datetime, ...]] = {}
 
     @classmethod
     def parse(cls, expr: str, timezone: str = "UTC") -> Cron:
@@ -191,17 +194,22 @@ class Cron:
         local: date = pendulum.instance(instant).in_timezone(self._tz).date()
         return local
 
-    def fires_on(self, day: date) -> list[datetime]:
+    def fires_on(self, day: date) -> tuple[datetime, ...]:
         """The instants (UTC) it fires on local date `day`, in order, without repeats."""
-        if not self.on(day):
-            return []
+        cached = self._fires.get(day)
+        if cached is not None:
+            return cached
         fires: list[datetime] = []
-        for hour in self._hours:
-            for minute in self._minutes:
-                instant = self._instant(day, hour, minute)
-                if not fires or instant > fires[-1]:
-                    fires.append(instant)
-        return fires
+        if self.on(day):
+            for hour in self._hours:
+                for minute in self._minutes:
+                    instant = self._instant(day, hour, minute)
+                    if not fires or instant > fires[-1]:
+                        fires.append(instant)
+        if len(self._fires) >= _CACHED_DAYS:
+            self._fires.clear()
+        self._fires[day] = found = tuple(fires)
+        return found
 
     def fire_times(self, start: datetime, end: datetime) -> Iterator[datetime]:
         """The instants (UTC) it fires from `start` inclusive to `end` exclusive, in order."""
@@ -287,6 +295,7 @@ class Schedule:
         self.calendar = calendar
         self.exchange_timezone = exchange_timezone
         self._tz = pendulum.timezone(exchange_timezone)
+        self._zone = ZoneInfo(exchange_timezone)
         self._rules: list[_Rule] = []
         for order, (name, job) in enumerate(settings.jobs.items()):
             offset = job.session_offset()
@@ -331,7 +340,7 @@ class Schedule:
         return found
 
     def _local(self, instant: datetime) -> datetime:
-        return instant.astimezone(self._tz)
+        return instant.astimezone(self._zone)
 
     def _run(self, rule: _Rule, session: Session, instant: datetime) -> ScheduledRun:
         at = self._local(instant)
