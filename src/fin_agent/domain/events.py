@@ -184,6 +184,17 @@ class BarsClosed(DomainEvent):
     bars: tuple[Bar, ...]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConfigChanged(DomainEvent):
+    """A new config version is in force (live keys), or needs a restart (restart keys)."""
+
+    TYPE: ClassVar[str] = "config.changed"
+    version: str
+    previous_version: str
+    applied_keys: tuple[str, ...]
+    restart_keys: tuple[str, ...]
+
+
 EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     BarsClosed,
     DayStarted,
@@ -199,4 +210,5 @@ EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     RiskStateChanged,
     ErrorRaised,
     ReportDaily,
+    ConfigChanged,
 )

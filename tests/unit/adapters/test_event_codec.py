@@ -23,6 +23,7 @@ from fin_agent.domain.errors import DataError
 from fin_agent.domain.events import (
     EVENT_TYPES,
     BarsClosed,
+    ConfigChanged,
     DayStarted,
     DomainEvent,
     ErrorRaised,
@@ -227,6 +228,15 @@ SAMPLES: dict[type[DomainEvent], DomainEvent] = {
         strategy="gap_and_go",
         session_open=OPEN,
         session_close=OPEN + timedelta(hours=6, minutes=30),
+    ),
+    ConfigChanged: ConfigChanged(
+        id=ConfigChanged.id_for("90d5fcd64eea"),
+        occurred_at=SCAN_AT,
+        trading_day=DAY,
+        version="90d5fcd64eea",
+        previous_version="0123456789ab",
+        applied_keys=("scan.gap_min_pct",),
+        restart_keys=("bus.kind",),
     ),
     SnapshotTaken: SnapshotTaken(
         id=SnapshotTaken.id_for(DAY.isoformat()),
