@@ -36,6 +36,7 @@ from fin_agent.adapters.webhooks import DiscordNotifier, JsonWebhookNotifier, We
 from fin_agent.app.agent import Agent
 from fin_agent.app.config_runtime import BusSettings
 from fin_agent.app.coordinator import Coordinator
+from fin_agent.app.live_config import LiveConfig
 from fin_agent.app.metrics import Metrics
 from fin_agent.app.notifications import NotificationRouter
 from fin_agent.app.settings import Settings
@@ -76,6 +77,7 @@ class Container:
     agent: Agent
     metrics: Metrics
     notifications: NotificationRouter
+    live: LiveConfig
     starters: list[Closer] = field(default_factory=list)
     closers: list[Closer] = field(default_factory=list)
 
@@ -148,6 +150,7 @@ async def build(
         agent=agent,
         metrics=metrics,
         notifications=router,
+        live=LiveConfig(settings),
         starters=starters,
         closers=closers,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import uuid
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from fin_agent.adapters.redis_bus import RedisStreamsEventBus
 from fin_agent.adapters.replay import load_replay
 from fin_agent.app import config_check
 from fin_agent.app.bootstrap import build_replay, build_simulation, running
+from fin_agent.app.config_sources import CONFIG_ENV_VAR
 from fin_agent.app.dlq_command import dlq_command
 from fin_agent.app.logs import configure_logging
 from fin_agent.app.report_view import report_json, report_text
@@ -155,7 +157,13 @@ def _run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
     async def go() -> int:
         container = await build_simulation(settings, bus=args.bus)
-        return await run_agent(container, days=args.days, out=out, keep_serving=args.keep_serving)
+        return await run_agent(
+            container,
+            days=args.days,
+            out=out,
+            keep_serving=args.keep_serving,
+            config_path=args.config or Path(os.environ.get(CONFIG_ENV_VAR) or "config.yaml"),
+        )
 
     return asyncio.run(go())
 

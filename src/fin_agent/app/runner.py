@@ -12,15 +12,19 @@ import signal
 from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import TextIO
 
 import structlog
 from structlog.contextvars import bound_contextvars
 
 from fin_agent import __version__
+from fin_agent.adapters.system_clock import SystemClock
 from fin_agent.app.bootstrap import Container, running
+from fin_agent.app.config_version import ConfigHistory
 from fin_agent.app.day_times import DayPorts, DayTimes
 from fin_agent.app.http_server import HttpDeps, HttpServer, store_check
+from fin_agent.app.live_config import ConfigWatcher
 from fin_agent.app.metric_sources import register_sources
 from fin_agent.app.read_models import ReadModels
 from fin_agent.app.trading_day import TradingDay
@@ -42,14 +46,14 @@ async def run_session(
 ) -> DailyReport:
     """Run one session end to end and return its report (`universe`: else scan.universe)."""
     settings = container.settings
-    times = DayTimes.of(
-        session, container.strategy, container.timezone, container.scan_time(session.day)
-    )
+    container.live.adopt()  # a new day is a decision point too
+    strategy = container.live.strategy
+    times = DayTimes.of(session, strategy, container.timezone, container.scan_time(session.day))
     container.clock.set(max(container.clock.now(), times.scan_at))
     day = TradingDay(
         session=session,
         times=times,
-        strategy=container.strategy,
+        strategy=strategy,
         start_equity=start_equity,
         ports=DayPorts(
             clock=container.clock,
@@ -60,6 +64,7 @@ async def run_session(
         ),
         universe=universe if universe is not None else [symbol(s) for s in settings.scan.universe],
         news_lookback=timedelta(hours=settings.scan.news_lookback_hours),
+        live=container.live,
     )
     container.agent.day = day
     with bound_contextvars(trading_day=str(session.day)):
@@ -96,7 +101,12 @@ async def run_sessions(
 
 
 async def run_agent(
-    container: Container, *, days: int | None, out: TextIO, keep_serving: bool = False
+    container: Container,
+    *,
+    days: int | None,
+    out: TextIO,
+    keep_serving: bool = False,
+    config_path: Path | None = None,
 ) -> int:
     """The running agent: sessions back to back until `days` are done or SIGINT/SIGTERM.
 
@@ -111,8 +121,20 @@ async def run_agent(
     equity = settings.strategy_equity()
     done = 0
     server = HttpServer(http_deps(container), settings.http.host, settings.http.port)
+    history = ConfigHistory(settings.data_path("config"))
+    history.record(settings)
     async with running(container):
         await server.start()
+        watch: asyncio.Task[None] | None = None
+        if config_path is not None:
+            watcher = ConfigWatcher(
+                config_path,
+                container.live,
+                publish=container.bus.publish,
+                clock=SystemClock(),
+                history=history,
+            )
+            watch = asyncio.create_task(watcher.run(stop), name="config-watcher")
         log.info("agent_started", bus=type(container.bus).__name__, start=str(first))
         day = first
         while not stop.is_set() and (days is None or done < days):
@@ -135,6 +157,8 @@ async def run_agent(
         if keep_serving:  # sessions done: stay up for probes and scrapes until a signal
             log.info("agent_idle", sessions=done)
             await stop.wait()
+        if watch is not None:
+            await watch
         await server.stop()
     log.info("agent_stopped", sessions=done)
     return 0

@@ -13,6 +13,7 @@ from decimal import Decimal
 import structlog
 
 from fin_agent.app.day_times import DayPorts, DayTimes
+from fin_agent.app.live_config import LiveConfig
 from fin_agent.app.trade_traces import SymbolTraces
 from fin_agent.domain.events import (
     DayStarted,
@@ -68,6 +69,7 @@ class TradingDay:
         ports: DayPorts,
         universe: Sequence[Symbol] = (),
         news_lookback: timedelta = timedelta(hours=24),
+        live: LiveConfig | None = None,
     ) -> None:
         self.day: date = session.day
         self.times = times
@@ -85,6 +87,9 @@ class TradingDay:
         self._rejected = 0
         self.orders_placed = 0
         self.traces = SymbolTraces()
+        self._live = live
+        self.config_version = live.version if live is not None else ""
+        self._plan_versions: dict[str, str] = {}
 
     @property
     def watchlist(self) -> tuple[Symbol, ...]:
@@ -95,6 +100,7 @@ class TradingDay:
 
     async def scan(self) -> ScanResult:
         """Collect the universe snapshot at scan time, run the gap scan and publish the signals."""
+        self._adopt()
         with self.traces.day("scan", trading_day=str(self.day)):
             return await self._scan()
 
@@ -135,7 +141,11 @@ class TradingDay:
                 snapshot=snapshot,
             ),
             ScanCompleted(
-                id=ScanCompleted.id_for(key), occurred_at=at, trading_day=self.day, result=result
+                id=ScanCompleted.id_for(key),
+                occurred_at=at,
+                trading_day=self.day,
+                result=result,
+                config_version=self.config_version,
             ),
         ]
         await self._ports.bus.publish(events)
@@ -148,6 +158,7 @@ class TradingDay:
         """Handle one minute's bars (all starting at the same instant) of the watchlist."""
         if not bars:
             return
+        self._adopt()  # a minute boundary is a decision point: a pending config applies here
         minute = bars[0].start
         events: list[DomainEvent] = []
         if not self._planned:
@@ -193,6 +204,15 @@ class TradingDay:
         await self.traces.publish(self._ports.bus, events)
         return report
 
+    def _adopt(self) -> None:
+        """Put a pending config version in force (called only at decision points)."""
+        if self._live is None or (adopted := self._live.adopt()) is None:
+            return
+        self._strategy = adopted.strategy
+        self.risk.update_limits(adopted.strategy.risk)
+        self.config_version = adopted.version
+        log.info("config_adopted", version=adopted.version)
+
     def _signal(self, candidate: Candidate, at: datetime) -> SignalGenerated:
         return SignalGenerated(
             id=SignalGenerated.id_for(f"{self._strategy.name}:{self.day}:{candidate.symbol}"),
@@ -230,12 +250,14 @@ class TradingDay:
                 )
                 continue
             self.plans[outcome.symbol] = outcome
+            self._plan_versions[outcome.id] = self.config_version
             events.append(
                 PlanCreated(
                     id=PlanCreated.id_for(outcome.id),
                     occurred_at=at,
                     trading_day=self.day,
                     plan=outcome,
+                    config_version=self.config_version,
                 )
             )
         return events
@@ -290,6 +312,7 @@ class TradingDay:
                     occurred_at=at,
                     trading_day=self.day,
                     order=order,
+                    config_version=self._plan_versions.get(plan.id, ""),
                 )
             )
         return events
@@ -354,6 +377,7 @@ class TradingDay:
                 trading_day=self.day,
                 trade=trade,
                 fill=fill,
+                config_version=self._plan_versions.get(plan.id, ""),
             )
         ]
         change = self.risk.on_realised(self.ledger.realised)

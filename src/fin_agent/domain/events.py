@@ -74,6 +74,7 @@ class ScanCompleted(DomainEvent):
 
     TYPE: ClassVar[str] = "scan.completed"
     result: ScanResult
+    config_version: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,6 +91,7 @@ class PlanCreated(DomainEvent):
 
     TYPE: ClassVar[str] = "plan.created"
     plan: TradePlan
+    config_version: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,6 +111,7 @@ class OrderPlaced(DomainEvent):
 
     TYPE: ClassVar[str] = "order.placed"
     order: BracketOrder
+    config_version: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -136,6 +139,7 @@ class PositionClosed(DomainEvent):
     TYPE: ClassVar[str] = "position.closed"
     trade: ClosedTrade
     fill: Fill
+    config_version: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

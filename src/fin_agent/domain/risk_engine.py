@@ -71,6 +71,10 @@ class RiskEngine:
         self._loss_limit_hit = False
         self._orders: deque[datetime] = deque()
 
+    def update_limits(self, limits: RiskLimits) -> None:
+        """New limits from a config change; they apply from the next check on."""
+        self._limits = limits
+
     @property
     def state(self) -> TradingState:
         """The current trading state."""
