@@ -23,6 +23,7 @@ from fin_agent.adapters.redis_bus import RedisStreamsEventBus
 from fin_agent.adapters.replay import load_replay
 from fin_agent.app import config_check
 from fin_agent.app.bootstrap import build_replay, build_simulation, running
+from fin_agent.app.config_diff_command import config_diff_command
 from fin_agent.app.config_sources import CONFIG_ENV_VAR
 from fin_agent.app.dlq_command import dlq_command
 from fin_agent.app.logs import configure_logging
@@ -101,6 +102,11 @@ def _parser() -> argparse.ArgumentParser:
     config_commands = config.add_subparsers(dest="config_command", required=True)
     check = config_commands.add_parser("check", help="validate and print the effective config")
     check.add_argument("--config", dest="check_config", type=Path, help="config file to check")
+    config_diff = config_commands.add_parser("diff", help="show what changed between versions")
+    config_diff.add_argument(
+        "--from", dest="from_version", help="older version (default: the last one recorded)"
+    )
+    config_diff.add_argument("--to", help="newer version (default: config.yaml as it is now)")
     return parser
 
 
@@ -215,7 +221,7 @@ def main(
     out = out or sys.stdout
     err = err or sys.stderr
     args = _parser().parse_args(argv)
-    if args.command == "config":
+    if args.command == "config" and args.config_command == "check":
         path = args.check_config or args.config
         return config_check.run(path, args.profile, stdout=out, stderr=err)
     provider: TracerProvider | None = None
@@ -235,6 +241,8 @@ def main(
             return asyncio.run(db_command(args, settings, out))
         if args.command == "replay":
             return asyncio.run(replay_command(args, settings, out))
+        if args.command == "config":
+            return config_diff_command(args, settings, out)
         return _backtest(args, settings, out, err)
     except FinAgentError as exc:
         err.write(f"fin-agent: error: {exc}\n")

@@ -157,6 +157,7 @@ async def run_agent(
         if keep_serving:  # sessions done: stay up for probes and scrapes until a signal
             log.info("agent_idle", sessions=done)
             await stop.wait()
+        stop.set()  # the sessions are done (or a signal came): let the watcher finish
         if watch is not None:
             await watch
         await server.stop()
