@@ -132,7 +132,7 @@ def throwaway_redis(kind: str = "plain") -> Iterator[RedisInfo]:
     `plain`: `redis-server --port <free> --save "" --appendonly no` on 127.0.0.1 (never 6379);
     `embedded`: the agent's `EmbeddedRedis` (AOF everysec, Unix socket when the path fits).
     """
-    with tempfile.TemporaryDirectory(prefix="fin-bench-redis-") as folder:
+    with _exit_on_sigterm(), tempfile.TemporaryDirectory(prefix="fin-bench-redis-") as folder:
         if kind == "embedded":
             server = EmbeddedRedis(Path(folder) / "redis")
             server.start()
@@ -160,6 +160,20 @@ def throwaway_redis(kind: str = "plain") -> Iterator[RedisInfo]:
             )
         finally:
             _stop_plain(proc, url)
+
+
+@contextlib.contextmanager
+def _exit_on_sigterm() -> Iterator[None]:
+    """SIGTERM (`timeout`, `kill`) raises SystemExit, so the server is stopped on the way out."""
+
+    def leave(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, leave)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _start_plain(binary: Path, folder: Path) -> tuple[subprocess.Popen[bytes], str]:

@@ -10,16 +10,24 @@ agent), against a redis-server started for this run only, and carry the same rea
 - project: `RedisStreamsEventBus` with `EventCodec`: `publish()` of real `BarsClosed` events in
   batches, one group subscribed to them with a handler that notes the receive time.
 
-Phases, each run reference/project then project/reference (ABBA) on fresh streams:
-- throughput: the producer publishes batches of 100 as fast as it can while at most 5,000 events
+Three phases, each on fresh streams, share `--seconds` (30 % throughput, 50 % at 1k/s, 20 % at
+10k/s), half each side. Within a phase both sides stay started and take turns in slices of about
+a second, ABBA (reference, project, project, reference, ...), so the load other processes put on
+a shared machine falls on both alike; a slice ramps up, is measured, then waits until its side
+has handled everything before the other side's turn.
+- throughput: the producer publishes batches of 100 as fast as it can while at most 1,000 events
   are published and not yet handled (so the consumer keeps up); `throughput_max` is the events
-  handled per second, end to end, over the measuring window.
+  handled per second, end to end, over the measured windows.
 - 1k and 10k: a paced producer offers 1,000 events/s (10 every 10 ms) or 10,000 events/s (10
-  every 1 ms), catching up when late; latency is from the start of the publish call to the
-  handler, per event, with the send time kept in a side dict keyed by event id.
+  every 1 ms), catching up when late (what is due goes in one publish, at most 100); latency is
+  from the start of the publish call to the handler, per event, with the send time kept in a
+  side dict keyed by event id. When a side cannot keep up, it offers less than asked: the
+  environment line's `offered_per_s` says how much each side really offered.
 
 `lost` (published, never handled after a drain) and `duplicated` (handled more than once) count
-every project event of the run. Exits 1 when anything was lost or duplicated (either side).
+every project event of the run. `cpu_per_event_max` is this process's CPU time (user + system,
+both ends of the bus) per event handled in the throughput phase: steadier than events/s when
+other processes load the machine. Exits 1 when anything was lost or duplicated (either side).
 
 Run: `.venv/bin/python bench/bus.py [--seconds N] [--redis plain|embedded] > results.jsonl`.
 """
@@ -31,7 +39,7 @@ import contextlib
 import math
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -62,11 +70,14 @@ GROUP = "bench"
 CONSUMER = "bench-consumer"
 SYMBOLS = ("AAPL", "MSFT", "NVDA", "TSLA", "AMD")
 MAX_BATCH = 100  # events per publish() / pipeline when flat out, and the most a catch-up sends
-FLOW_WINDOW = 5_000  # throughput phase: at most this many events published and not yet handled
+FLOW_WINDOW = 1_000  # throughput phase: at most this many events published and not yet handled
 PACED = {"1k": (1_000, 0.010), "10k": (10_000, 0.001)}  # offered events/s, tick (s)
 SHARES = (("throughput", 0.3), ("1k", 0.5), ("10k", 0.2))  # of --seconds, split by side
-WARMUP_SECS = {"throughput": 0.75, "1k": 0.5, "10k": 0.5}
+SLICE_SECS = 1.0  # about this long each measured slice; the sides take turns, ABBA
+RAMP_SECS = {"throughput": 0.25, "1k": 0.1, "10k": 0.1}  # each slice, before measuring
+WARMUP_SECS = 0.5  # each side, each phase, before the first slice; not measured
 DRAIN_TIMEOUT_SECS = 120.0
+THROUGHPUT_GUESS = 30_000  # events/s: events are made ahead for this; beyond, made on the fly
 TARGET_RATIO = 0.5
 TARGET_P99_1K_MS = 5.0
 
@@ -114,11 +125,14 @@ class Tracker:
         self.sent: dict[str, float] = {}
         self.received: dict[str, float] = {}
         self.duplicated: set[str] = set()
+        self.measured: list[str] = []  # ids sent while a slice was measuring
+        self.measuring = False
         self.published = 0
         self.handled = 0
         self.window = window
         self.room = asyncio.Event()
         self.room.set()
+        self._settled = asyncio.Event()
 
     def on_receive(self, event_id: str) -> None:
         """The handler's work: note the first receive time, count repeats, reopen the window."""
@@ -134,6 +148,19 @@ class Tracker:
             and self.published - self.handled <= self.window // 2
         ):
             self.room.set()
+        if not self._settled.is_set() and len(self.received) >= self.published:
+            self._settled.set()
+
+    async def caught_up(self, timeout_secs: float) -> bool:
+        """Wait until every event published so far was handled; False after `timeout_secs`."""
+        self._settled.clear()
+        if len(self.received) >= self.published:
+            return True
+        try:
+            await asyncio.wait_for(self._settled.wait(), timeout_secs)
+        except TimeoutError:
+            return False
+        return True
 
 
 class Side(Protocol):
@@ -169,6 +196,7 @@ class BareLoop:
         self._stream = f"{prefix}:market"
         self._task: asyncio.Task[None] | None = None
         self._tracker: Tracker | None = None
+        self._stopping = False
 
     async def start(self, tracker: Tracker) -> None:
         self._tracker = tracker
@@ -178,7 +206,7 @@ class BareLoop:
     async def _consume(self, tracker: Tracker) -> None:
         on_receive = tracker.on_receive
         stream = self._stream
-        while True:
+        while not self._stopping:
             reply: Any = await self._redis.xreadgroup(
                 GROUP,
                 CONSUMER,
@@ -212,10 +240,11 @@ class BareLoop:
         return False
 
     async def close(self) -> None:
+        # Stopped by a flag, as the bus stops its consumers: on Python 3.11 a cancel() that lands
+        # while redis-py sends a command is often swallowed (its asyncio.wait_for, gh-86296).
+        self._stopping = True
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await _finish(self._task, SETTINGS.block_ms / 1000 + 2.0)
         await self._redis.delete(self._stream)
         await self._redis.aclose()
 
@@ -257,52 +286,73 @@ class ProjectBus:
         await self._redis.aclose()
 
 
-@dataclass(slots=True)
-class RunResult:
-    """One run of one side in one phase."""
+async def _finish(task: asyncio.Task[None], timeout_secs: float) -> None:
+    """Wait for `task` to end by itself, then cancel it until it does (a cancel may be lost)."""
+    done, _ = await asyncio.wait([task], timeout=timeout_secs)
+    while not done:
+        task.cancel()
+        done, _ = await asyncio.wait([task], timeout=0.5)
+    if not task.cancelled() and task.exception() is not None:
+        raise RuntimeError(f"{task.get_name()} failed") from task.exception()
 
-    side: str
-    phase: str
-    window_secs: float
-    handled_in_window: int
-    offered_in_window: int
-    published: int
-    latencies_ms: list[float]
-    lost: int
-    duplicated: int
-    drained: bool
+
+@dataclass(slots=True)
+class Window:
+    """One measured slice of one side: how long, how many handled and offered."""
+
+    secs: float
+    handled: int
+    offered: int
+    cpu_secs: float  # CPU time of this process (user + system) over the window
+
+
+@dataclass(slots=True)
+class SideResult:
+    """One side in one phase: its measured slices pooled, and what it lost or repeated."""
+
+    windows: list[Window] = field(default_factory=list)
+    latencies_ms: list[float] = field(default_factory=list)
+    published: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    drained: bool = True
     counters: BusCounters | None = None
 
-
-@dataclass(slots=True)
-class Merged:
-    """The runs of one side in one phase, pooled."""
-
-    window_secs: float = 0.0
-    handled: int = 0
-    offered: int = 0
-    latencies_ms: list[float] = field(default_factory=list)
-
-    def add(self, run: RunResult) -> None:
-        self.window_secs += run.window_secs
-        self.handled += run.handled_in_window
-        self.offered += run.offered_in_window
-        self.latencies_ms += run.latencies_ms
+    @property
+    def secs(self) -> float:
+        return sum(w.secs for w in self.windows)
 
     @property
     def rate(self) -> float:
-        return self.handled / self.window_secs if self.window_secs else math.nan
+        """Events handled per second over the measured windows."""
+        secs = self.secs
+        return sum(w.handled for w in self.windows) / secs if secs else math.nan
+
+    @property
+    def offered_rate(self) -> float:
+        secs = self.secs
+        return sum(w.offered for w in self.windows) / secs if secs else math.nan
+
+    @property
+    def cpu_us_per_event(self) -> float:
+        """This process's CPU time per event handled in the windows (both ends of the bus)."""
+        handled = sum(w.handled for w in self.windows)
+        return sum(w.cpu_secs for w in self.windows) / handled * 1e6 if handled else math.nan
 
     def pct(self, q: float) -> float:
         return percentile(sorted(self.latencies_ms), q)
 
 
-async def _send_batch(side: Side, tracker: Tracker, pool: Pool, first: int, count: int) -> None:
+async def _send_batch(side: Side, tracker: Tracker, pool: Pool, count: int) -> None:
+    first = tracker.published
     pool.ensure(first + count)
+    ids = pool.ids[first : first + count]
     started = time.perf_counter()
     sent = tracker.sent
-    for event_id in pool.ids[first : first + count]:
+    for event_id in ids:
         sent[event_id] = started
+    if tracker.measuring:
+        tracker.measured += ids
     await side.send(first, count)
     tracker.published += count
 
@@ -310,15 +360,13 @@ async def _send_batch(side: Side, tracker: Tracker, pool: Pool, first: int, coun
 async def _flat_out(side: Side, tracker: Tracker, pool: Pool, stop: asyncio.Event) -> None:
     """As fast as the consumer keeps up: at most FLOW_WINDOW events not yet handled."""
     window = tracker.window or FLOW_WINDOW
-    first = 0
     while not stop.is_set():
         if tracker.published - tracker.handled >= window:
             tracker.room.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(tracker.room.wait(), 0.1)
             continue
-        await _send_batch(side, tracker, pool, first, MAX_BATCH)
-        first += MAX_BATCH
+        await _send_batch(side, tracker, pool, MAX_BATCH)
 
 
 async def _paced(
@@ -327,139 +375,180 @@ async def _paced(
     """`rate` events/s in batches every `tick`; when late, what is due goes at once (<= 100)."""
     per_tick = max(1, round(rate * tick))
     started = time.perf_counter()
-    first = 0
+    done = 0
     while not stop.is_set():
-        due = (int((time.perf_counter() - started) / tick) + 1) * per_tick - first
+        due = (int((time.perf_counter() - started) / tick) + 1) * per_tick - done
         if due > 0:
             count = min(due, MAX_BATCH)
-            await _send_batch(side, tracker, pool, first, count)
-            first += count
-        delay = started + (first // per_tick) * tick - time.perf_counter()
+            await _send_batch(side, tracker, pool, count)
+            done += count
+        delay = started + (done // per_tick) * tick - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
 
 
-async def run_once(side: Side, pool: Pool, phase: str, seconds: float) -> RunResult:
-    """Start `side`, produce for warm-up + `seconds`, measure the window, drain and count."""
-    tracker = Tracker(FLOW_WINDOW if phase == "throughput" else None)
+async def run_slice(
+    side: Side, tracker: Tracker, pool: Pool, phase: str, secs: float, *, measured: bool = True
+) -> Window:
+    """Produce for a ramp then `secs` (measured), stop, and wait until the side has caught up."""
     stop = asyncio.Event()
-    producer: Callable[[], Awaitable[None]]
+    producer: Awaitable[None]
     if phase == "throughput":
-        producer = lambda: _flat_out(side, tracker, pool, stop)  # noqa: E731
+        producer = _flat_out(side, tracker, pool, stop)
     else:
         rate, tick = PACED[phase]
-        producer = lambda: _paced(side, tracker, pool, stop, rate, tick)  # noqa: E731
-    await side.start(tracker)
-    task = asyncio.create_task(producer(), name=f"bench:{side.name}:producer")
+        producer = _paced(side, tracker, pool, stop, rate, tick)
+    task = asyncio.create_task(producer, name=f"bench:{side.name}:producer")
     try:
-        await asyncio.sleep(WARMUP_SECS[phase])
-        t0, h0, p0 = time.perf_counter(), tracker.handled, tracker.published
-        await asyncio.sleep(seconds)
-        t1, h1, p1 = time.perf_counter(), tracker.handled, tracker.published
-        stop.set()
-        await task
-        drained = await side.drain(DRAIN_TIMEOUT_SECS)
+        await asyncio.sleep(RAMP_SECS[phase])
+        t0, c0, h0, p0 = (
+            time.perf_counter(),
+            time.process_time(),
+            tracker.handled,
+            tracker.published,
+        )
+        tracker.measuring = measured
+        await asyncio.sleep(secs)
+        tracker.measuring = False
+        t1, c1, h1, p1 = (
+            time.perf_counter(),
+            time.process_time(),
+            tracker.handled,
+            tracker.published,
+        )
     finally:
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await side.close()
-    received, sent = tracker.received, tracker.sent
-    latencies = [
-        (received[event_id] - at) * 1000
-        for event_id, at in sent.items()
-        if t0 <= at < t1 and event_id in received
-    ]
-    lost = sum(1 for event_id in pool.ids[: tracker.published] if event_id not in received)
-    return RunResult(
-        side=side.name,
-        phase=phase,
-        window_secs=t1 - t0,
-        handled_in_window=h1 - h0,
-        offered_in_window=p1 - p0,
-        published=tracker.published,
-        latencies_ms=latencies,
-        lost=lost,
-        duplicated=len(tracker.duplicated),
-        drained=drained,
-        counters=side.bus.counters if isinstance(side, ProjectBus) else None,
-    )
+        tracker.measuring = False
+        stop.set()
+        await _finish(task, 5.0)
+    await tracker.caught_up(DRAIN_TIMEOUT_SECS)
+    return Window(secs=t1 - t0, handled=h1 - h0, offered=p1 - p0, cpu_secs=c1 - c0)
+
+
+def _slices(per_side_secs: float) -> int:
+    """An even number of slices (for ABBA) of about SLICE_SECS each, at least two."""
+    return max(2, 2 * round(per_side_secs / (2 * SLICE_SECS)))
+
+
+async def run_phase(
+    url: str, pool: Pool, template: dict[str, str], phase: str, per_side_secs: float, tag: str
+) -> dict[str, SideResult]:
+    """Both sides on fresh streams, alternating slices ABBA..., then a drain and the counts."""
+    window = FLOW_WINDOW if phase == "throughput" else None
+    trackers = {"reference": Tracker(window), "project": Tracker(window)}
+    sides: dict[str, Side] = {
+        "reference": BareLoop(url, pool, template, f"bench-{tag}-ref"),
+        "project": ProjectBus(url, pool, f"bench-{tag}-bus"),
+    }
+    results = {name: SideResult() for name in sides}
+    slices = _slices(per_side_secs)
+    slice_secs = per_side_secs / slices
+    try:
+        for name, side in sides.items():
+            await side.start(trackers[name])
+        for name, side in sides.items():  # warm-up, not measured
+            await run_slice(side, trackers[name], pool, phase, WARMUP_SECS, measured=False)
+        for i in range(slices):
+            order = ("reference", "project") if i % 2 == 0 else ("project", "reference")
+            for name in order:
+                win = await run_slice(sides[name], trackers[name], pool, phase, slice_secs)
+                results[name].windows.append(win)
+                note(
+                    f"  {phase:>10} {i + 1}/{slices} {name:>9}: {win.handled / win.secs:8.0f} "
+                    f"handled/s, offered {win.offered / win.secs:8.0f}/s"
+                )
+        for name, side in sides.items():
+            results[name].drained = await side.drain(DRAIN_TIMEOUT_SECS)
+    finally:
+        for side in sides.values():
+            await side.close()
+    for name, result in results.items():
+        tracker = trackers[name]
+        received, sent = tracker.received, tracker.sent
+        result.latencies_ms = [
+            (received[event_id] - sent[event_id]) * 1000
+            for event_id in tracker.measured
+            if event_id in received
+        ]
+        result.published = tracker.published
+        result.lost = sum(
+            1 for event_id in pool.ids[: tracker.published] if event_id not in received
+        )
+        result.duplicated = len(tracker.duplicated)
+        side = sides[name]
+        result.counters = side.bus.counters if isinstance(side, ProjectBus) else None
+        note(
+            f"  {phase:>10} {name:>9}: {result.rate:8.0f} handled/s, offered "
+            f"{result.offered_rate:8.0f}/s, p50 {result.pct(50):8.2f} ms, p99 "
+            f"{result.pct(99):8.2f} ms, published {result.published}, lost {result.lost}, "
+            f"duplicated {result.duplicated}" + ("" if result.drained else ", NOT DRAINED")
+        )
+    return results
 
 
 @dataclass(slots=True)
 class Outcome:
     """Everything measured, by phase and side."""
 
-    merged: dict[tuple[str, str], Merged] = field(default_factory=dict)
-    lost: dict[str, int] = field(default_factory=lambda: {"reference": 0, "project": 0})
-    duplicated: dict[str, int] = field(default_factory=lambda: {"reference": 0, "project": 0})
-    undrained: dict[str, int] = field(default_factory=lambda: {"reference": 0, "project": 0})
-    published: dict[str, int] = field(default_factory=lambda: {"reference": 0, "project": 0})
-    skipped_duplicates: int = 0
-    backpressure_waits: int = 0
+    results: dict[tuple[str, str], SideResult] = field(default_factory=dict)
     phase_secs: dict[str, float] = field(default_factory=dict)
+    slices: dict[str, int] = field(default_factory=dict)
+
+    def total(self, side: str, what: str) -> int:
+        """The sum over the phases of `lost`, `duplicated` or `published` for `side`."""
+        return sum(
+            int(getattr(result, what)) for (_, name), result in self.results.items() if name == side
+        )
+
+    @property
+    def undrained(self) -> list[str]:
+        return [f"{p}/{s}" for (p, s), result in self.results.items() if not result.drained]
+
+    def counter(self, what: str) -> int:
+        return sum(
+            getattr(result.counters, what)
+            for result in self.results.values()
+            if result.counters is not None
+        )
 
 
 async def measure(url: str, seconds: float, pool: Pool, template: dict[str, str]) -> Outcome:
-    """Every phase, ABBA: reference then project, then project then reference."""
+    """Every phase: its share of `seconds`, half each side, in alternating slices."""
     outcome = Outcome()
-    run_no = 0
-    best_rate = 20_000.0
     for phase, share in SHARES:
-        per_run = seconds * share / 4  # two sides, two rounds
-        outcome.phase_secs[phase] = per_run * 2
-        for round_no in range(2):
-            order = ("reference", "project") if round_no == 0 else ("project", "reference")
-            for name in order:
-                run_no += 1
-                prefix = f"bench{run_no}"
-                side: Side = (
-                    BareLoop(url, pool, template, prefix)
-                    if name == "reference"
-                    else ProjectBus(url, pool, prefix)
-                )
-                expected = best_rate if phase == "throughput" else PACED[phase][0]
-                pool.ensure(int(expected * (per_run + WARMUP_SECS[phase]) * 1.3) + MAX_BATCH)
-                run = await run_once(side, pool, phase, per_run)
-                merged = outcome.merged.setdefault((phase, name), Merged())
-                merged.add(run)
-                if phase == "throughput":
-                    best_rate = max(best_rate, run.published / (per_run + WARMUP_SECS[phase]))
-                outcome.lost[name] += run.lost
-                outcome.duplicated[name] += run.duplicated
-                outcome.undrained[name] += 0 if run.drained else 1
-                outcome.published[name] += run.published
-                if run.counters is not None:
-                    outcome.skipped_duplicates += run.counters.duplicates
-                    outcome.backpressure_waits += run.counters.backpressure_waits
-                lat = sorted(run.latencies_ms)
-                note(
-                    f"  {phase:>10} {name:>9}: {run.handled_in_window / run.window_secs:9.0f} "
-                    f"handled/s, offered {run.offered_in_window / run.window_secs:9.0f}/s, "
-                    f"p50 {percentile(lat, 50):8.2f} ms, p99 {percentile(lat, 99):8.2f} ms, "
-                    f"published {run.published}, lost {run.lost}, dup {run.duplicated}"
-                    + ("" if run.drained else ", NOT DRAINED")
-                )
+        per_side = seconds * share / 2
+        outcome.phase_secs[phase] = per_side
+        outcome.slices[phase] = slices = _slices(per_side)
+        rate = PACED[phase][0] if phase in PACED else THROUGHPUT_GUESS
+        pool.ensure(int(rate * (per_side + slices * RAMP_SECS[phase] + WARMUP_SECS) * 1.2))
+        results = await run_phase(url, pool, template, phase, per_side, phase)
+        for name, result in results.items():
+            outcome.results[(phase, name)] = result
     return outcome
 
 
 def report(outcome: Outcome, server: RedisInfo, seconds: float, wire_bytes: int) -> int:
     """Print the JSON lines and the target summary; the exit status."""
-    ref = {phase: outcome.merged[(phase, "reference")] for phase, _ in SHARES}
-    proj = {phase: outcome.merged[(phase, "project")] for phase, _ in SHARES}
+    ref = {phase: outcome.results[(phase, "reference")] for phase, _ in SHARES}
+    proj = {phase: outcome.results[(phase, "project")] for phase, _ in SHARES}
     rows: list[tuple[str, float, str, float]] = [
         ("throughput_max", proj["throughput"].rate, "events/s", ref["throughput"].rate),
         ("p50_latency_1k", proj["1k"].pct(50), "ms", ref["1k"].pct(50)),
         ("p99_latency_1k", proj["1k"].pct(99), "ms", ref["1k"].pct(99)),
         ("p999_latency_1k", proj["1k"].pct(99.9), "ms", ref["1k"].pct(99.9)),
         ("p99_latency_10k", proj["10k"].pct(99), "ms", ref["10k"].pct(99)),
+        (
+            "cpu_per_event_max",
+            proj["throughput"].cpu_us_per_event,
+            "us/event",
+            ref["throughput"].cpu_us_per_event,
+        ),
     ]
     for metric, value, unit, reference in rows:
         emit(BENCH, metric, value, unit, reference=reference, reference_name=REFERENCE_NAME)
-    lost, duplicated = outcome.lost["project"], outcome.duplicated["project"]
+    lost, duplicated = outcome.total("project", "lost"), outcome.total("project", "duplicated")
     emit(BENCH, "lost", lost, "events", reference=None, reference_name=REFERENCE_NAME)
     emit(BENCH, "duplicated", duplicated, "events", reference=None, reference_name=REFERENCE_NAME)
+    paced = [(phase, side) for (phase, side) in outcome.results if phase != "throughput"]
     emit(
         BENCH,
         "environment",
@@ -471,20 +560,19 @@ def report(outcome: Outcome, server: RedisInfo, seconds: float, wire_bytes: int)
             server,
             event=f"{BarsClosed.TYPE} with {len(SYMBOLS)} bars, {wire_bytes} bytes of fields",
             measuring_secs=seconds,
-            phase_secs_per_side=outcome.phase_secs,
+            secs_per_side=outcome.phase_secs,
+            slices_per_side=outcome.slices,
             batch_max=MAX_BATCH,
             flow_window=FLOW_WINDOW,
             read_count=SETTINGS.read_count,
             block_ms=SETTINGS.block_ms,
             offered_per_s={
-                f"{phase}_{side}": round(merged.offered / merged.window_secs)
-                for (phase, side), merged in outcome.merged.items()
-                if phase != "throughput"
+                f"{phase}_{side}": round(outcome.results[(phase, side)].offered_rate)
+                for phase, side in paced
             },
             latency_samples={
-                f"{phase}_{side}": len(merged.latencies_ms)
-                for (phase, side), merged in outcome.merged.items()
-                if phase != "throughput"
+                f"{phase}_{side}": len(outcome.results[(phase, side)].latencies_ms)
+                for phase, side in paced
             },
         ),
     )
@@ -498,28 +586,22 @@ def report(outcome: Outcome, server: RedisInfo, seconds: float, wire_bytes: int)
     note(
         "targets:\n"
         f"  throughput {proj['throughput'].rate:.0f} vs bare {ref['throughput'].rate:.0f} "
-        f"events/s = {ratio:.0%} (>= {TARGET_RATIO:.0%}): {_verdict(met['throughput'])}\n"
+        f"events/s = {ratio:.0%} (>= {TARGET_RATIO:.0%}): {_verdict(met['throughput'])}; "
+        f"CPU of this process {proj['throughput'].cpu_us_per_event:.0f} vs "
+        f"{ref['throughput'].cpu_us_per_event:.0f} us/event\n"
         f"  p99 at 1k/s {p99:.2f} ms (<= {TARGET_P99_1K_MS:g} ms; bare {ref['1k'].pct(99):.2f} "
         f"ms): {_verdict(met['p99_1k'])}\n"
-        f"  lost {lost}, duplicated {duplicated} of {outcome.published['project']} published "
-        f"(bus skipped {outcome.skipped_duplicates} redelivered/duplicate entries; "
-        f"{outcome.backpressure_waits} back-pressure waits): {_verdict(met['lost_dup'])}"
+        f"  lost {lost}, duplicated {duplicated} of {outcome.total('project', 'published')} "
+        f"published (the bus skipped {outcome.counter('duplicates')} duplicate entries; "
+        f"{outcome.counter('backpressure_waits')} back-pressure waits): "
+        f"{_verdict(met['lost_dup'])}"
     )
-    failed = (
-        lost
-        + duplicated
-        + outcome.lost["reference"]
-        + outcome.duplicated["reference"]
-        + sum(outcome.undrained.values())
-    )
-    if outcome.lost["reference"] or outcome.duplicated["reference"]:
-        note(
-            f"the bare loop lost {outcome.lost['reference']} and duplicated "
-            f"{outcome.duplicated['reference']}: the benchmark itself is wrong"
-        )
-    if any(outcome.undrained.values()):
-        note(f"runs that did not drain in {DRAIN_TIMEOUT_SECS:g} s: {outcome.undrained}")
-    return 1 if failed else 0
+    ref_lost, ref_dup = outcome.total("reference", "lost"), outcome.total("reference", "duplicated")
+    if ref_lost or ref_dup:
+        note(f"the bare loop lost {ref_lost} and duplicated {ref_dup}: the benchmark is wrong")
+    if outcome.undrained:
+        note(f"did not drain in {DRAIN_TIMEOUT_SECS:g} s: {', '.join(outcome.undrained)}")
+    return 1 if lost or duplicated or ref_lost or ref_dup or outcome.undrained else 0
 
 
 def _verdict(ok: bool) -> str:

@@ -373,8 +373,7 @@ class Schedule:
         _aware(end, "end")
         if end <= start:
             return []
-        first = self._local(start).date() - timedelta(days=1)
-        last = self._local(end).date()
+        first, last = self._local(start).date(), self._local(end).date()
         found: list[ScheduledRun] = []
         for session in self.calendar.sessions(first, last):
             found.extend(run for run in self.runs_on(session) if start <= run.at < end)

@@ -190,7 +190,7 @@ class Scheduler:
         log.error("slot_skipped", job=run.job, slot=run.slot_id, late_secs=late.total_seconds())
         # Published before the slot is finished: a crash in between repeats the same event id.
         await self._alert(run, now, "schedule.slot_missed", message)
-        await self._slots.finish(run.slot_id, token, self._record("skipped", token, late, now))
+        await self._slots.finish(run.slot_id, token, self._record(run, "skipped", token, late, now))
         self._settled[run.slot_id] = run.at_utc
         return SlotOutcome(
             run=run, status=SlotStatus.SKIPPED, late=late, token=token, detail=message
@@ -214,8 +214,7 @@ class Scheduler:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
-        record = self._record(status.value, token, late, now, detail)
-        if not await self._slots.finish(run.slot_id, token, record):
+        if not await self._finish(run, token, status, late, now, detail):
             status = SlotStatus.LOST
             log.error("slot_lease_lost", job=run.job, slot=run.slot_id, token=token)
             lost = (
@@ -229,6 +228,27 @@ class Scheduler:
         self._settled[run.slot_id] = run.at_utc
         return SlotOutcome(run=run, status=status, late=late, token=token, detail=detail)
 
+    async def _finish(
+        self,
+        run: ScheduledRun,
+        token: int,
+        status: SlotStatus,
+        late: timedelta,
+        now: datetime,
+        detail: str,
+    ) -> bool:
+        """Record the result under `token`; if its lease lapsed and no one took the slot since,
+        claim it again and record under the new token (so no one runs it a second time)."""
+        record = self._record(run, status.value, token, late, now, detail)
+        if await self._slots.finish(run.slot_id, token, record):
+            return True
+        again = await self._slots.claim(run.slot_id, self._ttl_secs)
+        if again is None:
+            return False
+        log.warning("slot_lease_reclaimed", job=run.job, slot=run.slot_id, token=again)
+        record = self._record(run, status.value, again, late, now, detail)
+        return await self._slots.finish(run.slot_id, again, record)
+
     async def _keep_lease(self, slot: str, token: int) -> None:
         """Renew the lease every third of its ttl while the job runs (real time, as Redis's)."""
         while True:
@@ -241,14 +261,22 @@ class Scheduler:
                 log.warning("slot_lease_renewal_failed", slot=slot, error=str(error))
 
     def _record(
-        self, status: str, token: int, late: timedelta, now: datetime, detail: str = ""
+        self,
+        run: ScheduledRun,
+        status: str,
+        token: int,
+        late: timedelta,
+        now: datetime,
+        detail: str = "",
     ) -> str:
         return json.dumps(
             {
                 "status": status,
+                "job": run.job,
+                "at": run.at.isoformat(),
                 "instance": self.instance,
                 "token": token,
-                "due_at": now.isoformat(),
+                "started_at": now.isoformat(),
                 "late_secs": late.total_seconds(),
                 "finished_at": self._clock.now().isoformat(),
                 "detail": detail,
@@ -287,7 +315,10 @@ class Scheduler:
     def next_wake(self, now: datetime) -> datetime:
         """When the loop wakes next: the next run, or one heartbeat from `now` if sooner."""
         beat = now + timedelta(seconds=self._beat_secs)
-        upcoming = self.schedule.next_run(now)
+        try:
+            upcoming = self.schedule.next_run(now)
+        except ConfigError:  # the calendar ends within a week: wake by heartbeat until it does
+            return beat
         return beat if upcoming is None else min(upcoming.at_utc, beat)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -303,6 +334,18 @@ class Scheduler:
                 await self._tick_beating(self._clock.now())
             except TransientError as error:
                 log.warning("scheduler_tick_failed", error=str(error))
+            except ConfigError as error:
+                log.error("scheduler_stopped", error=str(error))
+                now = self._clock.now()
+                await self._publish(
+                    now.astimezone(UTC).date(),
+                    now,
+                    "schedule.stopped",
+                    f"the scheduler stopped: {error}",
+                    Severity.CRITICAL,
+                    key=str(error),
+                )
+                raise
             now = self._clock.now()
             delay = (self.next_wake(now) - now).total_seconds()
             await self._wait(stop, max(delay, 0.0))
