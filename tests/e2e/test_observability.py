@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from conftest import RedisServerFactory
+from support import RedisServerFactory
 
 REPO = Path(__file__).resolve().parents[2]
 FIN_AGENT = Path(sys.executable).with_name("fin-agent")

@@ -30,7 +30,7 @@ from fin_agent.domain.errors import AdapterError
 from fin_agent.ports.slots import Slots
 
 if TYPE_CHECKING:
-    from conftest import RedisServerFactory
+    from support import RedisServerFactory
 
 pytestmark = pytest.mark.asyncio
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import in_ci
 from fin_agent.app.bootstrap import build_simulation, running
 from fin_agent.app.metric_sources import register_sources
 from fin_agent.app.runner import run_session
 from fin_agent.app.settings import load_settings
+from support import in_ci
 
 REPO = Path(__file__).resolve().parents[3]
 
