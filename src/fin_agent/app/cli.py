@@ -29,6 +29,7 @@ from fin_agent.app.dlq_command import dlq_command
 from fin_agent.app.logs import configure_logging
 from fin_agent.app.report_view import report_json, report_text
 from fin_agent.app.runner import run_agent, run_sessions
+from fin_agent.app.schedule_command import schedule_command
 from fin_agent.app.settings import Settings, load_settings
 from fin_agent.app.store_commands import db_command, replay_command
 from fin_agent.app.tracing import configure_tracing
@@ -89,6 +90,11 @@ def _parser() -> argparse.ArgumentParser:
     backtest.add_argument("--tz", help="time zone of naive timestamps (default: replay.timezone)")
     backtest.add_argument("--factors", type=Path, help="folder of split factor files")
     backtest.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    schedule = commands.add_parser("schedule", help="the next runs of every job, with reasons")
+    schedule.add_argument("--from", dest="start", type=_date, help="first day (default: now)")
+    schedule.add_argument("--count", type=_positive, default=10, help="runs to print (default 10)")
+    schedule.add_argument("--json", action="store_true", help="print a JSON list")
 
     db = commands.add_parser("db", help="the event store")
     db_commands = db.add_subparsers(dest="db_command", required=True)
@@ -237,6 +243,8 @@ def main(
             return _run(args, settings, out)
         if args.command == "dlq":
             return asyncio.run(dlq_command(args, settings, out))
+        if args.command == "schedule":
+            return schedule_command(args, settings, out)
         if args.command == "db":
             return asyncio.run(db_command(args, settings, out))
         if args.command == "replay":
