@@ -73,9 +73,23 @@ def exact(kind: type) -> Convert:
 
 
 def parse_datetime(value: Any) -> datetime:
-    """An aware datetime from its ISO 8601 string, converted to UTC; naive ones are refused."""
+    """An aware datetime from its ISO 8601 string, converted to UTC; naive ones are refused.
+
+    Parsed values are cached (datetimes are immutable, and the bars of one minute share theirs).
+    """
     if type(value) is not str:
         raise FieldProblem(f"expected an ISO 8601 datetime string, got {describe(value)}")
+    cached = _DATETIMES.get(value)
+    if cached is not None:
+        return cached
+    parsed = _parse_datetime(value)
+    if len(_DATETIMES) >= _CACHE_SIZE:
+        _DATETIMES.clear()
+    _DATETIMES[value] = parsed
+    return parsed
+
+
+def _parse_datetime(value: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -89,6 +103,11 @@ def parse_datetime(value: Any) -> datetime:
     return parsed.astimezone(UTC)
 
 
+_CACHE_SIZE = 8192
+_DATETIMES: dict[str, datetime] = {}
+_DECIMALS: dict[str, Decimal] = {}
+
+
 def format_datetime(value: datetime) -> str:
     """ISO 8601 with its offset; a naive datetime is a producer bug and raises ValueError."""
     if value.tzinfo is None:
@@ -97,9 +116,23 @@ def format_datetime(value: datetime) -> str:
 
 
 def parse_decimal(value: Any) -> Decimal:
-    """A finite Decimal from its string; a JSON number is refused, it would not be exact."""
+    """A finite Decimal from its string; a JSON number is refused, it would not be exact.
+
+    Parsed values are cached (Decimals are immutable; prices repeat from bar to bar).
+    """
     if type(value) is not str:
         raise FieldProblem(f"expected a decimal string, got {describe(value)}")
+    cached = _DECIMALS.get(value)
+    if cached is not None:
+        return cached
+    parsed = _parse_decimal(value)
+    if len(_DECIMALS) >= _CACHE_SIZE:
+        _DECIMALS.clear()
+    _DECIMALS[value] = parsed
+    return parsed
+
+
+def _parse_decimal(value: str) -> Decimal:
     try:
         parsed = Decimal(value)
     except (ArithmeticError, ValueError):

@@ -206,7 +206,8 @@ class RedisStreamsEventBus:
                     raise
 
     async def _xadd_all(self, payload: Sequence[tuple[str, Mapping[str, str]]]) -> None:
-        pipe = self._redis.pipeline(transaction=False)
+        # One MULTI/EXEC: a blocked consumer wakes to the whole batch, not to its first entry.
+        pipe = self._redis.pipeline(transaction=True)
         for stream, fields in payload:
             entry: dict[Any, Any] = dict(fields)
             pipe.xadd(stream, entry)
@@ -396,17 +397,19 @@ class RedisStreamsEventBus:
             handlers = [*by_type.get(event.TYPE, ()), *by_type.get(ALL_EVENTS, ())]
             started = time.perf_counter()
             try:
-                with (
-                    bound_contextvars(event_id=event.id, event_type=event.TYPE, group=group),
-                    bus_tracer.start_as_current_span(
-                        f"handle {event.TYPE}",
-                        context=context_of(decoded.trace),
-                        kind=SpanKind.CONSUMER,
-                        attributes={"messaging.consumer.group.name": group, "event.id": event.id},
-                    ),
-                ):
-                    for handler in handlers:
-                        await handler(event)
+                with bound_contextvars(event_id=event.id, event_type=event.TYPE, group=group):
+                    if decoded.trace:  # continue the producer's trace across the hop
+                        with bus_tracer.start_as_current_span(
+                            f"handle {event.TYPE}",
+                            context=context_of(decoded.trace),
+                            kind=SpanKind.CONSUMER,
+                            attributes={"messaging.consumer.group.name": group},
+                        ):
+                            for handler in handlers:
+                                await handler(event)
+                    else:  # nothing to continue: no span (the common case with tracing off)
+                        for handler in handlers:
+                            await handler(event)
             except Exception as exc:  # a handler bug must not stop the group: retried, then DLQ
                 self._observe(group, event.TYPE, time.perf_counter() - started, False)
                 self.counters.failed += 1
