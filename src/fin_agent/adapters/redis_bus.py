@@ -28,6 +28,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from structlog.contextvars import bound_contextvars
 
+from fin_agent.adapters.dead_letters import RedisDeadLetters
 from fin_agent.adapters.event_codec import DecodeError, EventCodec
 from fin_agent.adapters.redis_streams import (
     DLQ,
@@ -568,6 +569,10 @@ class RedisStreamsEventBus:
         for group in self._handlers:
             await self._redis.zremrangebyscore(self.settings.key(f"seen:{group}"), "-inf", cutoff)
         return removed
+
+    def dead_letters(self) -> RedisDeadLetters:
+        """This bus's dead-letter stream, for operators and the dashboard."""
+        return RedisDeadLetters(self._redis, self.settings)
 
     async def delete_streams(self) -> None:
         """Delete this bus's streams, dead letters and dedupe sets (a throwaway demo's prefix)."""

@@ -25,6 +25,7 @@ from fin_agent.app import config_check
 from fin_agent.app.bootstrap import build_replay, build_simulation, running
 from fin_agent.app.config_diff_command import config_diff_command
 from fin_agent.app.config_sources import CONFIG_ENV_VAR
+from fin_agent.app.dashboard_command import dashboard_command
 from fin_agent.app.dlq_command import dlq_command
 from fin_agent.app.logs import configure_logging
 from fin_agent.app.report_view import report_json, report_text
@@ -90,6 +91,11 @@ def _parser() -> argparse.ArgumentParser:
     backtest.add_argument("--tz", help="time zone of naive timestamps (default: replay.timezone)")
     backtest.add_argument("--factors", type=Path, help="folder of split factor files")
     backtest.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    dashboard = commands.add_parser("dashboard", help="serve the Streamlit dashboard")
+    dashboard.add_argument(
+        "--agent-url", help="the agent's URL (default: FIN_AGENT_DASHBOARD_AGENT_URL, else http)"
+    )
 
     schedule = commands.add_parser("schedule", help="the next runs of every job, with reasons")
     schedule.add_argument("--from", dest="start", type=_date, help="first day (default: now)")
@@ -243,6 +249,8 @@ def main(
             return _run(args, settings, out)
         if args.command == "dlq":
             return asyncio.run(dlq_command(args, settings, out))
+        if args.command == "dashboard":
+            return dashboard_command(args, settings, out)
         if args.command == "schedule":
             return schedule_command(args, settings, out)
         if args.command == "db":

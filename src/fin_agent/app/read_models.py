@@ -6,12 +6,28 @@ agent serves them over HTTP, so nobody else opens its DuckDB file while it write
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from fin_agent.domain.events import DayStarted
+from fin_agent.domain.events import (
+    EVENT_TYPES,
+    BarsClosed,
+    DayStarted,
+    DomainEvent,
+    ErrorRaised,
+    OrderPlaced,
+    PlanCreated,
+    PlanExecuted,
+    PlanExpired,
+    PlanRejected,
+    PositionClosed,
+    ReportDaily,
+    RiskStateChanged,
+    ScanCompleted,
+    SignalGenerated,
+)
 from fin_agent.ports.store import Row, Store
 
 JSONValue = Any
@@ -139,6 +155,46 @@ class ReadModels:
         rows = await self._store.rows("errors")
         return jsonable([dict(r) for r in rows[-limit:]])  # type: ignore[no-any-return]
 
+    async def events(
+        self,
+        day: date | None = None,
+        *,
+        types: Collection[str] | None = None,
+        exclude: Collection[str] = (BarsClosed.TYPE,),
+        limit: int = 200,
+    ) -> dict[str, JSONValue]:
+        """The event log of one trading day (default: the latest), newest last, one line each.
+
+        `types` keeps only those types; `exclude` drops types (by default the minute bars, which
+        would bury everything else). Each event comes with a one-line summary for people.
+        """
+        if day is None:
+            days = await self._store.days()
+            if not days:
+                return {"day": None, "total": 0, "events": []}
+            day = days[-1]
+        wanted = {t.TYPE for t in EVENT_TYPES} if types is None else set(types)
+        found = await self._store.events(day=day, types=wanted - set(exclude))
+        shown = found[-limit:] if limit > 0 else []
+        return jsonable(  # type: ignore[no-any-return]
+            {
+                "day": day,
+                "total": len(found),
+                "events": [
+                    {
+                        "id": e.id,
+                        "type": e.TYPE,
+                        "version": e.VERSION,
+                        "occurred_at": e.occurred_at,
+                        "trading_day": e.trading_day,
+                        "symbol": _event_symbol(e),
+                        "summary": event_summary(e),
+                    }
+                    for e in shown
+                ],
+            }
+        )
+
 
 def _state(states: Mapping[str, Row], plan: Row) -> object:
     latest = states.get(str(plan["plan_id"]))
@@ -159,3 +215,63 @@ def _intraday_curve(start: Decimal | None, trades: Sequence[Row]) -> list[dict[s
         equity += _dec(trade["net_pnl"])
         curve.append({"at": trade["exit_at"], "equity": equity, "symbol": trade["symbol"]})
     return curve
+
+
+def _event_symbol(event: DomainEvent) -> str | None:
+    if isinstance(event, SignalGenerated):
+        return str(event.candidate.symbol)
+    if isinstance(event, PlanCreated):
+        return str(event.plan.symbol)
+    if isinstance(event, OrderPlaced):
+        return str(event.order.symbol)
+    if isinstance(event, PlanExecuted | PositionClosed):
+        return str(event.fill.symbol)
+    if isinstance(event, PlanRejected | PlanExpired):
+        return str(event.symbol)
+    return None
+
+
+def event_summary(event: DomainEvent) -> str:
+    """One line saying what an event means to a trader."""
+    if isinstance(event, DayStarted):
+        return f"day started with equity {event.start_equity:,.2f} ({event.strategy})"
+    if isinstance(event, ScanCompleted):
+        result = event.result
+        return f"scan: {len(result.candidates)} candidates, {len(result.rejections)} rejected" + (
+            f" ({', '.join(c.symbol for c in result.candidates)})" if result.candidates else ""
+        )
+    if isinstance(event, SignalGenerated):
+        c = event.candidate
+        return f"#{c.rank} {c.symbol} {c.side} gap {c.gap_pct:+.2f}% at {c.pm_last}"
+    if isinstance(event, PlanCreated):
+        p = event.plan
+        return f"plan {p.symbol} {p.side} {p.qty} @ {p.entry} stop {p.stop} target {p.target}"
+    if isinstance(event, PlanRejected):
+        return f"{event.symbol} refused: {event.reason} ({event.detail})"
+    if isinstance(event, OrderPlaced):
+        o = event.order
+        return (
+            f"order {o.symbol} {o.side} {o.qty} trigger {o.trigger} stop {o.stop} target {o.target}"
+        )
+    if isinstance(event, PlanExecuted):
+        f = event.fill
+        return f"filled {f.symbol} {f.side} {f.qty} @ {f.price}"
+    if isinstance(event, PlanExpired):
+        return f"{event.symbol} expired untriggered"
+    if isinstance(event, PositionClosed):
+        t = event.trade
+        return (
+            f"closed {t.symbol} {t.qty} @ {t.exit_price} ({t.exit_reason}): "
+            f"net {t.net_pnl:+,.2f}, {t.r_multiple:+.2f} R"
+        )
+    if isinstance(event, RiskStateChanged):
+        return f"trading {event.previous} -> {event.current}: {event.reason} ({event.detail})"
+    if isinstance(event, ErrorRaised):
+        return f"{event.severity} {event.source}/{event.code}: {event.message}"
+    if isinstance(event, ReportDaily):
+        perf = event.report.performance
+        return (
+            f"report: {len(perf.trades)} trades, net {perf.net_pnl:+,.2f}, "
+            f"equity {perf.end_equity:,.2f}"
+        )
+    return event.TYPE

@@ -19,14 +19,17 @@ import structlog
 from structlog.contextvars import bound_contextvars
 
 from fin_agent import __version__
+from fin_agent.adapters.redis_bus import RedisStreamsEventBus
 from fin_agent.adapters.system_clock import SystemClock
 from fin_agent.app.bootstrap import Container, running
 from fin_agent.app.config_version import ConfigHistory
 from fin_agent.app.day_times import DayPorts, DayTimes
-from fin_agent.app.http_server import HttpDeps, HttpServer, store_check
+from fin_agent.app.http_server import HttpDeps, HttpServer, dead_letters_source, store_check
 from fin_agent.app.live_config import ConfigWatcher
 from fin_agent.app.metric_sources import register_sources
 from fin_agent.app.read_models import ReadModels
+from fin_agent.app.schedule import Schedule
+from fin_agent.app.settings import render_effective
 from fin_agent.app.trading_day import TradingDay
 from fin_agent.domain.errors import FinAgentError
 from fin_agent.domain.events import BarsClosed
@@ -180,11 +183,26 @@ def http_deps(container: Container) -> HttpDeps:
         return None if stats.store_up else f"store writes failing: {stats.last_error}"
 
     register_sources(container.metrics, container)
+    settings = container.settings
+    schedule = Schedule(settings.schedule, container.calendar, exchange_timezone=settings.timezone)
+    bus_letters = (
+        dead_letters_source(container.bus.dead_letters())
+        if isinstance(container.bus, RedisStreamsEventBus)
+        else None
+    )
+
+    def upcoming() -> list[dict[str, object]]:
+        return [r.as_dict() for r in schedule.upcoming(SystemClock().now(), 10)]
+
     return HttpDeps(
         read_models=ReadModels(container.store),
         checks={"bus": bus, "store": store_check(container.store), "coordinator": coordinator},
         info={"version": __version__, "store": container.store_info.backend},
         metrics=container.metrics,
+        effective_config=lambda: render_effective(container.live.current.settings),
+        dead_letters=bus_letters,
+        schedule=upcoming,
+        config_version=lambda: container.live.version,
     )
 
 

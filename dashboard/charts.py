@@ -1,0 +1,238 @@
+"""The charts: today's equity curve, P&L per trade, and equity and P&L across days.
+
+Times are drawn in exchange time: they are handed to Vega-Lite as naive exchange-local instants,
+which it shows as written whatever the viewer's own time zone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import altair as alt
+
+from dashboard.tables import GREEN, MUTED, RED, instant, money, number
+
+CHART_HEIGHT = 260
+SESSION_OPEN = time(9, 30)
+SESSION_CLOSE = time(16, 0)
+BLUE = "#5b9bd5"
+
+Chart = alt.Chart | alt.LayerChart | alt.FacetChart
+"""What the functions return (`st.altair_chart` draws each)."""
+
+
+def _data(values: list[dict[str, object]]) -> alt.Data:
+    data: alt.Data = alt.Data(values=values)  # type: ignore[no-untyped-call]
+    return data
+
+
+def _local(when: datetime, zone: str) -> str:
+    return when.astimezone(ZoneInfo(zone)).replace(tzinfo=None).isoformat()
+
+
+def _wall(when: datetime, zone: str) -> alt.DateTime:
+    """`when` as a Vega-Lite date-time in exchange wall time (as `_local` hands the data over)."""
+    local = when.astimezone(ZoneInfo(zone))
+    return alt.DateTime(
+        year=local.year,
+        month=local.month,
+        date=local.day,
+        hours=local.hour,
+        minutes=local.minute,
+        seconds=local.second,
+    )
+
+
+def equity_today(
+    curve: Sequence[Mapping[str, Any]],
+    zone: str,
+    day: str,
+    *,
+    unrealised: float | None = None,
+    marked_at: datetime | None = None,
+) -> Chart | None:
+    """Equity after each closed trade from the day's start, plus the open positions marked now."""
+    if not curve:
+        return None
+    opens = datetime.combine(date.fromisoformat(day), SESSION_OPEN, ZoneInfo(zone))
+    start = number(curve[0].get("equity")) or 0.0
+    points: list[dict[str, object]] = []
+    previous = start
+    last_at = opens
+    for point in curve:
+        equity = number(point.get("equity"))
+        if equity is None:
+            continue
+        at = last_at = instant(point.get("at")) or opens
+        change = equity - previous
+        previous = equity
+        outcome = "start" if point.get("symbol") is None else ("gain" if change >= 0 else "loss")
+        label = point.get("symbol") or "day start"
+        points.append(
+            {
+                "at": _local(at, zone),
+                "equity": equity,
+                "outcome": outcome,
+                "what": f"{label}: {money(change, signed=True)}" if outcome != "start" else label,
+            }
+        )
+    if unrealised and marked_at is not None:
+        points.append(
+            {
+                "at": _local(max(marked_at, last_at), zone),
+                "equity": previous + unrealised,
+                "outcome": "marked",
+                "what": f"open positions marked: {money(unrealised, signed=True)}",
+            }
+        )
+    data = _data(points)
+    closes = max(datetime.combine(opens.date(), SESSION_CLOSE, opens.tzinfo), last_at)
+    if marked_at is not None:
+        closes = max(closes, marked_at)
+    x = alt.X(
+        "at:T",
+        title=None,
+        axis=alt.Axis(format="%H:%M", labelAngle=0),
+        scale=alt.Scale(domain=[_wall(opens, zone), _wall(closes, zone)]),
+    )
+    y = alt.Y("equity:Q", title="equity ($)", scale=alt.Scale(zero=False))
+    colors = alt.Scale(domain=["start", "gain", "loss", "marked"], range=[MUTED, GREEN, RED, BLUE])
+    line = (
+        alt.Chart(data)
+        .mark_line(interpolate="step-after", strokeWidth=2.5, color=BLUE)
+        .encode(x=x, y=y)
+    )
+    dots = (
+        alt.Chart(data)
+        .mark_circle(size=90, opacity=1)
+        .encode(
+            x=x,
+            y=y,
+            color=alt.Color("outcome:N", scale=colors, legend=None),
+            tooltip=[
+                alt.Tooltip("at:T", title="time", format="%H:%M"),
+                alt.Tooltip("what:N", title="event"),
+                alt.Tooltip("equity:Q", title="equity", format="$,.2f"),
+            ],
+        )
+    )
+    base = (
+        alt.Chart(_data([{"start": start}]))
+        .mark_rule(strokeDash=[4, 4], color=MUTED)
+        .encode(y="start:Q")
+    )
+    return alt.layer(base, line, dots).properties(height=CHART_HEIGHT)
+
+
+def pnl_by_trade(
+    trades: Sequence[Mapping[str, Any]],
+    zone: str,
+    positions: Sequence[Mapping[str, Any]] = (),
+) -> Chart | None:
+    """Net P&L of each closed trade in exit order, then the open positions' unrealised P&L.
+
+    Gains are green and losses red; open positions are drawn paler, as their P&L still moves.
+    """
+    rows: list[dict[str, object]] = []
+    for n, trade in enumerate(sorted(trades, key=lambda t: str(t.get("exit_at"))), start=1):
+        pnl = number(trade.get("net_pnl")) or 0.0
+        exit_at = instant(trade.get("exit_at"))
+        rows.append(
+            {
+                "trade": f"{n}. {trade.get('symbol')}",
+                "pnl": pnl,
+                "r": number(trade.get("r_multiple")),
+                "status": f"closed ({trade.get('exit_reason')})",
+                "at": exit_at.astimezone(ZoneInfo(zone)).strftime("%H:%M") if exit_at else "",
+                "sign": "gain" if pnl >= 0 else "loss",
+                "fade": 1.0,
+            }
+        )
+    for position in positions:
+        unrealised = number(position.get("unrealised_pnl"))
+        if unrealised is None:
+            continue
+        rows.append(
+            {
+                "trade": f"{position.get('symbol')} (open)",
+                "pnl": unrealised,
+                "r": None,
+                "status": "open, marked to the last bar",
+                "at": "",
+                "sign": "gain" if unrealised >= 0 else "loss",
+                "fade": 0.45,
+            }
+        )
+    if not rows:
+        return None
+    chart: alt.Chart = (
+        alt.Chart(_data(rows))
+        .mark_bar(cornerRadiusEnd=3)
+        .encode(
+            x=alt.X("trade:N", title=None, sort=None, axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("pnl:Q", title="net P&L ($)"),
+            color=alt.Color(
+                "sign:N", scale=alt.Scale(domain=["gain", "loss"], range=[GREEN, RED]), legend=None
+            ),
+            opacity=alt.Opacity("fade:Q", scale=None, legend=None),
+            tooltip=[
+                alt.Tooltip("trade:N"),
+                alt.Tooltip("pnl:Q", title="P&L", format="$,.2f"),
+                alt.Tooltip("r:Q", title="R", format="+.2f"),
+                alt.Tooltip("status:N", title="status"),
+                alt.Tooltip("at:N", title="closed at"),
+            ],
+        )
+        .properties(height=CHART_HEIGHT)
+    )
+    return chart
+
+
+def equity_by_day(days: Sequence[Mapping[str, Any]]) -> Chart | None:
+    """End-of-day equity (line) over each day's net P&L (bars), across reported days."""
+    rows: list[dict[str, object]] = [
+        {
+            "day": str(d.get("day")),
+            "equity": number(d.get("equity")),
+            "pnl": number(d.get("net_pnl")),
+        }
+        for d in days
+        if number(d.get("equity")) is not None
+    ]
+    if not rows:
+        return None
+    data = _data(rows)
+    x = alt.X("day:T", title=None, axis=alt.Axis(format="%b %d", labelAngle=0))
+    bars = (
+        alt.Chart(data)
+        .transform_calculate(sign="datum.pnl >= 0 ? 'gain' : 'loss'")
+        .mark_bar(opacity=0.55)
+        .encode(
+            x=x,
+            y=alt.Y("pnl:Q", title="net P&L ($)"),
+            color=alt.Color(
+                "sign:N", scale=alt.Scale(domain=["gain", "loss"], range=[GREEN, RED]), legend=None
+            ),
+            tooltip=[
+                alt.Tooltip("day:T", format="%Y-%m-%d"),
+                alt.Tooltip("pnl:Q", title="net P&L", format="$,.2f"),
+            ],
+        )
+    )
+    line = (
+        alt.Chart(data)
+        .mark_line(point=True, strokeWidth=2.5, color=BLUE)
+        .encode(
+            x=x,
+            y=alt.Y("equity:Q", title="end-of-day equity ($)", scale=alt.Scale(zero=False)),
+            tooltip=[
+                alt.Tooltip("day:T", format="%Y-%m-%d"),
+                alt.Tooltip("equity:Q", title="equity", format="$,.2f"),
+            ],
+        )
+    )
+    layered: alt.LayerChart = alt.layer(bars, line).resolve_scale(y="independent")
+    return layered.properties(height=CHART_HEIGHT)

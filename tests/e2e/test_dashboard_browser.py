@@ -1,0 +1,241 @@
+"""The dashboard in a real browser: the agent's simulated day, an injected error, a screenshot.
+
+The agent runs a simulated day through a throwaway redis-server and keeps serving; an
+`error.raised` is then written onto its event stream as any producer would (XADD of an encoded
+event), the dashboard is started with `python -m fin_agent.app.dashboard_command` and Debian's
+Chromium, driven by Playwright, checks what a trader must see. The screenshot is docs/dashboard.png.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fin_agent.adapters.event_codec import EventCodec, default_registry
+from fin_agent.domain.events import ErrorRaised, Severity
+from support import RedisServerFactory
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+REPO = Path(__file__).resolve().parents[2]
+FIN_AGENT = Path(sys.executable).with_name("fin-agent")
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOT = REPO / "docs" / "dashboard.png"
+DAY = "2025-03-03"
+UI_TIMEOUT_MS = 30_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310 (localhost)
+            return int(response.status), bytes(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except (urllib.error.URLError, OSError):  # not listening (yet)
+        return 0, b""
+
+
+def get_json(url: str) -> Any:
+    status, body = get(url)
+    assert status == 200, f"{url} answered {status}: {body[:300]!r}"
+    return json.loads(body)
+
+
+def until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def stop(process: subprocess.Popen[Any], timeout: float = 30.0) -> None:
+    """SIGTERM the process's group, then SIGKILL what is left after `timeout`."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def injected_error() -> ErrorRaised:
+    at = datetime(2025, 3, 3, 15, 59, 30, tzinfo=UTC)
+    return ErrorRaised(
+        id=ErrorRaised.id_for("e2e-dashboard-banner"),
+        occurred_at=at,
+        trading_day=at.date(),
+        source="feed",
+        code="feed_disconnected",
+        message="market data socket closed: reconnecting",
+        severity=Severity.ERROR,
+    )
+
+
+@pytest.fixture
+def agent_env(redis_server_factory: RedisServerFactory, tmp_path: Path) -> dict[str, str]:
+    redis = redis_server_factory()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FIN_AGENT_") or k == "CI"}
+    env.update(
+        {
+            "FIN_AGENT_CONFIG": str(REPO / "config.yaml"),
+            "FIN_AGENT_DATA_DIR": str(tmp_path / "data"),
+            "FIN_AGENT_BUS__REDIS_URL": redis.url,
+            "FIN_AGENT_BUS__BLOCK_MS": "200",
+            "FIN_AGENT_HTTP__PORT": str(free_port()),
+            "FIN_AGENT_DASHBOARD__PORT": str(free_port()),
+            "FIN_AGENT_STORE__KIND": "duckdb",
+        }
+    )
+    return env
+
+
+@pytest.fixture
+def agent(agent_env: dict[str, str]) -> Iterator[str]:
+    """The agent after its simulated day, still serving; yields its URL."""
+    process = subprocess.Popen(
+        [str(FIN_AGENT), "run", "--bus", "redis", "--days", "1", "--keep-serving"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=agent_env,
+        start_new_session=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stderr or []), daemon=True)
+    reader.start()
+    url = f"http://127.0.0.1:{agent_env['FIN_AGENT_HTTP__PORT']}"
+    try:
+        until(lambda: any("agent_idle" in line for line in lines), "the simulated day", 120)
+        yield url
+    finally:
+        stop(process)
+        reader.join(10)
+        out = process.stdout.read() if process.stdout else ""
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
+    assert process.returncode == 0, "".join(lines)[-3000:]
+    assert out.startswith(f"{DAY} trades ")
+
+
+@pytest.fixture
+def dashboard(agent: str, agent_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    """The dashboard as `fin-agent dashboard` starts it; yields its URL."""
+    log = (tmp_path / "dashboard.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fin_agent.app.dashboard_command"],
+        stdout=log, stderr=subprocess.STDOUT, env=agent_env, cwd=REPO, start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{agent_env['FIN_AGENT_DASHBOARD__PORT']}"
+    try:
+        until(lambda: get(f"{url}/_stcore/health")[0] == 200, "the dashboard", 60)
+        yield url
+    finally:
+        stop(process)
+        log.close()
+    output = (tmp_path / "dashboard.log").read_text()
+    assert process.returncode == 0, output[-3000:]
+    assert f"dashboard at {url}/" in output
+    assert "Traceback" not in output, output[-3000:]
+
+
+def inject_error(redis_url: str, agent_url: str) -> ErrorRaised:
+    """XADD an encoded `error.raised` onto the agent's event stream; wait until it is stored."""
+    import redis  # the synchronous client: this is a test, not the agent
+
+    error = injected_error()
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.xadd("fin:events", EventCodec(default_registry()).encode(error))  # type: ignore[arg-type]
+    finally:
+        client.close()
+    until(
+        lambda: any(e["event_id"] == error.id for e in get_json(f"{agent_url}/api/errors")),
+        "the injected error to be stored",
+    )
+    return error
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
+def test_dashboard_shows_the_day_and_the_injected_error_in_chromium(
+    agent: str, dashboard: str, agent_env: dict[str, str]
+) -> None:
+    error = inject_error(agent_env["FIN_AGENT_BUS__REDIS_URL"], agent)
+    day = get_json(f"{agent}/api/day/{DAY}")
+    candidates = {c["symbol"] for c in day["candidates"]}
+    planned = {p["symbol"] for p in day["plans"]}
+    traded = {t["symbol"] for t in day["trades"]}
+    assert candidates
+    assert planned
+    assert traded
+
+    expect = playwright_api.expect
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1320})
+            page.goto(dashboard)
+            expect(page.get_by_text("Agent ready")).to_be_visible(timeout=UI_TIMEOUT_MS)
+            expect(page.get_by_text(f"Day {DAY}")).to_be_visible(timeout=UI_TIMEOUT_MS)
+            page.get_by_text("Agent ready").click(trial=True)  # on top: not under the header
+
+            alert = page.locator('[data-testid="stAlertContentError"]', has_text=error.code)
+            expect(alert).to_be_visible(timeout=UI_TIMEOUT_MS)
+            expect(alert).to_contain_text(error.message)
+
+            tables = page.locator('[data-testid="stDataFrame"]')
+            expect(tables).to_have_count(3, timeout=UI_TIMEOUT_MS)  # trades, candidates, plans
+            cells = page.locator('[data-testid="stDataFrame"] [role="gridcell"]')
+            expect(cells.first).to_be_attached(timeout=UI_TIMEOUT_MS)
+            shown = set(cells.all_text_contents())
+            assert candidates <= shown, "a candidate is missing"
+            assert planned <= shown, "a plan is missing"
+            assert traded <= shown, "a trade is missing"
+
+            charts = page.locator('[data-testid="stVegaLiteChart"]')
+            expect(charts).to_have_count(2, timeout=UI_TIMEOUT_MS)  # equity curve, P&L by trade
+            expect(charts.first.locator("canvas, svg").first).to_be_visible(timeout=UI_TIMEOUT_MS)
+            expect(page.get_by_text("Equity today")).to_be_visible()
+            expect(page.get_by_text("P&L by trade")).to_be_visible()
+            page.wait_for_timeout(1500)  # let the charts finish their first paint
+
+            SCREENSHOT.parent.mkdir(exist_ok=True)
+            page.screenshot(path=str(SCREENSHOT))
+
+            page.get_by_role("link", name="Positions & P&L").click()
+            expect(page.get_by_text("Flat: no open position.")).to_be_visible(timeout=UI_TIMEOUT_MS)
+        finally:
+            browser.close()
+    assert SCREENSHOT.stat().st_size > 50_000
+    assert shutil.which("chromium") or CHROMIUM.exists()
