@@ -84,6 +84,7 @@ def receiver() -> Iterator[Receiver]:
     hook = Receiver()
     yield hook
     hook.server.shutdown()
+    hook.server.server_close()
 
 
 def metric(text: str, name: str) -> float:
