@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 install: $(VENV)/.installed
 
 demo: install
-	$(VENV)/bin/fin-agent demo
+	$(VENV)/bin/fin-agent demo --dashboard
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -26,6 +26,7 @@ from fin_agent.app.bootstrap import build_replay, build_simulation, running
 from fin_agent.app.config_diff_command import config_diff_command
 from fin_agent.app.config_sources import CONFIG_ENV_VAR
 from fin_agent.app.dashboard_command import dashboard_command
+from fin_agent.app.demo_dashboard import demo_with_dashboard
 from fin_agent.app.dlq_command import dlq_command
 from fin_agent.app.logs import configure_logging
 from fin_agent.app.report_view import report_json, report_text
@@ -51,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=_positive, default=1, help="sessions to run (default 1)")
     demo.add_argument("--json", action="store_true", help="print the report as JSON")
     demo.add_argument("--bus", choices=["memory", "redis"], default="memory", help="event bus")
+    demo.add_argument(
+        "--dashboard",
+        action="store_true",
+        help="serve the dashboard beside the day (paced, and kept up until Ctrl-C, in a terminal)",
+    )
     demo.add_argument(
         "--store", choices=["memory", "duckdb", "timescale"], default="memory", help="event store"
     )
@@ -157,6 +163,15 @@ def _demo(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         if isinstance(container.bus, RedisStreamsEventBus):
             container.closers.append(container.bus.delete_streams)  # after the consumers stop
         sessions = container.calendar.sessions(first, first + timedelta(days=7 * args.days + 14))
+        if args.dashboard:
+            return await demo_with_dashboard(
+                container,
+                sessions[: args.days],
+                settings.strategy_equity(),
+                args,
+                out,
+                interactive=sys.stdin.isatty() and sys.stdout.isatty(),
+            )
         async with running(container):
             return await run_sessions(container, sessions[: args.days], settings.strategy_equity())
 

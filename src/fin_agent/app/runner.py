@@ -46,6 +46,7 @@ async def run_session(
     start_equity: Decimal,
     *,
     universe: Sequence[Symbol] | None = None,
+    pace_secs: float = 0.0,
 ) -> DailyReport:
     """Run one session end to end and return its report (`universe`: else scan.universe)."""
     settings = container.settings
@@ -71,18 +72,21 @@ async def run_session(
     )
     container.agent.day = day
     with bound_contextvars(trading_day=str(session.day)):
-        return await _run_day(container, day, session, times)
+        return await _run_day(container, day, session, times, pace_secs)
 
 
 async def _run_day(
-    container: Container, day: TradingDay, session: Session, times: DayTimes
+    container: Container, day: TradingDay, session: Session, times: DayTimes, pace_secs: float
 ) -> DailyReport:
     await day.scan()
     if day.watchlist:
         bars = await container.market.session_bars(session.day, day.watchlist)
         events = [_minute(session, list(group)) for _, group in itertools.groupby(bars, key=_start)]
-        for first in range(0, len(events), PUBLISH_BATCH):
-            await container.bus.publish(events[first : first + PUBLISH_BATCH])
+        step = 1 if pace_secs else PUBLISH_BATCH  # paced: one minute at a time, for watching
+        for first in range(0, len(events), step):
+            await container.bus.publish(events[first : first + step])
+            if pace_secs:
+                await asyncio.sleep(pace_secs)
     await container.bus.drain()
     container.clock.set(max(container.clock.now(), times.closes_at))
     report = await day.finish()
@@ -91,13 +95,17 @@ async def _run_day(
 
 
 async def run_sessions(
-    container: Container, sessions: Sequence[Session], start_equity: Decimal
+    container: Container,
+    sessions: Sequence[Session],
+    start_equity: Decimal,
+    *,
+    pace_secs: float = 0.0,
 ) -> list[DailyReport]:
     """Run sessions in order, each starting with the equity the previous one ended with."""
     reports: list[DailyReport] = []
     equity = start_equity
     for session in sessions:
-        report = await run_session(container, session, equity)
+        report = await run_session(container, session, equity, pace_secs=pace_secs)
         reports.append(report)
         equity = report.performance.end_equity
     return reports
