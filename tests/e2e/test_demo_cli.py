@@ -62,3 +62,16 @@ def test_demo_report_pnl_adds_up_across_days() -> None:
     assert len(days) == 5
     for before, after in itertools.pairwise(days):
         assert after["start_equity"] == before["end_equity"]
+
+
+def test_demo_with_dashboard_prints_its_address_and_ends_by_itself_without_a_terminal() -> None:
+    result = demo("--dashboard")
+
+    assert result.returncode == 0, result.stderr
+    first, *rest = result.stdout.splitlines()
+    assert first.startswith("dashboard at http://127.0.0.1:")
+    assert any(line.startswith("trades ") for line in rest)
+    leftovers = subprocess.run(
+        ["pgrep", "-f", "streamlit run"], capture_output=True, text=True, check=False
+    )
+    assert leftovers.stdout.strip() == ""
