@@ -149,7 +149,8 @@ class Trade:
     at: datetime
 
     def __post_init__(self) -> None:
-        require_utc(self.at, f"trade time of {self.symbol}")
+        if self.at.tzinfo is not UTC:  # the label is built only when the check can fail
+            require_utc(self.at, f"trade time of {self.symbol}")
         if self.price <= 0 or self.size < 0:
             raise DataError(f"trade {self.symbol}: price must be positive and size not negative")
 
