@@ -9,6 +9,7 @@ Python types (Decimal at six places, aware UTC datetimes, dates, str, int, None)
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -334,6 +335,26 @@ async def test_a_price_with_more_than_six_decimals_is_stored_at_six(
     [row] = await store.rows("bars_1m")
     assert (row["open"], row["low"]) == (Decimal("12.345679"), Decimal("12.000000"))
     assert str(row["high"]) == "12.500000"
+
+
+async def test_a_new_event_carrying_a_stored_bar_adds_its_event_but_not_the_bar(
+    store: Store, trading_day: TradingDayEvents
+) -> None:
+    first, later = trading_day.of(BarsClosed)[:2]
+    again = dataclasses.replace(  # first's bars under another id, and one of later's
+        first, id=BarsClosed.id_for("contract-bars-again"), bars=(*first.bars, later.bars[0])
+    )
+    await store.write([first])
+
+    new = await store.write([again, later])
+
+    assert new == 2
+    assert {e.id for e in await store.events()} == {first.id, again.id, later.id}
+    owner = {(r["symbol"], r["start"]): r["event_id"] for r in await store.rows("bars_1m")}
+    kept_by = {(b.symbol, b.start): later.id for b in later.bars}
+    kept_by[later.bars[0].symbol, later.bars[0].start] = again.id  # the first event carrying it
+    kept_by |= {(b.symbol, b.start): first.id for b in first.bars}  # stored before
+    assert owner == kept_by
 
 
 async def test_an_unknown_table_is_refused_naming_the_tables(store: Store) -> None:

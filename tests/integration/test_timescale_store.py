@@ -8,6 +8,7 @@ extension is available (the timescale/timescaledb image).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import socket
 import uuid
@@ -23,7 +24,11 @@ from structlog.testing import capture_logs
 from fin_agent.adapters.event_codec import EventCodec, default_registry
 from fin_agent.adapters.store_rows import SCHEMA_VERSION, TABLES
 from fin_agent.adapters.timescale_migrations import LATEST_VERSION, MIGRATIONS
-from fin_agent.adapters.timescale_store import TimescaleStore, describe_dsn
+from fin_agent.adapters.timescale_store import (
+    TimescaleStore,
+    checks_compressed_chunks,
+    describe_dsn,
+)
 from fin_agent.domain.errors import AdapterError, ConfigError, DataError
 from fin_agent.domain.events import BarsClosed, DomainEvent, ErrorRaised
 from fin_agent.domain.values import Bar, symbol
@@ -308,6 +313,35 @@ async def test_a_write_is_one_transaction_a_refused_value_stores_nothing(
 
     assert await count(admin, store.schema, "events") == 0
     assert await count(admin, store.schema, "bars_1m") == 0
+
+
+@pytest.mark.asyncio
+async def test_a_new_event_with_a_stored_bar_adds_the_event_whether_migrated_here_or_not(
+    store: TimescaleStore, open_store: OpenStore, admin: asyncpg.Connection
+) -> None:
+    other = await open_store(store.schema)  # not migrated by this store: always writes checked
+    await store.write([bars_closed(0, symbols=2)])
+    carrying = dataclasses.replace(  # minute 0's bars again, under another id, with a third
+        bars_closed(0, symbols=3), id=BarsClosed.id_for("minute 0 again")
+    )
+
+    assert await store.write([carrying, bars_closed(1)]) == 2
+    elsewhere = dataclasses.replace(carrying, id=BarsClosed.id_for("minute 0, elsewhere"))
+    assert await other.write([elsewhere]) == 1
+    assert await store.write([carrying]) == 0
+
+    assert await count(admin, store.schema, "events") == 4
+    assert await count(admin, store.schema, "bars_1m") == 5
+
+
+def test_only_a_timescaledb_that_checks_compressed_chunks_is_written_copy_first() -> None:
+    assert checks_compressed_chunks(None)  # plain PostgreSQL
+    assert checks_compressed_chunks("2.11.0")
+    assert checks_compressed_chunks("2.17.2")
+    assert checks_compressed_chunks("10.0.0-dev")
+    assert not checks_compressed_chunks("2.10.3")
+    assert not checks_compressed_chunks("1.7.5")
+    assert not checks_compressed_chunks("unknown")
 
 
 @pytest.mark.asyncio

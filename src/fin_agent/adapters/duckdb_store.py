@@ -2,10 +2,12 @@
 
 DuckDB allows one writing process per file and its Python connection is synchronous, so the store
 holds ONE connection and runs every call on a worker thread (`asyncio.to_thread`) under an
-`asyncio.Lock`. A write is one transaction: each table's rows go in as one Arrow table through
-`INSERT INTO t SELECT ... FROM arrow ON CONFLICT DO NOTHING` (DuckDB's docs: faster than the
-appender for data already in Arrow; `executemany` is orders of magnitude slower). Reads come back
-through Arrow too: the DB-API's TIMESTAMPTZ conversion needs pytz, Arrow's does not.
+`asyncio.Lock`. A write is one transaction: each table's rows go in as one Arrow table (DuckDB's
+docs: faster than the appender for data already in Arrow; `executemany` is orders of magnitude
+slower), plainly; when a key is stored already that transaction is rolled back and the batch goes
+in checking, `events` first with `ON CONFLICT DO NOTHING RETURNING` the new ids, then only the new
+events' rows (`_write`). Reads come back through Arrow too: the DB-API's TIMESTAMPTZ conversion
+needs pytz, Arrow's does not.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import asyncio
 import threading
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final, TypeVar, cast
 
@@ -34,12 +35,12 @@ from fin_agent.adapters.store_queries import (
 )
 from fin_agent.adapters.store_rows import (
     SCHEMA_VERSION,
-    SIX_PLACES,
     TABLES,
     Kind,
     Projector,
     RowValues,
     Table,
+    new_rows,
 )
 from fin_agent.domain.errors import AdapterError, DataError
 from fin_agent.domain.events import DomainEvent
@@ -250,53 +251,74 @@ class DuckDBStore:
 
 
 def _write(con: Connection, tables: dict[str, list[RowValues]]) -> int:
-    """Insert every table's rows in one transaction; the number of new `events` rows."""
-    new = 0
-    registered: list[str] = []
+    """Insert the batch in one transaction; the number of new `events` rows.
+
+    Most batches are new throughout, so the first attempt inserts every row plainly (an `ON
+    CONFLICT` clause costs DuckDB about as much again as the insert). A stored event or bar makes
+    it fail on its key; it is rolled back (it stored nothing) and the batch is written again
+    checking: `events` with `ON CONFLICT DO NOTHING RETURNING` the new ids, then `bars_1m` (keyed
+    by symbol and start, so `ON CONFLICT` too) and the other tables' rows of the new events only,
+    plainly, since in this transaction they cannot be stored yet. A redelivered batch then touches
+    `events` alone.
+    """
+    try:
+        return _insert(con, tables, checked=False)
+    except duckdb.ConstraintException:
+        return _insert(con, tables, checked=True)
+
+
+def _insert(con: Connection, tables: dict[str, list[RowValues]], *, checked: bool) -> int:
+    """One transaction of `_write`: every row plainly, or `checked` for stored ones."""
+    sql = _CHECKED if checked else _PLAIN
     con.begin()
     try:
-        for name, rows in tables.items():
-            table = TABLES[name]
-            incoming = f"incoming_{name}"
-            con.register(incoming, _arrow(table, rows))
-            registered.append(incoming)
-            columns = ", ".join(quote(c) for c in table.names)
-            sql = (
-                f"INSERT INTO {quote(name)} ({columns}) "  # noqa: S608 - names from TABLES
-                f"SELECT {columns} FROM {quote(incoming)} ON CONFLICT DO NOTHING"
-            )
-            if name == "events":
-                new = len(con.execute(sql + ' RETURNING "event_id"').fetchall())
-            else:
-                con.execute(sql)
+        # Each INSERT reads the Arrow table in the local `incoming_arrow` through DuckDB's
+        # replacement scan of this frame: half the cost of register + unregister, or of a
+        # relation's insert_into, which for the small tables is most of the insert.
+        incoming_arrow = _arrow(TABLES["events"], tables["events"])
+        if checked:
+            new = {event_id for (event_id,) in con.execute(sql["events"]).fetchall()}
+            rest = new_rows(tables, new)
+            added = len(new)
+        else:
+            con.execute(sql["events"])
+            rest = {name: rows for name, rows in tables.items() if name != "events"}
+            added = len(tables["events"])  # one row per event: the projector drops repeats
+        for name, rows in rest.items():
+            incoming_arrow = _arrow(TABLES[name], rows)  # noqa: F841 - the INSERT reads it
+            con.execute(sql[name])
         con.commit()
     except BaseException:
-        con.rollback()  # first: an aborted transaction refuses everything else, unregister too
+        con.rollback()
         raise
-    finally:
-        for incoming in registered:
-            con.unregister(incoming)
-    return new
+    return added
+
+
+def _insert_sql(table: Table, *, checked: bool) -> str:
+    columns = ", ".join(quote(c) for c in table.names)
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({columns}) "  # noqa: S608 - names from TABLES
+        f"SELECT {columns} FROM incoming_arrow"
+    )
+    if not checked:
+        return sql
+    if table.name == "events":
+        return sql + ' ON CONFLICT DO NOTHING RETURNING "event_id"'
+    if table.name == "bars_1m":  # keyed by symbol and start: another event may hold the bar
+        return sql + " ON CONFLICT DO NOTHING"
+    return sql  # keyed by the event id: new_rows hands over the new events' rows only
+
+
+_PLAIN: Final = {name: _insert_sql(table, checked=False) for name, table in TABLES.items()}
+_CHECKED: Final = {name: _insert_sql(table, checked=True) for name, table in TABLES.items()}
 
 
 def _arrow(table: Table, rows: list[RowValues]) -> pa.Table:
     """`rows` (tuples in column order) as an Arrow table typed like the SQL table."""
     values = list(zip(*rows, strict=True))
     return pa.table(
-        {
-            c.name: pa.array(
-                _six_places(values[i]) if c.kind is Kind.NUMERIC else values[i],
-                type=ARROW_TYPES[c.kind],
-            )
-            for i, c in enumerate(table.columns)
-        }
+        {c.name: pa.array(values[i], type=ARROW_TYPES[c.kind]) for i, c in enumerate(table.columns)}
     )
-
-
-def _six_places(values: Sequence[object]) -> list[object]:
-    # The projector rounds its figures but not bar prices; a price with more than six decimals
-    # (a split-adjusted one) would make Arrow refuse the whole batch.
-    return [v.quantize(SIX_PLACES) if isinstance(v, Decimal) else v for v in values]
 
 
 def _fetch(con: Connection, query: Query) -> dict[str, list[object]]:

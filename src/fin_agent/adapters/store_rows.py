@@ -1,14 +1,17 @@
 """The stores' schema and how each event projects into its rows; shared by every store adapter.
 
 Every table is append-only and keyed on the event id (plus a sub-key) and its time column, so
-writing the same event twice adds nothing (`ON CONFLICT DO NOTHING`) and a unique index can live
-on a hypertable (it includes the time column). Numbers are `NUMERIC(20, 6)`; figures with more
-decimals (a gap percentage) are rounded half-even to 6 places here, identically for every store.
+writing the same event twice adds nothing and a unique index can live on a hypertable (it includes
+the time column); only `bars_1m` is keyed otherwise (symbol and start). A store adds the `events`
+rows of a batch first, learning which events are new, then in the same transaction only the new
+events' rows of the other tables (`new_rows`): those cannot be stored yet, bars excepted. Numbers
+are `NUMERIC(20, 6)`; every figure (a gap percentage, a split-adjusted price) is rounded half-even
+to 6 places here, the one place that rounds, identically for every store.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -186,6 +189,16 @@ TABLES: Final[Mapping[str, Table]] = {
 }
 
 RowValues = tuple[object, ...]
+EVENT_ID_AT: Final[Mapping[str, int]] = {
+    name: table.names.index("event_id") for name, table in TABLES.items()
+}
+"""Where each table's rows carry the id of the event they come from."""
+_SUB_KEYED: Final[Mapping[str, tuple[int, ...]]] = {
+    name: tuple(table.names.index(k) for k in table.key)
+    for name, table in TABLES.items()
+    if name != "bars_1m" and set(table.key) != {"event_id", table.time_column}
+}
+"""Tables with more than one row per event (one per symbol): positions of their key columns."""
 
 
 def _n(value: Decimal) -> Decimal:
@@ -217,6 +230,36 @@ class Projector:
             for table, row in _project(event):
                 out[table].append(row)
         return {name: rows for name, rows in out.items() if rows}
+
+
+def new_rows(
+    tables: Mapping[str, list[RowValues]], new: Collection[str]
+) -> dict[str, list[RowValues]]:
+    """The rows of every table but `events` that come from the events whose id is in `new`.
+
+    `tables` is what `Projector.rows` made of a batch and `new` the ids its `events` insert added.
+    Rows of the tables keyed on the event id (all but `bars_1m`) cannot be stored yet when their
+    event was not, so a plain insert takes them; a sub-keyed table's rows are unique by key here
+    (the first row of a key kept, as `ON CONFLICT DO NOTHING` would) so that it cannot fail. A bar
+    may be stored already, under another event: the stores still check `bars_1m`.
+    """
+    every = len(new) == len(tables.get("events", ()))  # the projector made one row per event
+    out: dict[str, list[RowValues]] = {}
+    for name, rows in tables.items():
+        if name == "events":
+            continue
+        if not every:
+            at = EVENT_ID_AT[name]
+            rows = [row for row in rows if row[at] in new]
+        key_at = _SUB_KEYED.get(name)
+        if key_at is not None and len(rows) > 1:
+            unique: dict[tuple[object, ...], RowValues] = {}
+            for row in rows:
+                unique.setdefault(tuple([row[i] for i in key_at]), row)
+            rows = list(unique.values())
+        if rows:
+            out[name] = rows
+    return out
 
 
 def _project(e: DomainEvent) -> Sequence[tuple[str, RowValues]]:

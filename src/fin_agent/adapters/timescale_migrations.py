@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from typing import Final, TypeAlias
 
 import structlog
-from asyncpg import PostgresError, Record
+from asyncpg import (
+    DuplicateObjectError,
+    DuplicateSchemaError,
+    DuplicateTableError,
+    PostgresError,
+    Record,
+    UniqueViolationError,
+)
 from asyncpg.pool import PoolConnectionProxy
 
 from fin_agent.adapters.store_rows import TABLES, Kind, Table
@@ -105,18 +112,25 @@ MIGRATIONS: Final[Sequence[Migration]] = (
 LATEST_VERSION: Final = MIGRATIONS[-1].version
 
 
+_CREATED_MEANWHILE = (
+    UniqueViolationError,
+    DuplicateSchemaError,
+    DuplicateTableError,
+    DuplicateObjectError,
+)
+"""What `CREATE ... IF NOT EXISTS` raises for an object another agent created while this one waited
+for the lock: taking an advisory lock does not refresh the session's catalog cache, which may still
+say the schema is missing (seen on connections holding a temporary table, as the store's pooled
+connections do). The next transaction starts with a fresh cache, so it is run once more."""
+
+
 async def apply_migrations(con: Conn, schema: str) -> int:
     """Create the schema and apply every missing migration; return the version now in place."""
-    async with con.transaction():
-        await con.execute(_LOCK, schema)
-        await con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
-        await con.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version integer PRIMARY KEY,"
-            " applied_at timestamptz NOT NULL DEFAULT now(),"
-            " description text NOT NULL)"
-        )
-        current = await _version(con)
+    try:
+        current = await _create_schema(con, schema)
+    except _CREATED_MEANWHILE:
+        log.info("store_schema_created_meanwhile", schema=schema)
+        current = await _create_schema(con, schema)
     if current > LATEST_VERSION:
         raise ConfigError(
             f"the database schema {schema!r} is at version {current} but this agent knows "
@@ -143,6 +157,20 @@ async def apply_migrations(con: Conn, schema: str) -> int:
             description=migration.description,
         )
     return await _version(con)
+
+
+async def _create_schema(con: Conn, schema: str) -> int:
+    """The schema and its `schema_migrations` table, made when missing; the version in place."""
+    async with con.transaction():
+        await con.execute(_LOCK, schema)
+        await con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
+        await con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version integer PRIMARY KEY,"
+            " applied_at timestamptz NOT NULL DEFAULT now(),"
+            " description text NOT NULL)"
+        )
+        return await _version(con)
 
 
 async def _version(con: Conn) -> int:

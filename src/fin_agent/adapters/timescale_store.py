@@ -1,18 +1,23 @@
 """`TimescaleStore`: the store port on PostgreSQL through an asyncpg pool, TimescaleDB when there.
 
-Each write is one transaction: every table's rows are COPied into a temporary staging table, then
-`INSERT ... SELECT ... ON CONFLICT DO NOTHING` moves the new ones across, so a redelivered event
-adds nothing. Every connection's `search_path` is the store's schema. A lost connection or a
-database that is down raises `AdapterError` (transient); the pool reconnects on the next call.
+Each write is one transaction. A new batch is COPied straight into the tables; when a unique index
+refuses that (something in it is stored already) it is rolled back and the batch goes in checked:
+the `events` rows are COPied into a temporary staging table, then `INSERT ... SELECT ... ON
+CONFLICT DO NOTHING RETURNING` moves the new ones across and names them, and only those events'
+rows of the other tables follow, the bars through a staging table too (`bars_1m` is keyed by
+symbol and start: another event may have stored a bar). A redelivered event adds nothing. Each
+pooled connection creates its staging tables once, when it opens, and its `search_path` is the
+store's schema. A lost connection or a database that is down raises `AdapterError` (transient);
+the pool reconnects on the next call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import date
-from decimal import Decimal
 from typing import Final, TypeVar
 from urllib.parse import urlparse
 
@@ -28,8 +33,9 @@ from fin_agent.adapters.store_queries import (
     rows_query,
     table_of,
 )
-from fin_agent.adapters.store_rows import SIX_PLACES, TABLES, Kind, Projector, RowValues, Table
+from fin_agent.adapters.store_rows import TABLES, Projector, RowValues, Table, new_rows
 from fin_agent.adapters.timescale_migrations import (
+    SQL_TYPES,
     Conn,
     apply_migrations,
     check_schema_name,
@@ -83,6 +89,7 @@ class TimescaleStore:
         self._where = where
         self._bars_retention_days = bars_retention_days
         self._ping_timeout_secs = ping_timeout_secs
+        self._copy_first = False  # until migrate() has seen that unique indexes refuse every copy
         self._closed = False
 
     @classmethod
@@ -114,6 +121,7 @@ class TimescaleStore:
                 max_size=max_size,
                 command_timeout=command_timeout_secs,
                 timeout=connect_timeout_secs,
+                init=_create_stages,
                 server_settings={
                     "search_path": ident(schema),
                     "application_name": f"fin_agent {schema}"[:63],
@@ -146,6 +154,7 @@ class TimescaleStore:
             timescale = await enable_timescale(
                 con, self._schema, bars_retention_days=self._bars_retention_days
             )
+            self._copy_first = checks_compressed_chunks(timescale.version)
             if timescale.version is not None:
                 return StoreInfo(
                     backend="timescaledb",
@@ -160,7 +169,7 @@ class TimescaleStore:
             )
 
         info = await self._with_connection(run, "migrate the store schema")
-        await self._pool.expire_connections()  # staging tables are re-created in the new shape
+        await self._pool.expire_connections()  # no statement prepared against the old tables
         log.info(
             "store_ready",
             backend=info.backend,
@@ -178,16 +187,10 @@ class TimescaleStore:
         if not tables:
             return 0
 
-        async def run(con: Conn) -> int:
-            new = 0
-            async with con.transaction():
-                for name, rows in tables.items():
-                    inserted = await _copy_insert(con, TABLES[name], rows)
-                    if name == "events":
-                        new = inserted
-            return new
-
-        return await self._with_connection(run, f"write {len(events)} events")
+        copy_first = self._copy_first
+        return await self._with_connection(
+            lambda con: _write(con, tables, copy_first=copy_first), f"write {len(events)} events"
+        )
 
     async def events(
         self,
@@ -294,42 +297,85 @@ class TimescaleStore:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def _copy_insert(con: Conn, table: Table, rows: list[RowValues]) -> int:
-    """COPY `rows` into the staging twin of `table`, move the new ones across; return how many."""
-    stage = ident(f"stage_{table.name}")
-    names = ", ".join(ident(n) for n in table.names)
-    await con.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {ident(table.name)} INCLUDING DEFAULTS) "
+STAGED: Final = ("events", "bars_1m")
+"""The tables a checked write moves from a staging table with `ON CONFLICT DO NOTHING`."""
+
+
+def _stage_sql(table: Table) -> str:
+    columns = ", ".join(f"{ident(c.name)} {SQL_TYPES[c.kind]}" for c in table.columns)
+    return (
+        f"CREATE TEMP TABLE IF NOT EXISTS {ident('stage_' + table.name)} ({columns}) "
         "ON COMMIT DELETE ROWS"
     )
-    await con.copy_records_to_table(
-        f"stage_{table.name}", records=_six_places(table, rows), columns=table.names
-    )
-    status = await con.execute(
+
+
+def _move_sql(table: Table) -> str:
+    names = ", ".join(ident(n) for n in table.names)
+    return (
         f"INSERT INTO {ident(table.name)} ({names}) "  # noqa: S608 - names come from TABLES
-        f"SELECT {names} FROM {stage} ON CONFLICT DO NOTHING"
+        f"SELECT {names} FROM {ident('stage_' + table.name)} ON CONFLICT DO NOTHING"
     )
-    return int(status.rsplit(" ", 1)[-1])
 
 
-def _six_places(table: Table, rows: list[RowValues]) -> list[RowValues]:
-    """Numbers rounded half-even to the column's 6 places, as the other stores round them.
+CREATE_STAGES: Final = ";\n".join(_stage_sql(TABLES[name]) for name in STAGED)
+"""The staging tables, typed from `TABLES` (not LIKE the store's tables: a connection opens
+before `migrate()` creates them), without indexes, emptied at every commit."""
+_MOVE_EVENTS: Final = _move_sql(TABLES["events"]) + ' RETURNING "event_id"'
+_MOVE_BARS: Final = _move_sql(TABLES["bars_1m"])
 
-    The projector rounds its figures but not bar prices; PostgreSQL would round a split-adjusted
-    price half away from zero, so a store could hold a different last digit than DuckDB.
+
+async def _create_stages(con: asyncpg.Connection[asyncpg.Record]) -> None:
+    """The pool's `init`: each new connection's staging tables, once."""
+    await con.execute(CREATE_STAGES)
+
+
+async def _write(con: Conn, tables: dict[str, list[RowValues]], *, copy_first: bool) -> int:
+    """The batch in one transaction; the number of new `events` rows.
+
+    Most batches are new throughout, so with `copy_first` every table's rows are first COPied
+    straight in, as a bare bulk load would. Anything stored already (a redelivered event, a bar
+    another event carried) makes a unique index refuse that COPY: the transaction is rolled back
+    (PostgreSQL logs the refusal) and the batch goes in checked instead (`_write_checked`).
     """
-    numeric = [i for i, c in enumerate(table.columns) if c.kind is Kind.NUMERIC]
-    if not numeric:
-        return rows
-    out = []
-    for row in rows:
-        values = list(row)
-        for i in numeric:
-            value = values[i]
-            if isinstance(value, Decimal):
-                values[i] = value.quantize(SIX_PLACES)
-        out.append(tuple(values))
-    return out
+    if copy_first:
+        try:
+            async with con.transaction():
+                for name, rows in tables.items():
+                    await con.copy_records_to_table(name, records=rows, columns=TABLES[name].names)
+            return len(tables["events"])  # one row per event: the projector drops repeats
+        except asyncpg.UniqueViolationError:
+            pass  # rolled back, nothing stored: check this time
+    return await _write_checked(con, tables)
+
+
+async def _write_checked(con: Conn, tables: dict[str, list[RowValues]]) -> int:
+    """The batch in one transaction, skipping what is stored: `events` staged and moved with `ON
+    CONFLICT DO NOTHING RETURNING` the new ids, the bars of those events likewise (another event may
+    have stored a bar), their other rows COPied straight in (they cannot be stored yet)."""
+    async with con.transaction():
+        await con.copy_records_to_table(
+            "stage_events", records=tables["events"], columns=TABLES["events"].names
+        )
+        new = {event_id for (event_id,) in await con.fetch(_MOVE_EVENTS)}
+        for name, rows in new_rows(tables, new).items():
+            columns = TABLES[name].names
+            if name == "bars_1m":
+                await con.copy_records_to_table("stage_bars_1m", records=rows, columns=columns)
+                await con.execute(_MOVE_BARS)
+            else:
+                await con.copy_records_to_table(name, records=rows, columns=columns)
+    return len(new)
+
+
+def checks_compressed_chunks(timescale: str | None) -> bool:
+    """Whether a plain COPY is refused for every row its table's unique index already holds, so
+    writes may COPY first: on plain PostgreSQL (`timescale` None), and on TimescaleDB from 2.11,
+    which checks compressed chunks too (before, a duplicate of a compressed row went in unnoticed,
+    and the store always writes checked)."""
+    if timescale is None:
+        return True
+    found = re.match(r"(\d+)\.(\d+)", timescale)
+    return found is not None and (int(found[1]), int(found[2])) >= (2, 11)
 
 
 def describe_dsn(dsn: str) -> str:
