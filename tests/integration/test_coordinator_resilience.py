@@ -31,7 +31,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, cast
 
 import asyncpg
@@ -46,10 +45,10 @@ from fin_agent.adapters.memory import InMemoryEventBus
 from fin_agent.adapters.redis_bus import RedisStreamsEventBus
 from fin_agent.adapters.redis_streams import StreamsSettings, text
 from fin_agent.adapters.timescale_store import TimescaleStore
-from fin_agent.app.bootstrap import Container
 from fin_agent.app.coordinator import GROUP, Coordinator
 from fin_agent.app.http_server import HttpDeps, make_app, store_check
-from fin_agent.app.runner import http_deps
+from fin_agent.app.read_models import ReadModels
+from fin_agent.app.runner import readiness_checks
 from fin_agent.domain.errors import AdapterError
 from fin_agent.domain.events import BarsClosed, DomainEvent, ErrorRaised
 from fin_agent.domain.values import Bar, symbol
@@ -362,14 +361,12 @@ def consumer_task_alive() -> bool:
 
 
 def readiness_deps(bus: EventBus, store: Any, coordinator: Coordinator) -> HttpDeps:
-    """The agent's own readiness checks (`runner.http_deps`) over these parts."""
-    parts = SimpleNamespace(
-        bus=bus,
-        store=store,
-        coordinator=coordinator,
-        store_info=StoreInfo(backend="test", schema_version=0),
+    """The agent's own readiness checks (`runner.readiness_checks`) over these parts."""
+    return HttpDeps(
+        read_models=ReadModels(store),
+        checks=readiness_checks(bus, store, coordinator),
+        info={"store": "test"},
     )
-    return http_deps(cast(Container, parts))
 
 
 async def readyz(client: TestClient[Any, Any]) -> tuple[int, dict[str, Any]]:

@@ -23,8 +23,15 @@ from fin_agent.adapters.redis_bus import RedisStreamsEventBus
 from fin_agent.adapters.system_clock import SystemClock
 from fin_agent.app.bootstrap import Container, running
 from fin_agent.app.config_version import ConfigHistory
+from fin_agent.app.coordinator import Coordinator
 from fin_agent.app.day_times import DayPorts, DayTimes
-from fin_agent.app.http_server import HttpDeps, HttpServer, dead_letters_source, store_check
+from fin_agent.app.http_server import (
+    Check,
+    HttpDeps,
+    HttpServer,
+    dead_letters_source,
+    store_check,
+)
 from fin_agent.app.live_config import ConfigWatcher
 from fin_agent.app.metric_sources import register_sources
 from fin_agent.app.read_models import ReadModels
@@ -35,6 +42,8 @@ from fin_agent.domain.errors import FinAgentError
 from fin_agent.domain.events import BarsClosed
 from fin_agent.domain.report import DailyReport
 from fin_agent.domain.values import Bar, Session, Symbol, symbol
+from fin_agent.ports.event_bus import EventBus
+from fin_agent.ports.store import Store
 
 PUBLISH_BATCH = 30  # minutes of bars per publish
 log = structlog.get_logger(__name__)
@@ -176,20 +185,25 @@ async def run_agent(
     return 0
 
 
-def http_deps(container: Container) -> HttpDeps:
-    """The read models and readiness checks of a running agent."""
+def readiness_checks(bus: EventBus, store: Store, coordinator: Coordinator) -> dict[str, Check]:
+    """The agent's readiness: the bus answers, the store answers, the coordinator's writes work."""
 
-    async def bus() -> str | None:
+    async def bus_check() -> str | None:
         try:
-            await container.bus.ping()
+            await bus.ping()
         except FinAgentError as exc:
             return str(exc)
         return None
 
-    async def coordinator() -> str | None:
-        stats = container.coordinator.stats
+    async def coordinator_check() -> str | None:
+        stats = coordinator.stats
         return None if stats.store_up else f"store writes failing: {stats.last_error}"
 
+    return {"bus": bus_check, "store": store_check(store), "coordinator": coordinator_check}
+
+
+def http_deps(container: Container) -> HttpDeps:
+    """The read models and readiness checks of a running agent."""
     register_sources(container.metrics, container)
     settings = container.settings
     schedule = Schedule(settings.schedule, container.calendar, exchange_timezone=settings.timezone)
@@ -204,7 +218,7 @@ def http_deps(container: Container) -> HttpDeps:
 
     return HttpDeps(
         read_models=ReadModels(container.store),
-        checks={"bus": bus, "store": store_check(container.store), "coordinator": coordinator},
+        checks=readiness_checks(container.bus, container.store, container.coordinator),
         info={"version": __version__, "store": container.store_info.backend},
         metrics=container.metrics,
         effective_config=lambda: render_effective(container.live.current.settings),
