@@ -10,6 +10,8 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -127,3 +129,24 @@ def free_port() -> int:
 
 
 RedisServerFactory = Callable[..., RedisServer]
+
+
+def http_get(url: str) -> tuple[int, bytes]:
+    """Status and body of a GET on localhost; (0, b"") while nothing listens yet."""
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310 (localhost)
+            return int(response.status), bytes(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except (urllib.error.URLError, OSError):
+        return 0, b""
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Poll `condition` every 0.1 s; fail naming `what` when it has not held within `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")

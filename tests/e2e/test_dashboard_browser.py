@@ -12,14 +12,10 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +24,7 @@ import pytest
 
 from fin_agent.adapters.event_codec import EventCodec, default_registry
 from fin_agent.domain.events import ErrorRaised, Severity
-from support import RedisServerFactory
+from support import RedisServerFactory, free_port, http_get, wait_until
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -50,35 +46,10 @@ DAY = "2025-03-03"
 UI_TIMEOUT_MS = 30_000
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310 (localhost)
-            return int(response.status), bytes(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except (urllib.error.URLError, OSError):  # not listening (yet)
-        return 0, b""
-
-
 def get_json(url: str) -> Any:
-    status, body = get(url)
+    status, body = http_get(url)
     assert status == 200, f"{url} answered {status}: {body[:300]!r}"
     return json.loads(body)
-
-
-def until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def stop(process: subprocess.Popen[Any], timeout: float = 30.0) -> None:
@@ -136,7 +107,7 @@ def agent(agent_env: dict[str, str]) -> Iterator[str]:
     reader.start()
     url = f"http://127.0.0.1:{agent_env['FIN_AGENT_HTTP__PORT']}"
     try:
-        until(lambda: any("agent_idle" in line for line in lines), "the simulated day", 120)
+        wait_until(lambda: any("agent_idle" in line for line in lines), "the simulated day", 120)
         yield url
     finally:
         stop(process)
@@ -159,7 +130,7 @@ def dashboard(agent: str, agent_env: dict[str, str], tmp_path: Path) -> Iterator
     )  # fmt: skip
     url = f"http://127.0.0.1:{agent_env['FIN_AGENT_DASHBOARD__PORT']}"
     try:
-        until(lambda: get(f"{url}/_stcore/health")[0] == 200, "the dashboard", 60)
+        wait_until(lambda: http_get(f"{url}/_stcore/health")[0] == 200, "the dashboard", 60)
         yield url
     finally:
         stop(process)
@@ -180,7 +151,7 @@ def inject_error(redis_url: str, agent_url: str) -> ErrorRaised:
         client.xadd("fin:events", EventCodec(default_registry()).encode(error))  # type: ignore[arg-type]
     finally:
         client.close()
-    until(
+    wait_until(
         lambda: any(e["event_id"] == error.id for e in get_json(f"{agent_url}/api/errors")),
         "the injected error to be stored",
     )

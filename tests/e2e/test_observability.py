@@ -11,50 +11,21 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from support import RedisServerFactory
+from support import RedisServerFactory, free_port, http_get, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 FIN_AGENT = Path(sys.executable).with_name("fin-agent")
 SECRET = "SECRET-TOKEN-e2e-4242"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310 (localhost)
-            return int(response.status), bytes(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except (urllib.error.URLError, OSError):  # not listening (yet)
-        return 0, b""
-
-
-def until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Receiver:
@@ -115,26 +86,28 @@ def test_agent_probes_metrics_traces_and_notifications(
     stderr_lines: list[str] = []
     threading.Thread(target=lambda: stderr_lines.extend(agent.stderr or []), daemon=True).start()
     try:
-        until(lambda: get(f"{base}/healthz")[0] == 200, "/healthz", timeout=60)
-        first_scrape = get(f"{base}/metrics")[1].decode()
-        until(lambda: any("agent_idle" in line for line in stderr_lines), "the day to finish", 90)
-        assert get(f"{base}/readyz")[0] == 200
-        second_scrape = get(f"{base}/metrics")[1].decode()
+        wait_until(lambda: http_get(f"{base}/healthz")[0] == 200, "/healthz", timeout=60)
+        first_scrape = http_get(f"{base}/metrics")[1].decode()
+        wait_until(
+            lambda: any("agent_idle" in line for line in stderr_lines), "the day to finish", 90
+        )
+        assert http_get(f"{base}/readyz")[0] == 200
+        second_scrape = http_get(f"{base}/metrics")[1].decode()
         processed = "fin_agent_events_processed_total"
         assert metric(second_scrape, processed) > metric(first_scrape, processed) >= 0
         assert metric(second_scrape, 'fin_agent_plans{state="closed"}') > 0
 
         redis.stop()
-        until(lambda: get(f"{base}/readyz")[0] == 503, "/readyz to say 503")
-        _, body = get(f"{base}/readyz")
+        wait_until(lambda: http_get(f"{base}/readyz")[0] == 503, "/readyz to say 503")
+        _, body = http_get(f"{base}/readyz")
         checks = json.loads(body)["checks"]
         assert checks["bus"]["ok"] is False
         assert "Redis" in checks["bus"]["reason"]
-        assert get(f"{base}/healthz")[0] == 200  # alive, though not ready
+        assert http_get(f"{base}/healthz")[0] == 200  # alive, though not ready
 
         redis.start()
-        until(lambda: get(f"{base}/readyz")[0] == 200, "/readyz to recover")
-        until(lambda: len(receiver.bodies) >= 3, "notifications")
+        wait_until(lambda: http_get(f"{base}/readyz")[0] == 200, "/readyz to recover")
+        wait_until(lambda: len(receiver.bodies) >= 3, "notifications")
     finally:
         agent.send_signal(signal.SIGTERM)
         out, _ = agent.communicate(timeout=60)
