@@ -59,6 +59,8 @@ def _strip(ready: Readiness | Unreachable, status: dict[str, Any]) -> None:
         st.badge(" · ".join(counts), color="blue")
         if isinstance(ready, Readiness) and ready.version:
             st.badge(f"v{ready.version} · {ready.store or '?'}", color="gray")
+        if isinstance(ready, Readiness) and ready.config_version:
+            st.badge(f"config {ready.config_version}", color="gray")
         now = datetime.now(ZoneInfo(ui.zone()))
         st.caption(f"updated {now:%H:%M:%S} ET" if "New_York" in ui.zone() else f"{now:%H:%M:%S}")
 

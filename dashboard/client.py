@@ -57,6 +57,7 @@ class Readiness:
     checks: Mapping[str, CheckResult] = field(default_factory=dict)
     version: str | None = None
     store: str | None = None
+    config_version: str | None = None
 
     @property
     def failing(self) -> dict[str, str]:
@@ -137,6 +138,7 @@ class AgentClient:
             checks=checks,
             version=str(version) if version is not None else None,
             store=str(store) if store is not None else None,
+            config_version=str(reply["config_version"]) if reply.get("config_version") else None,
         )
 
     def status(self) -> JSON | Unreachable:

@@ -93,6 +93,7 @@ class FakeAgent:
             effective_config=lambda: render_effective(settings),
             dead_letters=self.dead_letters,
             schedule=self.schedule,
+            config_version=lambda: "90d5fcd64eea",
         )
         self._runner = web.AppRunner(make_app(deps), access_log=None)
         await self._runner.setup()
@@ -243,6 +244,7 @@ def test_banner_shows_readiness_trading_state_and_the_injected_error(
     assert "Agent ready" in page
     assert "Trading ACTIVE" in page
     assert "Day 2025-03-03" in page
+    assert "config 90d5fcd64eea" in page  # the config version in force
     [error] = at.error
     assert "feed/feed_disconnected" in error.value
     assert "Finnhub socket closed: reconnecting with backoff" in error.value
