@@ -84,7 +84,8 @@ def test_agent_probes_metrics_traces_and_notifications(
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     stderr_lines: list[str] = []
-    threading.Thread(target=lambda: stderr_lines.extend(agent.stderr or []), daemon=True).start()
+    reader = threading.Thread(target=lambda: stderr_lines.extend(agent.stderr or []), daemon=True)
+    reader.start()
     try:
         wait_until(lambda: http_get(f"{base}/healthz")[0] == 200, "/healthz", timeout=60)
         first_scrape = http_get(f"{base}/metrics")[1].decode()
@@ -110,7 +111,12 @@ def test_agent_probes_metrics_traces_and_notifications(
         wait_until(lambda: len(receiver.bodies) >= 3, "notifications")
     finally:
         agent.send_signal(signal.SIGTERM)
-        out, _ = agent.communicate(timeout=60)
+        agent.wait(timeout=60)
+        reader.join(timeout=30)  # stderr is the reader's until EOF: no communicate() here
+        out = agent.stdout.read() if agent.stdout else ""
+        for pipe in (agent.stdout, agent.stderr):
+            if pipe is not None:
+                pipe.close()
     assert agent.returncode == 0, "".join(stderr_lines)[-3000:]
     assert out.startswith("2025-03-03 trades ")
 
