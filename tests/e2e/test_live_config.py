@@ -189,3 +189,18 @@ async def test_rapid_saves_settle_on_the_last_one(agent: Agent) -> None:
     adopted = agent.container.live.adopt()
     assert adopted is not None
     assert adopted.strategy.scan.gap_min_pct == 7
+
+
+@pytest.mark.asyncio
+async def test_an_execution_cost_edit_needs_a_restart_because_the_broker_holds_the_costs(
+    agent: Agent,
+) -> None:
+    agent.edit("  slippage_bps: 0 ", "  slippage_bps: 5 ")
+
+    outcome = await agent.save_and_settle()
+
+    assert outcome == "restart"
+    [change] = agent.published(ConfigChanged)
+    assert change.restart_keys == ("execution.slippage_bps",)
+    assert agent.container.live.adopt() is None
+    assert agent.container.live.strategy.costs.slippage_bps == 0

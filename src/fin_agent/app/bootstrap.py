@@ -41,7 +41,6 @@ from fin_agent.app.metrics import Metrics
 from fin_agent.app.notifications import NotificationRouter
 from fin_agent.app.settings import Settings
 from fin_agent.domain.events import BarsClosed, Severity
-from fin_agent.domain.rules import Strategy
 from fin_agent.ports.calendar import Calendar
 from fin_agent.ports.event_bus import EventBus
 from fin_agent.ports.market_data import MarketData
@@ -63,7 +62,6 @@ class Container:
     """Everything a run needs, built once from settings."""
 
     settings: Settings
-    strategy: Strategy
     timezone: ZoneInfo
     clock: FixedClock
     calendar: Calendar
@@ -136,7 +134,6 @@ async def build(
     router.attach(event_bus)
     return Container(
         settings=settings,
-        strategy=strategy,
         timezone=ZoneInfo(settings.timezone),
         clock=clock,
         calendar=calendar,

@@ -14,30 +14,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fin_agent.app.config_sources import secret_fields
 from fin_agent.app.settings import Settings
 from fin_agent.domain.errors import ConfigError
 
 VERSION_LENGTH = 12
-LIVE_PREFIXES: tuple[str, ...] = (
-    "scan.",
-    "plan.",
-    "risk.",
-    "execution.",
-    "schedule.",
-    "notifications.",
-    "logging.level",
-)
-"""Keys that take effect at the next decision point; every other key needs a restart."""
+LIVE_SECTIONS: tuple[str, ...] = ("scan", "plan", "risk", "schedule", "notifications")
+"""Sections that take effect at the next decision point (with `logging.level`); the rest,
+execution costs included (the paper broker is built with them), need a restart."""
+LIVE_KEYS: tuple[str, ...] = ("logging.level",)
+_LIVE_PREFIXES = tuple(f"{s}." for s in LIVE_SECTIONS) + LIVE_KEYS
 
 
 def effective(settings: Settings) -> dict[str, Any]:
     """The settings as plain JSON values, without the secrets."""
-    secret_names = {
-        name
-        for name, field in type(settings).model_fields.items()
-        if "SecretStr" in str(field.annotation)
-    }
-    dumped: dict[str, Any] = settings.model_dump(mode="json", exclude=secret_names)
+    dumped: dict[str, Any] = settings.model_dump(
+        mode="json", exclude=set(secret_fields(type(settings)))
+    )
     return dumped
 
 
@@ -67,7 +60,7 @@ def changed_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
 
 def is_live(key: str) -> bool:
     """True when `key` may change while the agent runs."""
-    return key.startswith(LIVE_PREFIXES)
+    return key.startswith(_LIVE_PREFIXES)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -18,7 +18,13 @@ from pathlib import Path
 
 import structlog
 
-from fin_agent.app.config_version import ConfigHistory, config_version, diff, effective
+from fin_agent.app.config_version import (
+    LIVE_SECTIONS,
+    ConfigHistory,
+    config_version,
+    diff,
+    effective,
+)
 from fin_agent.app.settings import Settings, load_settings
 from fin_agent.domain.errors import ConfigError
 from fin_agent.domain.events import ConfigChanged, DomainEvent, ErrorRaised, Severity
@@ -173,17 +179,9 @@ class ConfigWatcher:
 
 def _with_live_keys(old: Settings, new: Settings) -> Settings:
     """`old` with the sections that may change live taken from `new` (restart keys stay old)."""
-    return old.model_copy(
-        update={
-            "scan": new.scan,
-            "plan": new.plan,
-            "risk": new.risk,
-            "execution": new.execution,
-            "schedule": new.schedule,
-            "notifications": new.notifications,
-            "logging": old.logging.model_copy(update={"level": new.logging.level}),
-        }
-    )
+    update: dict[str, object] = {name: getattr(new, name) for name in LIVE_SECTIONS}
+    update["logging"] = old.logging.model_copy(update={"level": new.logging.level})
+    return old.model_copy(update=update)
 
 
 def _digest(path: Path) -> str:

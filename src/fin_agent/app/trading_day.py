@@ -191,7 +191,7 @@ class TradingDay:
             day=self.day,
             strategy=self._strategy.name,
             candidates=len(self.scan_result.candidates) if self.scan_result else 0,
-            plans=sum(1 for p in self.plans.values()),
+            plans=len(self.plans),
             plans_rejected=self._rejected,
             performance=performance(self.ledger.start_equity, self.ledger.closed_trades),
         )
