@@ -1,4 +1,4 @@
-"""The runtime sections of the settings: schedule, market source, bus, store, servers, logging.
+"""The runtime sections of the settings: schedule, simulator, replay, bus, store, servers, logging.
 
 Like the strategy sections, every model forbids unknown keys, bounds every number and describes
 every field.
@@ -207,15 +207,6 @@ class ScheduleSettings(SettingsSection):
             )
         raise_if(problems)
         return self
-
-
-class MarketSettings(SettingsSection):
-    """Where market data comes from."""
-
-    source: Literal["simulator", "replay", "finnhub"] = Field(
-        default="simulator",
-        description="simulator (seeded, offline), replay (bar files) or finnhub.",
-    )
 
 
 class SimulatorSettings(SettingsSection):

@@ -41,7 +41,11 @@ class AccountSettings(SettingsSection):
 
 
 class ScanSettings(SettingsSection):
-    """Filters and ranking of the pre-market gap scan (DESIGN.md section 2, step 1)."""
+    """Filters and ranking of the pre-market gap scan (DESIGN.md section 2, step 1).
+
+    The `collection_*` and `news_*` keys shape how a live scan collects its data (`LiveScan`); they
+    are not rules of the domain's `ScanRules`.
+    """
 
     gap_min_pct: Decimal = Field(
         default=Decimal(4),
@@ -108,6 +112,30 @@ class ScanSettings(SettingsSection):
         default_factory=list,
         max_length=20_000,
         description="Symbols to scan; an empty list scans every symbol the source has.",
+    )
+    collection_concurrency: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="Symbols collected at once before a live scan (the rate budgets still rule).",
+    )
+    collection_margin_secs: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="A live scan's collection is planned to end this long before scan time, "
+        "seconds.",
+    )
+    news_reserve_calls: int = Field(
+        default=10,
+        ge=0,
+        le=10_000,
+        description="News calls a live scan's plan keeps for phase 2 when catalyst_required.",
+    )
+    news_for_candidates: bool = Field(
+        default=True,
+        description="A live scan fetches the candidates' headlines to show them, even when "
+        "catalyst_required is false.",
     )
 
     @field_validator("universe")

@@ -25,6 +25,12 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from fin_agent.app.config_file import read_config_file
+from fin_agent.app.config_market import (
+    FeedSettings,
+    FinnhubSettings,
+    MarketSettings,
+    YahooSettings,
+)
 from fin_agent.app.config_problems import ConfigProblem, problem, raise_if, translate
 from fin_agent.app.config_runtime import (
     BusSettings,
@@ -33,7 +39,6 @@ from fin_agent.app.config_runtime import (
     JobSchedule,
     JobsSettings,
     LoggingSettings,
-    MarketSettings,
     NotificationsSettings,
     ReplaySettings,
     ScheduleSettings,
@@ -68,6 +73,8 @@ __all__ = [
     "BusSettings",
     "DashboardSettings",
     "ExecutionSettings",
+    "FeedSettings",
+    "FinnhubSettings",
     "HttpSettings",
     "JobSchedule",
     "JobsSettings",
@@ -81,6 +88,7 @@ __all__ = [
     "Settings",
     "SimulatorSettings",
     "StoreSettings",
+    "YahooSettings",
     "load_settings",
     "render_effective",
 ]
@@ -118,7 +126,22 @@ class Settings(BaseSettings):
     schedule: ScheduleSettings = Field(
         default_factory=ScheduleSettings, description="Job schedule."
     )
-    market: MarketSettings = Field(default_factory=MarketSettings, description="Market data.")
+    market: MarketSettings = Field(
+        default_factory=MarketSettings,
+        description="Market data: the source, and the live market's daily bar sources.",
+    )
+    finnhub: FinnhubSettings = Field(
+        default_factory=FinnhubSettings,
+        description="Finnhub's REST API (quotes, news): URL, rate limit and HTTP policy.",
+    )
+    feed: FeedSettings = Field(
+        default_factory=FeedSettings,
+        description="Finnhub's trade WebSocket and the 1-minute bars built from it.",
+    )
+    yahoo: YahooSettings = Field(
+        default_factory=YahooSettings,
+        description="Yahoo's daily bars: URL, user agent, rate limit and HTTP policy.",
+    )
     simulator: SimulatorSettings = Field(
         default_factory=SimulatorSettings, description="The market simulator."
     )

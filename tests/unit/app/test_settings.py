@@ -7,10 +7,12 @@ from collections.abc import Callable, Mapping
 from datetime import date, time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from fin_agent.app.config_sources import secret_fields
 from fin_agent.app.settings import SECRET_MASK, Settings, load_settings, render_effective
 from fin_agent.domain.errors import ConfigError
 from fin_agent.domain.rules import Direction, Strategy
@@ -66,6 +68,27 @@ def test_repo_config_yaml_sets_every_default_of_the_settings(no_secrets: Path) -
     defaults = Settings(data_dir=REPO_CONFIG.parent / "var", secrets_dir=no_secrets)
 
     assert from_file == defaults
+
+
+def _dotted_keys(values: Mapping[str, Any], prefix: str = "") -> set[str]:
+    keys: set[str] = set()
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        # A job is written with the one of cron/at it uses: its name is the key.
+        if isinstance(value, Mapping) and prefix != "schedule.jobs.":
+            keys |= _dotted_keys(value, f"{path}.")
+        else:
+            keys.add(path)
+    return keys
+
+
+def test_repo_config_yaml_names_every_key_of_the_settings(no_secrets: Path) -> None:
+    written = yaml.safe_load(REPO_CONFIG.read_text(encoding="utf-8"))
+    written.pop("profiles")
+
+    settings = Settings(secrets_dir=no_secrets).model_dump(exclude=set(secret_fields(Settings)))
+
+    assert _dotted_keys(written) == _dotted_keys(settings)
 
 
 def test_strategy_uses_decimals_and_a_clock_time(
@@ -556,9 +579,11 @@ def test_profile_problems_name_the_overlay(write_config: WriteConfig, no_secrets
             "profiles.prod.profile: a profile overlay cannot choose a profile; delete it; "
             "choose the profile with --profile, FIN_AGENT_PROFILE or the top-level profile key",
             "profiles.prod.scan.top: unknown key; did you mean top_n? allowed keys in "
-            "profiles.prod.scan: adv_min, adv_period, atr_period, catalyst_required, direction, "
-            "gap_max_pct, gap_min_pct, min_history_bars, news_lookback_hours, pm_volume_min, "
-            "price_max, price_min, rank_by, split_guard, top_n, universe",
+            "profiles.prod.scan: adv_min, adv_period, atr_period, catalyst_required, "
+            "collection_concurrency, collection_margin_secs, direction, gap_max_pct, "
+            "gap_min_pct, min_history_bars, news_for_candidates, news_lookback_hours, "
+            "news_reserve_calls, pm_volume_min, price_max, price_min, rank_by, split_guard, "
+            "top_n, universe",
         ),
     ):
         load(path, no_secrets)
@@ -608,8 +633,9 @@ def test_environment_problems_name_the_variable(
             "FIN_AGENT_REPLAY__FILES: is not a valid JSON list (Expecting value at character 9); "
             'write a JSON list such as ["AAPL", "MSFT"] or a comma-separated AAPL,MSFT',
             "scna: unknown section in FIN_AGENT_SCNA__TOP_N; did you mean scan? allowed keys at "
-            "the top level: account, bus, dashboard, execution, http, logging, market, "
-            "notifications, plan, replay, risk, scan, schedule, simulator, store, tracing",
+            "the top level: account, bus, dashboard, execution, feed, finnhub, http, logging, "
+            "market, notifications, plan, replay, risk, scan, schedule, simulator, store, "
+            "tracing, yahoo",
             "scan.atr_period: expected a whole number, got 'zero' (set by "
             "FIN_AGENT_SCAN__ATR_PERIOD); write a whole number such as 14",
         ),
