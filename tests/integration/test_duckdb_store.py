@@ -1,7 +1,9 @@
-"""`DuckDBStore` on a real file: it survives a reopen, refuses a newer schema, takes big batches."""
+"""`DuckDBStore` on a real file: it survives a reopen, refuses a newer schema, takes big batches,
+and its daily bar cache shares the store's one connection."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -14,13 +16,15 @@ from fin_agent.adapters.event_codec import EventCodec, default_registry
 from fin_agent.adapters.store_rows import SCHEMA_VERSION, TABLES
 from fin_agent.domain.errors import AdapterError, DataError
 from fin_agent.domain.events import BarsClosed, DomainEvent, ErrorRaised, Severity
-from fin_agent.domain.values import Bar, Symbol
+from fin_agent.domain.values import Bar, DailyBar, Symbol, symbol
 
 pytestmark = pytest.mark.asyncio
 
 DAY = date(2025, 3, 12)
 OPEN = datetime(2025, 3, 12, 13, 30, tzinfo=UTC)
 CODEC = EventCodec(default_registry())
+DAILY_BAR_TABLES = ("daily_bars", "daily_bar_coverage")
+AAPL = symbol("AAPL")
 
 
 def minutes(count: int, symbols: int) -> list[BarsClosed]:
@@ -124,8 +128,8 @@ async def test_migrate_records_each_version_once(tmp_path: Path) -> None:
     tables = {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     con.close()
 
-    assert versions == [(SCHEMA_VERSION,)]
-    assert tables == {*TABLES, "schema_migrations"}
+    assert sorted(versions) == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
+    assert tables == {*TABLES, *DAILY_BAR_TABLES, "schema_migrations"}
 
 
 async def test_fifty_thousand_bars_write_in_one_call(tmp_path: Path) -> None:
@@ -186,3 +190,92 @@ async def test_a_write_before_migrate_says_to_migrate(tmp_path: Path) -> None:
             await store.write([error(1)])
     finally:
         await store.close()
+
+
+# -- the daily bar cache --------------------------------------------------------------------------
+
+
+def daily(day: date, close: str, volume: int = 1_000_000) -> DailyBar:
+    price = Decimal(close)
+    return DailyBar(
+        symbol=AAPL, session=day, open=price, high=price, low=price, close=price, volume=volume
+    )
+
+
+async def test_the_daily_bar_cache_and_writes_share_the_one_connection(tmp_path: Path) -> None:
+    store = DuckDBStore(tmp_path / "shared.duckdb", CODEC)
+    await store.migrate()
+    cache = store.daily_bar_cache()
+    bars = [daily(DAY - timedelta(days=n), f"{100 + n}.25") for n in range(1, 6)]
+    try:
+        await asyncio.gather(
+            store.write(minutes(30, 20)),
+            cache.put(AAPL, DAY - timedelta(days=5), DAY - timedelta(days=1), bars),
+            *(store.write([error(n)]) for n in range(5)),
+        )
+
+        assert len(await store.rows("bars_1m")) == 600
+        assert await cache.get(AAPL, DAY - timedelta(days=9), DAY) == sorted(
+            bars, key=lambda b: b.session
+        )
+    finally:
+        await store.close()
+
+
+async def test_daily_bar_prices_are_kept_at_six_places_rounded_half_even(
+    tmp_path: Path,
+) -> None:
+    store = DuckDBStore(tmp_path / "round.duckdb", CODEC)
+    await store.migrate()
+    cache = store.daily_bar_cache()
+    given = [daily(date(2024, 3, 4), "10.0000005"), daily(date(2024, 3, 5), "10.0000015")]
+    try:
+        await cache.put(AAPL, date(2024, 3, 4), date(2024, 3, 5), given)
+
+        got = await cache.get(AAPL, date(2024, 3, 4), date(2024, 3, 5))
+        assert [str(b.close) for b in got] == ["10.000000", "10.000002"]
+    finally:
+        await store.close()
+
+
+async def test_a_daily_bar_too_large_for_the_tables_is_refused_before_anything_changes(
+    tmp_path: Path,
+) -> None:
+    store = DuckDBStore(tmp_path / "large.duckdb", CODEC)
+    await store.migrate()
+    cache = store.daily_bar_cache()
+    kept = [daily(date(2024, 3, 4), "10")]
+    await cache.put(AAPL, date(2024, 3, 4), date(2024, 3, 4), kept)
+    try:
+        with pytest.raises(
+            DataError,
+            match=r"daily bar AAPL 2024-03-05: open 1E\+14 is too large for the cache \(below "
+            r"100,000,000,000,000 only\): check the daily bar source's data",
+        ):
+            await cache.put(
+                AAPL, date(2024, 3, 4), date(2024, 3, 5), [daily(date(2024, 3, 5), "1E14")]
+            )
+        with pytest.raises(DataError, match=r"volume 9223372036854775808 is too large"):
+            await cache.put(
+                AAPL, date(2024, 3, 5), date(2024, 3, 5), [daily(date(2024, 3, 5), "1", 2**63)]
+            )
+
+        assert await cache.coverage(AAPL) == (date(2024, 3, 4), date(2024, 3, 4))
+        assert await cache.get(AAPL, date(2024, 3, 1), date(2024, 3, 31)) == kept
+    finally:
+        await store.close()
+
+
+async def test_the_daily_bar_cache_of_a_store_not_migrated_or_closed_says_what_to_do(
+    tmp_path: Path,
+) -> None:
+    store = DuckDBStore(tmp_path / "cache.duckdb", CODEC)
+    cache = store.daily_bar_cache()
+
+    with pytest.raises(
+        DataError, match=r"daily bar coverage failed \(Catalog Error: .*call migrate\(\) first"
+    ):
+        await cache.coverage(AAPL)
+    await store.close()
+    with pytest.raises(AdapterError, match=r"cache\.duckdb is closed: open a new DuckDBStore"):
+        await cache.put(AAPL, DAY, DAY, [])

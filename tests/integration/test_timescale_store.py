@@ -31,11 +31,12 @@ from fin_agent.adapters.timescale_store import (
 )
 from fin_agent.domain.errors import AdapterError, ConfigError, DataError
 from fin_agent.domain.events import BarsClosed, DomainEvent, ErrorRaised
-from fin_agent.domain.values import Bar, symbol
+from fin_agent.domain.values import Bar, DailyBar, symbol
 
 CODEC = EventCodec(default_registry())
 DAY = date(2024, 1, 2)
 OPEN = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
+DAILY_BAR_TABLES = ("daily_bars", "daily_bar_coverage")
 
 OpenStore = Callable[..., Awaitable[TimescaleStore]]
 
@@ -144,7 +145,7 @@ def test_v1_migration_is_frozen() -> None:
 
 
 @pytest.mark.asyncio
-async def test_migrate_creates_every_table_and_records_version_1_once(
+async def test_migrate_creates_every_table_and_records_each_version_once(
     open_store: OpenStore, admin: asyncpg.Connection
 ) -> None:
     store = await open_store()
@@ -155,13 +156,13 @@ async def test_migrate_creates_every_table_and_records_version_1_once(
     assert first == second
     assert first.schema_version == SCHEMA_VERSION
     versions = await admin.fetch(
-        f'SELECT version, description FROM "{store.schema}".schema_migrations'  # noqa: S608
+        f'SELECT version, description FROM "{store.schema}".schema_migrations ORDER BY 1'  # noqa: S608
     )
-    assert [tuple(r) for r in versions] == [(1, MIGRATIONS[0].description)]
+    assert [tuple(r) for r in versions] == [(m.version, m.description) for m in MIGRATIONS]
     tables = await admin.fetch(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = $1", store.schema
     )
-    assert {r["table_name"] for r in tables} == {*TABLES, "schema_migrations"}
+    assert {r["table_name"] for r in tables} == {*TABLES, *DAILY_BAR_TABLES, "schema_migrations"}
 
 
 @pytest.mark.asyncio
@@ -177,7 +178,7 @@ async def test_two_stores_migrating_together_apply_each_version_once(
     rows = await admin.fetch(
         f'SELECT version FROM "{one.schema}".schema_migrations'  # noqa: S608
     )
-    assert [r["version"] for r in rows] == [1]
+    assert sorted(r["version"] for r in rows) == [1, 2]
 
 
 @pytest.mark.asyncio
@@ -186,13 +187,13 @@ async def test_migrate_refuses_a_database_at_a_newer_version(
 ) -> None:
     await admin.execute(
         f'INSERT INTO "{store.schema}".schema_migrations (version, description) '  # noqa: S608
-        "VALUES (2, 'from a newer agent')"
+        "VALUES (3, 'from a newer agent')"
     )
 
     with pytest.raises(
         ConfigError,
-        match=rf"the database schema '{store.schema}' is at version 2 but this agent knows "
-        r"versions up to 1: upgrade the agent",
+        match=rf"the database schema '{store.schema}' is at version 3 but this agent knows "
+        r"versions up to 2: upgrade the agent",
     ):
         await store.migrate()
 
@@ -484,3 +485,96 @@ async def test_a_closed_store_says_so(postgres_dsn: str) -> None:
 
     with pytest.raises(AdapterError, match=r"cannot ping: the store is closed: connect a new one"):
         await store.ping()
+
+
+# -- the daily bar cache ------------------------------------------------------------------------
+
+
+def daily(sym: str, day: date, close: Decimal) -> DailyBar:
+    return DailyBar(
+        symbol=symbol(sym), session=day, open=close, high=close, low=close, close=close, volume=1
+    )
+
+
+def weekdays(start: date, end: date, close: Decimal, sym: str = "AAPL") -> list[DailyBar]:
+    found, day = [], start
+    while day <= end:
+        if day.weekday() < 5:
+            found.append(daily(sym, day, close))
+        day += timedelta(days=1)
+    return found
+
+
+@pytest.mark.asyncio
+async def test_two_agents_caching_one_symbol_at_once_put_one_after_the_other(
+    store: TimescaleStore, open_store: OpenStore
+) -> None:
+    other = await open_store(store.schema)
+    names = [f"S{n:02d}" for n in range(8)]
+    start, end = date(2024, 3, 4), date(2024, 3, 22)
+
+    await asyncio.gather(
+        *(
+            put
+            for name in names
+            for put in (
+                store.daily_bar_cache().put(
+                    symbol(name), start, date(2024, 3, 15), weekdays(start, end, Decimal(1), name)
+                ),
+                other.daily_bar_cache().put(
+                    symbol(name), date(2024, 3, 11), end, weekdays(start, end, Decimal(2), name)
+                ),
+            )
+        )
+    )
+
+    for name in names:
+        cache = store.daily_bar_cache()
+        assert await cache.coverage(symbol(name)) == (start, end)
+        got = await cache.get(symbol(name), start, end)
+        assert [b.session for b in got] == [b.session for b in weekdays(start, end, Decimal(1))]
+        overlap = {b.close for b in got if date(2024, 3, 11) <= b.session <= date(2024, 3, 15)}
+        assert len(overlap) == 1  # one put's bars throughout: the one that went second
+
+
+@pytest.mark.asyncio
+async def test_daily_bar_prices_are_rounded_half_even_like_duckdb_not_half_up(
+    store: TimescaleStore, admin: asyncpg.Connection
+) -> None:
+    given = [
+        daily("AAPL", date(2024, 3, 4), Decimal("10.0000005")),
+        daily("AAPL", date(2024, 3, 5), Decimal("10.0000015")),
+    ]
+
+    await store.daily_bar_cache().put(symbol("AAPL"), date(2024, 3, 4), date(2024, 3, 5), given)
+
+    got = await store.daily_bar_cache().get(symbol("AAPL"), date(2024, 3, 4), date(2024, 3, 5))
+    assert [str(b.close) for b in got] == ["10.000000", "10.000002"]
+    assert await count(admin, store.schema, "daily_bars") == 2
+    assert await count(admin, store.schema, "daily_bar_coverage") == 1
+
+
+@pytest.mark.asyncio
+async def test_the_daily_bar_cache_of_a_store_not_migrated_says_to_migrate(
+    open_store: OpenStore,
+) -> None:
+    store = await open_store()
+
+    with pytest.raises(
+        ConfigError,
+        match=r"cannot read the daily bar coverage of AAPL: UndefinedTableError: .* run "
+        r"migrate\(\) before using the store",
+    ):
+        await store.daily_bar_cache().coverage(symbol("AAPL"))
+
+
+@pytest.mark.asyncio
+async def test_the_daily_bar_cache_of_a_closed_store_says_so(postgres_dsn: str) -> None:
+    store = await TimescaleStore.connect(postgres_dsn, CODEC, schema=f"t_{uuid.uuid4().hex}")
+    cache = store.daily_bar_cache()
+    await store.close()
+
+    with pytest.raises(
+        AdapterError, match=r"cannot cache the daily bars of AAPL: the store is closed"
+    ):
+        await cache.put(symbol("AAPL"), DAY, DAY, [])

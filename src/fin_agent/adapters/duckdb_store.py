@@ -7,7 +7,8 @@ docs: faster than the appender for data already in Arrow; `executemany` is order
 slower), plainly; when a key is stored already that transaction is rolled back and the batch goes
 in checking, `events` first with `ON CONFLICT DO NOTHING RETURNING` the new ids, then only the new
 events' rows (`_write`). Reads come back through Arrow too: the DB-API's TIMESTAMPTZ conversion
-needs pytz, Arrow's does not.
+needs pytz, Arrow's does not. The daily bar cache (`daily_bar_cache()`) runs on the same connection
+under the same locks.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, Final, TypeVar, cast
 import duckdb
 import pyarrow as pa
 
+from fin_agent.adapters.duckdb_daily_bars import DuckDBDailyBarCache
 from fin_agent.adapters.event_codec import EventCodec
 from fin_agent.adapters.store_queries import (
     EVENT_COLUMNS,
@@ -44,6 +46,7 @@ from fin_agent.adapters.store_rows import (
 )
 from fin_agent.domain.errors import AdapterError, DataError
 from fin_agent.domain.events import DomainEvent
+from fin_agent.ports.daily_bar_cache import DailyBarCache
 from fin_agent.ports.store import Row, StoreInfo
 
 __all__ = ["DuckDBStore"]
@@ -86,13 +89,28 @@ def create_table_sql(table: Table) -> str:
 
 
 def _migration_1(con: Connection) -> None:
-    # Version 1 is `TABLES` as it stands at SCHEMA_VERSION 1. When the schema moves on, freeze
-    # this DDL here and add a step that alters version 1 into the next.
+    # Version 1 is `TABLES` as it stands (unchanged since SCHEMA_VERSION 1). When `TABLES`
+    # changes, freeze this DDL here and add a step that alters version 1 into the next.
     for table in TABLES.values():
         con.execute(create_table_sql(table))
 
 
-MIGRATIONS: Final[dict[int, Callable[[Connection], None]]] = {1: _migration_1}
+def _migration_2(con: Connection) -> None:
+    # The daily bar cache (`DuckDBDailyBarCache`): bars by symbol and session, and the one date
+    # range each symbol is complete over. History: never edit; alter it in a later step.
+    con.execute(
+        'CREATE TABLE IF NOT EXISTS "daily_bars" ("symbol" VARCHAR NOT NULL, '
+        '"session" DATE NOT NULL, "open" DECIMAL(20, 6) NOT NULL, "high" DECIMAL(20, 6) NOT NULL, '
+        '"low" DECIMAL(20, 6) NOT NULL, "close" DECIMAL(20, 6) NOT NULL, "volume" BIGINT NOT NULL, '
+        'PRIMARY KEY ("symbol", "session"))'
+    )
+    con.execute(
+        'CREATE TABLE IF NOT EXISTS "daily_bar_coverage" ("symbol" VARCHAR PRIMARY KEY, '
+        '"first_day" DATE NOT NULL, "last_day" DATE NOT NULL, CHECK ("first_day" <= "last_day"))'
+    )
+
+
+MIGRATIONS: Final[dict[int, Callable[[Connection], None]]] = {1: _migration_1, 2: _migration_2}
 """Schema version -> the step that brings a database at the version before to it."""
 
 
@@ -169,6 +187,10 @@ class DuckDBStore:
         query = days_query()
         found = await self._run("days", lambda con: _fetch(con, query))
         return [d for d in found["trading_day"] if isinstance(d, date)]
+
+    def daily_bar_cache(self) -> DailyBarCache:
+        """The daily bar cache in this file, on the store's connection (`DuckDBDailyBarCache`)."""
+        return DuckDBDailyBarCache(self._run)
 
     async def ping(self) -> None:
         """Raise `AdapterError` unless the database answers `SELECT 1`."""

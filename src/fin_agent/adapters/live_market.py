@@ -6,7 +6,9 @@
 - `premarket`: the pre-market bars the feed aggregated when there are any, else Finnhub's quote.
 - `session_bars`: the regular-session bars the feed aggregated (`SessionBarBuffer`).
 - `headlines`: Finnhub's company news.
-`InMemoryDailyBarCache` is the cache until a store-backed one exists.
+The cache to give it is the store's (`Store.daily_bar_cache()`), so fetched bars outlive a restart.
+`InMemoryDailyBarCache` lives in `fin_agent.adapters.memory`; it is re-exported here, where tests
+import it from.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from fin_agent.adapters.finnhub_rest import FinnhubQuote
+from fin_agent.adapters.memory import InMemoryDailyBarCache as InMemoryDailyBarCache
 from fin_agent.domain.errors import AdapterError, ConfigError, DataError
 from fin_agent.domain.values import Bar, DailyBar, Headline, Premarket, Symbol
 from fin_agent.ports.calendar import Calendar
@@ -55,40 +58,6 @@ class QuoteAndNewsSource(Protocol):
     async def company_news(self, symbol: Symbol, start: date, end: date) -> list[Headline]:
         """Headlines about `symbol` dated `start` to `end` inclusive, oldest first."""
         ...
-
-
-class InMemoryDailyBarCache:
-    """A `DailyBarCache` in dictionaries: for tests, and live until the store-backed one exists."""
-
-    def __init__(self) -> None:
-        self._bars: dict[Symbol, dict[date, DailyBar]] = {}
-        self._coverage: dict[Symbol, tuple[date, date]] = {}
-
-    async def coverage(self, symbol: Symbol) -> tuple[date, date] | None:
-        """The first and last date the cache holds every bar of, or None."""
-        return self._coverage.get(symbol)
-
-    async def get(self, symbol: Symbol, start: date, end: date) -> Sequence[DailyBar]:
-        """The cached bars of sessions `start` to `end` inclusive, oldest first."""
-        series = self._bars.get(symbol, {})
-        return [series[d] for d in sorted(series) if start <= d <= end]
-
-    async def put(self, symbol: Symbol, start: date, end: date, bars: Sequence[DailyBar]) -> None:
-        """Record `bars` as every bar of `start`..`end` (see `DailyBarCache.put`)."""
-        if end < start:
-            raise DataError(f"daily bar cache put for {symbol}: end {end} is before start {start}")
-        series = self._bars.setdefault(symbol, {})
-        old = self._coverage.get(symbol)
-        if old is None or start > old[1] + ONE_DAY or end < old[0] - ONE_DAY:
-            series.clear()
-            self._coverage[symbol] = (start, end)
-        else:
-            for day in [d for d in series if start <= d <= end]:
-                del series[day]
-            self._coverage[symbol] = (min(start, old[0]), max(end, old[1]))
-        for bar in bars:
-            if bar.symbol == symbol and start <= bar.session <= end:
-                series[bar.session] = bar
 
 
 class SessionBarBuffer:

@@ -14,6 +14,7 @@ from decimal import Decimal
 from time import perf_counter
 from zoneinfo import ZoneInfo
 
+from fin_agent.adapters.daily_bar_put import plan_put
 from fin_agent.adapters.event_codec import EventCodec
 from fin_agent.adapters.store_queries import check_limit, order_columns, table_of
 from fin_agent.adapters.store_rows import (
@@ -26,6 +27,7 @@ from fin_agent.adapters.store_rows import (
 from fin_agent.domain.errors import DataError
 from fin_agent.domain.events import DomainEvent
 from fin_agent.domain.values import Bar, DailyBar, Headline, Premarket, Session, Symbol
+from fin_agent.ports.daily_bar_cache import DailyBarCache
 from fin_agent.ports.event_bus import ALL_EVENTS, BatchHandler, Handler, Observer
 from fin_agent.ports.store import Row, StoreInfo
 
@@ -165,6 +167,35 @@ class InMemoryNews:
         return sorted(found, key=lambda h: h.published_at)
 
 
+class InMemoryDailyBarCache:
+    """A `DailyBarCache` in dictionaries: the `InMemoryStore`'s, and the fake of the SQL caches."""
+
+    def __init__(self) -> None:
+        self._bars: dict[Symbol, dict[date, DailyBar]] = {}
+        self._coverage: dict[Symbol, tuple[date, date]] = {}
+
+    async def coverage(self, symbol: Symbol) -> tuple[date, date] | None:
+        """The first and last date the cache holds every bar of, or None."""
+        return self._coverage.get(symbol)
+
+    async def get(self, symbol: Symbol, start: date, end: date) -> Sequence[DailyBar]:
+        """The cached bars of sessions `start` to `end` inclusive, oldest first."""
+        series = self._bars.get(symbol, {})
+        return [series[d] for d in sorted(series) if start <= d <= end]
+
+    async def put(self, symbol: Symbol, start: date, end: date, bars: Sequence[DailyBar]) -> None:
+        """Record `bars` as every bar of `start`..`end` (see `DailyBarCache.put`)."""
+        change = plan_put(symbol, start, end, bars, self._coverage.get(symbol))
+        series = self._bars.setdefault(symbol, {})
+        if change.fresh:
+            series.clear()
+        else:
+            for day in [d for d in series if start <= d <= end]:
+                del series[day]
+        series.update((b.session, b) for b in change.bars)
+        self._coverage[symbol] = change.coverage
+
+
 class InMemoryEventBus:
     """In-process dispatch: handlers run in publish order; events they publish queue behind.
 
@@ -254,6 +285,7 @@ class InMemoryStore:
         self._events: dict[tuple[object, ...], DomainEvent] = {}
         self._ordered: dict[str, list[RowValues]] = {}  # sorted rows per table, reset by writes
         self._event_order: list[DomainEvent] | None = None
+        self._daily_bars = InMemoryDailyBarCache()
 
     async def migrate(self) -> StoreInfo:
         """Nothing to create: say what the store is."""
@@ -323,6 +355,10 @@ class InMemoryStore:
     async def days(self) -> Sequence[date]:
         """Trading days with stored events, oldest first."""
         return sorted({e.trading_day for e in self._events.values()})
+
+    def daily_bar_cache(self) -> DailyBarCache:
+        """The store's one `InMemoryDailyBarCache`: every call answers the same bars."""
+        return self._daily_bars
 
     async def ping(self) -> None:
         """Always ready."""

@@ -7,6 +7,9 @@ rows of a batch first, learning which events are new, then in the same transacti
 events' rows of the other tables (`new_rows`): those cannot be stored yet, bars excepted. Numbers
 are `NUMERIC(20, 6)`; every figure (a gap percentage, a split-adjusted price) is rounded half-even
 to 6 places here, the one place that rounds, identically for every store.
+
+Schema version 2 adds the daily bar cache's two tables (`daily_bars`, `daily_bar_coverage`): no
+event projects into them, so they are not in `TABLES`; each store's migrations create them.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from fin_agent.domain.events import (
     ScanCompleted,
 )
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 SIX_PLACES = Decimal("0.000001")
 
 

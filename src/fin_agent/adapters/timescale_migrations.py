@@ -3,9 +3,10 @@
 Migrations are an ordered list of (version, description, SQL), each applied in its own transaction
 under a per-schema `pg_advisory_xact_lock` and recorded in `schema_migrations`, so two agents that
 start together apply each exactly once; a database at a newer version than this code is refused.
-When the `timescaledb` extension is available, every table becomes a hypertable on its time column,
-compressed after 7 days, and `bars_1m` gets a retention policy. That step is idempotent and runs at
-every start, so tables created before the extension was installed are converted (data migrated).
+When the `timescaledb` extension is available, each table of `TABLES` becomes a hypertable on its
+time column, compressed after 7 days, and `bars_1m` gets a retention policy. That step is idempotent
+and runs at every start, so tables created before the extension was installed are converted (data
+migrated). The daily bar cache's tables (version 2) stay plain: small, and updated in place.
 """
 
 from __future__ import annotations
@@ -106,9 +107,32 @@ MIGRATIONS: Final[Sequence[Migration]] = (
         description="event log and projection tables, unique on (key, time)",
         sql="".join(_create_table(t) for t in TABLES.values()),
     ),
+    Migration(
+        version=2,
+        description="daily bar cache: bars by symbol and session, and each symbol's covered range",
+        sql="""\
+CREATE TABLE IF NOT EXISTS "daily_bars" (
+    "symbol" text NOT NULL,
+    "session" date NOT NULL,
+    "open" numeric(20, 6) NOT NULL,
+    "high" numeric(20, 6) NOT NULL,
+    "low" numeric(20, 6) NOT NULL,
+    "close" numeric(20, 6) NOT NULL,
+    "volume" bigint NOT NULL,
+    PRIMARY KEY ("symbol", "session")
+);
+CREATE TABLE IF NOT EXISTS "daily_bar_coverage" (
+    "symbol" text PRIMARY KEY,
+    "first_day" date NOT NULL,
+    "last_day" date NOT NULL,
+    CHECK ("first_day" <= "last_day")
+);
+""",
+    ),
 )
 """Every version in order. Never edit a released one: change TABLES, bump SCHEMA_VERSION, append
-(v1 is generated from TABLES as it stood at SCHEMA_VERSION 1; a test checks the versions agree)."""
+(v1 is generated from TABLES as it stood at SCHEMA_VERSION 1; a test checks the versions agree).
+v2's daily bar tables are no projection: plain tables (not hypertables), outside TABLES."""
 LATEST_VERSION: Final = MIGRATIONS[-1].version
 
 

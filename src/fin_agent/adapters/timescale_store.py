@@ -8,7 +8,7 @@ rows of the other tables follow, the bars through a staging table too (`bars_1m`
 symbol and start: another event may have stored a bar). A redelivered event adds nothing. Each
 pooled connection creates its staging tables once, when it opens, and its `search_path` is the
 store's schema. A lost connection or a database that is down raises `AdapterError` (transient);
-the pool reconnects on the next call.
+the pool reconnects on the next call. The daily bar cache (`daily_bar_cache()`) shares the pool.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from fin_agent.adapters.store_queries import (
     table_of,
 )
 from fin_agent.adapters.store_rows import TABLES, Projector, RowValues, Table, new_rows
+from fin_agent.adapters.timescale_daily_bars import TimescaleDailyBarCache
 from fin_agent.adapters.timescale_migrations import (
     SQL_TYPES,
     Conn,
@@ -44,6 +45,7 @@ from fin_agent.adapters.timescale_migrations import (
 )
 from fin_agent.domain.errors import AdapterError, ConfigError, DataError, FinAgentError
 from fin_agent.domain.events import DomainEvent
+from fin_agent.ports.daily_bar_cache import DailyBarCache
 from fin_agent.ports.store import Row, StoreInfo
 
 log = structlog.get_logger(__name__)
@@ -227,6 +229,10 @@ class TimescaleStore:
         """Trading days with stored events, oldest first."""
         records = await self._fetch(days_query(schema=self._schema), doing="read the days")
         return [r["trading_day"] for r in records]
+
+    def daily_bar_cache(self) -> DailyBarCache:
+        """The daily bar cache in this schema, on the store's pool (`TimescaleDailyBarCache`)."""
+        return TimescaleDailyBarCache(self._with_connection)
 
     async def ping(self) -> None:
         """`SELECT 1` within `ping_timeout_secs`; AdapterError when the database does not answer."""

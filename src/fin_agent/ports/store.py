@@ -2,7 +2,8 @@
 
 A store keeps the raw event log and projects each event into plain tables (scans, plans, orders,
 fills, trades, daily reports, 1-minute bars, errors, risk states). Writes are idempotent: an event
-whose id is already stored adds nothing, so redelivery never duplicates a row.
+whose id is already stored adds nothing, so redelivery never duplicates a row. It also holds the
+daily bars fetched for ATR and average volume (`daily_bar_cache`), which are no event's projection.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import date
 from typing import Protocol
 
 from fin_agent.domain.events import DomainEvent
+from fin_agent.ports.daily_bar_cache import DailyBarCache
 
 Row = Mapping[str, object]
 
@@ -56,6 +58,13 @@ class Store(Protocol):
 
     async def days(self) -> Sequence[date]:
         """Trading days with stored events, oldest first."""
+        ...
+
+    def daily_bar_cache(self) -> DailyBarCache:
+        """The daily bars this store keeps, so each day fetches only what is new (after `migrate`).
+
+        Bound to the store: it shares the store's connection (or pool); not for use after `close`.
+        """
         ...
 
     async def ping(self) -> None:
