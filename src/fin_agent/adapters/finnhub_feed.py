@@ -138,7 +138,7 @@ class FinnhubTradeFeed:
             raise ConfigError(
                 f"watchlist of {len(wanted)} symbols exceeds the feed's max_symbols "
                 f"({self.config.max_symbols}, Finnhub's free plan allows 50): watch fewer symbols "
-                "or raise finnhub max_symbols if your plan allows more"
+                "or raise feed.max_symbols in config.yaml if your plan allows more"
             )
         if wanted != self._watched:
             self._watched = wanted

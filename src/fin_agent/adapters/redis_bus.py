@@ -87,6 +87,11 @@ class RedisStreamsEventBus:
         self._local_seen: dict[str, OrderedDict[str, None]] = {}
         self.connected = False
 
+    @property
+    def redis(self) -> Redis:
+        """The bus's Redis client (the scheduler's slots share its connection)."""
+        return self._redis
+
     # -- the port -------------------------------------------------------------------------------
 
     def subscribe(self, group: str, event_types: Collection[str], handler: Handler) -> None:

@@ -42,6 +42,7 @@ from fin_agent.app.notifications import NotificationRouter
 from fin_agent.app.settings import Settings
 from fin_agent.domain.events import BarsClosed, Severity
 from fin_agent.ports.calendar import Calendar
+from fin_agent.ports.clock import Clock
 from fin_agent.ports.event_bus import EventBus
 from fin_agent.ports.market_data import MarketData
 from fin_agent.ports.news import News
@@ -63,7 +64,7 @@ class Container:
 
     settings: Settings
     timezone: ZoneInfo
-    clock: FixedClock
+    clock: Clock
     calendar: Calendar
     market: MarketData
     news: News
@@ -104,20 +105,29 @@ async def running(container: Container) -> AsyncIterator[Container]:
             await close()
 
 
+MarketFromStore = Callable[[Store], tuple[MarketData, News]]
+"""Builds the market and news ports once the store is open (the live market caches in it)."""
+
+
 async def build(
     settings: Settings,
     *,
-    market: MarketData,
-    news: News,
+    market: MarketData | MarketFromStore,
+    news: News | None = None,
     calendar: Calendar,
+    clock: Clock | None = None,
     bus: BusKind | None = None,
     store: StoreKind | None = None,
     stream_prefix: str | None = None,
 ) -> Container:
     """Wire a run: paper broker, the bus and store of `settings` (or the kinds given), the agent
-    and the coordinator. The store is migrated before anything is written."""
+    and the coordinator. The store is migrated before anything is written.
+
+    `clock`: the wall clock of a live run; by default a fixed clock the runner moves (a
+    simulated or replayed day). `market`: the ports, or a function of the store giving both.
+    """
     strategy = settings.strategy()
-    clock = FixedClock(datetime(1970, 1, 1, tzinfo=UTC))
+    clock = clock or FixedClock(datetime(1970, 1, 1, tzinfo=UTC))
     closers: list[Closer] = []
     metrics = Metrics()
     event_bus = _bus(settings, bus or settings.bus.kind, stream_prefix, clock, closers, metrics)
@@ -125,6 +135,10 @@ async def build(
     closers.append(event_store.close)
     info = await event_store.migrate()
     log.info("store_ready", backend=info.backend, features=list(info.features), detail=info.detail)
+    if callable(market):
+        market, news = market(event_store)
+    if news is None:
+        raise TypeError("build() needs news ports: pass news=, or a market function giving both")
     agent = Agent()
     coordinator = Coordinator(event_store)
     event_bus.subscribe("agent", [BarsClosed.TYPE], agent.on_bars)
@@ -228,7 +242,7 @@ def _bus(
     settings: Settings,
     kind: BusKind,
     prefix: str | None,
-    clock: FixedClock,
+    clock: Clock,
     closers: list[Closer],
     metrics: Metrics,
 ) -> EventBus:

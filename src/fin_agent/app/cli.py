@@ -28,6 +28,8 @@ from fin_agent.app.config_sources import CONFIG_ENV_VAR
 from fin_agent.app.dashboard_command import dashboard_command
 from fin_agent.app.demo_dashboard import demo_with_dashboard
 from fin_agent.app.dlq_command import dlq_command
+from fin_agent.app.live_build import build_live
+from fin_agent.app.live_runner import run_live
 from fin_agent.app.logs import configure_logging
 from fin_agent.app.report_view import report_json, report_text
 from fin_agent.app.runner import run_agent, run_sessions
@@ -181,21 +183,33 @@ def _demo(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    """The running agent: sessions back to back on the configured market, until stopped."""
-    if settings.market.source != "simulator":
+    """The running agent on the configured market, until stopped: live (finnhub) on the
+    schedule's jobs, or simulated sessions back to back."""
+    source = settings.market.source
+    if source == "replay":
         raise UsageError(
-            f"market.source {settings.market.source!r} is not available to `fin-agent run` yet: "
-            "use market.source: simulator (or `fin-agent backtest` for recorded files)"
+            "market.source replay is for `fin-agent backtest` (recorded files): "
+            "`fin-agent run` takes market.source simulator or finnhub"
         )
+    config_path = args.config or Path(os.environ.get(CONFIG_ENV_VAR) or "config.yaml")
 
     async def go() -> int:
+        if source == "finnhub":
+            live = await build_live(settings, bus=args.bus, out=out)
+            return await run_live(
+                live,
+                days=args.days,
+                out=out,
+                keep_serving=args.keep_serving,
+                config_path=config_path,
+            )
         container = await build_simulation(settings, bus=args.bus)
         return await run_agent(
             container,
             days=args.days,
             out=out,
             keep_serving=args.keep_serving,
-            config_path=args.config or Path(os.environ.get(CONFIG_ENV_VAR) or "config.yaml"),
+            config_path=config_path,
         )
 
     return asyncio.run(go())

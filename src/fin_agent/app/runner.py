@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import signal
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import TextIO
@@ -19,6 +19,7 @@ import structlog
 from structlog.contextvars import bound_contextvars
 
 from fin_agent import __version__
+from fin_agent.adapters.memory import FixedClock
 from fin_agent.adapters.redis_bus import RedisStreamsEventBus
 from fin_agent.adapters.system_clock import SystemClock
 from fin_agent.app.bootstrap import Container, running
@@ -59,17 +60,18 @@ async def run_session(
 ) -> DailyReport:
     """Run one session end to end and return its report (`universe`: else scan.universe)."""
     settings = container.settings
+    clock = _moved(container)
     container.live.adopt()  # a new day is a decision point too
     strategy = container.live.strategy
     times = DayTimes.of(session, strategy, container.timezone, container.scan_time(session.day))
-    container.clock.set(max(container.clock.now(), times.scan_at))
+    clock.set(max(clock.now(), times.scan_at))
     day = TradingDay(
         session=session,
         times=times,
         strategy=strategy,
         start_equity=start_equity,
         ports=DayPorts(
-            clock=container.clock,
+            clock=clock,
             market=container.market,
             news=container.news,
             orders=container.orders,
@@ -97,7 +99,8 @@ async def _run_day(
             if pace_secs:
                 await asyncio.sleep(pace_secs)
     await container.bus.drain()
-    container.clock.set(max(container.clock.now(), times.closes_at))
+    clock = _moved(container)
+    clock.set(max(clock.now(), times.closes_at))
     report = await day.finish()
     await container.bus.drain()
     return report
@@ -128,33 +131,15 @@ async def run_agent(
     keep_serving: bool = False,
     config_path: Path | None = None,
 ) -> int:
-    """The running agent: sessions back to back until `days` are done or SIGINT/SIGTERM.
-
-    A signal lets the session in progress finish (positions are flattened and reported) first.
-    """
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    """The running agent on a simulated market: sessions back to back until `days` are done or
+    SIGINT/SIGTERM. A signal lets the session in progress finish (flattened, reported) first."""
     settings = container.settings
     first = settings.simulator.start_date
-    equity = settings.strategy_equity()
     done = 0
-    server = HttpServer(http_deps(container), settings.http.host, settings.http.port)
-    history = ConfigHistory(settings.data_path("config"))
-    history.record(settings)
-    async with running(container):
-        await server.start()
-        watch: asyncio.Task[None] | None = None
-        if config_path is not None:
-            watcher = ConfigWatcher(
-                config_path,
-                container.live,
-                publish=container.bus.publish,
-                clock=SystemClock(),
-                history=history,
-            )
-            watch = asyncio.create_task(watcher.run(stop), name="config-watcher")
+
+    async def sessions(stop: asyncio.Event) -> None:
+        nonlocal done
+        equity = settings.strategy_equity()
         log.info("agent_started", bus=type(container.bus).__name__, start=str(first))
         day = first
         while not stop.is_set() and (days is None or done < days):
@@ -174,15 +159,62 @@ async def run_agent(
                 f"equity {perf.end_equity:.2f}\n"
             )
             out.flush()
-        if keep_serving:  # sessions done: stay up for probes and scrapes until a signal
-            log.info("agent_idle", sessions=done)
-            await stop.wait()
-        stop.set()  # the sessions are done (or a signal came): let the watcher finish
-        if watch is not None:
-            await watch
-        await server.stop()
+
+    await serve(
+        container,
+        sessions,
+        deps=http_deps(container),
+        keep_serving=keep_serving,
+        config_path=config_path,
+    )
     log.info("agent_stopped", sessions=done)
     return 0
+
+
+async def serve(
+    container: Container,
+    body: Callable[[asyncio.Event], Awaitable[None]],
+    *,
+    deps: HttpDeps,
+    keep_serving: bool = False,
+    config_path: Path | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run `body(stop)` with the bus, the HTTP server and the config watcher up around it.
+
+    SIGINT and SIGTERM set `stop`; `body` returns when it has wound down. With `keep_serving`
+    the probes and scrapes are served after it returns, until a signal.
+    """
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    settings = container.settings
+    server = HttpServer(deps, settings.http.host, settings.http.port)
+    history = ConfigHistory(settings.data_path("config"))
+    history.record(settings)
+    async with running(container):
+        await server.start()
+        watch: asyncio.Task[None] | None = None
+        if config_path is not None:
+            watcher = ConfigWatcher(
+                config_path,
+                container.live,
+                publish=container.bus.publish,
+                clock=SystemClock(),
+                history=history,
+            )
+            watch = asyncio.create_task(watcher.run(stop), name="config-watcher")
+        try:
+            await body(stop)
+            if keep_serving and not stop.is_set():  # done: stay up for probes until a signal
+                log.info("agent_idle")
+                await stop.wait()
+        finally:
+            stop.set()  # the body is done (or a signal came): let the watcher finish
+            if watch is not None:
+                await watch
+            await server.stop()
 
 
 def readiness_checks(bus: EventBus, store: Store, coordinator: Coordinator) -> dict[str, Check]:
@@ -202,11 +234,18 @@ def readiness_checks(bus: EventBus, store: Store, coordinator: Coordinator) -> d
     return {"bus": bus_check, "store": store_check(store), "coordinator": coordinator_check}
 
 
-def http_deps(container: Container) -> HttpDeps:
-    """The read models and readiness checks of a running agent."""
+def http_deps(
+    container: Container,
+    *,
+    checks: Mapping[str, Check] | None = None,
+    schedule: Schedule | None = None,
+) -> HttpDeps:
+    """The read models and readiness checks of a running agent (`checks`: more of them)."""
     register_sources(container.metrics, container)
     settings = container.settings
-    schedule = Schedule(settings.schedule, container.calendar, exchange_timezone=settings.timezone)
+    schedule = schedule or Schedule(
+        settings.schedule, container.calendar, exchange_timezone=settings.timezone
+    )
     bus_letters = (
         dead_letters_source(container.bus.dead_letters())
         if isinstance(container.bus, RedisStreamsEventBus)
@@ -214,11 +253,14 @@ def http_deps(container: Container) -> HttpDeps:
     )
 
     def upcoming() -> list[dict[str, object]]:
-        return [r.as_dict() for r in schedule.upcoming(SystemClock().now(), 10)]
+        return [r.as_dict() for r in schedule.upcoming(container_now(container), 10)]
 
     return HttpDeps(
         read_models=ReadModels(container.store),
-        checks=readiness_checks(container.bus, container.store, container.coordinator),
+        checks={
+            **readiness_checks(container.bus, container.store, container.coordinator),
+            **(checks or {}),
+        },
         info={"version": __version__, "store": container.store_info.backend},
         metrics=container.metrics,
         effective_config=lambda: render_effective(container.live.current.settings),
@@ -226,6 +268,21 @@ def http_deps(container: Container) -> HttpDeps:
         schedule=upcoming,
         config_version=lambda: container.live.version,
     )
+
+
+def container_now(container: Container) -> datetime:
+    """The wall clock, unless the container's own clock is a live one (a test's controlled clock
+    is): a simulated day's fixed clock is not the time of day."""
+    return SystemClock().now() if isinstance(container.clock, FixedClock) else container.clock.now()
+
+
+def _moved(container: Container) -> FixedClock:
+    """The clock a simulated or replayed day moves itself (a live run reads the wall clock)."""
+    if not isinstance(container.clock, FixedClock):
+        raise TypeError(
+            "run_session drives a simulated or replayed day: build it with a FixedClock"
+        )
+    return container.clock
 
 
 def _start(bar: Bar) -> object:

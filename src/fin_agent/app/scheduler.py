@@ -36,7 +36,16 @@ Job = Callable[[ScheduledRun], Awaitable[str | None]]
 Waiter = Callable[[asyncio.Event, float], Awaitable[None]]
 """Waits up to the given seconds or until the event is set (tests pass one that moves a clock)."""
 
+Ready = Callable[[ScheduledRun], str | None]
+"""None when this instance can run the run now, else why not (it holds no state of that day):
+the slot is left to another instance, and reported missed once its grace has passed."""
+
+Lead = Callable[[ScheduledRun], timedelta]
+"""How long before its time a run's slot opens: a job that must be finished by then (the scan's
+data collection) starts that early. The slot, its exactness and its grace stay the run's own."""
+
 FRESH_BEATS = 3  # a heartbeat older than this many heartbeat_secs is stale
+MAX_LEAD = timedelta(hours=2)  # no slot opens earlier than this before its time
 CALENDAR_WARNING = timedelta(days=30)
 _EPSILON = timedelta(microseconds=1)
 
@@ -97,6 +106,9 @@ class Scheduler:
         self._lookback = timedelta(hours=settings.lookback_hours)
         self._beat_secs = settings.heartbeat_secs
         self._jobs: dict[str, Job] = {}
+        self._leads: dict[str, Lead] = {}
+        self._ready: dict[str, Ready] = {}
+        self.counts: dict[tuple[str, str], int] = {}  # (job, status) -> slots, for metrics
         self._settled: dict[str, datetime] = {}  # slot id -> its instant, while in the look-back
         self._heartbeat: datetime | None = None
         self._ticking = asyncio.Lock()
@@ -105,14 +117,31 @@ class Scheduler:
 
     # -- jobs -----------------------------------------------------------------------------------
 
-    def register(self, name: str, job: Job) -> None:
-        """Run `job` at every run of the job called `name` in `schedule.jobs`."""
+    def register(
+        self, name: str, job: Job, *, lead: Lead | None = None, ready: Ready | None = None
+    ) -> None:
+        """Run `job` at every run of the job called `name` in `schedule.jobs`; with `lead`, that
+        long before each run (at most `MAX_LEAD`), so the job can be done by the run's time;
+        with `ready`, only when it says this instance can (see `Ready`)."""
         if name not in self.schedule.jobs:
             raise ConfigError(
                 f"there is no job {name!r} in schedule.jobs of config.yaml (it has "
                 f"{', '.join(self.schedule.jobs)}): schedule it there or register one of those"
             )
         self._jobs[name] = job
+        self._leads.pop(name, None)
+        self._ready.pop(name, None)
+        if lead is not None:
+            self._leads[name] = lead
+        if ready is not None:
+            self._ready[name] = ready
+
+    def opens_at(self, run: ScheduledRun) -> datetime:
+        """When the slot of `run` opens: its time less the job's lead (UTC)."""
+        lead = self._leads.get(run.job)
+        if lead is None:
+            return run.at_utc
+        return run.at_utc - min(max(lead(run), timedelta(0)), MAX_LEAD)
 
     def check(self) -> None:
         """Raise `ConfigError` unless every job in `schedule.jobs` has been registered."""
@@ -130,6 +159,11 @@ class Scheduler:
     def heartbeat(self) -> datetime | None:
         """When the scheduler last showed it was alive (UTC), None before its first tick."""
         return self._heartbeat
+
+    @property
+    def busy(self) -> bool:
+        """Whether a tick (and the jobs it runs) is in progress."""
+        return self._ticking.locked()
 
     def is_fresh(self, now: datetime) -> bool:
         """Whether the heartbeat is at most three `schedule.heartbeat_secs` old at `now`."""
@@ -152,31 +186,45 @@ class Scheduler:
         self.check()
         async with self._ticking:
             start = now - self._lookback
+            horizon = now + (MAX_LEAD if self._leads else timedelta(0)) + _EPSILON
             outcomes: list[SlotOutcome] = []
-            for run in self.schedule.runs(start, now + _EPSILON):
-                if run.slot_id not in self._settled:
+            for run in self.schedule.runs(start, horizon):
+                if run.slot_id not in self._settled and self.opens_at(run) <= now:
                     outcome = await self._attempt(run, now)
                     if outcome is not None:
                         outcomes.append(outcome)
             self._settled = {slot: at for slot, at in self._settled.items() if at >= start}
             self._beat(now)
+            for outcome in outcomes:
+                key = (outcome.run.job, outcome.status.value)
+                self.counts[key] = self.counts.get(key, 0) + 1
             return outcomes
 
     async def _attempt(self, run: ScheduledRun, now: datetime) -> SlotOutcome | None:
         slot = run.slot_id
+        late = max(now - run.at_utc, timedelta(0))
+        grace = self.schedule.grace(run.job)
+        check = self._ready.get(run.job)
+        why_not = check(run) if check is not None else None
+        if why_not is not None and late <= grace:
+            return None  # left to the instance that can run it, until its grace has passed
         token = await self._slots.claim(slot, self._ttl_secs)
         if token is None:
             if await self._slots.result(slot) is not None:
                 self._settled[slot] = run.at_utc
             return None  # finished, or another instance holds it right now
-        late = max(now - run.at_utc, timedelta(0))
-        grace = self.schedule.grace(run.job)
-        if late > grace:
-            return await self._skip(run, token, now, late, grace)
+        if late > grace or why_not is not None:
+            return await self._skip(run, token, now, late, grace, why_not)
         return await self._execute(run, token, now, late)
 
     async def _skip(
-        self, run: ScheduledRun, token: int, now: datetime, late: timedelta, grace: timedelta
+        self,
+        run: ScheduledRun,
+        token: int,
+        now: datetime,
+        late: timedelta,
+        grace: timedelta,
+        why_not: str | None = None,
     ) -> SlotOutcome:
         rule = self.schedule.settings.jobs.get(run.job)
         own_grace = rule is not None and rule.grace_minutes is not None
@@ -187,6 +235,11 @@ class Scheduler:
             f"job {run.job} did not run: slot {run.slot_id} was missed by {_span(late)}, "
             f"beyond its {_span(grace)} grace ({setting}), so it was skipped"
         )
+        if why_not is not None:
+            message = (
+                f"job {run.job} did not run in slot {run.slot_id}: {why_not}; no instance "
+                f"could run it within its {_span(grace)} grace ({setting}), so it was skipped"
+            )
         log.error("slot_skipped", job=run.job, slot=run.slot_id, late_secs=late.total_seconds())
         # Published before the slot is finished: a crash in between repeats the same event id.
         await self._alert(run, now, "schedule.slot_missed", message)
@@ -316,10 +369,15 @@ class Scheduler:
         """When the loop wakes next: the next run, or one heartbeat from `now` if sooner."""
         beat = now + timedelta(seconds=self._beat_secs)
         try:
+            if self._leads:  # a slot with a lead opens before its run's time
+                later = self.schedule.runs(now, now + MAX_LEAD + timedelta(seconds=1))
+                opening = [at for run in later if (at := self.opens_at(run)) > now]
+                if opening:
+                    return min(min(opening), beat)
             upcoming = self.schedule.next_run(now)
         except ConfigError:  # the calendar ends within a week: wake by heartbeat until it does
             return beat
-        return beat if upcoming is None else min(upcoming.at_utc, beat)
+        return beat if upcoming is None else min(self.opens_at(upcoming), beat)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick at every due run until `stop` is set; waits in between (at most a heartbeat).

@@ -55,6 +55,9 @@ from fin_agent.domain.values import Bar, Session, Symbol
 
 log = structlog.get_logger(__name__)
 
+Collected = tuple[UniverseSnapshot, ScanResult]
+"""A universe snapshot and the scan of it."""
+
 
 class TradingDay:
     """Scan, plan, risk-check, execute, manage, flatten and report one session."""
@@ -98,13 +101,33 @@ class TradingDay:
             return ()
         return tuple(c.symbol for c in self.scan_result.candidates)
 
-    async def scan(self) -> ScanResult:
-        """Collect the universe snapshot at scan time, run the gap scan and publish the signals."""
+    @property
+    def strategy(self) -> Strategy:
+        """The strategy in force (the config version adopted last)."""
+        return self._strategy
+
+    @property
+    def planned(self) -> bool:
+        """Whether the day's plans have been built."""
+        return self._planned
+
+    @property
+    def flattened(self) -> bool:
+        """Whether the end-of-day flatten has happened."""
+        return self._flattened
+
+    async def scan(self, collected: Collected | None = None) -> ScanResult:
+        """Run the gap scan at scan time and publish the snapshot, the result and the signals.
+
+        `collected`: a snapshot and its result already taken (the live scan collects within
+        the rate budgets before scan time); otherwise the ports are asked symbol by symbol.
+        """
         self._adopt()
         with self.traces.day("scan", trading_day=str(self.day)):
-            return await self._scan()
+            snapshot, result = collected or await self._collect()
+            return await self._announce(snapshot, result)
 
-    async def _scan(self) -> ScanResult:
+    async def _collect(self) -> Collected:
         market, news = self._ports.market, self._ports.news
         rules = self._strategy.scan
         at = self.times.scan_at
@@ -121,7 +144,10 @@ class TradingDay:
                 )
             )
         snapshot = UniverseSnapshot(day=self.day, taken_at=at, symbols=tuple(items))
-        result = GapScanner(rules).scan(snapshot)
+        return snapshot, GapScanner(rules).scan(snapshot)
+
+    async def _announce(self, snapshot: UniverseSnapshot, result: ScanResult) -> ScanResult:
+        at = self.times.scan_at
         self.scan_result = result
         key = f"{self._strategy.name}:{self.day}"
         events: list[DomainEvent] = [
@@ -155,7 +181,12 @@ class TradingDay:
         return result
 
     async def on_bars(self, bars: Sequence[Bar]) -> None:
-        """Handle one minute's bars (all starting at the same instant) of the watchlist."""
+        """Handle one minute's bars (all starting at the same instant) of the watchlist.
+
+        Only regular-session bars count: a live feed also closes pre- and after-market minutes.
+        """
+        times = self.times
+        bars = [b for b in bars if times.opens_at <= b.start < times.closes_at]
         if not bars:
             return
         self._adopt()  # a minute boundary is a decision point: a pending config applies here
@@ -175,6 +206,27 @@ class TradingDay:
         await self._ports.orders.on_market(bars)
         events += await self._settle()
         await self.traces.publish(self._ports.bus, events)
+
+    async def plan_now(self, at: datetime) -> int:
+        """Build the plans now if no bar after the opening range has (the scheduled `plan` job:
+        a quiet tape must not leave the day unplanned); returns how many plans were made."""
+        if self._planned:
+            return 0
+        self._adopt()
+        before = len(self.plans)
+        await self.traces.publish(self._ports.bus, self._build_plans(at))
+        return len(self.plans) - before
+
+    async def flatten_now(self, at: datetime) -> int:
+        """Expire the plans not entered and close every open position now (the scheduled
+        `flatten` job); returns how many positions were closed."""
+        events = self._expire(at)
+        closing = 0 if self._flattened else len(self.ledger.open_positions)
+        if not self._flattened:
+            events += await self._flatten(at)
+        events += await self._settle()
+        await self.traces.publish(self._ports.bus, events)
+        return closing
 
     async def finish(self) -> DailyReport:
         """Close the day: expire, flatten what is left at the last price, and publish the report."""

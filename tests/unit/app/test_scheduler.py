@@ -385,3 +385,56 @@ async def test_run_loop_stops_with_an_error_when_the_calendar_ends() -> None:
     assert [e.severity for e in stopped] == [Severity.CRITICAL]
     assert stopped[0].message.startswith("the scheduler stopped: end 2027-01-01 is outside")
     assert world.clock.now() >= ny(2027, 1, 1)
+
+
+async def test_a_slot_with_a_lead_opens_that_long_before_its_run_and_runs_once(
+    world: World,
+) -> None:
+    scheduler = world.scheduler()
+    scheduler.register("scan", world.recorder.job("scan"), lead=lambda run: timedelta(minutes=6))
+
+    before = await scheduler.tick(ny(2026, 11, 27, 8, 53, 59))
+    opened = await scheduler.tick(ny(2026, 11, 27, 8, 54))
+    at_its_time = await scheduler.tick(ny(2026, 11, 27, 9, 0))
+
+    assert before == []
+    assert [(o.run.job, o.run.at, o.late) for o in opened] == [
+        ("scan", ny(2026, 11, 27, 9, 0), timedelta(0))
+    ]
+    assert at_its_time == []
+    assert [(name, at) for name, at, _now in world.recorder.calls] == [
+        ("scan", ny(2026, 11, 27, 9, 0))
+    ]
+    assert scheduler.next_wake(ny(2026, 11, 27, 8, 53, 55)) == ny(2026, 11, 27, 8, 54)
+
+
+async def test_a_lead_is_capped_and_a_late_start_still_counts_from_the_run(world: World) -> None:
+    scheduler = world.scheduler()
+    scheduler.register("scan", world.recorder.job("scan"), lead=lambda run: timedelta(days=1))
+
+    assert await scheduler.tick(ny(2026, 11, 27, 6, 59)) == []
+    late = await scheduler.tick(ny(2026, 11, 27, 9, 8))
+
+    assert [(o.run.job, o.late) for o in late] == [("scan", timedelta(minutes=8))]
+
+
+async def test_a_job_not_ready_here_is_left_to_another_instance_then_reported_missed(
+    world: World,
+) -> None:
+    holder = world.scheduler("a")
+    standby = world.scheduler("b")
+    standby.register("plan", world.recorder.job("plan"), ready=lambda run: "no trading day here")
+
+    await holder.tick(ny(2026, 11, 27, 9, 0))  # the scan
+    assert await standby.tick(ny(2026, 11, 27, 9, 35)) == []  # left to "a"
+    taken = await holder.tick(ny(2026, 11, 27, 9, 35))
+    assert [(o.run.job, o.status) for o in taken] == [("plan", SlotStatus.RAN)]
+
+    lonely = world.scheduler("c")
+    lonely.register("flatten", world.recorder.job("flatten"), ready=lambda run: "no day here")
+    assert [o.run.job for o in await lonely.tick(ny(2026, 11, 27, 12, 56))] == []
+    skipped = await lonely.tick(ny(2026, 11, 27, 13, 6))
+    assert [(o.run.job, o.status) for o in skipped] == [("flatten", SlotStatus.SKIPPED)]
+    assert "no day here" in world.errors()[-1].message
+    assert lonely.counts[("flatten", "skipped")] == 1
+    assert world.recorder.names() == ["scan", "plan"]
