@@ -24,7 +24,7 @@ import pytest
 
 from fin_agent.adapters.event_codec import EventCodec, default_registry
 from fin_agent.domain.events import ErrorRaised, Severity
-from support import RedisServerFactory, free_port, http_get, wait_until
+from support import RedisServerFactory, free_port, http_get, in_ci, wait_until
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -158,10 +158,13 @@ def inject_error(redis_url: str, agent_url: str) -> ErrorRaised:
     return error
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
 def test_dashboard_shows_the_day_and_the_injected_error_in_chromium(
     agent: str, dashboard: str, agent_env: dict[str, str]
 ) -> None:
+    if not CHROMIUM.exists():
+        if in_ci():
+            pytest.fail("CI must have Debian's chromium (/usr/bin/chromium): .ci/run installs it")
+        pytest.skip("Debian's chromium is not installed (apt install chromium)")
     error = inject_error(agent_env["FIN_AGENT_BUS__REDIS_URL"], agent)
     day = get_json(f"{agent}/api/day/{DAY}")
     candidates = {c["symbol"] for c in day["candidates"]}
