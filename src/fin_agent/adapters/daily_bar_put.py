@@ -98,3 +98,18 @@ def _for_storage(bar: DailyBar) -> DailyBar:
         low=bar.low.quantize(SIX_PLACES),
         close=bar.close.quantize(SIX_PLACES),
     )
+
+
+# The SQL both database caches run (DuckDB and PostgreSQL take the same $n parameters).
+COVERAGE_SQL: Final = 'SELECT "first_day", "last_day" FROM "daily_bar_coverage" WHERE "symbol" = $1'
+GET_SQL: Final = (
+    'SELECT "session", "open", "high", "low", "close", "volume" FROM "daily_bars" '
+    'WHERE "symbol" = $1 AND "session" BETWEEN $2 AND $3 ORDER BY "session"'
+)
+DELETE_ALL_SQL: Final = 'DELETE FROM "daily_bars" WHERE "symbol" = $1'
+DELETE_RANGE_SQL: Final = DELETE_ALL_SQL + ' AND "session" BETWEEN $2 AND $3'
+SET_COVERAGE_SQL: Final = (
+    'INSERT INTO "daily_bar_coverage" ("symbol", "first_day", "last_day") VALUES ($1, $2, $3) '
+    'ON CONFLICT ("symbol") DO UPDATE SET "first_day" = excluded."first_day", '
+    '"last_day" = excluded."last_day"'
+)

@@ -15,6 +15,21 @@ from typing import Final, Protocol, TypeVar
 import duckdb
 import pyarrow as pa
 
+from fin_agent.adapters.daily_bar_put import (
+    COVERAGE_SQL as _COVERAGE,
+)
+from fin_agent.adapters.daily_bar_put import (
+    DELETE_ALL_SQL as _DELETE_ALL,
+)
+from fin_agent.adapters.daily_bar_put import (
+    DELETE_RANGE_SQL as _DELETE_RANGE,
+)
+from fin_agent.adapters.daily_bar_put import (
+    GET_SQL as _GET,
+)
+from fin_agent.adapters.daily_bar_put import (
+    SET_COVERAGE_SQL as _SET_COVERAGE,
+)
 from fin_agent.adapters.daily_bar_put import bars_for_storage, plan_put
 from fin_agent.domain.values import DailyBar, Symbol
 
@@ -23,18 +38,6 @@ __all__ = ["DuckDBDailyBarCache", "DuckDBRun"]
 T = TypeVar("T")
 Connection = duckdb.DuckDBPyConnection
 
-_COVERAGE: Final = 'SELECT "first_day", "last_day" FROM "daily_bar_coverage" WHERE "symbol" = $1'
-_GET: Final = (
-    'SELECT "session", "open", "high", "low", "close", "volume" FROM "daily_bars" '
-    'WHERE "symbol" = $1 AND "session" BETWEEN $2 AND $3 ORDER BY "session"'
-)
-_DELETE_ALL: Final = 'DELETE FROM "daily_bars" WHERE "symbol" = $1'
-_DELETE_RANGE: Final = _DELETE_ALL + ' AND "session" BETWEEN $2 AND $3'
-_SET_COVERAGE: Final = (
-    'INSERT INTO "daily_bar_coverage" ("symbol", "first_day", "last_day") VALUES ($1, $2, $3) '
-    'ON CONFLICT ("symbol") DO UPDATE SET "first_day" = excluded."first_day", '
-    '"last_day" = excluded."last_day"'
-)
 _INSERT: Final = (
     'INSERT INTO "daily_bars" ("symbol", "session", "open", "high", "low", "close", "volume") '
     'SELECT "symbol", "session", "open", "high", "low", "close", "volume" FROM incoming_arrow'

@@ -13,6 +13,21 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
 from typing import Final, Protocol, TypeVar
 
+from fin_agent.adapters.daily_bar_put import (
+    COVERAGE_SQL as _COVERAGE,
+)
+from fin_agent.adapters.daily_bar_put import (
+    DELETE_ALL_SQL as _DELETE_ALL,
+)
+from fin_agent.adapters.daily_bar_put import (
+    DELETE_RANGE_SQL as _DELETE_RANGE,
+)
+from fin_agent.adapters.daily_bar_put import (
+    GET_SQL as _GET,
+)
+from fin_agent.adapters.daily_bar_put import (
+    SET_COVERAGE_SQL as _SET_COVERAGE,
+)
 from fin_agent.adapters.daily_bar_put import bars_for_storage, plan_put
 from fin_agent.adapters.timescale_migrations import Conn
 from fin_agent.domain.values import DailyBar, Symbol
@@ -25,18 +40,6 @@ COLUMNS: Final = ("symbol", "session", "open", "high", "low", "close", "volume")
 _LOCK: Final = (
     "SELECT pg_advisory_xact_lock(hashtext('fin_agent.daily_bars'), "
     "hashtext(current_schema() || '.' || $1))"
-)
-_COVERAGE: Final = 'SELECT "first_day", "last_day" FROM "daily_bar_coverage" WHERE "symbol" = $1'
-_GET: Final = (
-    'SELECT "session", "open", "high", "low", "close", "volume" FROM "daily_bars" '
-    'WHERE "symbol" = $1 AND "session" BETWEEN $2 AND $3 ORDER BY "session"'
-)
-_DELETE_ALL: Final = 'DELETE FROM "daily_bars" WHERE "symbol" = $1'
-_DELETE_RANGE: Final = _DELETE_ALL + ' AND "session" BETWEEN $2 AND $3'
-_SET_COVERAGE: Final = (
-    'INSERT INTO "daily_bar_coverage" ("symbol", "first_day", "last_day") VALUES ($1, $2, $3) '
-    'ON CONFLICT ("symbol") DO UPDATE SET "first_day" = excluded."first_day", '
-    '"last_day" = excluded."last_day"'
 )
 
 
