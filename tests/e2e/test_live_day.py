@@ -278,9 +278,10 @@ async def test_a_live_day_runs_from_the_scan_to_the_report_on_the_schedule(
         running = asyncio.create_task(run_live(agent, days=1, out=out, stop=stop))
         try:
             await until(lambda: agent.scheduler.heartbeat is not None, within_secs=15)
-            await until(lambda: agent.trades.stats.connected)
+            assert finnhub.connections == {}  # nothing to watch before the scan: no connection
             await day(local, finnhub, agent, driver, port)
             await asyncio.wait_for(running, 30)
+            assert finnhub.open_connections == []  # the day is done: the key's connection is free
         finally:
             stop.set()
             await asyncio.gather(running, return_exceptions=True)
@@ -362,8 +363,9 @@ async def stored_events(settings: Settings) -> list[Any]:
 async def test_fin_agent_run_serves_the_live_market_and_stops_on_sigterm(
     tmp_path: Path, local: ModuleType
 ) -> None:
-    """The console script with market.source finnhub: the feed connects, the scheduler beats,
-    /readyz says so, /metrics has the feed and the budgets, SIGTERM ends it with exit 0."""
+    """The console script with market.source finnhub: the scheduler beats, the idle feed holds no
+    connection, /readyz says all is well, /metrics has the feed and the budgets, SIGTERM ends it
+    with exit 0."""
     port = free_port()
     async with (
         local.LocalFinnhub(token=KEY) as finnhub,
@@ -381,7 +383,7 @@ async def test_fin_agent_run_serves_the_live_market_and_stops_on_sigterm(
             _, body = await get(f"http://127.0.0.1:{port}/readyz")
             assert '"scheduler"' in body, body
             assert '"feed"' in body, body
-            await finnhub.wait_for(lambda: len(finnhub.open_connections) == 1)
+            assert finnhub.connections == {}  # no candidates, so no connection held
             _, text = await get(f"http://127.0.0.1:{port}/metrics")
             assert "feed_reconnects_total 0.0" in text
             assert 'data_budget_used_ratio{budget="finnhub"}' in text

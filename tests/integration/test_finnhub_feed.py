@@ -195,6 +195,42 @@ async def test_set_watchlist_sends_only_the_difference(server: Any) -> None:
 
 
 @pytest.mark.asyncio
+async def test_with_nothing_to_watch_the_feed_holds_no_connection(server: Any) -> None:
+    """Finnhub allows one connection per key: an idle feed (no candidates yet, or a day done)
+    leaves it free, and going idle is neither a drop nor downtime."""
+    feed = FinnhubTradeFeed(fast(server.ws_url), API_KEY)
+
+    async with running(feed, Collector()):
+        await asyncio.sleep(0.2)
+        assert server.connections == {}
+        assert not feed.stats.connected
+
+        feed.set_watchlist(["AIG"])
+        await server.wait_for(subscribed(server, {"AIG"}))
+        feed.set_watchlist([])
+        await server.wait_for(lambda: server.open_connections == [])
+        await eventually(lambda: not feed.stats.connected, "the feed to go idle")
+        feed.set_watchlist(["MSFT"])
+        await server.wait_for(subscribed(server, {"MSFT"}))
+
+        stats = feed.stats
+        assert len(server.connections) == 2
+        assert (stats.reconnects, stats.disconnects, stats.connect_failures) == (0, 0, 0)
+        assert stats.downtime_secs == 0.0
+
+
+@pytest.mark.asyncio
+async def test_a_feed_told_to_connect_when_idle_connects_with_an_empty_watchlist(
+    server: Any,
+) -> None:
+    feed = FinnhubTradeFeed(fast(server.ws_url, connect_when_idle=True), API_KEY)
+
+    async with running(feed, Collector()):
+        await server.wait_for(lambda: len(server.open_connections) == 1)
+        await eventually(lambda: feed.stats.connected, "the idle feed to connect")
+
+
+@pytest.mark.asyncio
 async def test_trades_of_a_symbol_just_unsubscribed_are_ignored_and_counted(
     server: Any, local: ModuleType
 ) -> None:

@@ -69,6 +69,11 @@ class FinnhubTradeFeed:
         self._watched: frozenset[Symbol] = frozenset()
         self._subscribed: set[Symbol] = set()
         self._changed = asyncio.Event()
+        self._watching = asyncio.Event()  # set while the watchlist has symbols
+        self._emptied = asyncio.Event()  # set while it has none
+        self._emptied.set()
+        self._idling = False  # the connection is being closed because nothing is watched
+        self._from_idle = False  # the next connection follows an idle spell, not a drop
         self._connected = False
         self._ever_connected = False
         self._running = False
@@ -143,6 +148,8 @@ class FinnhubTradeFeed:
         if wanted != self._watched:
             self._watched = wanted
             self._changed.set()
+            (self._watching if wanted else self._emptied).set()
+            (self._emptied if wanted else self._watching).clear()
 
     async def run(self, sink: Sink, stop: asyncio.Event) -> None:
         """Stream until `stop` is set: connect, subscribe, hand each batch to `sink`, reconnect."""
@@ -152,6 +159,10 @@ class FinnhubTradeFeed:
         failures = 0
         try:
             while not stop.is_set():
+                if not self._watched and not self.config.connect_when_idle:
+                    if await self._until_watching(stop):
+                        break
+                    failures = 0
                 attempt_at = time.perf_counter()
                 log.debug("feed_connecting", host=self._host, attempt=failures + 1)
                 ws = await self._connect(stop)
@@ -169,7 +180,10 @@ class FinnhubTradeFeed:
                 try:
                     await self._serve(ws, sink, stop)
                 finally:
-                    self._mark_down(stopping=stop.is_set())
+                    self._mark_down(stopping=stop.is_set() or self._idling)
+                if self._idling:  # closed for want of symbols: not a drop, no backoff
+                    self._idling, self._from_idle = False, True
+                    continue
                 if time.perf_counter() - connected_at >= self.config.healthy_after_secs:
                     failures = 0
                 failures += 1
@@ -234,8 +248,9 @@ class FinnhubTradeFeed:
             outage = now - self._down_since
             self._downtime += outage
             self._down_since = None
-        if self._ever_connected:
+        if self._ever_connected and not self._from_idle:
             self._reconnects += 1
+        self._from_idle = False
         self._ever_connected = True
         self._connected = True
         self._last_frame = now
@@ -265,6 +280,8 @@ class FinnhubTradeFeed:
         ]
         if self.config.stale_after_secs is not None:
             helpers.append(asyncio.ensure_future(self._watch(ws, self.config.stale_after_secs)))
+        if not self.config.connect_when_idle:
+            helpers.append(asyncio.ensure_future(self._close_when_idle(ws)))
         try:
             await self._receive(ws, sink, stop)
         finally:
@@ -298,6 +315,9 @@ class FinnhubTradeFeed:
             if stop.is_set():
                 log.info("feed_closed", host=self._host)
                 return
+            if self._idling:
+                log.info("feed_idle", host=self._host, detail="nothing to watch: disconnected")
+                return
             log.warning(
                 "feed_disconnected",
                 host=self._host,
@@ -328,6 +348,24 @@ class FinnhubTradeFeed:
                     added=added,
                     removed=removed,
                 )
+
+    async def _until_watching(self, stop: asyncio.Event) -> bool:
+        """Wait, disconnected, until there is a symbol to watch; True when stopping instead."""
+        watching = asyncio.ensure_future(self._watching.wait())
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({watching, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (watching, stopping):
+                task.cancel()
+            await asyncio.gather(watching, stopping, return_exceptions=True)
+        return stop.is_set()
+
+    async def _close_when_idle(self, ws: ClientConnection) -> None:
+        """Close the connection once nothing is watched: Finnhub allows one per key."""
+        await self._emptied.wait()
+        self._idling = True
+        await ws.close(1000, "nothing to watch")
 
     async def _close_on(self, stop: asyncio.Event, ws: ClientConnection) -> None:
         await stop.wait()

@@ -28,6 +28,7 @@ class FinnhubFeedConfig:
     max_frame_bytes: int = 1 << 20
     max_queued_frames: int = 64
     compression: bool = True
+    connect_when_idle: bool = False  # False: no connection while the watchlist is empty
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)

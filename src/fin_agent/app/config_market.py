@@ -318,6 +318,11 @@ class FeedSettings(SettingsSection):
         description="Closed minutes waiting to be published before the feed stops reading "
         "(back-pressure).",
     )
+    connect_when_idle: bool = Field(
+        default=False,
+        description="Keep the WebSocket open while nothing is watched (Finnhub allows one "
+        "connection per key: false leaves it free between trading days).",
+    )
     down_alert_secs: float = Field(
         default=60.0,
         ge=1,

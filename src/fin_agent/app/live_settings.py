@@ -31,6 +31,7 @@ def finnhub_feed_config(settings: Settings) -> FinnhubFeedConfig:
         healthy_after_secs=feed.healthy_after_secs,
         stale_after_secs=feed.stale_after_secs,
         max_queued_frames=feed.max_queued_frames,
+        connect_when_idle=feed.connect_when_idle,
     )
 
 

@@ -129,6 +129,7 @@ feed:
   healthy_after_secs: 4
   stale_after_secs: null
   max_queued_frames: 8
+  connect_when_idle: true
   lateness_secs: 5
   exclude_conditions: [12, "37"]
   flush_every_secs: null
@@ -162,6 +163,7 @@ def test_finnhub_feed_config_carries_the_feed_section(tmp_path: Path) -> None:
         healthy_after_secs=4.0,
         stale_after_secs=None,
         max_queued_frames=8,
+        connect_when_idle=True,
     )
     assert settings.feed.down_alert_secs == 90
 
