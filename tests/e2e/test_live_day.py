@@ -309,7 +309,17 @@ async def test_a_live_day_runs_from_the_scan_to_the_report_on_the_schedule(
             assert KEY.encode() not in path.read_bytes(), path
 
 
-async def day(local: ModuleType, finnhub: Any, agent: LiveAgent, driver: Driver, port: int) -> None:
+async def day(
+    local: ModuleType,
+    finnhub: Any,
+    agent: LiveAgent,
+    driver: Driver,
+    port: int,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> None:
+    """Drive the clock through the day's instants in [start, end] (default: all of them)."""
     minutes = tape(local)
     schedule = agent.scheduler.schedule.runs(ny(0, 0), ny(23, 59))
     moments = sorted(
@@ -318,10 +328,12 @@ async def day(local: ModuleType, finnhub: Any, agent: LiveAgent, driver: Driver,
         | {start + timedelta(seconds=30) for start in minutes}
         | {start + timedelta(seconds=90) for start in minutes}  # the next minute closes it
     )
-    sent = 0
+    sent = agent.trades.stats.trades
     for at in moments:
-        if at > ny(16, 30):
+        if at > (end or ny(16, 30)):
             break
+        if start is not None and at < start:
+            continue
         await driver.to(at)
         if at == ny(9, 0, 30):  # the scan has run: the candidate is being watched
             await finnhub.wait_for(lambda: any("GAPX" in s for s in finnhub.subscription_sets()))
@@ -329,7 +341,7 @@ async def day(local: ModuleType, finnhub: Any, agent: LiveAgent, driver: Driver,
         if start in minutes:
             sent += await finnhub.send_trades(minutes[start])
             await until(lambda total=sent: agent.trades.stats.trades >= total)
-        if at == ny(10, 0, 30):
+        if at == ny(10, 0, 30) and start is None:
             await cut_the_connection(finnhub, agent)
             status, body = await get(f"http://127.0.0.1:{port}/readyz")
             assert status == 200, body
@@ -412,3 +424,67 @@ async def poll_ready(port: int, within_secs: float = 60.0) -> int:
             return status
         await asyncio.sleep(0.2)
     return status
+
+
+async def test_a_restart_in_the_middle_of_the_day_resumes_it_from_the_store(
+    tmp_path: Path, local: ModuleType, redis_url: str
+) -> None:
+    """The agent stops with a position open; restarted 20 minutes later (Redis slots, DuckDB
+    store) it rebuilds the day from the stored events, watches the symbol again, and flattens
+    and reports it on the schedule, with no slot run twice or reported missed."""
+    calendar = ExchangeCalendar("XNYS", start=date(2026, 1, 1), end=date(2027, 12, 31))
+    history = [s.day for s in calendar.sessions(DAY - timedelta(days=60), DAY - timedelta(days=1))]
+    port = free_port()
+    async with (
+        local.LocalFinnhub(token=KEY) as finnhub,
+        yahoo_server({"GAPX": daily_history(10.0, history, 1_000_000)}) as yahoo_url,
+    ):
+        premarket = epoch(ny(8, 45))
+        finnhub.rest.set("/quote", {"c": 11.0, "pc": 10.0, "t": premarket}, "GAPX")
+        settings = write_settings(tmp_path, finnhub, yahoo_url, port)
+        settings = settings.model_copy(
+            update={
+                "bus": settings.bus.model_copy(
+                    update={"kind": "redis", "redis_url": redis_url, "block_ms": 50}
+                ),
+                "scan": settings.scan.model_copy(update={"universe": ["GAPX"]}),
+            }
+        )
+        out = io.StringIO()
+
+        async def session(start: datetime, end: datetime) -> LiveAgent:
+            clock = FixedClock(start)
+            driver = Driver(clock)
+            agent = await build_live(settings, clock=clock, calendar=calendar, waiter=driver.waiter)
+            driver.agent = agent
+            stop = asyncio.Event()
+            running = asyncio.create_task(run_live(agent, days=1, out=out, stop=stop))
+            try:
+                await until(lambda: agent.scheduler.heartbeat is not None, within_secs=15)
+                await day(local, finnhub, agent, driver, port, start=start, end=end)
+                await agent.container.bus.drain()
+            finally:
+                stop.set()
+                await asyncio.wait_for(running, 30)
+            return agent
+
+        first = await session(ny(8, 40), ny(10, 1, 30))
+        held = first.container.agent.day
+        assert held is not None
+        assert [p.symbol for p in held.ledger.open_positions] == ["GAPX"]
+
+        second = await session(ny(10, 20), ny(16, 30))
+        resumed = second.container.agent.day
+        assert resumed is not None
+        assert resumed.ledger.open_positions == ()
+
+    assert out.getvalue().startswith(f"{DAY} trades 1 net P&L ")
+    events = await stored_events(settings)
+    closed = [e for e in events if isinstance(e, PositionClosed)]
+    assert [(c.trade.symbol, str(c.trade.exit_reason)) for c in closed] == [("GAPX", "flatten")]
+    assert closed[0].fill.price == Decimal("11.40")
+    errors = [e for e in events if isinstance(e, ErrorRaised)]
+    assert [e.code for e in errors] == ["day.resumed"]
+    assert "1 open positions" in errors[0].message
+    assert len([e for e in events if isinstance(e, ScanCompleted)]) == 1
+    assert len([e for e in events if isinstance(e, ReportDaily)]) == 1

@@ -43,6 +43,18 @@ class PaperBroker:
         self._seen.add(order.client_order_id)
         self._entries[order.client_order_id] = order
 
+    def restore(
+        self, working: Sequence[BracketOrder], held: Sequence[tuple[BracketOrder, datetime]]
+    ) -> None:
+        """Hold again what a restarted agent had: entry orders still working, and positions
+        (each with the start of the bar its entry filled in)."""
+        for order in working:
+            self._seen.add(order.client_order_id)
+            self._entries[order.client_order_id] = order
+        for order, filled_in in held:
+            self._seen.add(order.client_order_id)
+            self._holdings[order.client_order_id] = _Holding(order=order, filled_in=filled_in)
+
     async def cancel(self, client_order_id: str) -> None:
         """Drop an unfilled entry."""
         self._entries.pop(client_order_id, None)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, timedelta
+from datetime import UTC, date, timedelta
 from decimal import Decimal
 from typing import TextIO
 
@@ -26,6 +26,7 @@ from structlog.contextvars import bound_contextvars
 
 from fin_agent.adapters.live_market import LiveMarket
 from fin_agent.app.bootstrap import Container
+from fin_agent.app.day_resume import restore
 from fin_agent.app.day_times import DayPorts, DayTimes
 from fin_agent.app.live_scan import LiveScan
 from fin_agent.app.read_models import ReadModels
@@ -33,8 +34,8 @@ from fin_agent.app.schedule import ScheduledRun
 from fin_agent.app.scheduler import Scheduler
 from fin_agent.app.trading_day import TradingDay
 from fin_agent.domain.errors import TransientError
-from fin_agent.domain.events import ErrorRaised, Severity
-from fin_agent.domain.values import Symbol, symbol
+from fin_agent.domain.events import DayStarted, ErrorRaised, ReportDaily, ScanCompleted, Severity
+from fin_agent.domain.values import Session, Symbol, symbol
 
 log = structlog.get_logger(__name__)
 
@@ -96,32 +97,18 @@ class LiveDays:
             return f"{run.session} is not a session"
         container.live.adopt()  # a new day is a decision point
         strategy = container.live.strategy
-        live_scan_settings = container.live.current.settings.scan
         scan_at = run.at_utc
         times = DayTimes.of(session, strategy, container.timezone, run.at.time())
         with bound_contextvars(trading_day=str(session.day)):
             outcome = await self._scanner(container).run(session.day, scan_at, self._universe())
-            day = TradingDay(
-                session=session,
-                times=times,
-                strategy=strategy,
-                start_equity=await self._start_equity(),
-                ports=DayPorts(
-                    clock=container.clock,
-                    market=container.market,
-                    news=container.news,
-                    orders=container.orders,
-                    bus=container.bus,
-                ),
-                news_lookback=timedelta(hours=live_scan_settings.news_lookback_hours),
-                live=container.live,
-            )
+            day = self._new_day(session, times, await self._start_equity())
             container.agent.day = day
             result = await day.scan((outcome.snapshot, outcome.result))
             self._watch(day.watchlist)
             if outcome.failures:
                 await self._warn(
-                    run,
+                    session.day,
+                    run.slot_id,
                     "scan.collection_incomplete",
                     f"the scan of {session.day} has no data for {len(outcome.failures)} of "
                     f"{len(outcome.snapshot.symbols)} symbols (first: "
@@ -171,7 +158,58 @@ class LiveDays:
         self._market.buffer.prune(run.session)
         return f"trimmed {sum(trimmed.values())} bus entries"
 
+    async def resume(self) -> str | None:
+        """After a restart: rebuild today's trading day from the store if a scan started it and
+        no report closed it (its plans, positions and working orders); what was resumed."""
+        container = self._container
+        now = container.clock.now()
+        today = now.astimezone(container.timezone).date()
+        session = container.calendar.session(today)
+        if container.agent.day is not None or session is None:
+            return None
+        events = await container.store.events(day=today)
+        started = [e for e in events if isinstance(e, DayStarted)]
+        scans = [e for e in events if isinstance(e, ScanCompleted)]
+        if not started or not scans or any(isinstance(e, ReportDaily) for e in events):
+            return None
+        container.live.adopt()
+        scan_at = scans[-1].occurred_at.astimezone(container.timezone)
+        times = DayTimes.of(session, container.live.strategy, container.timezone, scan_at.time())
+        day = self._new_day(session, times, started[-1].start_equity)
+        resumed = restore(day, events)
+        container.orders.restore(resumed.working, resumed.held)
+        container.agent.day = day
+        self._equity = started[-1].start_equity
+        self._watch(day.watchlist)
+        last = max(e.occurred_at for e in events).astimezone(container.timezone)
+        message = (
+            f"resumed the trading day of {today} after a restart: {len(day.plans)} plans, "
+            f"{len(day.ledger.open_positions)} open positions, {len(resumed.working)} working "
+            f"entry orders; the market between {last:%H:%M} and "
+            f"{now.astimezone(container.timezone):%H:%M} was not seen"
+        )
+        await self._warn(today, f"{today}:{now.isoformat()}", "day.resumed", message)
+        return message
+
     # -- helpers --------------------------------------------------------------------------------
+
+    def _new_day(self, session: Session, times: DayTimes, equity: Decimal) -> TradingDay:
+        container = self._container
+        return TradingDay(
+            session=session,
+            times=times,
+            strategy=container.live.strategy,
+            start_equity=equity,
+            ports=DayPorts(
+                clock=container.clock,
+                market=container.market,
+                news=container.news,
+                orders=container.orders,
+                bus=container.bus,
+            ),
+            news_lookback=timedelta(hours=container.live.current.settings.scan.news_lookback_hours),
+            live=container.live,
+        )
 
     def _universe(self) -> list[Symbol]:
         return [symbol(s) for s in self._container.live.current.settings.scan.universe]
@@ -200,15 +238,15 @@ class LiveDays:
         except TransientError as exc:  # a deadline too: go on with what has arrived
             log.warning("bus_not_drained", error=str(exc))
 
-    async def _warn(self, run: ScheduledRun, code: str, message: str) -> None:
+    async def _warn(self, day: date, key: str, code: str, message: str) -> None:
         log.warning(code, message=message)
         await self._container.bus.publish(
             [
                 ErrorRaised(
-                    id=ErrorRaised.id_for(f"{code}:{run.slot_id}"),
+                    id=ErrorRaised.id_for(f"{code}:{key}"),
                     occurred_at=self._container.clock.now().astimezone(UTC),
-                    trading_day=run.session,
-                    source="scan",
+                    trading_day=day,
+                    source="agent",
                     code=code,
                     message=message,
                     severity=Severity.WARNING,

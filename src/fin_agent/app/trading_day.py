@@ -116,6 +116,12 @@ class TradingDay:
         """Whether the end-of-day flatten has happened."""
         return self._flattened
 
+    def restored(self, *, planned: bool, rejected: int, plan_versions: dict[str, str]) -> None:
+        """Take the bookkeeping `day_resume.restore` rebuilt from the stored events."""
+        self._planned = self._planned or planned
+        self._rejected += rejected
+        self._plan_versions.update(plan_versions)
+
     async def scan(self, collected: Collected | None = None) -> ScanResult:
         """Run the gap scan at scan time and publish the snapshot, the result and the signals.
 
