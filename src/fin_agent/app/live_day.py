@@ -81,11 +81,15 @@ class LiveDays:
         return run.at_utc - plan.start_at
 
     def holds_day(self, run: ScheduledRun) -> str | None:
-        """None when this process scanned the run's session, else why it cannot run it."""
+        """None when this process holds the run's session (it scanned or resumed it), else why
+        it cannot run it."""
         day = self._container.agent.day
         if day is not None and day.day == run.session:
             return None
-        return f"this instance did not scan the session of {run.session}, so it holds no plans"
+        return (
+            f"this instance holds no trading day of {run.session} (it neither scanned it nor "
+            "resumed it from the store)"
+        )
 
     # -- the jobs -------------------------------------------------------------------------------
 
@@ -120,13 +124,14 @@ class LiveDays:
     async def plan(self, run: ScheduledRun) -> str:
         """Wait for the range's last minute to reach the day, then build the plans."""
         day = self._day(run)
-        if not day.planned:
-            # The range's last minute closes at the run's time and takes the feed's grace to
-            # be published; then the bus must hand it to the day.
-            await asyncio.sleep(self._settle_secs)
-            await self._drain()
-        made = await day.plan_now(self._container.clock.now())
-        return f"{len(day.plans)} plans" + ("" if made else " (built by the bars)")
+        if day.planned:
+            return f"{len(day.plans)} plans (built by the first bar after the range)"
+        # The range's last minute closes at the run's time and takes the feed's grace to be
+        # published; then the bus must hand it to the day.
+        await asyncio.sleep(self._settle_secs)
+        await self._drain()
+        await day.plan_now(self._container.clock.now())
+        return f"{len(day.plans)} plans"
 
     async def flatten(self, run: ScheduledRun) -> str:
         """Expire the plans not entered and close every open position."""
