@@ -14,7 +14,7 @@ import structlog
 
 from fin_agent.adapters.finnhub_feed import FinnhubTradeFeed
 from fin_agent.adapters.finnhub_rest import FinnhubRest
-from fin_agent.adapters.live_market import LiveMarket
+from fin_agent.adapters.live_market import DailyBarSource, LiveMarket
 from fin_agent.adapters.rate_budget import RateBudget
 from fin_agent.adapters.redis_bus import RedisStreamsEventBus
 from fin_agent.adapters.redis_slots import InMemorySlots, RedisSlots
@@ -110,19 +110,26 @@ async def build_live(
     holder: list[LiveMarket] = []
 
     def ports(store: Store) -> tuple[MarketData, News]:
+        sources: dict[str, DailyBarSource] = {"yahoo": yahoo}
         market = LiveMarket(
             universe=[symbol(s) for s in settings.scan.universe],
             finnhub=rest,
-            daily_sources=[yahoo],  # market.daily_sources: yahoo is the one source there is
+            daily_sources=[sources[name] for name in settings.market.daily_sources],
             cache=store.daily_bar_cache(),
             calendar=calendar,
             clock=clock,
+            tz=ZoneInfo(settings.timezone),
+            premarket_opens=settings.market.premarket_opens,
             feed_volume=settings.market.feed_volume,
         )
         holder.append(market)
         return market, market
 
-    container = await build(settings, market=ports, calendar=calendar, clock=clock, bus=bus)
+    try:
+        container = await build(settings, market=ports, calendar=calendar, clock=clock, bus=bus)
+    except BaseException:
+        await session.close()
+        raise
     container.closers.append(session.close)
     market = holder[0]
     trades = FinnhubTradeFeed(
