@@ -1,7 +1,8 @@
 """Tables of the agent's rows: typed columns, exchange-time clocks, P&L in green and red.
 
 A column is (key in the row, label, kind). The agent sends prices and money as strings (exact
-Decimals); they become floats here for display only.
+Decimals); they become floats here for display only. A config version (the content hash of the
+config that produced a row) shows its first `VERSION_CHARS` characters, as the banner does.
 """
 
 from __future__ import annotations
@@ -16,7 +17,19 @@ import pandas as pd  # type: ignore[import-untyped]
 import streamlit as st
 
 Kind = Literal[
-    "text", "int", "volume", "price", "money", "pnl", "pct", "gap", "r", "time", "datetime", "state"
+    "text",
+    "int",
+    "volume",
+    "price",
+    "money",
+    "pnl",
+    "pct",
+    "gap",
+    "r",
+    "time",
+    "datetime",
+    "state",
+    "version",
 ]
 Column = tuple[str, str, Kind]
 
@@ -25,6 +38,10 @@ RED = "#ef5350"
 AMBER = "#f0b429"
 MUTED = "#8a8f98"
 BLANK = "—"
+VERSION_CHARS = 12
+"""A config version is 12 hex digits (fin_agent.app.config_version); anything longer is cut."""
+CONFIG_COLUMN: Column = ("config_version", "Config", "version")
+"""The config version that produced a scan, plan, order or trade ('' when unknown: a blank)."""
 
 TRADE_COLUMNS: list[Column] = [
     ("symbol", "Symbol", "text"),
@@ -104,9 +121,11 @@ def _state_color(value: object) -> str:
 
 
 def _cell(value: object, kind: Kind, zone: str) -> object:
-    if kind in ("text", "state"):
+    if kind in ("text", "state", "version"):
         if value is None or value == "":
             return BLANK
+        if kind == "version":
+            return str(value)[:VERSION_CHARS]
         return state_name(value) if kind == "state" else str(value)
     if kind == "time":
         return clock(value, zone)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 from dashboard import ui
-from dashboard.tables import Column, table
+from dashboard.tables import CONFIG_COLUMN, Column, table
 
 ORDERS: list[Column] = [
     ("occurred_at", "Placed", "time"),
@@ -15,6 +15,7 @@ ORDERS: list[Column] = [
     ("stop", "Stop", "price"),
     ("target", "Target", "price"),
     ("client_order_id", "Client order id", "text"),
+    CONFIG_COLUMN,
 ]
 FILLS: list[Column] = [
     ("occurred_at", "Filled", "time"),

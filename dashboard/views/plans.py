@@ -6,7 +6,7 @@ from typing import Any
 
 import streamlit as st
 from dashboard import ui
-from dashboard.tables import Column, number, table
+from dashboard.tables import CONFIG_COLUMN, Column, number, table
 
 PLANS: list[Column] = [
     ("rank", "Rank", "int"),
@@ -24,6 +24,7 @@ PLANS: list[Column] = [
     ("atr", "ATR", "price"),
     ("entry_from", "Live from", "time"),
     ("entry_until", "Until", "time"),
+    CONFIG_COLUMN,
 ]
 HISTORY: list[Column] = [
     ("occurred_at", "At", "time"),

@@ -6,7 +6,7 @@ from typing import Any
 
 import streamlit as st
 from dashboard import charts, ui
-from dashboard.tables import TRADE_COLUMNS, Column, money, number, table
+from dashboard.tables import CONFIG_COLUMN, TRADE_COLUMNS, Column, money, number, table
 
 POSITIONS: list[Column] = [
     ("symbol", "Symbol", "text"),
@@ -24,6 +24,7 @@ TRADE_DETAIL: list[Column] = [
     ("exit_at", "Out", "time"),
     *TRADE_COLUMNS,
     ("commission", "Commission", "money"),
+    CONFIG_COLUMN,
 ]
 
 

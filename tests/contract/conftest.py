@@ -3,7 +3,8 @@
 `trading_day` runs the real app for one session on the seeded simulator (the in-memory bus) and
 keeps what it published, plus a risk halt and an error of the same day (the simulator raises
 neither) and a few events of the next day. `store` is each `Store` adapter, migrated and empty;
-`fresh_store` the same before `migrate()`.
+`fresh_store` the same before `migrate()`. `durable` is each SQL store's database, which stores
+open and close and which can be taken back to an earlier schema version (`Durable.to_version`).
 """
 
 from __future__ import annotations
@@ -11,19 +12,22 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
+import asyncpg
+import duckdb
 import pytest
 import pytest_asyncio
 
 from fin_agent.adapters.duckdb_store import DuckDBStore
 from fin_agent.adapters.event_codec import EventCodec, default_registry
 from fin_agent.adapters.memory import InMemoryStore
+from fin_agent.adapters.store_rows import SCHEMA_VERSION, VERSIONED
 from fin_agent.app.bootstrap import build_simulation, running
 from fin_agent.app.runner import run_session
 from fin_agent.app.settings import load_settings
@@ -216,3 +220,91 @@ async def store(fresh_store: Store) -> Store:
     """Each store adapter, migrated and empty."""
     await fresh_store.migrate()
     return fresh_store
+
+
+# -- the SQL stores' databases, and their earlier schema versions ---------------------------------
+
+UNDO: Final[Mapping[int, tuple[str, ...]]] = {
+    3: tuple(f'ALTER TABLE "{table}" DROP COLUMN "config_version"' for table in VERSIONED),
+    2: ('DROP TABLE "daily_bars"', 'DROP TABLE "daily_bar_coverage"'),
+}
+"""Schema version -> the SQL that takes a database at that version back to the one before."""
+
+
+@dataclass
+class Durable:
+    """A SQL store's database: `open()` a store on it (not migrated), `to_version(n)` it."""
+
+    connect: Callable[[], Awaitable[Store]]
+    execute: Callable[[Sequence[str]], Awaitable[None]]
+    opened: list[Store] = field(default_factory=list)
+
+    async def open(self) -> Store:
+        store = await self.connect()
+        self.opened.append(store)
+        return store
+
+    async def to_version(self, version: int) -> None:
+        """Close every store on it, then undo every later version: a database as `version` left
+        it, its rows kept (a dropped column's values are lost, as they never were there)."""
+        await self.close_all()
+        undo = [sql for v in range(SCHEMA_VERSION, version, -1) for sql in UNDO[v]]
+        forget = f'DELETE FROM "schema_migrations" WHERE "version" > {int(version)}'  # noqa: S608
+        await self.execute([*undo, forget])
+
+    async def close_all(self) -> None:
+        for store in self.opened:
+            await store.close()
+
+
+@pytest_asyncio.fixture(params=["duckdb", "timescale"])
+async def durable(
+    request: pytest.FixtureRequest, codec: EventCodec, tmp_path: Path
+) -> AsyncIterator[Durable]:
+    """Each SQL store's database, empty; every store opened on it closed (and dropped) after."""
+    if request.param == "duckdb":
+        path = tmp_path / "durable.duckdb"
+
+        async def open_duckdb() -> Store:
+            return DuckDBStore(path, codec)
+
+        async def execute_duckdb(statements: Sequence[str]) -> None:
+            con = duckdb.connect(str(path))
+            try:
+                for sql in statements:
+                    con.execute(sql)
+            finally:
+                con.close()
+
+        found = Durable(open_duckdb, execute_duckdb)
+        try:
+            yield found
+        finally:
+            await found.close_all()
+    else:
+        from fin_agent.adapters.timescale_store import TimescaleStore
+
+        dsn: str = request.getfixturevalue("postgres_dsn")
+        schema = f"contract_{uuid.uuid4().hex[:12]}"
+
+        async def open_timescale() -> Store:
+            return await TimescaleStore.connect(dsn, codec, schema=schema)
+
+        async def execute_timescale(statements: Sequence[str]) -> None:
+            con = await asyncpg.connect(dsn, server_settings={"search_path": f'"{schema}"'})
+            try:
+                for sql in statements:
+                    await con.execute(sql)
+            finally:
+                await con.close()
+
+        found = Durable(open_timescale, execute_timescale)
+        try:
+            yield found
+        finally:
+            await found.close_all()
+            cleanup = await TimescaleStore.connect(dsn, codec, schema=schema)
+            try:
+                await cleanup.drop_schema()
+            finally:
+                await cleanup.close()

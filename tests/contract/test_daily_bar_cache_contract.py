@@ -2,37 +2,32 @@
 
 `cache` is each store's `daily_bar_cache()` (the parametrized `store` of tests/contract/conftest.py:
 `InMemoryStore`, `DuckDBStore` on a file, `TimescaleStore` in a throwaway schema), migrated and
-empty. `durable` is the two SQL stores, for what only a database shows: bars that outlive the
-store, and a database left at schema version 1 that migrates forward.
+empty. `durable` (tests/contract/conftest.py) is the two SQL stores, for what only a database
+shows: bars that outlive the store, and a database left at schema version 1 that migrates forward.
 """
 
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-import asyncpg
-import duckdb
 import pytest
-import pytest_asyncio
 
-from fin_agent.adapters.duckdb_store import DuckDBStore
-from fin_agent.adapters.event_codec import EventCodec
 from fin_agent.adapters.finnhub_rest import FinnhubQuote
 from fin_agent.adapters.live_market import LiveMarket
 from fin_agent.adapters.memory import FixedCalendar, FixedClock
 from fin_agent.adapters.store_rows import SCHEMA_VERSION
-from fin_agent.adapters.timescale_store import TimescaleStore
 from fin_agent.domain.errors import DataError, PermanentError
 from fin_agent.domain.events import ErrorRaised, Severity
 from fin_agent.domain.values import DailyBar, Headline, Symbol, symbol
 from fin_agent.ports.daily_bar_cache import DailyBarCache
 from fin_agent.ports.store import Store
+
+if TYPE_CHECKING:
+    from tests.contract.conftest import Durable
 
 pytestmark = pytest.mark.asyncio
 
@@ -306,87 +301,6 @@ async def test_every_cache_of_one_store_sees_the_same_bars(store: Store) -> None
 # -- the SQL stores: bars outlive the store, and version 1 migrates forward ----------------------
 
 
-@dataclass
-class Durable:
-    """A SQL store's database: `open()` a store on it (not migrated), `to_version_1()` it."""
-
-    connect: Callable[[], Awaitable[Store]]
-    downgrade: Callable[[], Awaitable[None]]
-    opened: list[Store] = field(default_factory=list)
-
-    async def open(self) -> Store:
-        store = await self.connect()
-        self.opened.append(store)
-        return store
-
-    async def to_version_1(self) -> None:
-        """Close every store on it, then drop what version 2 added: a database as v1 left it."""
-        await self.close_all()
-        await self.downgrade()
-
-    async def close_all(self) -> None:
-        for store in self.opened:
-            await store.close()
-
-
-_DOWNGRADE = (
-    'DROP TABLE "daily_bars"',
-    'DROP TABLE "daily_bar_coverage"',
-    'DELETE FROM "schema_migrations" WHERE "version" > 1',
-)
-
-
-@pytest_asyncio.fixture(params=["duckdb", "timescale"])
-async def durable(
-    request: pytest.FixtureRequest, codec: EventCodec, tmp_path: Path
-) -> AsyncIterator[Durable]:
-    """Each SQL store's database, empty; every store opened on it closed (and dropped) after."""
-    if request.param == "duckdb":
-        path = tmp_path / "daily.duckdb"
-
-        async def open_duckdb() -> Store:
-            return DuckDBStore(path, codec)
-
-        async def downgrade_duckdb() -> None:
-            con = duckdb.connect(str(path))
-            try:
-                for sql in _DOWNGRADE:
-                    con.execute(sql)
-            finally:
-                con.close()
-
-        found = Durable(open_duckdb, downgrade_duckdb)
-        try:
-            yield found
-        finally:
-            await found.close_all()
-    else:
-        dsn: str = request.getfixturevalue("postgres_dsn")
-        schema = f"contract_{uuid.uuid4().hex[:12]}"
-
-        async def open_timescale() -> Store:
-            return await TimescaleStore.connect(dsn, codec, schema=schema)
-
-        async def downgrade_timescale() -> None:
-            con = await asyncpg.connect(dsn, server_settings={"search_path": f'"{schema}"'})
-            try:
-                for sql in _DOWNGRADE:
-                    await con.execute(sql)
-            finally:
-                await con.close()
-
-        found = Durable(open_timescale, downgrade_timescale)
-        try:
-            yield found
-        finally:
-            await found.close_all()
-            cleanup = await TimescaleStore.connect(dsn, codec, schema=schema)
-            try:
-                await cleanup.drop_schema()
-            finally:
-                await cleanup.close()
-
-
 async def test_the_bars_outlive_the_store_that_put_them(durable: Durable) -> None:
     march = bars_between(AAPL, date(2024, 3, 4), date(2024, 3, 15))
     first = await durable.open()
@@ -417,7 +331,7 @@ async def test_a_database_at_schema_version_1_migrates_forward_keeping_its_event
     first = await durable.open()
     await first.migrate()
     await first.write([event])
-    await durable.to_version_1()
+    await durable.to_version(1)
     old = await durable.open()
     with pytest.raises(PermanentError, match="migrate"):  # version 1 has no daily bar tables
         await old.daily_bar_cache().coverage(AAPL)
@@ -428,7 +342,7 @@ async def test_a_database_at_schema_version_1_migrates_forward_keeping_its_event
     march = bars_between(AAPL, date(2024, 3, 4), date(2024, 3, 8))
     await upgraded.daily_bar_cache().put(AAPL, date(2024, 3, 4), date(2024, 3, 8), march)
 
-    assert info.schema_version == SCHEMA_VERSION == 2
+    assert info.schema_version == SCHEMA_VERSION
     assert list(await upgraded.events()) == [event]
     assert await upgraded.daily_bar_cache().get(AAPL, date(2024, 3, 4), date(2024, 3, 8)) == march
 

@@ -19,12 +19,20 @@ from typing import TYPE_CHECKING
 import pytest
 
 from fin_agent.adapters.event_codec import EventCodec
-from fin_agent.adapters.store_rows import SCHEMA_VERSION, SIX_PLACES, TABLES, Kind, Projector
+from fin_agent.adapters.store_rows import (
+    SCHEMA_VERSION,
+    SIX_PLACES,
+    TABLES,
+    VERSIONED,
+    Kind,
+    Projector,
+)
 from fin_agent.domain.errors import DataError
 from fin_agent.domain.events import (
     BarsClosed,
     DomainEvent,
     ErrorRaised,
+    OrderPlaced,
     PlanCreated,
     PositionClosed,
     ReportDaily,
@@ -34,9 +42,19 @@ from fin_agent.domain.values import Bar, Symbol
 from fin_agent.ports.store import Row, Store
 
 if TYPE_CHECKING:
-    from tests.contract.conftest import TradingDayEvents
+    from tests.contract.conftest import Durable, TradingDayEvents
 
 pytestmark = pytest.mark.asyncio
+
+Versioned = ScanCompleted | PlanCreated | OrderPlaced | PositionClosed
+VERSIONED_BY: dict[str, type[Versioned]] = {
+    "scan_candidates": ScanCompleted,
+    "scan_rejections": ScanCompleted,
+    "plans": PlanCreated,
+    "orders": OrderPlaced,
+    "trades": PositionClosed,
+}
+"""The tables with a `config_version` column and the event whose version their rows carry."""
 
 
 async def counts(store: Store) -> dict[str, int]:
@@ -369,3 +387,78 @@ async def test_a_negative_limit_is_refused(store: Store) -> None:
         await store.events(limit=-1)
     with pytest.raises(ValueError, match="limit"):
         await store.rows("events", limit=-1)
+
+
+# -- config versions ------------------------------------------------------------------------------
+
+
+def with_versions(events: Sequence[DomainEvent]) -> list[DomainEvent]:
+    """`events` with a config version of its own on each that carries one, the first plan's ''."""
+    out: list[DomainEvent] = []
+    unknown = next(e.id for e in events if isinstance(e, PlanCreated))
+    for n, event in enumerate(events):
+        if isinstance(event, Versioned):
+            version = "" if event.id == unknown else f"{n:012x}"
+            event = dataclasses.replace(event, config_version=version)
+        out.append(event)
+    return out
+
+
+def versions_of(events: Sequence[DomainEvent], table: str) -> dict[str, str]:
+    """Event id -> config version of the events that project into `table`."""
+    kind = VERSIONED_BY[table]
+    return {e.id: e.config_version for e in events if isinstance(e, kind)}
+
+
+async def stored_versions(store: Store, table: str) -> dict[str, str]:
+    """Event id -> the config version of the rows of `table` (one version per event)."""
+    found: dict[str, set[object]] = {}
+    for row in await store.rows(table):
+        found.setdefault(str(row["event_id"]), set()).add(row["config_version"])
+    assert all(len(v) == 1 for v in found.values()), f"{table}: one version per event"
+    return {event_id: str(next(iter(v))) for event_id, v in found.items()}
+
+
+async def test_scans_plans_orders_and_trades_carry_the_config_version_of_their_event(
+    store: Store, trading_day: TradingDayEvents
+) -> None:
+    events = with_versions(trading_day.events)
+
+    await store.write(events)
+
+    assert set(VERSIONED_BY) == set(VERSIONED)
+    for table in VERSIONED:
+        assert TABLES[table].names[-1] == "config_version", table
+        want = versions_of(events, table)
+        assert await stored_versions(store, table) == want, table
+    plans = versions_of(events, "plans")
+    assert "" in plans.values()  # unknown: stored as ''
+    assert len(set(plans.values())) == len(plans)
+
+
+async def test_a_database_at_schema_version_2_migrates_forward_and_stores_config_versions(
+    durable: Durable, trading_day: TradingDayEvents
+) -> None:
+    events = with_versions(trading_day.events)
+    first_order = next(i for i, e in enumerate(events) if isinstance(e, OrderPlaced))
+    morning, rest = events[:first_order], events[first_order:]  # scan and plans; then the rest
+    first = await durable.open()
+    await first.migrate()
+    await first.write(morning)
+    await durable.to_version(2)  # as an agent of schema version 2 left the morning
+
+    upgraded = await durable.open()
+    info = await upgraded.migrate()
+    await upgraded.write(rest)
+
+    assert info.schema_version == SCHEMA_VERSION
+    assert versions_of(morning, "plans")
+    assert versions_of(rest, "trades")
+    assert list(await upgraded.events()) == trading_day.in_store_order(events)
+    for table in ("scan_candidates", "scan_rejections", "plans"):  # stored at version 2
+        assert await stored_versions(upgraded, table) == dict.fromkeys(
+            versions_of(morning, table), ""
+        ), table
+    for table in ("orders", "trades"):
+        assert await stored_versions(upgraded, table) == versions_of(rest, table), table
+    assert await upgraded.write(events) == 0

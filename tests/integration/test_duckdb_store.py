@@ -4,6 +4,7 @@ and its daily bar cache shares the store's one connection."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -13,7 +14,8 @@ import pytest
 
 from fin_agent.adapters.duckdb_store import DuckDBStore
 from fin_agent.adapters.event_codec import EventCodec, default_registry
-from fin_agent.adapters.store_rows import SCHEMA_VERSION, TABLES
+from fin_agent.adapters.schema_history import DUCKDB
+from fin_agent.adapters.store_rows import SCHEMA_VERSION, TABLES, Kind
 from fin_agent.domain.errors import AdapterError, DataError
 from fin_agent.domain.events import BarsClosed, DomainEvent, ErrorRaised, Severity
 from fin_agent.domain.values import Bar, DailyBar, Symbol, symbol
@@ -130,6 +132,62 @@ async def test_migrate_records_each_version_once(tmp_path: Path) -> None:
 
     assert sorted(versions) == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
     assert tables == {*TABLES, *DAILY_BAR_TABLES, "schema_migrations"}
+
+
+async def test_released_schema_versions_are_frozen() -> None:
+    # Released versions are history (schema_history.DUCKDB): to change the schema, append a
+    # version altering it, instead of updating these digests.
+    digests = [hashlib.sha256(DUCKDB[v].encode()).hexdigest() for v in (1, 2, 3)]
+    assert digests == [
+        "828e9e0c0ecc4dc09da4b33ec7ff2268732e7f41cccd87ba5719f90400dbcec1",
+        "5fc1de8c93351ede775e6498afa75007c8baca82e3c795759b39edd8380cfea4",
+        "e497209dc85ca5eeddfe41dcda44a8ee67be5ccb93ad1d3a412e9fae44003685",
+    ]
+    assert sorted(DUCKDB) == list(range(1, SCHEMA_VERSION + 1))
+
+
+DUCKDB_TYPES = {
+    Kind.TEXT: "VARCHAR",
+    Kind.INT: "INTEGER",
+    Kind.BIGINT: "BIGINT",
+    Kind.NUMERIC: "DECIMAL(20,6)",
+    Kind.TIMESTAMP: "TIMESTAMP WITH TIME ZONE",
+    Kind.DATE: "DATE",
+    Kind.JSON: "JSON",
+}
+
+
+async def test_a_file_migrated_through_every_version_has_the_tables_of_the_shared_schema(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "schema.duckdb"
+    store = DuckDBStore(path, CODEC)
+    await store.migrate()
+    await store.close()
+
+    con = duckdb.connect(str(path))
+    try:
+        for table in TABLES.values():
+            columns = con.execute(
+                "SELECT column_name, data_type, is_nullable = 'YES', column_default "
+                "FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position",
+                [table.name],
+            ).fetchall()
+            [key] = con.execute(
+                "SELECT constraint_column_names FROM duckdb_constraints() "
+                "WHERE table_name = $1 AND constraint_type = 'PRIMARY KEY'",
+                [table.name],
+            ).fetchall()
+
+            assert [c[:3] for c in columns] == [
+                (c.name, DUCKDB_TYPES[c.kind], c.nullable) for c in table.columns
+            ], table.name
+            presets = {name: preset for name, _, _, preset in columns if preset is not None}
+            want = {"config_version": "''"} if "config_version" in table.names else {}
+            assert presets == want, table.name
+            assert tuple(key[0]) == table.key, table.name
+    finally:
+        con.close()
 
 
 async def test_fifty_thousand_bars_write_in_one_call(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ import pytest_asyncio
 from structlog.testing import capture_logs
 
 from fin_agent.adapters.event_codec import EventCodec, default_registry
-from fin_agent.adapters.store_rows import SCHEMA_VERSION, TABLES
+from fin_agent.adapters.store_rows import SCHEMA_VERSION, TABLES, Kind
 from fin_agent.adapters.timescale_migrations import LATEST_VERSION, MIGRATIONS
 from fin_agent.adapters.timescale_store import (
     TimescaleStore,
@@ -137,11 +137,47 @@ def test_migrations_reach_the_schema_version_of_the_shared_tables() -> None:
     assert LATEST_VERSION == SCHEMA_VERSION
 
 
-def test_v1_migration_is_frozen() -> None:
-    # v1 is generated from TABLES; once TABLES changes, paste v1's SQL into the module as text
-    # (it is history) and add v2 altering it, instead of updating this digest.
-    digest = hashlib.sha256(MIGRATIONS[0].sql.encode()).hexdigest()
-    assert digest == "aad88a34d20a49a6b805e659154945b89914b59c5ab587f2a03f6d0155cd5724"
+def test_released_migrations_are_frozen() -> None:
+    # Released versions are history (schema_history.POSTGRES): to change the schema, append a
+    # version altering it, instead of updating these digests.
+    digests = [hashlib.sha256(m.sql.encode()).hexdigest() for m in MIGRATIONS[:3]]
+    assert digests == [
+        "aad88a34d20a49a6b805e659154945b89914b59c5ab587f2a03f6d0155cd5724",
+        "c2fd7ce8650e4a01e5aaeeaca29b19cb717204220b6f4e793b23dacaf3d165e8",
+        "ae8ad0c3767fcc729fab6156834f2a2f6e114ef1d48649d2eb510e29c1ea2cf6",
+    ]
+
+
+PG_TYPES = {
+    Kind.TEXT: "text",
+    Kind.INT: "integer",
+    Kind.BIGINT: "bigint",
+    Kind.NUMERIC: "numeric(20,6)",
+    Kind.TIMESTAMP: "timestamp with time zone",
+    Kind.DATE: "date",
+    Kind.JSON: "jsonb",
+}
+
+
+@pytest.mark.asyncio
+async def test_a_schema_migrated_through_every_version_has_the_columns_of_the_shared_tables(
+    store: TimescaleStore, admin: asyncpg.Connection
+) -> None:
+    for table in TABLES.values():
+        columns = await admin.fetch(
+            "SELECT attname, format_type(atttypid, atttypmod) AS type, attnotnull, "
+            "pg_get_expr(d.adbin, d.adrelid) AS preset FROM pg_attribute "
+            "LEFT JOIN pg_attrdef d ON d.adrelid = attrelid AND d.adnum = attnum "
+            "WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+            f'"{store.schema}"."{table.name}"',
+        )
+
+        assert [(r["attname"], r["type"], r["attnotnull"]) for r in columns] == [
+            (c.name, PG_TYPES[c.kind], not c.nullable) for c in table.columns
+        ], table.name
+        presets = {r["attname"]: r["preset"] for r in columns if r["preset"] is not None}
+        want = {"config_version": "''::text"} if "config_version" in table.names else {}
+        assert presets == want, table.name
 
 
 @pytest.mark.asyncio
@@ -178,22 +214,24 @@ async def test_two_stores_migrating_together_apply_each_version_once(
     rows = await admin.fetch(
         f'SELECT version FROM "{one.schema}".schema_migrations'  # noqa: S608
     )
-    assert sorted(r["version"] for r in rows) == [1, 2]
+    assert sorted(r["version"] for r in rows) == list(range(1, SCHEMA_VERSION + 1))
 
 
 @pytest.mark.asyncio
 async def test_migrate_refuses_a_database_at_a_newer_version(
     store: TimescaleStore, admin: asyncpg.Connection
 ) -> None:
+    newer = SCHEMA_VERSION + 1
     await admin.execute(
         f'INSERT INTO "{store.schema}".schema_migrations (version, description) '  # noqa: S608
-        "VALUES (3, 'from a newer agent')"
+        "VALUES ($1, 'from a newer agent')",
+        newer,
     )
 
     with pytest.raises(
         ConfigError,
-        match=rf"the database schema '{store.schema}' is at version 3 but this agent knows "
-        r"versions up to 2: upgrade the agent",
+        match=rf"the database schema '{store.schema}' is at version {newer} but this agent knows "
+        rf"versions up to {SCHEMA_VERSION}: upgrade the agent",
     ):
         await store.migrate()
 

@@ -8,7 +8,8 @@ slower), plainly; when a key is stored already that transaction is rolled back a
 in checking, `events` first with `ON CONFLICT DO NOTHING RETURNING` the new ids, then only the new
 events' rows (`_write`). Reads come back through Arrow too: the DB-API's TIMESTAMPTZ conversion
 needs pytz, Arrow's does not. The daily bar cache (`daily_bar_cache()`) runs on the same connection
-under the same locks.
+under the same locks. `migrate()` applies the missing versions of `schema_history.DUCKDB` in one
+transaction.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import pyarrow as pa
 
 from fin_agent.adapters.duckdb_daily_bars import DuckDBDailyBarCache
 from fin_agent.adapters.event_codec import EventCodec
+from fin_agent.adapters.schema_history import DUCKDB
 from fin_agent.adapters.store_queries import (
     EVENT_COLUMNS,
     Query,
@@ -55,15 +57,6 @@ T = TypeVar("T")
 Connection = duckdb.DuckDBPyConnection
 EventRow = tuple[str, datetime, str, int, str, str]
 
-SQL_TYPES: Final[dict[Kind, str]] = {
-    Kind.TEXT: "VARCHAR",
-    Kind.INT: "INTEGER",
-    Kind.BIGINT: "BIGINT",
-    Kind.NUMERIC: "DECIMAL(20, 6)",
-    Kind.TIMESTAMP: "TIMESTAMPTZ",
-    Kind.DATE: "DATE",
-    Kind.JSON: "JSON",
-}
 ARROW_TYPES: Final[dict[Kind, pa.DataType]] = {
     Kind.TEXT: pa.string(),
     Kind.INT: pa.int32(),
@@ -76,42 +69,6 @@ ARROW_TYPES: Final[dict[Kind, pa.DataType]] = {
 MIGRATIONS_TABLE: Final = "schema_migrations"
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 EPOCH_DATE: Final = date(1970, 1, 1)
-
-
-def create_table_sql(table: Table) -> str:
-    """The DDL of `table`: its columns in order (NOT NULL unless nullable) and its primary key."""
-    columns = [
-        f"{quote(c.name)} {SQL_TYPES[c.kind]}{'' if c.nullable else ' NOT NULL'}"
-        for c in table.columns
-    ]
-    key = f"PRIMARY KEY ({', '.join(quote(k) for k in table.key)})"
-    return f"CREATE TABLE IF NOT EXISTS {quote(table.name)} ({', '.join([*columns, key])})"
-
-
-def _migration_1(con: Connection) -> None:
-    # Version 1 is `TABLES` as it stands (unchanged since SCHEMA_VERSION 1). When `TABLES`
-    # changes, freeze this DDL here and add a step that alters version 1 into the next.
-    for table in TABLES.values():
-        con.execute(create_table_sql(table))
-
-
-def _migration_2(con: Connection) -> None:
-    # The daily bar cache (`DuckDBDailyBarCache`): bars by symbol and session, and the one date
-    # range each symbol is complete over. History: never edit; alter it in a later step.
-    con.execute(
-        'CREATE TABLE IF NOT EXISTS "daily_bars" ("symbol" VARCHAR NOT NULL, '
-        '"session" DATE NOT NULL, "open" DECIMAL(20, 6) NOT NULL, "high" DECIMAL(20, 6) NOT NULL, '
-        '"low" DECIMAL(20, 6) NOT NULL, "close" DECIMAL(20, 6) NOT NULL, "volume" BIGINT NOT NULL, '
-        'PRIMARY KEY ("symbol", "session"))'
-    )
-    con.execute(
-        'CREATE TABLE IF NOT EXISTS "daily_bar_coverage" ("symbol" VARCHAR PRIMARY KEY, '
-        '"first_day" DATE NOT NULL, "last_day" DATE NOT NULL, CHECK ("first_day" <= "last_day"))'
-    )
-
-
-MIGRATIONS: Final[dict[int, Callable[[Connection], None]]] = {1: _migration_1, 2: _migration_2}
-"""Schema version -> the step that brings a database at the version before to it."""
 
 
 class DuckDBStore:
@@ -242,8 +199,10 @@ class DuckDBStore:
                 con.close()
 
     def _migrate(self, con: Connection) -> int:
-        if max(MIGRATIONS) != SCHEMA_VERSION:
-            raise RuntimeError(f"add the DuckDB migration step to schema version {SCHEMA_VERSION}")
+        if max(DUCKDB) != SCHEMA_VERSION:
+            raise RuntimeError(
+                f"add schema version {SCHEMA_VERSION}'s DuckDB SQL to schema_history.DUCKDB"
+            )
         con.begin()
         try:
             con.execute(
@@ -260,7 +219,7 @@ class DuckDBStore:
                     "another store file"
                 )
             for version in range(current + 1, SCHEMA_VERSION + 1):
-                MIGRATIONS[version](con)
+                con.execute(DUCKDB[version])
                 con.execute(
                     f"INSERT INTO {quote(MIGRATIONS_TABLE)} VALUES ($1, current_timestamp)",  # noqa: S608
                     [version],

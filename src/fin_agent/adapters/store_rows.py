@@ -10,6 +10,9 @@ to 6 places here, the one place that rounds, identically for every store.
 
 Schema version 2 adds the daily bar cache's two tables (`daily_bars`, `daily_bar_coverage`): no
 event projects into them, so they are not in `TABLES`; each store's migrations create them.
+Version 3 adds `config_version` (last) to the tables of the events that carry one (`VERSIONED`):
+the content hash of the config that produced the scan, plan, order or trade, `''` when unknown.
+The SQL of each version is frozen in `schema_history`; a change here is a new version there.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from fin_agent.domain.events import (
     ScanCompleted,
 )
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 SIX_PLACES = Decimal("0.000001")
 
 
@@ -110,14 +113,16 @@ TABLES: Final[Mapping[str, Table]] = {
             columns=_c(
                 f"{_EVENT} symbol:text rank:int side:text prev_close:numeric pm_last:numeric "
                 "pm_volume:bigint? gap_pct:numeric atr:numeric adv:numeric history_bars:int "
-                "headline_count:int top_headline:text? skipped_rules:text"
+                "headline_count:int top_headline:text? skipped_rules:text config_version:text"
             ),
             key=("event_id", "symbol", "occurred_at"),
             time_column="occurred_at",
         ),
         Table(
             name="scan_rejections",
-            columns=_c(f"{_EVENT} symbol:text rule:text detail:text gap_pct:numeric?"),
+            columns=_c(
+                f"{_EVENT} symbol:text rule:text detail:text gap_pct:numeric? config_version:text"
+            ),
             key=("event_id", "symbol", "occurred_at"),
             time_column="occurred_at",
         ),
@@ -126,7 +131,8 @@ TABLES: Final[Mapping[str, Table]] = {
             columns=_c(
                 f"{_EVENT} plan_id:text symbol:text side:text rank:int entry:numeric "
                 "stop:numeric target:numeric qty:int atr:numeric or_high:numeric "
-                "or_low:numeric entry_from:timestamp entry_until:timestamp strategy:text"
+                "or_low:numeric entry_from:timestamp entry_until:timestamp strategy:text "
+                "config_version:text"
             ),
             key=("event_id", "occurred_at"),
             time_column="occurred_at",
@@ -141,7 +147,7 @@ TABLES: Final[Mapping[str, Table]] = {
             name="orders",
             columns=_c(
                 f"{_EVENT} client_order_id:text symbol:text side:text qty:int "
-                "trigger:numeric stop:numeric target:numeric"
+                "trigger:numeric stop:numeric target:numeric config_version:text"
             ),
             key=("event_id", "occurred_at"),
             time_column="occurred_at",
@@ -160,7 +166,8 @@ TABLES: Final[Mapping[str, Table]] = {
             columns=_c(
                 f"{_EVENT} plan_id:text symbol:text side:text qty:int entry_price:numeric "
                 "exit_price:numeric entry_at:timestamp exit_at:timestamp exit_reason:text "
-                "gross_pnl:numeric commission:numeric net_pnl:numeric r_multiple:numeric"
+                "gross_pnl:numeric commission:numeric net_pnl:numeric r_multiple:numeric "
+                "config_version:text"
             ),
             key=("event_id", "occurred_at"),
             time_column="occurred_at",
@@ -192,6 +199,8 @@ TABLES: Final[Mapping[str, Table]] = {
 }
 
 RowValues = tuple[object, ...]
+VERSIONED: Final = ("scan_candidates", "scan_rejections", "plans", "orders", "trades")
+"""The tables whose rows carry their event's `config_version` (schema version 3)."""
 EVENT_ID_AT: Final[Mapping[str, int]] = {
     name: table.names.index("event_id") for name, table in TABLES.items()
 }
@@ -280,11 +289,13 @@ def _project(e: DomainEvent) -> Sequence[tuple[str, RowValues]]:
                 ("scan_candidates", (*_on(e), c.symbol, c.rank, str(c.side), _n(c.prev_close),
                                      _n(c.pm_last), c.pm_volume, _n(c.gap_pct), _n(c.atr),
                                      _n(c.adv), c.history_bars, c.headline_count,
-                                     c.top_headline, ",".join(c.skipped_rules)))
+                                     c.top_headline, ",".join(c.skipped_rules),
+                                     e.config_version))
                 for c in result.candidates
             ] + [
                 ("scan_rejections", (*_on(e), r.symbol, str(r.rule), r.detail,
-                                     None if r.gap_pct is None else _n(r.gap_pct)))
+                                     None if r.gap_pct is None else _n(r.gap_pct),
+                                     e.config_version))
                 for r in result.rejections
             ]  # fmt: skip
         case PlanCreated():
@@ -292,14 +303,15 @@ def _project(e: DomainEvent) -> Sequence[tuple[str, RowValues]]:
             return [
                 ("plans", (*_on(e), p.id, p.symbol, str(p.side), p.rank, _n(p.entry), _n(p.stop),
                            _n(p.target), p.qty, _n(p.atr), _n(p.or_high), _n(p.or_low),
-                           p.window.opens_at, p.window.closes_at, p.strategy)),
+                           p.window.opens_at, p.window.closes_at, p.strategy,
+                           e.config_version)),
                 ("plan_states", (*_on(e), p.id, p.symbol, "planned", "")),
             ]  # fmt: skip
         case OrderPlaced():
             o = e.order
             return [
                 ("orders", (*_on(e), o.client_order_id, o.symbol, str(o.side), o.qty,
-                            _n(o.trigger), _n(o.stop), _n(o.target))),
+                            _n(o.trigger), _n(o.stop), _n(o.target), e.config_version)),
                 ("plan_states", (*_on(e), o.client_order_id, o.symbol, "triggered", "")),
             ]  # fmt: skip
         case PlanExecuted():
@@ -316,7 +328,8 @@ def _project(e: DomainEvent) -> Sequence[tuple[str, RowValues]]:
                            _n(f.price), _n(f.commission))),
                 ("trades", (*_on(e), t.plan_id, t.symbol, str(t.side), t.qty, _n(t.entry_price),
                             _n(t.exit_price), t.entry_at, t.exit_at, str(t.exit_reason),
-                            _n(t.gross_pnl), _n(t.commission), _n(t.net_pnl), _n(t.r_multiple))),
+                            _n(t.gross_pnl), _n(t.commission), _n(t.net_pnl), _n(t.r_multiple),
+                            e.config_version)),
                 ("plan_states", (*_on(e), t.plan_id, t.symbol, "closed", str(t.exit_reason))),
             ]  # fmt: skip
         case PlanExpired():

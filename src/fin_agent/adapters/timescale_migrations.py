@@ -27,6 +27,7 @@ from asyncpg import (
 )
 from asyncpg.pool import PoolConnectionProxy
 
+from fin_agent.adapters.schema_history import POSTGRES
 from fin_agent.adapters.store_rows import TABLES, Kind, Table
 from fin_agent.domain.errors import ConfigError
 
@@ -86,52 +87,25 @@ def check_schema_name(schema: str) -> str:
     return schema
 
 
-def _create_table(table: Table) -> str:
-    columns = ",\n    ".join(
-        f"{ident(c.name)} {SQL_TYPES[c.kind]}{'' if c.nullable else ' NOT NULL'}"
-        for c in table.columns
-    )
-    key = ", ".join(map(ident, table.key))
-    name = ident(table.name)
-    return (
-        f"CREATE TABLE IF NOT EXISTS {name} (\n    {columns}\n);\n"
-        f"CREATE UNIQUE INDEX IF NOT EXISTS {ident(table.name + '_key')} ON {name} ({key});\n"
-        f"CREATE INDEX IF NOT EXISTS {ident(table.name + '_day')} "
-        f"ON {name} (trading_day, {ident(table.time_column)});\n"
-    )
-
-
 MIGRATIONS: Final[Sequence[Migration]] = (
     Migration(
         version=1,
         description="event log and projection tables, unique on (key, time)",
-        sql="".join(_create_table(t) for t in TABLES.values()),
+        sql=POSTGRES[1],
     ),
     Migration(
         version=2,
         description="daily bar cache: bars by symbol and session, and each symbol's covered range",
-        sql="""\
-CREATE TABLE IF NOT EXISTS "daily_bars" (
-    "symbol" text NOT NULL,
-    "session" date NOT NULL,
-    "open" numeric(20, 6) NOT NULL,
-    "high" numeric(20, 6) NOT NULL,
-    "low" numeric(20, 6) NOT NULL,
-    "close" numeric(20, 6) NOT NULL,
-    "volume" bigint NOT NULL,
-    PRIMARY KEY ("symbol", "session")
-);
-CREATE TABLE IF NOT EXISTS "daily_bar_coverage" (
-    "symbol" text PRIMARY KEY,
-    "first_day" date NOT NULL,
-    "last_day" date NOT NULL,
-    CHECK ("first_day" <= "last_day")
-);
-""",
+        sql=POSTGRES[2],
+    ),
+    Migration(
+        version=3,
+        description="config_version on scan_candidates, scan_rejections, plans, orders, trades",
+        sql=POSTGRES[3],
     ),
 )
-"""Every version in order. Never edit a released one: change TABLES, bump SCHEMA_VERSION, append
-(v1 is generated from TABLES as it stood at SCHEMA_VERSION 1; a test checks the versions agree).
+"""Every version in order, its SQL frozen in `schema_history.POSTGRES` (never edit a released one:
+change TABLES, bump SCHEMA_VERSION, append; tests check the versions agree and pin the digests).
 v2's daily bar tables are no projection: plain tables (not hypertables), outside TABLES."""
 LATEST_VERSION: Final = MIGRATIONS[-1].version
 

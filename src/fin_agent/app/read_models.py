@@ -70,7 +70,11 @@ class ReadModels:
         return jsonable(out)  # type: ignore[no-any-return]
 
     async def day(self, day: date) -> dict[str, JSONValue]:
-        """Everything about one trading day: scan, plans, orders, fills, positions, P&L, errors."""
+        """Everything about one trading day: scan, plans, orders, fills, positions, P&L, errors.
+
+        Scan rows, plans, orders and trades carry the `config_version` that produced them ('' when
+        unknown), as their events did.
+        """
         store = self._store
         plans = await store.rows("plans", day=day)
         states = _latest_by(await store.rows("plan_states", day=day), "plan_id")

@@ -15,6 +15,7 @@ from fin_agent.app.http_server import HttpDeps, make_app, store_check
 from fin_agent.app.read_models import ReadModels
 from fin_agent.app.runner import run_session
 from fin_agent.app.settings import load_settings
+from fin_agent.domain.events import OrderPlaced, PlanCreated, PositionClosed, ScanCompleted
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -57,6 +58,28 @@ async def test_read_models_show_the_day_candidates_plans_trades_and_pnl(
     assert detail["positions"] == []  # everything was flattened
     curve = detail["equity_curve"]
     assert Decimal(curve[-1]["equity"]) - Decimal(curve[0]["equity"]) == realised
+
+
+@pytest.mark.asyncio
+async def test_read_models_give_each_plan_order_and_trade_the_config_version_of_its_event(
+    day_stored: Container,
+) -> None:
+    store = day_stored.store
+    day = day_stored.settings.simulator.start_date
+    wanted = {PlanCreated.TYPE, OrderPlaced.TYPE, PositionClosed.TYPE, ScanCompleted.TYPE}
+    events = await store.events(day=day, types=wanted)
+    version = {e.id: getattr(e, "config_version", None) for e in events}
+
+    detail = await ReadModels(store).day(day)
+
+    rows = [
+        row
+        for key in ("candidates", "rejections", "plans", "orders", "trades")
+        for row in detail[key]
+    ]
+    assert all(detail[key] for key in ("plans", "orders", "trades"))
+    assert all(row["config_version"] == version[row["event_id"]] for row in rows)
+    assert {row["config_version"] for row in rows} == {day_stored.live.version}  # one config
 
 
 @pytest.mark.asyncio

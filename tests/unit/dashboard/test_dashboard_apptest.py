@@ -8,6 +8,7 @@ to show; readiness checks, dead letters, the config and the schedule are canned.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,14 @@ from fin_agent.app.http_server import Check, HttpDeps, make_app
 from fin_agent.app.read_models import ReadModels
 from fin_agent.app.runner import run_session
 from fin_agent.app.settings import load_settings, render_effective
-from fin_agent.domain.events import DomainEvent, ErrorRaised, Severity
+from fin_agent.domain.events import (
+    DomainEvent,
+    ErrorRaised,
+    OrderPlaced,
+    PlanCreated,
+    PositionClosed,
+    Severity,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 APP = REPO / "dashboard" / "app.py"
@@ -319,6 +327,47 @@ def test_plans_page_shows_entry_stop_target_size_and_state(
     assert xjef["Risk"] == pytest.approx(332.50)
     titr = plans[plans["Symbol"] == "TITR"].iloc[0]
     assert titr["State"] == "rejected · max_open_positions"
+
+
+def test_plans_orders_and_trades_show_the_config_version_that_produced_them(
+    simulated_day: list[DomainEvent], dashboard_env: pytest.MonkeyPatch
+) -> None:
+    [version] = {e.config_version for e in simulated_day if isinstance(e, PlanCreated)}
+    unknown = next(e for e in simulated_day if isinstance(e, PlanCreated))
+    long_hash = next(e for e in simulated_day if isinstance(e, PositionClosed))
+    events = [
+        dataclasses.replace(e, config_version="")
+        if e is unknown
+        else dataclasses.replace(e, config_version="f" * 64)
+        if e is long_hash
+        else e
+        for e in simulated_day
+    ]
+    fake = FakeAgent(events=events).start()
+    try:
+        at = open_app(fake.url, dashboard_env)
+        shown: dict[str, dict[str, str]] = {}
+        for page in ("plans", "orders", "positions"):
+            at.switch_page(f"views/{page}.py").run()
+            assert not at.exception, at.exception
+            [table] = [df for df in frames(at) if "Config" in df.columns]
+            shown[page] = dict(zip(table["Symbol"], table["Config"], strict=True))
+    finally:
+        fake.stop()
+
+    assert len(version) == 12  # a short content hash: shown whole
+    assert shown["plans"] == {
+        sym: "—" if sym == unknown.plan.symbol else version
+        for sym in (e.plan.symbol for e in simulated_day if isinstance(e, PlanCreated))
+    }
+    assert shown["orders"] == {
+        e.order.symbol: version for e in simulated_day if isinstance(e, OrderPlaced)
+    }
+    assert shown["positions"] == {  # the closed trades
+        e.trade.symbol: "f" * 12 if e is long_hash else version
+        for e in simulated_day
+        if isinstance(e, PositionClosed)
+    }
 
 
 def test_orders_page_shows_orders_and_fills(
