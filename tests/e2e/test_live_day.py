@@ -426,12 +426,14 @@ async def poll_ready(port: int, within_secs: float = 60.0) -> int:
     return status
 
 
+@pytest.mark.parametrize("bus", ["redis", "memory"])
 async def test_a_restart_in_the_middle_of_the_day_resumes_it_from_the_store(
-    tmp_path: Path, local: ModuleType, redis_url: str
+    tmp_path: Path, local: ModuleType, redis_url: str, bus: str
 ) -> None:
-    """The agent stops with a position open; restarted 20 minutes later (Redis slots, DuckDB
-    store) it rebuilds the day from the stored events, watches the symbol again, and flattens
-    and reports it on the schedule, with no slot run twice or reported missed."""
+    """The agent stops with a position open; restarted 20 minutes later (DuckDB store; slots in
+    the bus's Redis, or with a memory bus in the agent's own redis-server) it rebuilds the day
+    from the stored events, watches the symbol again, and flattens and reports it on the
+    schedule, with no slot run twice or reported missed."""
     calendar = ExchangeCalendar("XNYS", start=date(2026, 1, 1), end=date(2027, 12, 31))
     history = [s.day for s in calendar.sessions(DAY - timedelta(days=60), DAY - timedelta(days=1))]
     port = free_port()
@@ -442,11 +444,10 @@ async def test_a_restart_in_the_middle_of_the_day_resumes_it_from_the_store(
         premarket = epoch(ny(8, 45))
         finnhub.rest.set("/quote", {"c": 11.0, "pc": 10.0, "t": premarket}, "GAPX")
         settings = write_settings(tmp_path, finnhub, yahoo_url, port)
+        redis_bus = {"kind": "redis", "redis_url": redis_url, "block_ms": 50}
         settings = settings.model_copy(
             update={
-                "bus": settings.bus.model_copy(
-                    update={"kind": "redis", "redis_url": redis_url, "block_ms": 50}
-                ),
+                "bus": settings.bus.model_copy(update=redis_bus if bus == "redis" else {}),
                 "scan": settings.scan.model_copy(update={"universe": ["GAPX"]}),
             }
         )

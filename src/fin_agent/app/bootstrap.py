@@ -249,7 +249,7 @@ def _bus(
     if kind == "memory":
         return InMemoryEventBus(observer=metrics.observe)
     config = settings.bus
-    url = config.redis_url or _embedded_redis_url(settings, closers)
+    url = config.redis_url or embedded_redis_url(settings, closers)
     streams = streams_settings(config, prefix)
     client = Redis.from_url(
         url, socket_timeout=streams.socket_timeout_secs, socket_connect_timeout=5.0
@@ -274,7 +274,7 @@ def streams_settings(config: BusSettings, prefix: str | None = None) -> StreamsS
     )
 
 
-def _embedded_redis_url(settings: Settings, closers: list[Closer]) -> str:
+def embedded_redis_url(settings: Settings, closers: list[Closer]) -> str:
     """Start the agent's own redis-server under data_dir/redis (AOF on) and stop it at the end."""
     server = EmbeddedRedis(settings.data_path("redis"))
     server.start()

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 import structlog
+from redis.asyncio import Redis
 
 from fin_agent.adapters.finnhub_feed import FinnhubTradeFeed
 from fin_agent.adapters.finnhub_rest import FinnhubRest
@@ -20,7 +21,7 @@ from fin_agent.adapters.redis_bus import RedisStreamsEventBus
 from fin_agent.adapters.redis_slots import InMemorySlots, RedisSlots
 from fin_agent.adapters.system_clock import SystemClock
 from fin_agent.adapters.yahoo_daily import YahooDailyBars
-from fin_agent.app.bootstrap import BusKind, Container, build
+from fin_agent.app.bootstrap import BusKind, Container, build, embedded_redis_url
 from fin_agent.app.live_day import LiveDays
 from fin_agent.app.live_scan import LiveScan
 from fin_agent.app.live_settings import (
@@ -37,7 +38,7 @@ from fin_agent.app.schedule import Schedule
 from fin_agent.app.schedule_command import exchange_calendar
 from fin_agent.app.scheduler import Scheduler, Waiter, wait_or_stop
 from fin_agent.app.settings import Settings
-from fin_agent.domain.errors import ConfigError
+from fin_agent.domain.errors import ConfigError, FinAgentError
 from fin_agent.domain.events import BarsClosed, DomainEvent
 from fin_agent.domain.values import symbol
 from fin_agent.ports.calendar import Calendar
@@ -202,16 +203,26 @@ def _scanner(
 
 
 def _slots(container: Container, clock: Clock) -> Slots:
-    """Slots in the bus's Redis (exactly once across restarts and instances), else in memory."""
+    """Slots in Redis, so each runs once across restarts (and instances): the bus's Redis, or
+    with a memory bus the agent's own redis-server under data_dir/redis (AOF on). Without a
+    redis-server to start, in memory: once per process, said in a warning."""
     bus = container.bus
     if isinstance(bus, RedisStreamsEventBus):
         return RedisSlots(bus.redis, prefix=bus.settings.prefix)
-    log.warning(
-        "slots_in_memory",
-        detail="bus.kind is memory: each slot runs once per process, not across restarts; "
-        "use bus.kind: redis for exactly once across restarts and instances",
-    )
-    return InMemorySlots(clock)
+    settings = container.settings
+    try:
+        url = embedded_redis_url(settings, container.closers)
+    except FinAgentError as exc:
+        log.warning(
+            "slots_in_memory",
+            error=str(exc),
+            detail="each slot runs once per process, not across restarts: install redis-server "
+            "or use bus.kind: redis",
+        )
+        return InMemorySlots(clock)
+    client = Redis.from_url(url, socket_connect_timeout=5.0)
+    container.closers.append(client.aclose)  # closed before the server stops
+    return RedisSlots(client, prefix=settings.bus.stream_prefix)
 
 
 def in_session(calendar: Calendar, now: datetime, tz: ZoneInfo) -> bool:
