@@ -77,12 +77,8 @@ async def build_live(
     out: TextIO | None = None,
 ) -> LiveAgent:
     """Wire the live agent (`market.source: finnhub`): nothing connects until it runs."""
-    if settings.finnhub_api_key is None:
-        raise ConfigError(
-            "market.source is finnhub but finnhub_api_key is not set: set "
-            "FIN_AGENT_FINNHUB_API_KEY or write the key to a file named finnhub_api_key in "
-            f"secrets_dir ({settings.secrets_dir})"
-        )
+    if settings.finnhub_api_key is None:  # load_settings refuses this for market.source finnhub
+        raise ConfigError("the live agent needs finnhub_api_key: `fin-agent config check` says how")
     if not settings.scan.universe:
         raise ConfigError(
             "scan.universe is empty: the live market scans the symbols listed there (the "

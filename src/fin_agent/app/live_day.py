@@ -38,6 +38,7 @@ from fin_agent.domain.events import DayStarted, ErrorRaised, ReportDaily, ScanCo
 from fin_agent.domain.values import Session, Symbol, symbol
 
 log = structlog.get_logger(__name__)
+RESUME_DRAIN_SECS = 30.0  # after a restart, time for the store to take what the last run sent
 
 ScanFactory = Callable[[Container], LiveScan]
 Watch = Callable[[Sequence[Symbol]], None]
@@ -172,6 +173,7 @@ class LiveDays:
         session = container.calendar.session(today)
         if container.agent.day is not None or session is None:
             return None
+        await self._drain(RESUME_DRAIN_SECS)  # what the last run published is stored first
         events = await container.store.events(day=today)
         started = [e for e in events if isinstance(e, DayStarted)]
         scans = [e for e in events if isinstance(e, ScanCompleted)]
@@ -237,9 +239,11 @@ class LiveDays:
             )
         return self._equity
 
-    async def _drain(self) -> None:
+    async def _drain(self, timeout_secs: float | None = None) -> None:
+        """Wait for every consumer to catch up; on a deadline, go on with what has arrived."""
+        timeout = timeout_secs if timeout_secs is not None else max(self._settle_secs, 5.0)
         try:
-            await self._container.bus.drain(timeout_secs=max(self._settle_secs, 5.0))
+            await self._container.bus.drain(timeout_secs=timeout)
         except TransientError as exc:  # a deadline too: go on with what has arrived
             log.warning("bus_not_drained", error=str(exc))
 

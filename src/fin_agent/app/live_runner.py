@@ -21,13 +21,11 @@ from fin_agent.app.live_build import LiveAgent, in_session
 from fin_agent.app.metrics import LiveValues, Sample
 from fin_agent.app.runner import http_deps, serve
 from fin_agent.app.scheduler import wait_or_stop
-from fin_agent.domain.errors import TransientError
 from fin_agent.domain.events import ErrorRaised, Severity
 
 log = structlog.get_logger(__name__)
 
 WATCH_EVERY_SECS = 1.0
-RESUME_DRAIN_SECS = 30.0
 
 
 async def run_live(
@@ -47,10 +45,6 @@ async def run_live(
 
     async def body(stop: asyncio.Event) -> None:
         log.info("agent_started", market="finnhub", bus=type(container.bus).__name__)
-        try:  # what a previous run published is stored before the day is rebuilt from it
-            await container.bus.drain(timeout_secs=RESUME_DRAIN_SECS)
-        except TransientError as exc:
-            log.warning("bus_not_drained", error=str(exc))
         await agent.days.resume()
         tasks = [
             asyncio.create_task(agent.feed.run(stop), name="market-feed"),
