@@ -30,7 +30,7 @@ import structlog
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from fin_agent.adapters.embedded_redis import EmbeddedRedis, find_redis_server
+from fin_agent.adapters.redis.embedded import EmbeddedRedis, find_redis_server
 
 DEFAULT_SECONDS = 20.0
 MAX_SECONDS = 60.0

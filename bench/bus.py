@@ -57,9 +57,9 @@ from _common import (
 )
 from redis.asyncio import Redis
 
-from fin_agent.adapters.event_codec import EventCodec, default_registry
-from fin_agent.adapters.redis_bus import RedisStreamsEventBus
-from fin_agent.adapters.redis_streams import BusCounters, StreamsSettings
+from fin_agent.adapters.codec.event_codec import EventCodec, default_registry
+from fin_agent.adapters.redis.bus import RedisStreamsEventBus
+from fin_agent.adapters.redis.streams import BusCounters, StreamsSettings
 from fin_agent.domain.errors import DeadlineError
 from fin_agent.domain.events import BarsClosed, DomainEvent
 from fin_agent.domain.values import Bar, Symbol

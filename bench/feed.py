@@ -60,13 +60,13 @@ from _common import (
 from redis.asyncio import Redis
 from websockets.asyncio.client import connect
 
-from fin_agent.adapters.bar_aggregator import BarAggregator
-from fin_agent.adapters.event_codec import EventCodec, default_registry
-from fin_agent.adapters.finnhub_feed import FinnhubFeedConfig, FinnhubTradeFeed
+from fin_agent.adapters.codec.event_codec import EventCodec, default_registry
+from fin_agent.adapters.finnhub.feed import FinnhubFeedConfig, FinnhubTradeFeed
+from fin_agent.adapters.live.bar_aggregator import BarAggregator
 from fin_agent.adapters.memory import FixedClock
-from fin_agent.adapters.redis_bus import RedisStreamsEventBus
-from fin_agent.adapters.redis_streams import StreamsSettings
-from fin_agent.app.market_feed import MarketFeed, MarketFeedConfig
+from fin_agent.adapters.redis.bus import RedisStreamsEventBus
+from fin_agent.adapters.redis.streams import StreamsSettings
+from fin_agent.app.live.market_feed import MarketFeed, MarketFeedConfig
 from fin_agent.domain.events import BarsClosed, DomainEvent
 
 BENCH = "feed"

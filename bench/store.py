@@ -61,13 +61,13 @@ import duckdb
 import pyarrow as pa
 from _common import emit, note, quiet_logs
 
-from fin_agent.adapters.duckdb_store import ARROW_TYPES, DuckDBStore
-from fin_agent.adapters.event_codec import EventCodec, default_registry
-from fin_agent.adapters.store_rows import TABLES, Projector, RowValues
-from fin_agent.adapters.timescale_store import TimescaleStore
+from fin_agent.adapters.codec.event_codec import EventCodec, default_registry
+from fin_agent.adapters.storage.duckdb_store import ARROW_TYPES, DuckDBStore
+from fin_agent.adapters.storage.rows import TABLES, Projector, RowValues
+from fin_agent.adapters.storage.timescale_store import TimescaleStore
 from fin_agent.app.bootstrap import build_simulation, running
+from fin_agent.app.config.settings import load_settings
 from fin_agent.app.runner import run_sessions
-from fin_agent.app.settings import load_settings
 from fin_agent.domain.events import BarsClosed, DomainEvent
 
 BENCH = "store"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from pydantic import SecretStr
 
-from fin_agent.app.settings import Settings, load_settings
+from fin_agent.app.config.settings import Settings, load_settings
 from fin_agent.domain.errors import ConfigError
 
 AGENT_URL_ENV = "FIN_AGENT_DASHBOARD_AGENT_URL"

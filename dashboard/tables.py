@@ -39,7 +39,7 @@ AMBER = "#f0b429"
 MUTED = "#8a8f98"
 BLANK = "—"
 VERSION_CHARS = 12
-"""A config version is 12 hex digits (fin_agent.app.config_version); anything longer is cut."""
+"""A config version is 12 hex digits (fin_agent.app.config.version); anything longer is cut."""
 CONFIG_COLUMN: Column = ("config_version", "Config", "version")
 """The config version that produced a scan, plan, order or trade ('' when unknown: a blank)."""
 

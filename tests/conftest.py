@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from fin_agent.adapters.embedded_redis import find_redis_server
+from fin_agent.adapters.redis.embedded import find_redis_server
 from support import RedisServer, RedisServerFactory, free_port, in_ci
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -24,13 +24,13 @@ import duckdb
 import pytest
 import pytest_asyncio
 
-from fin_agent.adapters.duckdb_store import DuckDBStore
-from fin_agent.adapters.event_codec import EventCodec, default_registry
+from fin_agent.adapters.codec.event_codec import EventCodec, default_registry
 from fin_agent.adapters.memory import InMemoryStore
-from fin_agent.adapters.store_rows import SCHEMA_VERSION, VERSIONED
+from fin_agent.adapters.storage.duckdb_store import DuckDBStore
+from fin_agent.adapters.storage.rows import SCHEMA_VERSION, VERSIONED
 from fin_agent.app.bootstrap import build_simulation, running
+from fin_agent.app.config.settings import load_settings
 from fin_agent.app.runner import run_session
-from fin_agent.app.settings import load_settings
 from fin_agent.domain.events import (
     BarsClosed,
     DayStarted,
@@ -200,9 +200,9 @@ async def fresh_store(
         await duck.close()
     else:
         try:
-            from fin_agent.adapters.timescale_store import TimescaleStore
+            from fin_agent.adapters.storage.timescale_store import TimescaleStore
         except ModuleNotFoundError as exc:
-            if exc.name != "fin_agent.adapters.timescale_store":
+            if exc.name != "fin_agent.adapters.storage.timescale_store":
                 raise
             pytest.skip("TimescaleStore not written yet")
         dsn: str = request.getfixturevalue("postgres_dsn")
@@ -282,7 +282,7 @@ async def durable(
         finally:
             await found.close_all()
     else:
-        from fin_agent.adapters.timescale_store import TimescaleStore
+        from fin_agent.adapters.storage.timescale_store import TimescaleStore
 
         dsn: str = request.getfixturevalue("postgres_dsn")
         schema = f"contract_{uuid.uuid4().hex[:12]}"

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from fin_agent.adapters.finnhub_rest import FinnhubQuote
-from fin_agent.adapters.live_market import LiveMarket
+from fin_agent.adapters.finnhub.rest import FinnhubQuote
+from fin_agent.adapters.live.market import LiveMarket
 from fin_agent.adapters.memory import FixedCalendar, FixedClock
-from fin_agent.adapters.store_rows import SCHEMA_VERSION
+from fin_agent.adapters.storage.rows import SCHEMA_VERSION
 from fin_agent.domain.errors import DataError, PermanentError
 from fin_agent.domain.events import ErrorRaised, Severity
 from fin_agent.domain.values import DailyBar, Headline, Symbol, symbol

@@ -17,11 +17,11 @@ import pytest
 import pytest_asyncio
 from redis.asyncio import Redis
 
-from fin_agent.adapters.embedded_redis import EmbeddedRedis
-from fin_agent.adapters.event_codec import EventCodec, default_registry
+from fin_agent.adapters.codec.event_codec import EventCodec, default_registry
 from fin_agent.adapters.memory import InMemoryEventBus
-from fin_agent.adapters.redis_bus import RedisStreamsEventBus
-from fin_agent.adapters.redis_streams import StreamsSettings
+from fin_agent.adapters.redis.bus import RedisStreamsEventBus
+from fin_agent.adapters.redis.embedded import EmbeddedRedis
+from fin_agent.adapters.redis.streams import StreamsSettings
 from fin_agent.domain.events import BarsClosed, DayStarted, DomainEvent, ErrorRaised
 from fin_agent.domain.values import Bar, Symbol
 from fin_agent.ports.event_bus import ALL_EVENTS, EventBus

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from fin_agent.adapters.event_codec import EventCodec
-from fin_agent.adapters.store_rows import (
+from fin_agent.adapters.codec.event_codec import EventCodec
+from fin_agent.adapters.storage.rows import (
     SCHEMA_VERSION,
     SIX_PLACES,
     TABLES,

@@ -33,9 +33,9 @@ from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.utils import parse_wheel_filename
 from prometheus_client import generate_latest
 
-from fin_agent.app.config_sources import secret_fields
-from fin_agent.app.metrics import Metrics
-from fin_agent.app.settings import Settings, load_settings
+from fin_agent.app.config.settings import Settings, load_settings
+from fin_agent.app.config.sources import secret_fields
+from fin_agent.app.observability.metrics import Metrics
 from support import in_ci
 
 REPO = Path(__file__).resolve().parents[2]

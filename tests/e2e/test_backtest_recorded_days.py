@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from fin_agent.adapters.bar_files import BarFileSpec, read_bar_file
-from fin_agent.adapters.replay import load_replay
+from fin_agent.adapters.files.bar_files import BarFileSpec, read_bar_file
+from fin_agent.adapters.files.replay import load_replay
 from fin_agent.app.bootstrap import build_replay
-from fin_agent.app.cli import main
+from fin_agent.app.cli.main import main
+from fin_agent.app.config.settings import load_settings
 from fin_agent.app.runner import run_session
-from fin_agent.app.settings import load_settings
 from fin_agent.domain.events import ScanCompleted
 from fin_agent.domain.gap_scanner import RejectRule
 

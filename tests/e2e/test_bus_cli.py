@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from fin_agent.adapters.embedded_redis import EmbeddedRedis
-from fin_agent.adapters.redis_streams import dead_letter_fields
+from fin_agent.adapters.redis.embedded import EmbeddedRedis
+from fin_agent.adapters.redis.streams import dead_letter_fields
 
 REPO = Path(__file__).resolve().parents[2]
 FIN_AGENT = Path(sys.executable).with_name("fin-agent")

@@ -2,7 +2,7 @@
 
 The agent runs a simulated day through a throwaway redis-server and keeps serving; an
 `error.raised` is then written onto its event stream as any producer would (XADD of an encoded
-event), the dashboard is started with `python -m fin_agent.app.dashboard_command` and Debian's
+event), the dashboard is started with `python -m fin_agent.app.cli.dashboard` and Debian's
 Chromium, driven by Playwright, checks what a trader must see. The screenshot is docs/dashboard.png.
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from fin_agent.adapters.event_codec import EventCodec, default_registry
+from fin_agent.adapters.codec.event_codec import EventCodec, default_registry
 from fin_agent.domain.events import ErrorRaised, Severity
 from support import RedisServerFactory, free_port, http_get, in_ci, wait_until
 
@@ -125,7 +125,7 @@ def dashboard(agent: str, agent_env: dict[str, str], tmp_path: Path) -> Iterator
     """The dashboard as `fin-agent dashboard` starts it; yields its URL."""
     log = (tmp_path / "dashboard.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "fin_agent.app.dashboard_command"],
+        [sys.executable, "-m", "fin_agent.app.cli.dashboard"],
         stdout=log, stderr=subprocess.STDOUT, env=agent_env, cwd=REPO, start_new_session=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{agent_env['FIN_AGENT_DASHBOARD__PORT']}"

@@ -14,10 +14,10 @@ import pytest_asyncio
 
 from fin_agent.adapters.memory import FixedClock, InMemoryEventBus
 from fin_agent.app.bootstrap import Container, build_simulation, running
-from fin_agent.app.config_version import ConfigHistory
-from fin_agent.app.live_config import ConfigWatcher
+from fin_agent.app.config.live import ConfigWatcher
+from fin_agent.app.config.settings import load_settings
+from fin_agent.app.config.version import ConfigHistory
 from fin_agent.app.runner import run_session
-from fin_agent.app.settings import load_settings
 from fin_agent.domain.events import (
     ConfigChanged,
     DomainEvent,

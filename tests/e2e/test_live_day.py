@@ -29,13 +29,13 @@ import pytest
 import yaml
 from aiohttp import web
 
-from fin_agent.adapters.duckdb_store import DuckDBStore
-from fin_agent.adapters.event_codec import EventCodec, default_registry
+from fin_agent.adapters.codec.event_codec import EventCodec, default_registry
 from fin_agent.adapters.exchange_calendar import ExchangeCalendar
 from fin_agent.adapters.memory import FixedClock
-from fin_agent.app.live_build import LiveAgent, build_live
-from fin_agent.app.live_runner import run_live
-from fin_agent.app.settings import Settings, load_settings
+from fin_agent.adapters.storage.duckdb_store import DuckDBStore
+from fin_agent.app.config.settings import Settings, load_settings
+from fin_agent.app.live.build import LiveAgent, build_live
+from fin_agent.app.live.runner import run_live
 from fin_agent.domain.events import (
     ErrorRaised,
     OrderPlaced,

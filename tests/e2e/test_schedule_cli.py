@@ -6,7 +6,7 @@ import io
 import json
 from pathlib import Path
 
-from fin_agent.app.cli import main
+from fin_agent.app.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
-from fin_agent.adapters.event_codec import EventCodec, default_registry
-from fin_agent.adapters.redis_bus import RedisStreamsEventBus
-from fin_agent.adapters.redis_streams import StreamsSettings
+from fin_agent.adapters.codec.event_codec import EventCodec, default_registry
+from fin_agent.adapters.redis.bus import RedisStreamsEventBus
+from fin_agent.adapters.redis.streams import StreamsSettings
 from fin_agent.domain.events import DomainEvent
 from fin_agent.ports.event_bus import ALL_EVENTS
 

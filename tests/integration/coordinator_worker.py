@@ -28,10 +28,10 @@ from typing import IO, Any
 
 from redis.asyncio import Redis
 
-from fin_agent.adapters.event_codec import EventCodec, default_registry
-from fin_agent.adapters.redis_bus import RedisStreamsEventBus
-from fin_agent.adapters.redis_streams import StreamsSettings
-from fin_agent.adapters.timescale_store import TimescaleStore
+from fin_agent.adapters.codec.event_codec import EventCodec, default_registry
+from fin_agent.adapters.redis.bus import RedisStreamsEventBus
+from fin_agent.adapters.redis.streams import StreamsSettings
+from fin_agent.adapters.storage.timescale_store import TimescaleStore
 from fin_agent.app.coordinator import Coordinator
 from fin_agent.domain.events import DomainEvent
 from fin_agent.ports.store import Row, StoreInfo

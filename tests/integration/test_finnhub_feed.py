@@ -33,15 +33,15 @@ import structlog
 from redis.asyncio import Redis
 from structlog.testing import capture_logs
 
-from fin_agent.adapters.bar_aggregator import BarAggregator
-from fin_agent.adapters.event_codec import EventCodec, default_registry
-from fin_agent.adapters.finnhub_feed import FeedStats, FinnhubFeedConfig, FinnhubTradeFeed
-from fin_agent.adapters.finnhub_feed_decode import FrameDecoder, TradeBatch
+from fin_agent.adapters.codec.event_codec import EventCodec, default_registry
+from fin_agent.adapters.finnhub.feed import FeedStats, FinnhubFeedConfig, FinnhubTradeFeed
+from fin_agent.adapters.finnhub.feed_decode import FrameDecoder, TradeBatch
+from fin_agent.adapters.live.bar_aggregator import BarAggregator
 from fin_agent.adapters.memory import FixedClock, InMemoryEventBus
-from fin_agent.adapters.redis_bus import RedisStreamsEventBus
-from fin_agent.adapters.redis_streams import StreamsSettings
-from fin_agent.app.logs import configure_logging
-from fin_agent.app.market_feed import MarketFeed, MarketFeedConfig
+from fin_agent.adapters.redis.bus import RedisStreamsEventBus
+from fin_agent.adapters.redis.streams import StreamsSettings
+from fin_agent.app.live.market_feed import MarketFeed, MarketFeedConfig
+from fin_agent.app.observability.logs import configure_logging
 from fin_agent.domain.errors import AdapterError, ConfigError, DataError
 from fin_agent.domain.events import BarsClosed, DomainEvent
 from fin_agent.domain.values import Trade, symbol

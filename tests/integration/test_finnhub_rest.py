@@ -23,10 +23,10 @@ import pytest_asyncio
 import structlog
 from aiohttp import web
 
-from fin_agent.adapters.circuit_breaker import BreakerConfig, BreakerState
-from fin_agent.adapters.finnhub_rest import TOKEN_HEADER, FinnhubRest
-from fin_agent.adapters.json_http_client import HttpPolicy
-from fin_agent.adapters.rate_budget import RateBudget
+from fin_agent.adapters.finnhub.rest import TOKEN_HEADER, FinnhubRest
+from fin_agent.adapters.vendor_http.circuit_breaker import BreakerConfig, BreakerState
+from fin_agent.adapters.vendor_http.json_client import HttpPolicy
+from fin_agent.adapters.vendor_http.rate_budget import RateBudget
 from fin_agent.domain.errors import AdapterError, ConfigError, DataError, FinAgentError
 from fin_agent.domain.values import symbol
 

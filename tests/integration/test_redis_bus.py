@@ -23,11 +23,11 @@ import pytest_asyncio
 from redis.asyncio import Redis
 from structlog.testing import capture_logs
 
-from fin_agent.adapters.dead_letters import RedisDeadLetters
-from fin_agent.adapters.event_codec import DecodeError, EventCodec, default_registry
+from fin_agent.adapters.codec.event_codec import DecodeError, EventCodec, default_registry
 from fin_agent.adapters.memory import FixedClock
-from fin_agent.adapters.redis_bus import RedisStreamsEventBus
-from fin_agent.adapters.redis_streams import StreamsSettings, text
+from fin_agent.adapters.redis.bus import RedisStreamsEventBus
+from fin_agent.adapters.redis.dead_letters import RedisDeadLetters
+from fin_agent.adapters.redis.streams import StreamsSettings, text
 from fin_agent.domain.events import BarsClosed, DomainEvent, ErrorRaised
 from fin_agent.domain.values import Bar, Symbol
 

@@ -23,9 +23,9 @@ import pytest
 import pytest_asyncio
 from redis.asyncio import Redis
 
-from fin_agent.adapters.event_codec import EventCodec, default_registry
-from fin_agent.adapters.redis_bus import RedisStreamsEventBus
-from fin_agent.adapters.redis_streams import StreamsSettings
+from fin_agent.adapters.codec.event_codec import EventCodec, default_registry
+from fin_agent.adapters.redis.bus import RedisStreamsEventBus
+from fin_agent.adapters.redis.streams import StreamsSettings
 from fin_agent.domain.events import DomainEvent, ErrorRaised
 
 WORKER = Path(__file__).with_name("bus_worker.py")

@@ -22,10 +22,10 @@ from redis.asyncio import Redis
 
 from fin_agent.adapters.exchange_calendar import ExchangeCalendar
 from fin_agent.adapters.memory import FixedClock, InMemoryEventBus
-from fin_agent.adapters.redis_slots import InMemorySlots, RedisSlots
-from fin_agent.app.config_runtime import JobSchedule, JobsSettings, ScheduleSettings
-from fin_agent.app.schedule import Schedule, ScheduledRun
-from fin_agent.app.scheduler import Job, Scheduler, SlotStatus
+from fin_agent.adapters.redis.slots import InMemorySlots, RedisSlots
+from fin_agent.app.config.runtime import JobSchedule, JobsSettings, ScheduleSettings
+from fin_agent.app.schedule.runs import Schedule, ScheduledRun
+from fin_agent.app.schedule.scheduler import Job, Scheduler, SlotStatus
 from fin_agent.domain.errors import AdapterError
 from fin_agent.ports.slots import Slots
 

@@ -10,14 +10,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from fin_agent.adapters.bar_files import (
+from fin_agent.adapters.files.bar_files import (
     BarFileSpec,
     BarKind,
     BarStamp,
     DropReason,
     read_bar_file,
 )
-from fin_agent.adapters.replay import ReplayMarketData, load_replay
+from fin_agent.adapters.files.replay import ReplayMarketData, load_replay
 from fin_agent.domain.errors import DataError
 from fin_agent.domain.values import symbol
 

@@ -21,10 +21,10 @@ import pytest
 import pytest_asyncio
 from structlog.testing import capture_logs
 
-from fin_agent.adapters.event_codec import EventCodec, default_registry
-from fin_agent.adapters.store_rows import SCHEMA_VERSION, TABLES, Kind
-from fin_agent.adapters.timescale_migrations import LATEST_VERSION, MIGRATIONS
-from fin_agent.adapters.timescale_store import (
+from fin_agent.adapters.codec.event_codec import EventCodec, default_registry
+from fin_agent.adapters.storage.rows import SCHEMA_VERSION, TABLES, Kind
+from fin_agent.adapters.storage.timescale_migrations import LATEST_VERSION, MIGRATIONS
+from fin_agent.adapters.storage.timescale_store import (
     TimescaleStore,
     checks_compressed_chunks,
     describe_dsn,

@@ -19,15 +19,15 @@ import structlog
 from aiohttp import web
 from structlog.typing import EventDict
 
-from fin_agent.adapters.token_bucket import RateLimit, TokenBucket
-from fin_agent.adapters.webhook_payloads import (
+from fin_agent.adapters.notify.payloads import (
     DISCORD_CONTENT_MAX,
     DISCORD_EMBED_TOTAL_MAX,
     DISCORD_FIELD_VALUE_MAX,
     DISCORD_FIELDS_MAX,
     discord_payload,
 )
-from fin_agent.adapters.webhooks import (
+from fin_agent.adapters.notify.token_bucket import RateLimit, TokenBucket
+from fin_agent.adapters.notify.webhooks import (
     DeliveryStats,
     DiscordNotifier,
     JsonWebhookNotifier,

@@ -18,9 +18,9 @@ import pytest_asyncio
 import structlog
 from aiohttp import web
 
-from fin_agent.adapters.json_http_client import HttpPolicy
-from fin_agent.adapters.rate_budget import RateBudget
-from fin_agent.adapters.yahoo_daily import YAHOO_WINDOWS, YahooDailyBars, parse_chart
+from fin_agent.adapters.vendor_http.json_client import HttpPolicy
+from fin_agent.adapters.vendor_http.rate_budget import RateBudget
+from fin_agent.adapters.yahoo.daily import YAHOO_WINDOWS, YahooDailyBars, parse_chart
 from fin_agent.domain.errors import DataError
 from fin_agent.domain.values import symbol
 

@@ -14,10 +14,10 @@ from decimal import Decimal
 from time import perf_counter
 from zoneinfo import ZoneInfo
 
-from fin_agent.adapters.daily_bar_put import plan_put
-from fin_agent.adapters.event_codec import EventCodec
-from fin_agent.adapters.store_queries import check_limit, order_columns, table_of
-from fin_agent.adapters.store_rows import (
+from fin_agent.adapters.codec.event_codec import EventCodec
+from fin_agent.adapters.storage.daily_bar_put import plan_put
+from fin_agent.adapters.storage.queries import check_limit, order_columns, table_of
+from fin_agent.adapters.storage.rows import (
     SCHEMA_VERSION,
     SIX_PLACES,
     TABLES,

@@ -15,9 +15,9 @@ import structlog
 from croniter import croniter
 from redis.asyncio import Redis
 
-from fin_agent.adapters.duckdb_store import DuckDBStore
-from fin_agent.adapters.embedded_redis import EmbeddedRedis
-from fin_agent.adapters.event_codec import EventCodec, default_registry
+from fin_agent.adapters.broker.paper import PaperBroker
+from fin_agent.adapters.codec.event_codec import EventCodec, default_registry
+from fin_agent.adapters.files.replay import ReplayMarketData
 from fin_agent.adapters.memory import (
     FixedCalendar,
     FixedClock,
@@ -25,21 +25,21 @@ from fin_agent.adapters.memory import (
     InMemoryNews,
     InMemoryStore,
 )
-from fin_agent.adapters.paper_broker import PaperBroker
-from fin_agent.adapters.redis_bus import RedisStreamsEventBus
-from fin_agent.adapters.redis_streams import StreamsSettings, default_consumer
-from fin_agent.adapters.replay import ReplayMarketData
-from fin_agent.adapters.simulator import SimulatedMarket
-from fin_agent.adapters.timescale_store import TimescaleStore
-from fin_agent.adapters.token_bucket import RateLimit
-from fin_agent.adapters.webhooks import DiscordNotifier, JsonWebhookNotifier, WebhookConfig
-from fin_agent.app.agent import Agent
-from fin_agent.app.config_runtime import BusSettings
+from fin_agent.adapters.notify.token_bucket import RateLimit
+from fin_agent.adapters.notify.webhooks import DiscordNotifier, JsonWebhookNotifier, WebhookConfig
+from fin_agent.adapters.redis.bus import RedisStreamsEventBus
+from fin_agent.adapters.redis.embedded import EmbeddedRedis
+from fin_agent.adapters.redis.streams import StreamsSettings, default_consumer
+from fin_agent.adapters.simulator.market import SimulatedMarket
+from fin_agent.adapters.storage.duckdb_store import DuckDBStore
+from fin_agent.adapters.storage.timescale_store import TimescaleStore
+from fin_agent.app.config.live import LiveConfig
+from fin_agent.app.config.runtime import BusSettings
+from fin_agent.app.config.settings import Settings
 from fin_agent.app.coordinator import Coordinator
-from fin_agent.app.live_config import LiveConfig
-from fin_agent.app.metrics import Metrics
-from fin_agent.app.notifications import NotificationRouter
-from fin_agent.app.settings import Settings
+from fin_agent.app.day.agent import Agent
+from fin_agent.app.observability.metrics import Metrics
+from fin_agent.app.observability.notifications import NotificationRouter
 from fin_agent.domain.events import BarsClosed, Severity
 from fin_agent.ports.calendar import Calendar
 from fin_agent.ports.clock import Clock

@@ -20,25 +20,25 @@ from structlog.contextvars import bound_contextvars
 
 from fin_agent import __version__
 from fin_agent.adapters.memory import FixedClock
-from fin_agent.adapters.redis_bus import RedisStreamsEventBus
+from fin_agent.adapters.redis.bus import RedisStreamsEventBus
 from fin_agent.adapters.system_clock import SystemClock
 from fin_agent.app.bootstrap import Container, running
-from fin_agent.app.config_version import ConfigHistory
+from fin_agent.app.config.live import ConfigWatcher
+from fin_agent.app.config.settings import render_effective
+from fin_agent.app.config.version import ConfigHistory
 from fin_agent.app.coordinator import Coordinator
-from fin_agent.app.day_times import DayPorts, DayTimes
-from fin_agent.app.http_server import (
+from fin_agent.app.day.times import DayPorts, DayTimes
+from fin_agent.app.day.trading_day import TradingDay
+from fin_agent.app.http.read_models import ReadModels
+from fin_agent.app.http.server import (
     Check,
     HttpDeps,
     HttpServer,
     dead_letters_source,
     store_check,
 )
-from fin_agent.app.live_config import ConfigWatcher
-from fin_agent.app.metric_sources import register_sources
-from fin_agent.app.read_models import ReadModels
-from fin_agent.app.schedule import Schedule
-from fin_agent.app.settings import render_effective
-from fin_agent.app.trading_day import TradingDay
+from fin_agent.app.observability.metric_sources import register_sources
+from fin_agent.app.schedule.runs import Schedule
 from fin_agent.domain.errors import FinAgentError
 from fin_agent.domain.events import BarsClosed
 from fin_agent.domain.report import DailyReport

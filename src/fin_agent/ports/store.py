@@ -53,7 +53,7 @@ class Store(Protocol):
     async def rows(
         self, table: str, *, day: date | None = None, limit: int | None = None
     ) -> Sequence[Row]:
-        """Rows of a projection table (see `fin_agent.adapters.store_rows.TABLES`), oldest first."""
+        """Rows of a projection table (`adapters.storage.rows.TABLES`), oldest first."""
         ...
 
     async def days(self) -> Sequence[date]:

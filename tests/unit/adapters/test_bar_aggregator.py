@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from fin_agent.adapters.bar_aggregator import BarAggregator, ClosedMinute, Tick, tick_of
+from fin_agent.adapters.live.bar_aggregator import BarAggregator, ClosedMinute, Tick, tick_of
 from fin_agent.domain.errors import ConfigError, DataError
 from fin_agent.domain.values import Symbol, Trade
 

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from fin_agent.adapters.bar_files import (
+from fin_agent.adapters.files.bar_files import (
     BarFileSpec,
     BarKind,
     BarStamp,
@@ -21,8 +21,8 @@ from fin_agent.adapters.bar_files import (
     read_bar_file,
     read_bar_files,
 )
-from fin_agent.adapters.replay import ReplayMarketData, load_replay
-from fin_agent.adapters.split_factors import read_factor_file
+from fin_agent.adapters.files.replay import ReplayMarketData, load_replay
+from fin_agent.adapters.files.split_factors import read_factor_file
 from fin_agent.domain.errors import ConfigError, DataError
 from fin_agent.domain.values import Bar, DailyBar, symbol
 

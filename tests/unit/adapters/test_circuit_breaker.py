@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from fin_agent.adapters.circuit_breaker import (
+from fin_agent.adapters.vendor_http.circuit_breaker import (
     BreakerConfig,
     BreakerState,
     CircuitBreaker,

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from fin_agent.adapters.event_codec import (
+from fin_agent.adapters.codec.event_codec import (
     Decoded,
     DecodeError,
     DecodeReason,

@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from fin_agent.adapters.event_codec import (
+from fin_agent.adapters.codec.event_codec import (
     Decoded,
     DecodeError,
     DecodeReason,

@@ -10,8 +10,8 @@ from decimal import Decimal
 
 import pytest
 
-from fin_agent.adapters.finnhub_rest import FinnhubQuote
-from fin_agent.adapters.live_market import InMemoryDailyBarCache, LiveMarket, SessionBarBuffer
+from fin_agent.adapters.finnhub.rest import FinnhubQuote
+from fin_agent.adapters.live.market import InMemoryDailyBarCache, LiveMarket, SessionBarBuffer
 from fin_agent.adapters.memory import FixedCalendar, FixedClock
 from fin_agent.domain.errors import AdapterError
 from fin_agent.domain.values import Bar, DailyBar, Headline, Symbol, symbol

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from fin_agent.adapters.paper_broker import PaperBroker
+from fin_agent.adapters.broker.paper import PaperBroker
 from fin_agent.domain.orders import BracketOrder, Fill, FillKind
 from fin_agent.domain.rules import ExecutionCosts
 from fin_agent.domain.values import Bar, Side, symbol

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fin_agent.adapters.rate_budget import FINNHUB_FREE_WINDOWS, RateBudget, RateWindow
+from fin_agent.adapters.vendor_http.rate_budget import FINNHUB_FREE_WINDOWS, RateBudget, RateWindow
 from fin_agent.domain.errors import ConfigError
 
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from fin_agent.adapters.memory import FixedCalendar
-from fin_agent.adapters.simulator import SimulatedMarket
+from fin_agent.adapters.simulator.market import SimulatedMarket
 from fin_agent.domain.errors import ConfigError
 from fin_agent.domain.values import Bar, DailyBar, Premarket, Symbol, symbol
 from fin_agent.ports.market_data import MarketData

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from fin_agent.app import config_check
+from fin_agent.app.cli import config_check
 
 
 def test_run_prints_the_effective_config_and_returns_0(tmp_path: Path) -> None:

@@ -12,22 +12,24 @@ from pathlib import Path
 
 import pytest
 
-from fin_agent.adapters.bar_aggregator import BarAggregator
-from fin_agent.adapters.circuit_breaker import BreakerConfig
-from fin_agent.adapters.finnhub_feed_config import FinnhubFeedConfig
-from fin_agent.adapters.finnhub_rest import FINNHUB_BASE_URL
-from fin_agent.adapters.json_http_client import HttpPolicy
-from fin_agent.adapters.live_market import PREMARKET_OPENS, LiveMarket
-from fin_agent.adapters.rate_budget import FINNHUB_FREE_WINDOWS, RateWindow
-from fin_agent.adapters.yahoo_daily import (
+from fin_agent.adapters.finnhub.feed_config import FinnhubFeedConfig
+from fin_agent.adapters.finnhub.rest import FINNHUB_BASE_URL
+from fin_agent.adapters.live.bar_aggregator import BarAggregator
+from fin_agent.adapters.live.market import PREMARKET_OPENS, LiveMarket
+from fin_agent.adapters.vendor_http.circuit_breaker import BreakerConfig
+from fin_agent.adapters.vendor_http.json_client import HttpPolicy
+from fin_agent.adapters.vendor_http.rate_budget import FINNHUB_FREE_WINDOWS, RateWindow
+from fin_agent.adapters.yahoo.daily import (
     DEFAULT_USER_AGENT,
     YAHOO_BASE_URL,
     YAHOO_WINDOWS,
     YahooDailyBars,
 )
-from fin_agent.app.config_version import LIVE_SECTIONS, diff, effective, is_live
-from fin_agent.app.live_scan import LiveScan
-from fin_agent.app.live_settings import (
+from fin_agent.app.config.settings import Settings, load_settings
+from fin_agent.app.config.version import LIVE_SECTIONS, diff, effective, is_live
+from fin_agent.app.live.market_feed import MarketFeedConfig
+from fin_agent.app.live.scan import LiveScan
+from fin_agent.app.live.settings import (
     bar_aggregator,
     finnhub_budget,
     finnhub_feed_config,
@@ -36,8 +38,6 @@ from fin_agent.app.live_settings import (
     yahoo_budget,
     yahoo_policy,
 )
-from fin_agent.app.market_feed import MarketFeedConfig
-from fin_agent.app.settings import Settings, load_settings
 from fin_agent.domain.errors import ConfigError
 
 NEW_SECTIONS = ("market", "finnhub", "feed", "yahoo")

@@ -8,7 +8,7 @@ import pytest
 from pydantic import SecretStr
 
 from fin_agent.app.bootstrap import database_url
-from fin_agent.app.settings import Settings
+from fin_agent.app.config.settings import Settings
 
 
 def settings_with(url: str, password: str | None) -> Settings:

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from fin_agent.adapters.paper_broker import PaperBroker
+from fin_agent.adapters.broker.paper import PaperBroker
 from fin_agent.app.bootstrap import build_simulation, running
-from fin_agent.app.day_resume import restore
-from fin_agent.app.day_times import DayPorts
+from fin_agent.app.config.settings import load_settings
+from fin_agent.app.day.resume import restore
+from fin_agent.app.day.times import DayPorts
+from fin_agent.app.day.trading_day import TradingDay
 from fin_agent.app.runner import run_session
-from fin_agent.app.settings import load_settings
-from fin_agent.app.trading_day import TradingDay
 from fin_agent.domain.events import DomainEvent
 from fin_agent.domain.trade_plan import PlanState
 

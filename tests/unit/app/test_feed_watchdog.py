@@ -12,11 +12,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from fin_agent.adapters.exchange_calendar import ExchangeCalendar
-from fin_agent.adapters.finnhub_feed_config import FeedStats
+from fin_agent.adapters.finnhub.feed_config import FeedStats
 from fin_agent.adapters.memory import FixedClock, InMemoryEventBus
-from fin_agent.app.live_build import LiveAgent
-from fin_agent.app.live_runner import FeedWatchdog
-from fin_agent.app.settings import Settings
+from fin_agent.app.config.settings import Settings
+from fin_agent.app.live.build import LiveAgent
+from fin_agent.app.live.runner import FeedWatchdog
 from fin_agent.domain.events import ErrorRaised, Severity
 
 pytestmark = pytest.mark.asyncio

@@ -11,10 +11,10 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
 from fin_agent.app.bootstrap import Container, build_simulation, running
-from fin_agent.app.http_server import HttpDeps, make_app, store_check
-from fin_agent.app.read_models import ReadModels
+from fin_agent.app.config.settings import load_settings
+from fin_agent.app.http.read_models import ReadModels
+from fin_agent.app.http.server import HttpDeps, make_app, store_check
 from fin_agent.app.runner import run_session
-from fin_agent.app.settings import load_settings
 from fin_agent.domain.events import OrderPlaced, PlanCreated, PositionClosed, ScanCompleted
 
 REPO = Path(__file__).resolve().parents[3]

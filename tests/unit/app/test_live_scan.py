@@ -11,11 +11,11 @@ from decimal import Decimal
 
 import pytest
 
-from fin_agent.adapters.finnhub_rest import FinnhubQuote
-from fin_agent.adapters.live_market import InMemoryDailyBarCache, LiveMarket
+from fin_agent.adapters.finnhub.rest import FinnhubQuote
+from fin_agent.adapters.live.market import InMemoryDailyBarCache, LiveMarket
 from fin_agent.adapters.memory import FixedCalendar, FixedClock, InMemoryMarketData
-from fin_agent.adapters.rate_budget import RateBudget
-from fin_agent.app.live_scan import CallDemand, LiveScan, collection_start, plan_collection
+from fin_agent.adapters.vendor_http.rate_budget import RateBudget
+from fin_agent.app.live.scan import CallDemand, LiveScan, collection_start, plan_collection
 from fin_agent.domain.errors import AdapterError, ConfigError
 from fin_agent.domain.gap_scanner import RejectRule
 from fin_agent.domain.rules import ScanRules

@@ -11,7 +11,7 @@ import pytest
 import structlog
 from opentelemetry.sdk.trace import TracerProvider
 
-from fin_agent.app.logs import MASK, configure_logging
+from fin_agent.app.observability.logs import MASK, configure_logging
 
 SECRET = "fk-SECRET-TOKEN-123-abcdef"
 

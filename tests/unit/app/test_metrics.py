@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from fin_agent.app.bootstrap import build_simulation, running
-from fin_agent.app.metric_sources import register_sources
+from fin_agent.app.config.settings import load_settings
+from fin_agent.app.observability.metric_sources import register_sources
 from fin_agent.app.runner import run_session
-from fin_agent.app.settings import load_settings
 from support import in_ci
 
 REPO = Path(__file__).resolve().parents[3]

@@ -12,7 +12,11 @@ import pytest
 import structlog
 
 from fin_agent.adapters.memory import InMemoryEventBus
-from fin_agent.app.notifications import NOTIFIER_GROUP, NotificationRouter, notification_for
+from fin_agent.app.observability.notifications import (
+    NOTIFIER_GROUP,
+    NotificationRouter,
+    notification_for,
+)
 from fin_agent.domain.events import (
     DomainEvent,
     ErrorRaised,

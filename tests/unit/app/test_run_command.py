@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fin_agent.app.cli import main
+from fin_agent.app.cli.main import main
 
 
 def run(tmp_path: Path, config: dict[str, object], env: dict[str, str] | None = None) -> str:

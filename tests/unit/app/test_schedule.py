@@ -18,10 +18,10 @@ from croniter import croniter
 from pydantic import ValidationError
 
 from fin_agent.adapters.exchange_calendar import ExchangeCalendar
-from fin_agent.app.config_runtime import JobSchedule, JobsSettings, ScheduleSettings
-from fin_agent.app.schedule import Cron, CronSyntaxError, Schedule, ScheduledRun
-from fin_agent.app.schedule_command import schedule_command
-from fin_agent.app.settings import Settings
+from fin_agent.app.cli.schedule import schedule_command
+from fin_agent.app.config.runtime import JobSchedule, JobsSettings, ScheduleSettings
+from fin_agent.app.config.settings import Settings
+from fin_agent.app.schedule.runs import Cron, CronSyntaxError, Schedule, ScheduledRun
 
 NEW_YORK = ZoneInfo("America/New_York")
 

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from fin_agent.adapters.broker.paper import PaperBroker
 from fin_agent.adapters.memory import (
     FixedCalendar,
     FixedClock,
@@ -16,9 +17,8 @@ from fin_agent.adapters.memory import (
     InMemoryMarketData,
     InMemoryNews,
 )
-from fin_agent.adapters.paper_broker import PaperBroker
-from fin_agent.app.day_times import DayPorts, DayTimes
-from fin_agent.app.trading_day import TradingDay
+from fin_agent.app.day.times import DayPorts, DayTimes
+from fin_agent.app.day.trading_day import TradingDay
 from fin_agent.domain.events import (
     OrderPlaced,
     PlanCreated,

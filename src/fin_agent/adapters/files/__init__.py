@@ -1,0 +1,1 @@
+"""Recorded bar files (CSV, Parquet) and their replay as market data, with split factors."""

@@ -1,0 +1,1 @@
+"""Finnhub: the trade WebSocket feed and the REST API."""

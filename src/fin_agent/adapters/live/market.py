@@ -1,0 +1,260 @@
+"""`LiveMarket`: the `MarketData` and `News` ports for live trading, on Finnhub, Yahoo and the feed.
+
+- `daily_bars`: a `DailyBarCache` in front of the daily bar sources (Yahoo first by default),
+  tried in the configured order; each day fetches only the sessions that are new, and a history
+  the vendor re-adjusted (a split) is fetched again whole. Only completed sessions are cached.
+- `premarket`: the pre-market bars the feed aggregated when there are any, else Finnhub's quote.
+- `session_bars`: the regular-session bars the feed aggregated (`SessionBarBuffer`).
+- `headlines`: Finnhub's company news.
+The cache to give it is the store's (`Store.daily_bar_cache()`), so fetched bars outlive a restart.
+`InMemoryDailyBarCache` lives in `fin_agent.adapters.memory`; it is re-exported here, where tests
+import it from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from fin_agent.adapters.finnhub.rest import FinnhubQuote
+from fin_agent.adapters.memory import InMemoryDailyBarCache as InMemoryDailyBarCache
+from fin_agent.domain.errors import AdapterError, ConfigError, DataError
+from fin_agent.domain.values import Bar, DailyBar, Headline, Premarket, Symbol
+from fin_agent.ports.calendar import Calendar
+from fin_agent.ports.clock import Clock
+from fin_agent.ports.daily_bar_cache import DailyBarCache
+
+log = structlog.get_logger(__name__)
+
+EXCHANGE_TZ = ZoneInfo("America/New_York")
+PREMARKET_OPENS = time(4, 0)
+ONE_DAY = timedelta(days=1)
+
+
+class DailyBarSource(Protocol):
+    """A vendor of daily bars (`YahooDailyBars`), one of the sources tried in order."""
+
+    @property
+    def name(self) -> str:
+        """The source's name in config and logs (`yahoo`)."""
+        ...
+
+    async def daily_bars(self, symbol: Symbol, start: date, end: date) -> Sequence[DailyBar]:
+        """The bars of sessions `start` to `end` inclusive, oldest first."""
+        ...
+
+
+class QuoteAndNewsSource(Protocol):
+    """What `LiveMarket` needs of Finnhub's REST API (`FinnhubRest`)."""
+
+    async def quote_figures(self, symbol: Symbol) -> FinnhubQuote:
+        """Every figure of the quote of `symbol`."""
+        ...
+
+    async def company_news(self, symbol: Symbol, start: date, end: date) -> list[Headline]:
+        """Headlines about `symbol` dated `start` to `end` inclusive, oldest first."""
+        ...
+
+
+class SessionBarBuffer:
+    """The 1-minute bars the trade feed aggregated, by exchange day; the app fills it.
+
+    A bar added again for the same symbol and start replaces the first (a late trade revised it).
+    """
+
+    def __init__(self, tz: ZoneInfo = EXCHANGE_TZ) -> None:
+        self._tz = tz
+        self._days: dict[date, dict[tuple[datetime, Symbol], Bar]] = {}
+
+    def add(self, bars: Iterable[Bar]) -> None:
+        """Keep `bars`, filed under the exchange date they start on."""
+        for bar in bars:
+            day = bar.start.astimezone(self._tz).date()
+            self._days.setdefault(day, {})[(bar.start, bar.symbol)] = bar
+
+    def bars(
+        self, day: date, symbols: Iterable[Symbol], start: datetime, end: datetime
+    ) -> list[Bar]:
+        """Bars of `symbols` on `day` starting at or after `start` and ending by `end`, in
+        (start, symbol) order."""
+        wanted = set(symbols)
+        found = self._days.get(day, {})
+        return [
+            found[key]
+            for key in sorted(found)
+            if key[1] in wanted and start <= key[0] and found[key].end <= end
+        ]
+
+    def prune(self, before: date) -> None:
+        """Forget the days before `before`."""
+        for day in [d for d in self._days if d < before]:
+            del self._days[day]
+
+
+class LiveMarket:
+    """Live `MarketData` and `News`: see the module docstring for where each figure comes from."""
+
+    def __init__(
+        self,
+        *,
+        universe: Sequence[Symbol],
+        finnhub: QuoteAndNewsSource,
+        daily_sources: Sequence[DailyBarSource],
+        cache: DailyBarCache,
+        calendar: Calendar,
+        clock: Clock,
+        buffer: SessionBarBuffer | None = None,
+        tz: ZoneInfo = EXCHANGE_TZ,
+        premarket_opens: time = PREMARKET_OPENS,
+        feed_volume: bool = True,
+    ) -> None:
+        if not daily_sources:
+            raise ConfigError(
+                "market.daily_sources is empty: list at least one daily bar source, such as yahoo"
+            )
+        self._universe = tuple(sorted(set(universe)))
+        self._finnhub = finnhub
+        self._sources = tuple(daily_sources)
+        self._cache = cache
+        self._calendar = calendar
+        self._clock = clock
+        self.buffer = buffer or SessionBarBuffer(tz)
+        self._tz = tz
+        self._premarket_opens = premarket_opens
+        self._feed_volume = feed_volume
+
+    async def symbols(self) -> Sequence[Symbol]:
+        """The configured universe, sorted."""
+        return list(self._universe)
+
+    async def daily_bars(self, symbol: Symbol, before: date, count: int) -> Sequence[DailyBar]:
+        """Up to `count` completed sessions strictly before `before`, oldest first.
+
+        Served from the cache once it covers them; raises `AdapterError` when the bars are not
+        cached and no source answers (stale bars would give a wrong previous close).
+        """
+        if count <= 0:
+            return []
+        today = self._clock.now().astimezone(self._tz).date()
+        end = min(before, today) - ONE_DAY
+        start = self._first_day(end, count)
+        await self._refresh(symbol, start, end)
+        bars = await self._cache.get(symbol, start, end)
+        return list(bars[-count:])
+
+    async def premarket(self, symbol: Symbol, day: date, until: datetime) -> Premarket | None:
+        """The last pre-market price of `day` up to `until`, and its volume when known.
+
+        From the feed's pre-market bars when it aggregated any (04:00 ET to `until`; their volume
+        counts IEX trades only, a small share of the market's: `feed_volume=False` reports None).
+        Otherwise from Finnhub's quote: `c` is the last price, and the free quote carries no
+        pre-market volume, so `volume` is None and the scan records the volume rule as skipped. A
+        quote whose last trade is from before 04:00 ET of `day` had no pre-market trade: None.
+        """
+        opens = datetime.combine(day, self._premarket_opens, self._tz).astimezone(UTC)
+        bars = self.buffer.bars(day, (symbol,), opens, until)
+        if bars:
+            volume = sum(b.volume for b in bars) if self._feed_volume else None
+            return Premarket(symbol=symbol, last=bars[-1].close, volume=volume, as_of=bars[-1].end)
+        quote = await self._finnhub.quote_figures(symbol)
+        if not quote.known or quote.at is None:
+            log.info("premarket_unknown_symbol", symbol=symbol)
+            return None
+        if quote.at < opens:
+            log.info("premarket_no_trade", symbol=symbol, last_trade_at=quote.at.isoformat())
+            return None
+        return Premarket(symbol=symbol, last=quote.last, volume=None, as_of=quote.at)
+
+    async def session_bars(self, day: date, symbols: Sequence[Symbol]) -> Sequence[Bar]:
+        """The feed's 1-minute bars of the regular session of `day`, by (start, symbol)."""
+        session = self._calendar.session(day)
+        if session is None:
+            return []
+        return self.buffer.bars(day, symbols, session.open, session.close)
+
+    async def headlines(
+        self, symbol: Symbol, since: datetime, until: datetime
+    ) -> Sequence[Headline]:
+        """Finnhub's company news about `symbol` published in [since, until), oldest first.
+
+        Finnhub takes dates; the request spans a day more on each side and is cut to the instant.
+        """
+        start = since.astimezone(UTC).date() - ONE_DAY
+        end = until.astimezone(UTC).date() + ONE_DAY
+        news = await self._finnhub.company_news(symbol, start, end)
+        return [h for h in news if since <= h.published_at < until]
+
+    def _first_day(self, end: date, count: int) -> date:
+        """The first of the `count` sessions up to `end` (by the calendar)."""
+        span = end - timedelta(days=count * 2 + 14)
+        sessions = self._calendar.sessions(span, end)
+        return sessions[-count].day if len(sessions) >= count else span
+
+    async def _refresh(self, symbol: Symbol, start: date, end: date) -> None:
+        """Make the cache cover `start`..`end`, fetching as little as possible."""
+        if end < start:
+            return
+        covered = await self._cache.coverage(symbol)
+        if covered is not None and covered[0] <= start and end <= covered[1]:
+            return
+        if covered is None or start < covered[0] or start > covered[1] + ONE_DAY:
+            # Nothing usable cached (or an older start): one call fetches the whole range.
+            whole_end = max(end, covered[1]) if covered and start <= covered[1] else end
+            await self._store(symbol, start, whole_end, await self._fetch(symbol, start, whole_end))
+            return
+        cached = await self._cache.get(symbol, covered[0], covered[1])
+        anchor = cached[-1] if cached else None
+        fetch_from = anchor.session if anchor else covered[1] + ONE_DAY
+        bars = await self._fetch(symbol, fetch_from, end)
+        fresh = next((b for b in bars if anchor and b.session == anchor.session), None)
+        if anchor and fresh and (fresh.close, fresh.open) != (anchor.close, anchor.open):
+            # The vendor re-scaled its history (a split): every cached bar is on the old scale.
+            log.warning(
+                "daily_history_readjusted",
+                symbol=symbol,
+                session=str(anchor.session),
+                cached_close=str(anchor.close),
+                fetched_close=str(fresh.close),
+            )
+            first = min(start, covered[0])
+            await self._store(symbol, first, end, await self._fetch(symbol, first, end))
+            return
+        await self._store(symbol, fetch_from, end, bars)
+
+    async def _fetch(self, symbol: Symbol, start: date, end: date) -> list[DailyBar]:
+        """The first source with bars wins; errors fall through to the next source."""
+        errors: list[str] = []
+        for source in self._sources:
+            try:
+                bars = list(await source.daily_bars(symbol, start, end))
+            except (AdapterError, DataError) as exc:
+                log.warning(
+                    "daily_source_failed", source=source.name, symbol=symbol, error=str(exc)
+                )
+                errors.append(f"{source.name}: {exc}")
+                continue
+            if bars:
+                return bars
+        if errors and len(errors) == len(self._sources):
+            raise AdapterError(
+                f"no daily bar source answered for {symbol} {start}..{end} ({'; '.join(errors)}); "
+                "the scan cannot use stale bars: check the sources' status or market.daily_sources"
+            )
+        return []
+
+    async def _store(self, symbol: Symbol, start: date, end: date, bars: list[DailyBar]) -> None:
+        """Cache `bars`, but never mark a session fetched that the source has not published."""
+        expected = self._calendar.sessions(start, end)
+        have = {b.session for b in bars}
+        complete_to = end
+        if expected and expected[-1].day not in have:
+            complete_to = max((d for d in have if d <= end), default=start - ONE_DAY)
+            log.info("daily_bars_incomplete", symbol=symbol, missing=str(expected[-1].day))
+        if complete_to >= start:
+            await self._cache.put(
+                symbol, start, complete_to, [b for b in bars if b.session <= complete_to]
+            )

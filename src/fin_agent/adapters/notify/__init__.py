@@ -1,0 +1,1 @@
+"""Notifiers behind the `Notifier` port: Discord and generic JSON webhooks."""

@@ -1,0 +1,113 @@
+"""`TimescaleDailyBarCache`: the `DailyBarCache` in a `TimescaleStore`'s schema.
+
+Every call runs on the store's pool through `TimescaleStore._with_connection` (its retry of a
+dropped connection, its error mapping); the pool's `search_path` is the store's schema. A put is one
+transaction under a per-symbol `pg_advisory_xact_lock`, so two agents caching one symbol at once
+apply their puts one after the other, as the rule (`plan_put`) assumes; its bars are COPied in.
+Prices are kept at six places (`numeric(20, 6)`, see `bars_for_storage`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import date
+from typing import Final, Protocol, TypeVar
+
+from fin_agent.adapters.storage.daily_bar_put import (
+    COVERAGE_SQL as _COVERAGE,
+)
+from fin_agent.adapters.storage.daily_bar_put import (
+    DELETE_ALL_SQL as _DELETE_ALL,
+)
+from fin_agent.adapters.storage.daily_bar_put import (
+    DELETE_RANGE_SQL as _DELETE_RANGE,
+)
+from fin_agent.adapters.storage.daily_bar_put import (
+    GET_SQL as _GET,
+)
+from fin_agent.adapters.storage.daily_bar_put import (
+    SET_COVERAGE_SQL as _SET_COVERAGE,
+)
+from fin_agent.adapters.storage.daily_bar_put import bars_for_storage, plan_put
+from fin_agent.adapters.storage.timescale_migrations import Conn
+from fin_agent.domain.values import DailyBar, Symbol
+
+__all__ = ["TimescaleDailyBarCache", "TimescaleRun"]
+
+T = TypeVar("T")
+
+COLUMNS: Final = ("symbol", "session", "open", "high", "low", "close", "volume")
+_LOCK: Final = (
+    "SELECT pg_advisory_xact_lock(hashtext('fin_agent.daily_bars'), "
+    "hashtext(current_schema() || '.' || $1))"
+)
+
+
+class TimescaleRun(Protocol):
+    """How the cache reaches the store's pool: `TimescaleStore._with_connection`."""
+
+    async def __call__(self, run: Callable[[Conn], Awaitable[T]], doing: str) -> T:
+        """Run `run` on a pooled connection, naming `doing` in errors."""
+        ...
+
+
+class TimescaleDailyBarCache:
+    """Daily bars and their coverage in the `daily_bars` and `daily_bar_coverage` tables."""
+
+    def __init__(self, run: TimescaleRun) -> None:
+        self._run = run
+
+    async def coverage(self, symbol: Symbol) -> tuple[date, date] | None:
+        """The first and last date the cache holds every bar of, or None."""
+        return await self._run(
+            lambda con: _coverage(con, symbol), f"read the daily bar coverage of {symbol}"
+        )
+
+    async def get(self, symbol: Symbol, start: date, end: date) -> Sequence[DailyBar]:
+        """The cached bars of sessions `start` to `end` inclusive, oldest first."""
+
+        async def run(con: Conn) -> list[DailyBar]:
+            return [
+                DailyBar(
+                    symbol=symbol,
+                    session=r["session"],
+                    open=r["open"],
+                    high=r["high"],
+                    low=r["low"],
+                    close=r["close"],
+                    volume=r["volume"],
+                )
+                for r in await con.fetch(_GET, symbol, start, end)
+            ]
+
+        return await self._run(run, f"read the daily bars of {symbol}")
+
+    async def put(self, symbol: Symbol, start: date, end: date, bars: Sequence[DailyBar]) -> None:
+        """Record `bars` as every bar of `start`..`end` in one transaction (see the port)."""
+        stored = bars_for_storage(symbol, start, end, bars)
+
+        async def run(con: Conn) -> None:
+            async with con.transaction():
+                await con.execute(_LOCK, symbol)
+                change = plan_put(symbol, start, end, stored, await _coverage(con, symbol))
+                if change.fresh:
+                    await con.execute(_DELETE_ALL, symbol)
+                else:
+                    await con.execute(_DELETE_RANGE, symbol, start, end)
+                await con.execute(_SET_COVERAGE, symbol, *change.coverage)
+                if change.bars:
+                    await con.copy_records_to_table(
+                        "daily_bars",
+                        records=[
+                            (b.symbol, b.session, b.open, b.high, b.low, b.close, b.volume)
+                            for b in change.bars
+                        ],
+                        columns=COLUMNS,
+                    )
+
+        await self._run(run, f"cache the daily bars of {symbol}")
+
+
+async def _coverage(con: Conn, symbol: Symbol) -> tuple[date, date] | None:
+    row = await con.fetchrow(_COVERAGE, symbol)
+    return None if row is None else (row["first_day"], row["last_day"])

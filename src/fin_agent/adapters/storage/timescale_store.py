@@ -1,0 +1,425 @@
+"""`TimescaleStore`: the store port on PostgreSQL through an asyncpg pool, TimescaleDB when there.
+
+Each write is one transaction. A new batch is COPied straight into the tables; when a unique index
+refuses that (something in it is stored already) it is rolled back and the batch goes in checked:
+the `events` rows are COPied into a temporary staging table, then `INSERT ... SELECT ... ON
+CONFLICT DO NOTHING RETURNING` moves the new ones across and names them, and only those events'
+rows of the other tables follow, the bars through a staging table too (`bars_1m` is keyed by
+symbol and start: another event may have stored a bar). A redelivered event adds nothing. Each
+pooled connection creates its staging tables once, when it opens, and its `search_path` is the
+store's schema. A lost connection or a database that is down raises `AdapterError` (transient);
+the pool reconnects on the next call. The daily bar cache (`daily_bar_cache()`) shares the pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from datetime import date
+from typing import Final, TypeVar
+from urllib.parse import urlparse
+
+import asyncpg
+import structlog
+
+from fin_agent.adapters.codec.event_codec import EventCodec
+from fin_agent.adapters.storage.queries import (
+    Query,
+    days_query,
+    decode_event,
+    events_query,
+    rows_query,
+    table_of,
+)
+from fin_agent.adapters.storage.rows import TABLES, Projector, RowValues, Table, new_rows
+from fin_agent.adapters.storage.timescale_daily_bars import TimescaleDailyBarCache
+from fin_agent.adapters.storage.timescale_migrations import (
+    SQL_TYPES,
+    Conn,
+    apply_migrations,
+    check_schema_name,
+    enable_timescale,
+    ident,
+)
+from fin_agent.domain.errors import AdapterError, ConfigError, DataError, FinAgentError
+from fin_agent.domain.events import DomainEvent
+from fin_agent.ports.daily_bar_cache import DailyBarCache
+from fin_agent.ports.store import Row, StoreInfo
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+FEATURES: Final = ("hypertables", "compression", "retention")
+_CONNECTION_LOST = (
+    OSError,  # TimeoutError included
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
+)
+"""The connection or the server went away: the statement may succeed on a fresh connection."""
+_BROKEN = (*_CONNECTION_LOST, asyncpg.exceptions.InternalClientError)
+"""Failures after which a connection is not trusted again (the protocol may be mid-error)."""
+_UNAVAILABLE = (
+    *_BROKEN,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+)
+"""Failures of the connection or the server, not of the statement: transient."""
+
+
+class TimescaleStore:
+    """Events and their projections in PostgreSQL; hypertables when `timescaledb` is installed."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool[asyncpg.Record],
+        codec: EventCodec,
+        *,
+        schema: str,
+        where: str,
+        bars_retention_days: int | None = 365,
+        ping_timeout_secs: float = 2.0,
+    ) -> None:
+        self._pool = pool
+        self._codec = codec
+        self._projector = Projector(codec)
+        self._schema = schema
+        self._where = where
+        self._bars_retention_days = bars_retention_days
+        self._ping_timeout_secs = ping_timeout_secs
+        self._copy_first = False  # until migrate() has seen that unique indexes refuse every copy
+        self._closed = False
+
+    @classmethod
+    async def connect(
+        cls,
+        dsn: str,
+        codec: EventCodec,
+        *,
+        schema: str = "public",
+        min_size: int = 1,
+        max_size: int = 4,
+        command_timeout_secs: float = 30,
+        connect_timeout_secs: float = 10,
+        bars_retention_days: int | None = 365,
+        ping_timeout_secs: float = 2.0,
+    ) -> TimescaleStore:
+        """Open a pool on `dsn` whose connections use `schema`; AdapterError when unreachable."""
+        check_schema_name(schema)
+        if bars_retention_days is not None and bars_retention_days < 1:
+            raise ConfigError(
+                f"bars_retention_days is {bars_retention_days}: use at least 1, or None to keep "
+                "every bar"
+            )
+        where = describe_dsn(dsn)
+        try:
+            pool = await asyncpg.create_pool(
+                dsn,
+                min_size=min_size,
+                max_size=max_size,
+                command_timeout=command_timeout_secs,
+                timeout=connect_timeout_secs,
+                init=_create_stages,
+                server_settings={
+                    "search_path": ident(schema),
+                    "application_name": f"fin_agent {schema}"[:63],
+                    "client_min_messages": "warning",  # no NOTICE for each IF NOT EXISTS
+                },
+            )
+        except Exception as exc:
+            raise _failure(exc, "connect", where) from exc
+        return cls(
+            pool,
+            codec,
+            schema=schema,
+            where=where,
+            bars_retention_days=bars_retention_days,
+            ping_timeout_secs=ping_timeout_secs,
+        )
+
+    @property
+    def schema(self) -> str:
+        """The PostgreSQL schema holding this store's tables."""
+        return self._schema
+
+    # -- the port ---------------------------------------------------------------------------------
+
+    async def migrate(self) -> StoreInfo:
+        """Apply missing migrations, add the TimescaleDB features when available, say which."""
+
+        async def run(con: Conn) -> StoreInfo:
+            version = await apply_migrations(con, self._schema)
+            timescale = await enable_timescale(
+                con, self._schema, bars_retention_days=self._bars_retention_days
+            )
+            self._copy_first = checks_compressed_chunks(timescale.version)
+            if timescale.version is not None:
+                return StoreInfo(
+                    backend="timescaledb",
+                    schema_version=version,
+                    features=FEATURES,
+                    detail=f"timescaledb {timescale.version}",
+                )
+            return StoreInfo(
+                backend="postgresql",
+                schema_version=version,
+                detail=f"plain PostgreSQL tables: {timescale.problem}",
+            )
+
+        info = await self._with_connection(run, "migrate the store schema")
+        await self._pool.expire_connections()  # no statement prepared against the old tables
+        log.info(
+            "store_ready",
+            backend=info.backend,
+            schema=self._schema,
+            schema_version=info.schema_version,
+            features=list(info.features),
+            detail=info.detail,
+            where=self._where,
+        )
+        return info
+
+    async def write(self, events: Sequence[DomainEvent]) -> int:
+        """Store events and their projections in one transaction; return how many were new."""
+        tables = self._projector.rows(events)
+        if not tables:
+            return 0
+
+        copy_first = self._copy_first
+        return await self._with_connection(
+            lambda con: _write(con, tables, copy_first=copy_first), f"write {len(events)} events"
+        )
+
+    async def events(
+        self,
+        *,
+        day: date | None = None,
+        types: Collection[str] | None = None,
+        limit: int | None = None,
+    ) -> Sequence[DomainEvent]:
+        """Stored events in time order (then id), filtered by trading day and type."""
+        query = events_query(day=day, types=types, limit=limit, schema=self._schema)
+        records = await self._fetch(query, doing="read events")
+        return [
+            decode_event(
+                self._codec,
+                event_id=r["event_id"],
+                occurred_at=r["occurred_at"],
+                event_type=r["type"],
+                version=r["version"],
+                trace=r["trace"],
+                data=r["data"],
+            )
+            for r in records
+        ]
+
+    async def rows(
+        self, table: str, *, day: date | None = None, limit: int | None = None
+    ) -> Sequence[Row]:
+        """Rows of a projection table, oldest first (then by key), as plain Python values."""
+        query = rows_query(table_of(table), day=day, limit=limit, schema=self._schema)
+        records = await self._fetch(query, doing=f"read {table}")
+        return [dict(r.items()) for r in records]
+
+    async def days(self) -> Sequence[date]:
+        """Trading days with stored events, oldest first."""
+        records = await self._fetch(days_query(schema=self._schema), doing="read the days")
+        return [r["trading_day"] for r in records]
+
+    def daily_bar_cache(self) -> DailyBarCache:
+        """The daily bar cache in this schema, on the store's pool (`TimescaleDailyBarCache`)."""
+        return TimescaleDailyBarCache(self._with_connection)
+
+    async def ping(self) -> None:
+        """`SELECT 1` within `ping_timeout_secs`; AdapterError when the database does not answer."""
+
+        async def run(con: Conn) -> None:
+            await con.fetchval("SELECT 1", timeout=self._ping_timeout_secs)
+
+        try:
+            async with asyncio.timeout(self._ping_timeout_secs * 3):  # with a retry's reconnect
+                await self._with_connection(run, "ping")
+        except TimeoutError as exc:
+            raise _failure(exc, "ping", self._where) from exc
+
+    async def close(self) -> None:
+        """Close every connection of the pool (idempotent); the store cannot be used afterwards."""
+        self._closed = True
+        await self._pool.close()
+
+    # -- tests and tools ------------------------------------------------------------------------
+
+    async def drop_schema(self) -> None:
+        """Drop the store's schema and everything in it (tests and throwaway stores only)."""
+
+        async def run(con: Conn) -> None:
+            await con.execute(f"DROP SCHEMA IF EXISTS {ident(self._schema)} CASCADE")
+
+        await self._with_connection(run, f"drop schema {self._schema}")
+        await self._pool.expire_connections()
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    async def _fetch(self, query: Query, *, doing: str) -> list[asyncpg.Record]:
+        async def run(con: Conn) -> list[asyncpg.Record]:
+            return list(await con.fetch(query.sql, *query.params))
+
+        return await self._with_connection(run, doing)
+
+    async def _with_connection(self, run: Callable[[Conn], Awaitable[T]], doing: str) -> T:
+        """Run `run` on a pooled connection, mapping failures onto the error tree.
+
+        A connection the server dropped while it sat in the pool (a restart, `pg_terminate_backend`)
+        fails its first statement. Every call here is safe to repeat (a write skips stored events;
+        a failed transaction stored nothing), so it runs once more on fresh connections. Were the
+        COMMIT's reply lost after the commit, the repeated write would count 0 new events.
+        """
+        if self._closed:
+            raise AdapterError(f"cannot {doing}: the store is closed: connect a new one")
+        for attempt in (1, 2):
+            try:
+                async with self._pool.acquire() as con:
+                    try:
+                        return await run(con)
+                    except _BROKEN:
+                        with contextlib.suppress(asyncpg.InterfaceError):  # already released
+                            con.terminate()  # never hand a half-dead connection out again
+                        raise
+            except FinAgentError:
+                raise
+            except _BROKEN as exc:
+                if attempt == 1 and not isinstance(exc, TimeoutError):
+                    log.warning("store_connection_lost", doing=doing, error=str(exc))
+                    # the server likely dropped every connection (a restart): replace them all
+                    await self._pool.expire_connections()
+                    continue
+                raise _failure(exc, doing, self._where) from exc
+            except Exception as exc:
+                raise _failure(exc, doing, self._where) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+STAGED: Final = ("events", "bars_1m")
+"""The tables a checked write moves from a staging table with `ON CONFLICT DO NOTHING`."""
+
+
+def _stage_sql(table: Table) -> str:
+    columns = ", ".join(f"{ident(c.name)} {SQL_TYPES[c.kind]}" for c in table.columns)
+    return (
+        f"CREATE TEMP TABLE IF NOT EXISTS {ident('stage_' + table.name)} ({columns}) "
+        "ON COMMIT DELETE ROWS"
+    )
+
+
+def _move_sql(table: Table) -> str:
+    names = ", ".join(ident(n) for n in table.names)
+    return (
+        f"INSERT INTO {ident(table.name)} ({names}) "  # noqa: S608 - names come from TABLES
+        f"SELECT {names} FROM {ident('stage_' + table.name)} ON CONFLICT DO NOTHING"
+    )
+
+
+CREATE_STAGES: Final = ";\n".join(_stage_sql(TABLES[name]) for name in STAGED)
+"""The staging tables, typed from `TABLES` (not LIKE the store's tables: a connection opens
+before `migrate()` creates them), without indexes, emptied at every commit."""
+_MOVE_EVENTS: Final = _move_sql(TABLES["events"]) + ' RETURNING "event_id"'
+_MOVE_BARS: Final = _move_sql(TABLES["bars_1m"])
+
+
+async def _create_stages(con: asyncpg.Connection[asyncpg.Record]) -> None:
+    """The pool's `init`: each new connection's staging tables, once."""
+    await con.execute(CREATE_STAGES)
+
+
+async def _write(con: Conn, tables: dict[str, list[RowValues]], *, copy_first: bool) -> int:
+    """The batch in one transaction; the number of new `events` rows.
+
+    Most batches are new throughout, so with `copy_first` every table's rows are first COPied
+    straight in, as a bare bulk load would. Anything stored already (a redelivered event, a bar
+    another event carried) makes a unique index refuse that COPY: the transaction is rolled back
+    (PostgreSQL logs the refusal) and the batch goes in checked instead (`_write_checked`).
+    """
+    if copy_first:
+        try:
+            async with con.transaction():
+                for name, rows in tables.items():
+                    await con.copy_records_to_table(name, records=rows, columns=TABLES[name].names)
+            return len(tables["events"])  # one row per event: the projector drops repeats
+        except asyncpg.UniqueViolationError:
+            pass  # rolled back, nothing stored: check this time
+    return await _write_checked(con, tables)
+
+
+async def _write_checked(con: Conn, tables: dict[str, list[RowValues]]) -> int:
+    """The batch in one transaction, skipping what is stored: `events` staged and moved with `ON
+    CONFLICT DO NOTHING RETURNING` the new ids, the bars of those events likewise (another event may
+    have stored a bar), their other rows COPied straight in (they cannot be stored yet)."""
+    async with con.transaction():
+        await con.copy_records_to_table(
+            "stage_events", records=tables["events"], columns=TABLES["events"].names
+        )
+        new = {event_id for (event_id,) in await con.fetch(_MOVE_EVENTS)}
+        for name, rows in new_rows(tables, new).items():
+            columns = TABLES[name].names
+            if name == "bars_1m":
+                await con.copy_records_to_table("stage_bars_1m", records=rows, columns=columns)
+                await con.execute(_MOVE_BARS)
+            else:
+                await con.copy_records_to_table(name, records=rows, columns=columns)
+    return len(new)
+
+
+def checks_compressed_chunks(timescale: str | None) -> bool:
+    """Whether a plain COPY is refused for every row its table's unique index already holds, so
+    writes may COPY first: on plain PostgreSQL (`timescale` None), and on TimescaleDB from 2.11,
+    which checks compressed chunks too (before, a duplicate of a compressed row went in unnoticed,
+    and the store always writes checked)."""
+    if timescale is None:
+        return True
+    found = re.match(r"(\d+)\.(\d+)", timescale)
+    return found is not None and (int(found[1]), int(found[2])) >= (2, 11)
+
+
+def describe_dsn(dsn: str) -> str:
+    """`host:port/database` of a DSN, without user or password, for messages and logs."""
+    try:
+        url = urlparse(dsn)
+        port = url.port or 5432
+    except ValueError:
+        return "the configured DSN"
+    return f"{url.hostname or 'localhost'}:{port}{url.path or '/'}"
+
+
+def _failure(exc: BaseException, doing: str, where: str) -> FinAgentError:
+    """The error-tree exception for an asyncpg or socket failure, with what to check."""
+    if isinstance(exc, FinAgentError):
+        return exc
+    reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if isinstance(exc, asyncpg.InvalidAuthorizationSpecificationError):
+        return ConfigError(
+            f"cannot {doing}: PostgreSQL at {where} refused the login ({reason}): check the user "
+            "and password (the DSN or the store password secret)"
+        )
+    if isinstance(exc, asyncpg.InvalidCatalogNameError):
+        return ConfigError(
+            f"cannot {doing}: {reason}: create the database at {where} or fix the DSN"
+        )
+    if isinstance(exc, asyncpg.InsufficientPrivilegeError):
+        return ConfigError(
+            f"cannot {doing}: {reason}: grant the store's user rights on the database and schema "
+            "(or connect as the owner)"
+        )
+    if isinstance(exc, asyncpg.UndefinedTableError):
+        return ConfigError(f"cannot {doing}: {reason}: run migrate() before using the store")
+    if isinstance(exc, asyncpg.DataError):
+        return DataError(f"cannot {doing}: PostgreSQL refused a value ({reason})")
+    if isinstance(exc, _UNAVAILABLE):
+        return AdapterError(
+            f"cannot {doing}: PostgreSQL at {where} is unreachable ({reason}): check the host "
+            "and port of the DSN and that PostgreSQL is running and accepting connections"
+        )
+    return AdapterError(f"cannot {doing}: PostgreSQL at {where} failed ({reason})")

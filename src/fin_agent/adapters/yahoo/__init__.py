@@ -1,0 +1,1 @@
+"""Yahoo: daily bars from the chart endpoint."""

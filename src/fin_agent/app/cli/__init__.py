@@ -1,0 +1,1 @@
+"""The `fin-agent` command line: one module per command group."""

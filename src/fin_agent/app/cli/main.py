@@ -1,0 +1,301 @@
+"""The `fin-agent` command line: demo, backtest and config check.
+
+Bad input (a broken config, a bad bar file, a date range without data) prints one clear error and
+exits 2; it never shows a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import uuid
+from collections.abc import Sequence
+from datetime import date, timedelta
+from pathlib import Path
+from typing import TextIO
+
+from opentelemetry.sdk.trace import TracerProvider
+
+from fin_agent.adapters.files.bar_files import BarFileSpec, BarStamp, describe_dropped
+from fin_agent.adapters.files.replay import load_replay
+from fin_agent.adapters.redis.bus import RedisStreamsEventBus
+from fin_agent.app.bootstrap import build_replay, build_simulation, running
+from fin_agent.app.cli import config_check
+from fin_agent.app.cli.config_diff import config_diff_command
+from fin_agent.app.cli.dashboard import dashboard_command
+from fin_agent.app.cli.demo_dashboard import demo_with_dashboard
+from fin_agent.app.cli.dlq import dlq_command
+from fin_agent.app.cli.report_view import report_json, report_text
+from fin_agent.app.cli.schedule import schedule_command
+from fin_agent.app.cli.store import db_command, replay_command
+from fin_agent.app.config.settings import Settings, load_settings
+from fin_agent.app.config.sources import CONFIG_ENV_VAR
+from fin_agent.app.live.build import build_live
+from fin_agent.app.live.runner import run_live
+from fin_agent.app.observability.logs import configure_logging
+from fin_agent.app.observability.tracing import configure_tracing
+from fin_agent.app.runner import run_agent, run_sessions
+from fin_agent.domain.errors import FinAgentError, PermanentError
+from fin_agent.domain.report import DailyReport, summarize
+
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fin-agent", description=__doc__)
+    parser.add_argument("--config", type=Path, help="config file (default: ./config.yaml)")
+    parser.add_argument("--profile", choices=["dev", "paper", "prod"], help="config profile")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="run simulated trading days end to end")
+    demo.add_argument("--seed", type=int, help="simulator seed (default: simulator.seed)")
+    demo.add_argument("--days", type=_positive, default=1, help="sessions to run (default 1)")
+    demo.add_argument("--json", action="store_true", help="print the report as JSON")
+    demo.add_argument("--bus", choices=["memory", "redis"], default="memory", help="event bus")
+    demo.add_argument(
+        "--dashboard",
+        action="store_true",
+        help="serve the dashboard beside the day (paced, and kept up until Ctrl-C, in a terminal)",
+    )
+    demo.add_argument(
+        "--store", choices=["memory", "duckdb", "timescale"], default="memory", help="event store"
+    )
+
+    run = commands.add_parser("run", help="run the agent on the bus until stopped")
+    run.add_argument("--bus", choices=["memory", "redis"], help="event bus (default: bus.kind)")
+    run.add_argument("--days", type=_positive, help="stop after this many sessions")
+    run.add_argument(
+        "--keep-serving",
+        action="store_true",
+        help="after the sessions, keep serving HTTP until SIGINT/SIGTERM",
+    )
+
+    dlq = commands.add_parser("dlq", help="inspect and replay the dead-letter stream")
+    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
+    dlq_list = dlq_commands.add_parser("list", help="list dead letters, oldest first")
+    dlq_list.add_argument("--limit", type=_positive, default=100)
+    dlq_list.add_argument("--json", action="store_true")
+    dlq_show = dlq_commands.add_parser("show", help="show one dead letter in full")
+    dlq_show.add_argument("id")
+    dlq_replay = dlq_commands.add_parser("replay", help="put dead letters back on their stream")
+    dlq_replay.add_argument("ids", nargs="+", metavar="ID")
+    dlq_commands.add_parser("purge", help="delete every dead letter")
+
+    backtest = commands.add_parser("backtest", help="replay bar files day by day")
+    backtest.add_argument(
+        "--data", type=Path, nargs="+", required=True, help="daily and/or intraday bar files"
+    )
+    backtest.add_argument(
+        "--from", dest="start", type=_date, required=True, help="first day, YYYY-MM-DD"
+    )
+    backtest.add_argument(
+        "--to", dest="end", type=_date, required=True, help="last day, YYYY-MM-DD"
+    )
+    backtest.add_argument(
+        "--bar-stamp", choices=["start", "end", "auto"], help="naive stamps mark bar start or end"
+    )
+    backtest.add_argument("--tz", help="time zone of naive timestamps (default: replay.timezone)")
+    backtest.add_argument("--factors", type=Path, help="folder of split factor files")
+    backtest.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    dashboard = commands.add_parser("dashboard", help="serve the Streamlit dashboard")
+    dashboard.add_argument(
+        "--agent-url", help="the agent's URL (default: FIN_AGENT_DASHBOARD_AGENT_URL, else http)"
+    )
+
+    schedule = commands.add_parser("schedule", help="the next runs of every job, with reasons")
+    schedule.add_argument("--from", dest="start", type=_date, help="first day (default: now)")
+    schedule.add_argument("--count", type=_positive, default=10, help="runs to print (default 10)")
+    schedule.add_argument("--json", action="store_true", help="print a JSON list")
+
+    db = commands.add_parser("db", help="the event store")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("migrate", help="bring the store's schema to the latest version")
+
+    replay = commands.add_parser("replay", help="re-run a stored day and compare its decisions")
+    replay.add_argument("--day", type=_date, required=True, help="trading day, YYYY-MM-DD")
+    replay.add_argument("--json", action="store_true", help="print the differences as JSON")
+
+    config = commands.add_parser("config", help="inspect the configuration")
+    config_commands = config.add_subparsers(dest="config_command", required=True)
+    check = config_commands.add_parser("check", help="validate and print the effective config")
+    check.add_argument("--config", dest="check_config", type=Path, help="config file to check")
+    config_diff = config_commands.add_parser("diff", help="show what changed between versions")
+    config_diff.add_argument(
+        "--from", dest="from_version", help="older version (default: the last one recorded)"
+    )
+    config_diff.add_argument("--to", help="newer version (default: config.yaml as it is now)")
+    return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date: use YYYY-MM-DD") from None
+
+
+def _print_report(
+    reports: Sequence[DailyReport], settings: Settings, as_json: bool, out: TextIO
+) -> None:
+    start = reports[0].performance.start_equity if reports else settings.strategy_equity()
+    summary = summarize(start, reports)
+    out.write((report_json(reports, summary) if as_json else report_text(reports, summary)) + "\n")
+
+
+def _demo(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    # A demo through Redis gets streams of its own, deleted at the end: the same seed twice must
+    # not look like a redelivery to the consumers' dedupe.
+    prefix = f"demo-{uuid.uuid4().hex[:12]}" if args.bus == "redis" else None
+    first = settings.simulator.start_date
+
+    async def go() -> list[DailyReport]:
+        container = await build_simulation(
+            settings, seed=args.seed, bus=args.bus, store=args.store, stream_prefix=prefix
+        )
+        if isinstance(container.bus, RedisStreamsEventBus):
+            container.closers.append(container.bus.delete_streams)  # after the consumers stop
+        sessions = container.calendar.sessions(first, first + timedelta(days=7 * args.days + 14))
+        if args.dashboard:
+            return await demo_with_dashboard(
+                container,
+                sessions[: args.days],
+                settings.strategy_equity(),
+                args,
+                out,
+                interactive=sys.stdin.isatty() and sys.stdout.isatty(),
+            )
+        async with running(container):
+            return await run_sessions(container, sessions[: args.days], settings.strategy_equity())
+
+    reports = asyncio.run(go())
+    _print_report(reports, settings, args.json, out)
+    return 0
+
+
+def _run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """The running agent on the configured market, until stopped: live (finnhub) on the
+    schedule's jobs, or simulated sessions back to back."""
+    source = settings.market.source
+    if source == "replay":
+        raise UsageError(
+            "market.source replay is for `fin-agent backtest` (recorded files): "
+            "`fin-agent run` takes market.source simulator or finnhub"
+        )
+    config_path = args.config or Path(os.environ.get(CONFIG_ENV_VAR) or "config.yaml")
+
+    async def go() -> int:
+        if source == "finnhub":
+            live = await build_live(settings, bus=args.bus, out=out)
+            return await run_live(
+                live,
+                days=args.days,
+                out=out,
+                keep_serving=args.keep_serving,
+                config_path=config_path,
+            )
+        container = await build_simulation(settings, bus=args.bus)
+        return await run_agent(
+            container,
+            days=args.days,
+            out=out,
+            keep_serving=args.keep_serving,
+            config_path=config_path,
+        )
+
+    return asyncio.run(go())
+
+
+def _backtest(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
+    if args.end < args.start:
+        raise UsageError(f"--to {args.end} is before --from {args.start}: swap them")
+    factors = args.factors or settings.replay.factors_dir
+    spec = BarFileSpec(
+        timezone=args.tz or settings.replay.timezone,
+        bar_stamp=BarStamp(args.bar_stamp or settings.replay.bar_stamp),
+        factors_dir=Path(factors) if factors else None,
+    )
+    loaded = load_replay(args.data, spec)
+    if loaded.dropped:
+        err.write(f"warning: {describe_dropped(loaded.dropped)}\n")
+    if loaded.unadjusted_symbols and spec.factors_dir is not None:
+        names = ", ".join(loaded.unadjusted_symbols)
+        err.write(f"warning: no split factors for {names}: their prices are as traded\n")
+    market = loaded.market_data
+    days = [d for d in market.sessions() if args.start <= d <= args.end]
+    if not days:
+        covered = market.sessions()
+        span = f"{covered[0]}..{covered[-1]}" if covered else "no sessions at all"
+        raise UsageError(
+            f"no data between {args.start} and {args.end}: the files cover {span}; "
+            "choose --from/--to inside that span"
+        )
+
+    async def go() -> list[DailyReport]:
+        container = await build_replay(settings, market)
+        sessions = [s for d in days if (s := container.calendar.session(d)) is not None]
+        async with running(container):
+            return await run_sessions(container, sessions, settings.strategy_equity())
+
+    reports = asyncio.run(go())
+    _print_report(reports, settings, args.json, out)
+    return 0
+
+
+class UsageError(PermanentError):
+    """A command-line argument that cannot work; the message says which and why."""
+
+
+def main(
+    argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    """Entry point of the `fin-agent` console script; returns the process exit code."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    args = _parser().parse_args(argv)
+    if args.command == "config" and args.config_command == "check":
+        path = args.check_config or args.config
+        return config_check.run(path, args.profile, stdout=out, stderr=err)
+    provider: TracerProvider | None = None
+    try:
+        settings = load_settings(args.config, profile=args.profile)
+        configure_logging(
+            settings.logging.level, settings.logging.format, secrets=settings.secret_values()
+        )
+        provider = configure_tracing(settings.tracing)
+        if args.command == "demo":
+            return _demo(args, settings, out)
+        if args.command == "run":
+            return _run(args, settings, out)
+        if args.command == "dlq":
+            return asyncio.run(dlq_command(args, settings, out))
+        if args.command == "dashboard":
+            return dashboard_command(args, settings, out)
+        if args.command == "schedule":
+            return schedule_command(args, settings, out)
+        if args.command == "db":
+            return asyncio.run(db_command(args, settings, out))
+        if args.command == "replay":
+            return asyncio.run(replay_command(args, settings, out))
+        if args.command == "config":
+            return config_diff_command(args, settings, out)
+        return _backtest(args, settings, out, err)
+    except FinAgentError as exc:
+        err.write(f"fin-agent: error: {exc}\n")
+        return EXIT_USAGE
+    finally:
+        if provider is not None:
+            provider.shutdown()  # flush spans still batched for export
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

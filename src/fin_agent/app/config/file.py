@@ -1,0 +1,269 @@
+"""Reading config.yaml: its base values, its profile overlays, the line of each key, problems.
+
+Broken YAML, duplicate keys, secrets and unknown overlay keys become problems, never exceptions;
+relative paths written in the file are taken from the file's folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+from pydantic_settings import BaseSettings
+
+from fin_agent.app.config.problems import ConfigProblem, Loc, model_of, show, unknown_key
+from fin_agent.app.config.sources import (
+    DEFAULT_SECRETS_DIR,
+    ENV_PREFIX,
+    SettingsLayer,
+    complete_job_overrides,
+    holds,
+    secret_fields,
+)
+
+PROFILES = ("dev", "paper", "prod")
+PROFILES_KEY = "profiles"
+
+
+@dataclass(slots=True, kw_only=True)
+class ConfigFile:
+    """config.yaml as read: its base values, its profile overlays, key lines and problems."""
+
+    path: Path
+    data: dict[str, Any] = field(default_factory=dict)
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lines: dict[Loc, int] = field(default_factory=dict)
+    problems: list[ConfigProblem] = field(default_factory=list)
+    readable: bool = True
+
+    def base_layer(self, settings_cls: type[BaseSettings]) -> SettingsLayer:
+        """The file's values without the profile overlays."""
+        origins = {loc: f"in {self.path.name} line {line}" for loc, line in self.lines.items()}
+        return SettingsLayer(settings_cls, data=self.data, origins=origins)
+
+    def profile_layer(self, settings_cls: type[BaseSettings], profile: object) -> SettingsLayer:
+        """The overlay of `profile` from the file's `profiles:` mapping (empty when it has none)."""
+        if not isinstance(profile, str) or profile not in self.profiles:
+            return SettingsLayer(settings_cls)
+        prefix = (PROFILES_KEY, profile)
+        origins = {
+            loc[2:]: f"in profiles.{profile}, {self.path.name} line {line}"
+            for loc, line in self.lines.items()
+            if loc[:2] == prefix and len(loc) > 2
+        }
+        return SettingsLayer(settings_cls, data=self.profiles[profile], origins=origins)
+
+
+class _TextKeyLoader(yaml.SafeLoader):
+    """Reads every mapping key as the text written: `on:` stays "on", `1:` stays "1"."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """A mapping whose keys are the text written (merge keys `<<` still apply)."""
+        self.flatten_mapping(node)
+        return {
+            (
+                str(key_node.value)
+                if isinstance(key_node, yaml.ScalarNode)
+                else str(self.construct_object(key_node, deep=True))
+            ): self.construct_object(value_node, deep=deep)
+            for key_node, value_node in node.value
+        }
+
+
+def _file_problem(path: Path, what: str, fix: str) -> ConfigProblem:
+    return ConfigProblem(loc=(str(path),), what=what, fix=fix)
+
+
+def read_config_file(path: Path, settings_cls: type[BaseSettings]) -> ConfigFile:
+    """Read and pre-check config.yaml; problems are collected in the result, never raised."""
+    result = ConfigFile(path=path)
+    example = "the repo's config.yaml is a complete example"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        fix = f"create it ({example}) or point FIN_AGENT_CONFIG or --config at the right file"
+        return _unreadable(result, "file not found", fix)
+    except IsADirectoryError:
+        return _unreadable(result, "is a directory, not a file", "point it at config.yaml")
+    except UnicodeDecodeError:
+        return _unreadable(result, "is not UTF-8 text", "save it as UTF-8")
+    except OSError as exc:
+        fix = "check the file's permissions"
+        return _unreadable(result, f"cannot be read ({exc.strerror})", fix)
+    loader = _TextKeyLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = exc.problem or exc.context or "unreadable"
+        fix = "check the indentation and quoting around that line"
+        return _unreadable(result, f"broken YAML{where}: {problem}", fix)
+    except yaml.YAMLError as exc:
+        return _unreadable(result, f"broken YAML: {exc}", "check the file's syntax")
+    finally:
+        loader.dispose()
+    if node is None:
+        return _unreadable(result, "the file is empty", f"write the settings into it ({example})")
+    if not isinstance(data, dict):
+        fix = f"write `key: value` lines at the top level ({example})"
+        return _unreadable(result, f"expected a mapping of keys, got {show(data)}", fix)
+    _index(node, (), result)
+    secrets = secret_fields(settings_cls)
+    result.problems.extend(_refuse_secrets(data, (), secrets, result))
+    raw_profiles = data.pop(PROFILES_KEY, None)
+    base_dir = path.absolute().parent
+    _resolve_paths(data, settings_cls, base_dir)
+    result.data = data
+    result.profiles = _read_profiles(raw_profiles, settings_cls, base_dir, secrets, result)
+    return result
+
+
+def _unreadable(result: ConfigFile, what: str, fix: str) -> ConfigFile:
+    result.problems.append(_file_problem(result.path, what, fix))
+    result.readable = False
+    return result
+
+
+def _index(node: yaml.Node, loc: Loc, result: ConfigFile) -> None:
+    """Record the line of every key and refuse keys that appear twice in one mapping."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.value == "<<":
+                continue
+            key, line = str(key_node.value), key_node.start_mark.line + 1
+            if key in seen:
+                result.problems.append(
+                    ConfigProblem(
+                        loc=(*loc, key),
+                        what=f"set twice (lines {seen[key]} and {line})",
+                        fix="keep only one of them",
+                    )
+                )
+            seen[key] = line
+            result.lines[(*loc, key)] = line
+            _index(value_node, (*loc, key), result)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            result.lines[(*loc, index)] = item.start_mark.line + 1
+            _index(item, (*loc, index), result)
+
+
+def _refuse_secrets(
+    data: dict[Any, Any], prefix: Loc, secrets: frozenset[str], result: ConfigFile
+) -> list[ConfigProblem]:
+    problems = []
+    for name in sorted(secrets & {k for k in data if isinstance(k, str)}):
+        del data[name]
+        line = result.lines.get((*prefix, name))
+        problems.append(
+            ConfigProblem(
+                loc=(*prefix, name),
+                what="secrets are not accepted in config.yaml",
+                fix=(
+                    f"delete it and set the environment variable {ENV_PREFIX}{name.upper()} "
+                    f"or write the value to a file named {name} in secrets_dir "
+                    f"(default {DEFAULT_SECRETS_DIR})"
+                ),
+                origin=f"in {result.path.name} line {line}" if line else None,
+            )
+        )
+    return problems
+
+
+def _read_profiles(
+    raw: object,
+    settings_cls: type[BaseSettings],
+    base_dir: Path,
+    secrets: frozenset[str],
+    result: ConfigFile,
+) -> dict[str, dict[str, Any]]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        result.problems.append(
+            ConfigProblem(
+                loc=(PROFILES_KEY,),
+                what=f"expected a mapping of profile name to overrides, got {show(raw)}",
+                fix=f"indent one mapping of overrides per profile below it ({', '.join(PROFILES)})",
+            )
+        )
+        return {}
+    overlays: dict[str, dict[str, Any]] = {}
+    for name, overlay in raw.items():
+        loc: Loc = (PROFILES_KEY, str(name))
+        if name not in PROFILES:
+            result.problems.append(unknown_key(loc, PROFILES, what="unknown profile"))
+            continue
+        if overlay is None:
+            overlays[name] = {}
+            continue
+        if not isinstance(overlay, dict):
+            result.problems.append(
+                ConfigProblem(
+                    loc=loc,
+                    what=f"expected a mapping of overrides, got {show(overlay)}",
+                    fix="indent the keys this profile changes below it, e.g. `scan: {top_n: 3}`",
+                )
+            )
+            continue
+        for key in ("profile", PROFILES_KEY):
+            if key in overlay:
+                del overlay[key]
+                result.problems.append(
+                    ConfigProblem(
+                        loc=(*loc, key),
+                        what="a profile overlay cannot choose a profile",
+                        fix="delete it; choose the profile with --profile, FIN_AGENT_PROFILE or "
+                        "the top-level profile key",
+                    )
+                )
+        result.problems.extend(_refuse_secrets(overlay, loc, secrets, result))
+        result.problems.extend(_strip_unknown(overlay, settings_cls, loc, secrets))
+        _resolve_paths(overlay, settings_cls, base_dir)
+        complete_job_overrides(overlay)
+        overlays[name] = overlay
+    return overlays
+
+
+def _strip_unknown(
+    data: dict[Any, Any], model: type[BaseModel], loc: Loc, hidden: frozenset[str]
+) -> list[ConfigProblem]:
+    """Remove and report unknown keys, so that every overlay is checked, used or not."""
+    problems: list[ConfigProblem] = []
+    for key in list(data):
+        if not isinstance(key, str) or key not in model.model_fields:
+            problems.append(unknown_key((*loc, str(key)), set(model.model_fields) - hidden))
+            del data[key]
+            continue
+        section = model_of(model.model_fields[key].annotation)
+        if section is not None and isinstance(data[key], dict):
+            problems.extend(_strip_unknown(data[key], section, (*loc, key), frozenset()))
+    return problems
+
+
+def _resolve_paths(data: dict[Any, Any], model: type[BaseModel], base_dir: Path) -> None:
+    """Make relative paths written in config.yaml relative to the file's folder, not the cwd."""
+    for key, value in data.items():
+        info = model.model_fields.get(key) if isinstance(key, str) else None
+        if info is None:
+            continue
+        section = model_of(info.annotation)
+        if section is not None and isinstance(value, dict):
+            _resolve_paths(value, section, base_dir)
+        elif holds(info.annotation, Path) and isinstance(value, list):
+            data[key] = [_resolve(item, base_dir) for item in value]
+        elif holds(info.annotation, Path):
+            data[key] = _resolve(value, base_dir)
+
+
+def _resolve(value: object, base_dir: Path) -> object:
+    if not isinstance(value, str) or not value:
+        return value
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else base_dir / path)

@@ -1,0 +1,457 @@
+"""The runtime sections of the settings: schedule, simulator, replay, bus, store, servers, logging.
+
+Like the strategy sections, every model forbids unknown keys, bounds every number and describes
+every field.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated, Literal, Self
+
+from pydantic import BeforeValidator, Field, field_validator, model_validator
+
+from fin_agent.app.config.fields import (
+    AbsolutePath,
+    CronExpression,
+    SessionTime,
+    TimeZoneName,
+    parse_at,
+)
+from fin_agent.app.config.problems import SettingsValueError, problem, raise_if
+from fin_agent.app.config.sections import SettingsSection
+from fin_agent.app.schedule.runs import Cron, CronSyntaxError
+
+
+class JobSchedule(SettingsSection):
+    """When a job runs: a cron expression, or a time relative to the session's open or close."""
+
+    cron: CronExpression | None = Field(
+        default=None,
+        description="Five-field cron expression in schedule.timezone, e.g. '0 9 * * 1-5'; runs "
+        "on sessions only.",
+    )
+    at: SessionTime | None = Field(
+        default=None,
+        description="Time relative to the session, e.g. 'open + 5m' or 'close - 5m' (follows "
+        "early closes); runs on sessions only.",
+    )
+    grace_minutes: int | None = Field(
+        default=None,
+        ge=1,
+        le=1440,
+        description="This job's own grace for late runs, minutes (null: schedule.grace_minutes).",
+    )
+
+    @field_validator("cron")
+    @classmethod
+    def _supported_cron(cls, expr: str | None) -> str | None:
+        if expr is not None:
+            try:
+                Cron.parse(expr)
+            except CronSyntaxError as error:
+                raise SettingsValueError.single(error.what, error.fix) from None
+        return expr
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if (self.cron is None) == (self.at is None):
+            what = "sets both cron and at" if self.cron else "sets neither cron nor at"
+            raise SettingsValueError.single(
+                what, "give exactly one of them, e.g. `at: open + 5m` or `cron: '0 9 * * 1-5'`"
+            )
+        return self
+
+    def session_offset(self) -> tuple[Literal["open", "close"], timedelta] | None:
+        """For an `at` job, its anchor and signed offset (`close - 5m` is close, -5 min)."""
+        return parse_at(self.at) if self.at is not None else None
+
+    def describe_mapping(self) -> dict[str, str | int]:
+        """The schedule as written, e.g. `{"at": "close - 5m"}` (with its grace when it has one)."""
+        rule: dict[str, str | int] = (
+            {"at": self.at} if self.at is not None else {"cron": self.cron or ""}
+        )
+        if self.grace_minutes is not None:
+            rule["grace_minutes"] = self.grace_minutes
+        return rule
+
+    def describe(self) -> str:
+        """The schedule as written, e.g. `at: close - 5m`."""
+        return f"at: {self.at}" if self.at is not None else f"cron: {self.cron}"
+
+
+class JobsSettings(SettingsSection):
+    """The agent's scheduled jobs."""
+
+    scan: JobSchedule = Field(
+        default=JobSchedule(cron="0 9 * * 1-5"), description="Pre-market gap scan (sessions only)."
+    )
+    plan: JobSchedule = Field(
+        default=JobSchedule(at="open + 5m"),
+        description="Plans built when the opening range closes.",
+    )
+    flatten: JobSchedule = Field(
+        default=JobSchedule(at="close - 5m"), description="Every open position flattened."
+    )
+    report: JobSchedule = Field(
+        default=JobSchedule(at="close + 15m"), description="Daily report after the close."
+    )
+    housekeeping: JobSchedule = Field(
+        default=JobSchedule(cron="30 17 * * 1-5"),
+        description="Stream trimming and store maintenance.",
+    )
+
+    def get(self, name: str) -> JobSchedule | None:
+        """The job called `name`, or None when there is no such job."""
+        value = getattr(self, name, None) if name in type(self).model_fields else None
+        return value if isinstance(value, JobSchedule) else None
+
+    def items(self) -> list[tuple[str, JobSchedule]]:
+        """Every job as `(name, schedule)`, in declaration order."""
+        return [(name, job) for name in type(self).model_fields if (job := self.get(name))]
+
+
+class ScheduleSettings(SettingsSection):
+    """When jobs run: the exchange calendar they follow, their rules, and how late they may run."""
+
+    timezone: TimeZoneName = Field(
+        default="America/New_York", description="Time zone of the cron expressions (IANA name)."
+    )
+    calendar: Literal["XNYS"] = Field(
+        default="XNYS",
+        description="Exchange calendar (exchange_calendars name) of the sessions, holidays and "
+        "early closes the jobs follow.",
+    )
+    calendar_start: date = Field(
+        default=date(2000, 1, 1),
+        ge=date(1990, 1, 1),
+        le=date(2100, 1, 1),
+        description="First day the exchange calendar covers (YYYY-MM-DD); earlier days are "
+        "refused.",
+    )
+    calendar_end: date = Field(
+        default=date(2030, 12, 31),
+        ge=date(1990, 1, 1),
+        le=date(2100, 1, 1),
+        description="Last day the exchange calendar covers (YYYY-MM-DD); the scheduler stops "
+        "with an error naming this key when it gets there.",
+    )
+    grace_minutes: int = Field(
+        default=10,
+        ge=1,
+        le=1440,
+        description="A slot missed by at most this long still runs, late; a later one is "
+        "skipped with an error.raised.",
+    )
+    lock_ttl_secs: float = Field(
+        default=60,
+        ge=1,
+        le=3600,
+        description="Lease on a running slot, renewed while the job runs; after a crash another "
+        "instance may take the slot once the lease expires.",
+    )
+    lookback_hours: float = Field(
+        default=24,
+        ge=1,
+        le=168,
+        description="How far back a (re)started scheduler looks for missed slots to run or report.",
+    )
+    heartbeat_secs: float = Field(
+        default=10,
+        ge=0.1,
+        le=300,
+        description="Longest the scheduler sleeps between wakes; each wake refreshes its "
+        "heartbeat (readiness).",
+    )
+    jobs: JobsSettings = Field(default_factory=JobsSettings, description="The scheduled jobs.")
+
+    def grace(self, job: str) -> timedelta:
+        """How late `job` may still run: its own grace_minutes, else schedule.grace_minutes."""
+        rule = self.jobs.get(job)
+        minutes = rule.grace_minutes if rule and rule.grace_minutes else self.grace_minutes
+        return timedelta(minutes=minutes)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        problems = []
+        if self.calendar_end <= self.calendar_start:
+            problems.append(
+                problem(
+                    ("calendar_end",),
+                    f"schedule.calendar_end ({self.calendar_end}) must be after "
+                    f"schedule.calendar_start ({self.calendar_start})",
+                    "move schedule.calendar_end later or schedule.calendar_start earlier",
+                )
+            )
+        shortest = min(self.grace(name) for name, _job in self.jobs.items())
+        if timedelta(seconds=self.lock_ttl_secs) >= shortest:
+            problems.append(
+                problem(
+                    ("lock_ttl_secs",),
+                    f"schedule.lock_ttl_secs ({self.lock_ttl_secs:g}) must be shorter than the "
+                    f"shortest grace ({shortest.total_seconds() / 60:g} minutes, "
+                    "schedule.grace_minutes or a job's grace_minutes), or a job cut short by a "
+                    "crash could never run again in time",
+                    "lower schedule.lock_ttl_secs or raise schedule.grace_minutes",
+                )
+            )
+        longest = max(self.grace(name) for name, _job in self.jobs.items())
+        if timedelta(hours=self.lookback_hours) < longest:
+            problems.append(
+                problem(
+                    ("lookback_hours",),
+                    f"schedule.lookback_hours ({self.lookback_hours:g}) must cover the longest "
+                    f"grace ({longest.total_seconds() / 60:g} minutes)",
+                    "raise schedule.lookback_hours or lower the grace_minutes",
+                )
+            )
+        raise_if(problems)
+        return self
+
+
+class SimulatorSettings(SettingsSection):
+    """The seeded market simulator (no network)."""
+
+    seed: int = Field(
+        default=7, ge=0, le=2**32 - 1, description="Random seed: same seed, same market."
+    )
+    universe_size: int = Field(
+        default=40, ge=1, le=5000, description="Number of simulated symbols."
+    )
+    start_date: date = Field(
+        default=date(2025, 3, 3),
+        ge=date(1990, 1, 1),
+        le=date(2100, 1, 1),
+        description="First simulated day (YYYY-MM-DD).",
+    )
+
+
+class ReplaySettings(SettingsSection):
+    """Replaying recorded bar files."""
+
+    files: list[AbsolutePath] = Field(
+        default_factory=list,
+        max_length=100_000,
+        description="Bar files to replay; relative paths are from config.yaml's folder.",
+    )
+    timezone: TimeZoneName = Field(
+        default="America/New_York", description="Time zone of naive timestamps in the files."
+    )
+    bar_stamp: Literal["start", "end", "auto"] = Field(
+        default="auto",
+        description="Whether a bar's stamp is its start, its end, or detected (auto).",
+    )
+    factors_dir: AbsolutePath | None = Field(
+        default=None, description="Folder of split/dividend factor files; null for none."
+    )
+
+
+class BusSettings(SettingsSection):
+    """The event bus."""
+
+    kind: Literal["memory", "redis"] = Field(
+        default="memory", description="memory (in process) or redis (Redis Streams)."
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description=(
+            "redis:// or unix:// URL of Redis; unset runs an embedded redis-server under "
+            "data_dir/redis with AOF on."
+        ),
+        pattern=r"^(redis|rediss|unix)://",
+    )
+    stream_prefix: str = Field(
+        default="fin", pattern=r"^[A-Za-z0-9_.-]{1,40}$", description="Prefix of every stream key."
+    )
+    block_ms: int = Field(
+        default=1000, ge=10, le=60_000, description="How long a consumer's XREADGROUP blocks, ms."
+    )
+    read_count: int = Field(
+        default=200, ge=1, le=10_000, description="Most entries one XREADGROUP returns."
+    )
+    claim_idle_ms: int = Field(
+        default=30_000,
+        ge=100,
+        le=86_400_000,
+        description="Entries idle this long in another consumer are reclaimed (XAUTOCLAIM), ms.",
+    )
+    max_deliveries: int = Field(
+        default=5, ge=1, le=1000, description="Deliveries before an entry goes to the dead letters."
+    )
+    max_in_flight: int = Field(
+        default=10_000, ge=1, le=10_000_000, description="Events a producer may have in flight."
+    )
+    max_lag: int = Field(
+        default=100_000,
+        ge=1,
+        le=100_000_000,
+        description="Group lag (entries) above which producers wait: back-pressure.",
+    )
+    retain_hours: float = Field(
+        default=72, ge=0, le=24 * 365, description="Handled entries kept this long before trimming."
+    )
+
+
+class StoreSettings(SettingsSection):
+    """Where events and results are stored."""
+
+    kind: Literal["memory", "duckdb", "timescale"] = Field(
+        default="duckdb", description="memory, duckdb (embedded) or timescale (PostgreSQL)."
+    )
+    duckdb_file: str = Field(
+        default="fin_agent.duckdb",
+        min_length=1,
+        description="The DuckDB database file, relative to data_dir.",
+    )
+    url: str = Field(
+        default="postgresql://fin_agent@127.0.0.1:5432/fin_agent",
+        pattern=r"^postgres(ql)?://",
+        description=(
+            "PostgreSQL/TimescaleDB URL without the password (database_password is a secret)."
+        ),
+    )
+    schema_name: str = Field(
+        default="public",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="PostgreSQL schema of the tables.",
+    )
+    batch_size: int = Field(
+        default=500, ge=1, le=100_000, description="Most events the coordinator writes at once."
+    )
+
+
+class HttpSettings(SettingsSection):
+    """The health and metrics HTTP server."""
+
+    host: str = Field(default="127.0.0.1", min_length=1, description="Address to listen on.")
+    port: int = Field(
+        default=8080, ge=0, le=65535, description="Port to listen on; 0 picks a free one."
+    )
+
+
+class DashboardSettings(SettingsSection):
+    """The Streamlit dashboard."""
+
+    host: str = Field(default="127.0.0.1", min_length=1, description="Address to listen on.")
+    port: int = Field(
+        default=8501, ge=0, le=65535, description="Port to listen on; 0 picks a free one."
+    )
+
+
+def _upper(value: object) -> object:
+    return value.upper() if isinstance(value, str) else value
+
+
+class LoggingSettings(SettingsSection):
+    """Log level and format."""
+
+    level: Annotated[
+        Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], BeforeValidator(_upper)
+    ] = Field(default="INFO", description="Least severe level logged.")
+    format: Literal["console", "json"] = Field(
+        default="console", description="console (for people) or json (for log collectors)."
+    )
+
+
+class TracingSettings(SettingsSection):
+    """OpenTelemetry tracing: spans for scan, planning, risk, orders and persistence."""
+
+    exporter: Literal["none", "console", "otlp"] = Field(
+        default="none",
+        description="none (no export), console (JSON spans on stderr) or otlp (OTLP over HTTP).",
+    )
+    otlp_endpoint: str = Field(
+        default="http://127.0.0.1:4318/v1/traces",
+        pattern=r"^https?://",
+        description="Where the otlp exporter sends spans.",
+    )
+    service_name: str = Field(
+        default="fin-agent", min_length=1, description="service.name of every span."
+    )
+
+
+NotificationKindName = Literal["plan.executed", "position.closed", "error.raised", "report.daily"]
+ALL_NOTIFICATION_KINDS: tuple[NotificationKindName, ...] = (
+    "plan.executed",
+    "position.closed",
+    "error.raised",
+    "report.daily",
+)
+
+
+class NotificationsSettings(SettingsSection):
+    """Discord and JSON-webhook notifications; their URLs are secrets, set outside config.yaml.
+
+    A notifier runs when its secret is set: discord_webhook_url, webhook_url.
+    """
+
+    kinds: list[NotificationKindName] = Field(
+        default_factory=lambda: list(ALL_NOTIFICATION_KINDS),
+        max_length=4,
+        description="Events people are told about: plan.executed, position.closed, error.raised, "
+        "report.daily; [] for none.",
+    )
+    error_min_severity: Literal["warning", "error", "critical"] = Field(
+        default="warning", description="Least severe error.raised that is notified."
+    )
+    timeout_secs: float = Field(
+        default=10.0, ge=0.5, le=120, description="Time limit of one webhook request, seconds."
+    )
+    queue_size: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="Messages a notifier holds before it drops (and counts) new ones.",
+    )
+    max_attempts: int = Field(
+        default=5, ge=1, le=20, description="Tries per message (429, 5xx, timeouts are retried)."
+    )
+    backoff_base_secs: float = Field(
+        default=0.5, ge=0.01, le=60, description="First retry's backoff, seconds (then doubled)."
+    )
+    backoff_max_secs: float = Field(
+        default=30.0, ge=0.01, le=600, description="Longest backoff between retries, seconds."
+    )
+    max_retry_after_secs: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description="Longest 429 retry_after waited out, seconds; a longer one gives up.",
+    )
+    drain_timeout_secs: float = Field(
+        default=5.0, ge=0, le=120, description="At shutdown, time given to send what is queued."
+    )
+    notify_timeout_secs: float = Field(
+        default=1.0,
+        ge=0.01,
+        le=10,
+        description="Time the router gives one notifier to take a message, seconds.",
+    )
+    discord_max_per_window: int = Field(
+        default=5, ge=1, le=1000, description="Discord messages per discord_window_secs."
+    )
+    discord_window_secs: float = Field(
+        default=2.0, gt=0, le=3600, description="Window of the Discord rate limit, seconds."
+    )
+    discord_username: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=80,
+        description="Name the Discord messages show; null: the webhook's own.",
+    )
+    webhook_max_per_window: int = Field(
+        default=10, ge=1, le=1000, description="JSON webhook messages per webhook_window_secs."
+    )
+    webhook_window_secs: float = Field(
+        default=1.0, gt=0, le=3600, description="Window of the JSON webhook rate limit, seconds."
+    )
+
+    @model_validator(mode="after")
+    def _backoff_in_order(self) -> Self:
+        if self.backoff_base_secs > self.backoff_max_secs:
+            raise SettingsValueError.single(
+                f"backoff_base_secs ({self.backoff_base_secs}) exceeds backoff_max_secs "
+                f"({self.backoff_max_secs})",
+                "lower notifications.backoff_base_secs or raise notifications.backoff_max_secs",
+            )
+        return self

@@ -1,0 +1,310 @@
+"""The strategy sections of the settings (account, scan, plan, risk, execution).
+
+Every model forbids unknown keys, bounds every number, describes every field and checks that
+related fields agree; the runtime sections are in `config.runtime`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from fin_agent.app.config.fields import (
+    SESSION_CLOSE,
+    SESSION_OPEN,
+    ClockTime,
+)
+from fin_agent.app.config.problems import ConfigProblem, problem, raise_if
+from fin_agent.domain.errors import DataError
+from fin_agent.domain.rules import Direction, RankBy
+from fin_agent.domain.values import symbol
+
+
+class SettingsSection(BaseModel):
+    """Base of every settings section: unknown keys refused, frozen, defaults validated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class AccountSettings(SettingsSection):
+    """The trading account."""
+
+    starting_equity: Decimal = Field(
+        default=Decimal(100_000),
+        gt=0,
+        le=Decimal(10**12),
+        description="Equity at the start of the first trading day, in USD.",
+    )
+
+
+class ScanSettings(SettingsSection):
+    """Filters and ranking of the pre-market gap scan (DESIGN.md section 2, step 1).
+
+    The `collection_*` and `news_*` keys shape how a live scan collects its data (`LiveScan`); they
+    are not rules of the domain's `ScanRules`.
+    """
+
+    gap_min_pct: Decimal = Field(
+        default=Decimal(4),
+        ge=0,
+        le=1000,
+        description="Smallest gap kept, in percent of prev_close.",
+    )
+    gap_max_pct: Decimal = Field(
+        default=Decimal(40),
+        gt=0,
+        le=1000,
+        description="Largest gap kept, in percent of prev_close.",
+    )
+    price_min: Decimal = Field(
+        default=Decimal(2),
+        gt=0,
+        le=1_000_000,
+        description="Lowest pre-market last price kept, in USD.",
+    )
+    price_max: Decimal = Field(
+        default=Decimal(500),
+        gt=0,
+        le=1_000_000,
+        description="Highest pre-market last price kept, in USD.",
+    )
+    pm_volume_min: int = Field(
+        default=50_000,
+        ge=0,
+        le=10**10,
+        description="Least pre-market volume in shares (skipped when the data has no pre-market).",
+    )
+    adv_min: int = Field(
+        default=500_000, ge=0, le=10**11, description="Least average daily volume (adv) in shares."
+    )
+    min_history_bars: int = Field(
+        default=15, ge=1, le=1000, description="Least number of prior daily bars a symbol needs."
+    )
+    atr_period: int = Field(default=14, ge=1, le=200, description="Daily bars in the Wilder ATR.")
+    adv_period: int = Field(
+        default=20, ge=1, le=200, description="Sessions in the average daily volume."
+    )
+    catalyst_required: bool = Field(
+        default=False, description="Keep only symbols with a company headline in the news lookback."
+    )
+    news_lookback_hours: int = Field(
+        default=24,
+        ge=1,
+        le=168,
+        description="How far back headlines count as a catalyst, in hours.",
+    )
+    direction: Direction = Field(
+        default=Direction.LONG,
+        description="long trades gap-ups, short trades gap-downs, both trades either.",
+    )
+    rank_by: RankBy = Field(
+        default=RankBy.GAP_PCT,
+        description="Figure the candidates are ranked by (descending); ties by pre-market volume.",
+    )
+    top_n: int = Field(default=5, ge=1, le=100, description="How many ranked candidates are kept.")
+    split_guard: bool = Field(
+        default=True, description="Reject a gap that a stock split explains rather than trading."
+    )
+    universe: list[str] = Field(
+        default_factory=list,
+        max_length=20_000,
+        description="Symbols to scan; an empty list scans every symbol the source has.",
+    )
+    collection_concurrency: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="Symbols collected at once before a live scan (the rate budgets still rule).",
+    )
+    collection_margin_secs: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="A live scan's collection is planned to end this long before scan time, "
+        "seconds.",
+    )
+    news_reserve_calls: int = Field(
+        default=10,
+        ge=0,
+        le=10_000,
+        description="News calls a live scan's plan keeps for phase 2 when catalyst_required.",
+    )
+    news_for_candidates: bool = Field(
+        default=True,
+        description="A live scan fetches the candidates' headlines to show them, even when "
+        "catalyst_required is false.",
+    )
+
+    @field_validator("universe")
+    @classmethod
+    def _symbols(cls, value: list[str]) -> list[str]:
+        problems: list[ConfigProblem] = []
+        seen: set[str] = set()
+        cleaned: list[str] = []
+        for index, text in enumerate(value):
+            try:
+                ticker = symbol(text)
+            except DataError:
+                fix = "use 1-15 letters, digits, '.' or '-', starting with a letter (e.g. BRK.B)"
+                problems.append(
+                    ConfigProblem(loc=(index,), what=f"{text!r} is not a ticker", fix=fix)
+                )
+                continue
+            if ticker in seen:
+                what = f"{ticker} is listed twice"
+                problems.append(ConfigProblem(loc=(index,), what=what, fix="delete the repeat"))
+            seen.add(ticker)
+            cleaned.append(ticker)
+        raise_if(problems)
+        return cleaned
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        problems = []
+        if self.gap_min_pct >= self.gap_max_pct:
+            problems.append(
+                problem(
+                    ("gap_min_pct",),
+                    f"scan.gap_min_pct ({self.gap_min_pct}) must be below "
+                    f"scan.gap_max_pct ({self.gap_max_pct})",
+                    "lower scan.gap_min_pct or raise scan.gap_max_pct",
+                )
+            )
+        if self.price_min >= self.price_max:
+            problems.append(
+                problem(
+                    ("price_min",),
+                    f"scan.price_min ({self.price_min}) must be below "
+                    f"scan.price_max ({self.price_max})",
+                    "lower scan.price_min or raise scan.price_max",
+                )
+            )
+        if self.min_history_bars < self.atr_period + 1:
+            problems.append(
+                problem(
+                    ("min_history_bars",),
+                    f"scan.min_history_bars ({self.min_history_bars}) must be at least "
+                    f"scan.atr_period + 1 ({self.atr_period + 1}), the daily bars ATR needs",
+                    "raise scan.min_history_bars or lower scan.atr_period",
+                )
+            )
+        raise_if(problems)
+        return self
+
+
+def _minutes_after(start: time, minutes: int) -> time:
+    return (datetime.combine(date(2000, 1, 3), start) + timedelta(minutes=minutes)).time()
+
+
+class PlanSettings(SettingsSection):
+    """How a candidate becomes a plan: opening range, entry window, stop, target and size."""
+
+    opening_range_minutes: int = Field(
+        default=5,
+        ge=1,
+        le=120,
+        description="One-minute bars from 09:30 that form the opening range.",
+    )
+    entry_offset: Decimal = Field(
+        default=Decimal("0.01"),
+        ge=0,
+        le=10,
+        description="Entry stop beyond the opening range, in USD.",
+    )
+    entry_deadline: ClockTime = Field(
+        default=time(10, 30),
+        description='Entries trigger only in bars starting before this exchange time ("HH:MM").',
+    )
+    atr_stop_multiple: Decimal = Field(
+        default=Decimal("0.5"),
+        gt=0,
+        le=10,
+        description="Stop distance from entry in multiples of ATR.",
+    )
+    reward_risk: Decimal = Field(
+        default=Decimal("2.0"), gt=0, le=20, description="Target distance in multiples of the risk."
+    )
+    risk_per_trade_pct: Decimal = Field(
+        default=Decimal(1), gt=0, le=100, description="Equity risked per trade, in percent."
+    )
+    max_position_pct: Decimal = Field(
+        default=Decimal(25), gt=0, le=100, description="Largest position, in percent of equity."
+    )
+    flatten_before_close_minutes: int = Field(
+        default=5,
+        ge=1,
+        le=120,
+        description="Minutes before the close when every position is flattened.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        problems = []
+        range_end = _minutes_after(SESSION_OPEN, self.opening_range_minutes)
+        latest = _minutes_after(SESSION_CLOSE, -self.flatten_before_close_minutes)
+        deadline = self.entry_deadline
+        if deadline <= range_end:
+            problems.append(
+                problem(
+                    ("entry_deadline",),
+                    f"plan.entry_deadline ({deadline:%H:%M}) must be after the opening range "
+                    f"ends at {range_end:%H:%M} (09:30 + plan.opening_range_minutes "
+                    f"{self.opening_range_minutes})",
+                    "move plan.entry_deadline later or shorten plan.opening_range_minutes",
+                )
+            )
+        elif deadline > latest:
+            problems.append(
+                problem(
+                    ("entry_deadline",),
+                    f"plan.entry_deadline ({deadline:%H:%M}) must not be after {latest:%H:%M} "
+                    f"(16:00 - plan.flatten_before_close_minutes "
+                    f"{self.flatten_before_close_minutes})",
+                    "move plan.entry_deadline earlier or lower plan.flatten_before_close_minutes",
+                )
+            )
+        if self.risk_per_trade_pct > self.max_position_pct:
+            problems.append(
+                problem(
+                    ("risk_per_trade_pct",),
+                    f"plan.risk_per_trade_pct ({self.risk_per_trade_pct}) must not exceed "
+                    f"plan.max_position_pct ({self.max_position_pct})",
+                    "lower plan.risk_per_trade_pct or raise plan.max_position_pct",
+                )
+            )
+        raise_if(problems)
+        return self
+
+
+class RiskSettings(SettingsSection):
+    """Limits the risk engine applies before any order."""
+
+    max_open_positions: int = Field(
+        default=3, ge=1, le=100, description="Most positions open at once."
+    )
+    max_gross_exposure_pct: Decimal = Field(
+        default=Decimal(100), gt=0, le=400, description="Most gross exposure, in percent of equity."
+    )
+    daily_loss_limit_pct: Decimal = Field(
+        default=Decimal(2),
+        gt=0,
+        le=100,
+        description="Realised loss, in percent of start-of-day equity, that stops new entries.",
+    )
+    max_orders_per_minute: int = Field(
+        default=10, ge=1, le=1000, description="Most orders sent in any minute."
+    )
+
+
+class ExecutionSettings(SettingsSection):
+    """Costs of the paper broker; both zero reproduces the rules exactly."""
+
+    slippage_bps: Decimal = Field(
+        default=Decimal(0), ge=0, le=1000, description="Slippage against us on every fill, in bps."
+    )
+    commission_per_share: Decimal = Field(
+        default=Decimal(0), ge=0, le=10, description="Commission per share traded, in USD."
+    )

@@ -1,0 +1,230 @@
+"""The live agent's parts, wired from settings: Finnhub's REST and trade feed, Yahoo's daily bars
+cached in the store, the live market ports, the market feed onto the bus, the schedule's slots and
+the jobs that run each trading day."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TextIO
+from zoneinfo import ZoneInfo
+
+import aiohttp
+import structlog
+from redis.asyncio import Redis
+
+from fin_agent.adapters.finnhub.feed import FinnhubTradeFeed
+from fin_agent.adapters.finnhub.rest import FinnhubRest
+from fin_agent.adapters.live.market import DailyBarSource, LiveMarket
+from fin_agent.adapters.redis.bus import RedisStreamsEventBus
+from fin_agent.adapters.redis.slots import InMemorySlots, RedisSlots
+from fin_agent.adapters.system_clock import SystemClock
+from fin_agent.adapters.vendor_http.rate_budget import RateBudget
+from fin_agent.adapters.yahoo.daily import YahooDailyBars
+from fin_agent.app.bootstrap import BusKind, Container, build, embedded_redis_url
+from fin_agent.app.cli.schedule import exchange_calendar
+from fin_agent.app.config.settings import Settings
+from fin_agent.app.live.days import LiveDays
+from fin_agent.app.live.market_feed import MarketFeed
+from fin_agent.app.live.scan import LiveScan
+from fin_agent.app.live.settings import (
+    bar_aggregator,
+    finnhub_budget,
+    finnhub_feed_config,
+    finnhub_policy,
+    market_feed_config,
+    yahoo_budget,
+    yahoo_policy,
+)
+from fin_agent.app.schedule.runs import Schedule
+from fin_agent.app.schedule.scheduler import Scheduler, Waiter, wait_or_stop
+from fin_agent.domain.errors import ConfigError, FinAgentError
+from fin_agent.domain.events import BarsClosed, DomainEvent
+from fin_agent.domain.values import symbol
+from fin_agent.ports.calendar import Calendar
+from fin_agent.ports.clock import Clock
+from fin_agent.ports.market_data import MarketData
+from fin_agent.ports.news import News
+from fin_agent.ports.slots import Slots
+from fin_agent.ports.store import Store
+
+log = structlog.get_logger(__name__)
+SETTLE_SECS = 1.0  # after a minute's bars are published, time for the bus to hand them over
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveAgent:
+    """A container on the live market, with the parts only a live run has."""
+
+    container: Container
+    rest: FinnhubRest
+    yahoo: YahooDailyBars
+    daily_budget: RateBudget
+    market: LiveMarket
+    trades: FinnhubTradeFeed
+    feed: MarketFeed
+    scheduler: Scheduler
+    days: LiveDays
+
+
+async def build_live(
+    settings: Settings,
+    *,
+    bus: BusKind | None = None,
+    clock: Clock | None = None,
+    calendar: Calendar | None = None,
+    waiter: Waiter = wait_or_stop,
+    out: TextIO | None = None,
+) -> LiveAgent:
+    """Wire the live agent (`market.source: finnhub`): nothing connects until it runs."""
+    if settings.finnhub_api_key is None:  # load_settings refuses this for market.source finnhub
+        raise ConfigError("the live agent needs finnhub_api_key: `fin-agent config check` says how")
+    if not settings.scan.universe:
+        raise ConfigError(
+            "scan.universe is empty: the live market scans the symbols listed there (the "
+            "free Finnhub plan allows 60 calls a minute: 300 symbols take five minutes); "
+            "list them in config.yaml"
+        )
+    key = settings.finnhub_api_key.get_secret_value()
+    clock = clock or SystemClock()
+    calendar = calendar or exchange_calendar(settings)
+    session = aiohttp.ClientSession()
+    rest = FinnhubRest(
+        settings.finnhub.rest_base_url,
+        key,
+        finnhub_budget(settings),
+        session,
+        policy=finnhub_policy(settings),
+    )
+    daily_budget = yahoo_budget(settings)
+    yahoo = YahooDailyBars(
+        daily_budget,
+        settings.yahoo.base_url,
+        session,
+        policy=yahoo_policy(settings),
+        user_agent=settings.yahoo.user_agent,
+    )
+    holder: list[LiveMarket] = []
+
+    def ports(store: Store) -> tuple[MarketData, News]:
+        sources: dict[str, DailyBarSource] = {"yahoo": yahoo}
+        market = LiveMarket(
+            universe=[symbol(s) for s in settings.scan.universe],
+            finnhub=rest,
+            daily_sources=[sources[name] for name in settings.market.daily_sources],
+            cache=store.daily_bar_cache(),
+            calendar=calendar,
+            clock=clock,
+            tz=ZoneInfo(settings.timezone),
+            premarket_opens=settings.market.premarket_opens,
+            feed_volume=settings.market.feed_volume,
+        )
+        holder.append(market)
+        return market, market
+
+    try:
+        container = await build(settings, market=ports, calendar=calendar, clock=clock, bus=bus)
+    except BaseException:
+        await session.close()
+        raise
+    container.closers.append(session.close)
+    market = holder[0]
+    trades = FinnhubTradeFeed(
+        finnhub_feed_config(settings),
+        key,
+        clock=clock,
+        market_open=lambda: in_session(calendar, clock.now(), container.timezone),
+    )
+    feed = MarketFeed(
+        trades,
+        container.bus,
+        clock=clock,
+        timezone=settings.timezone,
+        aggregator=bar_aggregator(settings),
+        config=market_feed_config(settings),
+    )
+
+    async def keep_bars(event: DomainEvent) -> None:
+        if isinstance(event, BarsClosed):
+            market.buffer.add(event.bars)  # pre-market bars feed the scan's prices
+
+    container.bus.subscribe("market-buffer", [BarsClosed.TYPE], keep_bars)
+    schedule = Schedule(settings.schedule, calendar, exchange_timezone=settings.timezone)
+    scheduler = Scheduler(
+        schedule, slots=_slots(container, clock), bus=container.bus, clock=clock, waiter=waiter
+    )
+    feed_settings = settings.feed
+    settle = (feed_settings.flush_every_secs or 0.0) + feed_settings.flush_grace_secs + SETTLE_SECS
+    days = LiveDays(
+        container,
+        market=market,
+        scanner=lambda c: _scanner(c, market, rest.budget, daily_budget),
+        watch=lambda symbols: feed.set_watchlist(symbols),
+        settle_secs=settle,
+        out=out,
+    )
+    days.register(scheduler)
+    return LiveAgent(
+        container=container,
+        rest=rest,
+        yahoo=yahoo,
+        daily_budget=daily_budget,
+        market=market,
+        trades=trades,
+        feed=feed,
+        scheduler=scheduler,
+        days=days,
+    )
+
+
+def _scanner(
+    container: Container, market: LiveMarket, quotes: RateBudget, daily: RateBudget
+) -> LiveScan:
+    """The live scan with the config in force (`scan` settings are live)."""
+    settings = container.live.current.settings
+    scan = settings.scan
+    return LiveScan(
+        market=market,
+        news=market,
+        rules=container.live.strategy.scan,
+        clock=container.clock,
+        quote_calls_per_minute=quotes.calls_per_minute,
+        daily_calls_per_minute=daily.calls_per_minute,
+        news_lookback=timedelta(hours=scan.news_lookback_hours),
+        news_for_candidates=scan.news_for_candidates,
+        news_reserve_calls=scan.news_reserve_calls,
+        concurrency=scan.collection_concurrency,
+        margin=timedelta(seconds=scan.collection_margin_secs),
+    )
+
+
+def _slots(container: Container, clock: Clock) -> Slots:
+    """Slots in Redis, so each runs once across restarts (and instances): the bus's Redis, or
+    with a memory bus the agent's own redis-server under data_dir/redis (AOF on). Without a
+    redis-server to start, in memory: once per process, said in a warning."""
+    bus = container.bus
+    if isinstance(bus, RedisStreamsEventBus):
+        return RedisSlots(bus.redis, prefix=bus.settings.prefix)
+    settings = container.settings
+    try:
+        url = embedded_redis_url(settings, container.closers)
+    except FinAgentError as exc:
+        log.warning(
+            "slots_in_memory",
+            error=str(exc),
+            detail="each slot runs once per process, not across restarts: install redis-server "
+            "or use bus.kind: redis",
+        )
+        return InMemorySlots(clock)
+    client = Redis.from_url(url, socket_connect_timeout=5.0)
+    container.closers.append(client.aclose)  # closed before the server stops
+    return RedisSlots(client, prefix=settings.bus.stream_prefix)
+
+
+def in_session(calendar: Calendar, now: datetime, tz: ZoneInfo) -> bool:
+    """Whether `now` falls inside a regular session (a silent socket then is suspicious)."""
+    try:
+        session = calendar.session(now.astimezone(tz).date())
+    except ConfigError:
+        return False
+    return session is not None and session.open <= now < session.close
