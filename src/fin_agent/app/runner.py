@@ -27,7 +27,7 @@ from fin_agent.app.config.live import ConfigWatcher
 from fin_agent.app.config.settings import render_effective
 from fin_agent.app.config.version import ConfigHistory
 from fin_agent.app.coordinator import Coordinator
-from fin_agent.app.day.times import DayPorts, DayTimes
+from fin_agent.app.day.ports import DayPorts
 from fin_agent.app.day.trading_day import TradingDay
 from fin_agent.app.http.read_models import ReadModels
 from fin_agent.app.http.server import (
@@ -39,6 +39,7 @@ from fin_agent.app.http.server import (
 )
 from fin_agent.app.observability.metric_sources import register_sources
 from fin_agent.app.schedule.runs import Schedule
+from fin_agent.domain.day_times import DayTimes
 from fin_agent.domain.errors import FinAgentError
 from fin_agent.domain.events import BarsClosed
 from fin_agent.domain.report import DailyReport

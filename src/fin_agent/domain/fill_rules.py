@@ -18,11 +18,19 @@ BPS = Decimal(10_000)
 PRICE_STEP = Decimal("0.0001")
 
 
+def trigger_reached(side: Side, trigger: Decimal, bar: Bar) -> bool:
+    """Whether `bar` trades at a stop entry's trigger: its high reaches it (long), its low (short).
+
+    The one entry rule: a plan's trigger firing and the broker's fill both ask it.
+    """
+    return bar.high >= trigger if side is Side.LONG else bar.low <= trigger
+
+
 def entry_price(side: Side, trigger: Decimal, bar: Bar) -> Decimal | None:
     """Price a stop entry fills at in `bar`, before slippage, or None if not reached."""
-    if side is Side.LONG:
-        return max(trigger, bar.open) if bar.high >= trigger else None
-    return min(trigger, bar.open) if bar.low <= trigger else None
+    if not trigger_reached(side, trigger, bar):
+        return None
+    return max(trigger, bar.open) if side is Side.LONG else min(trigger, bar.open)
 
 
 def exit_price(

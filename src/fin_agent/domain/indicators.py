@@ -47,6 +47,27 @@ def average_volume(bars: Sequence[DailyBar], period: int = 20) -> Decimal | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RangeWindow:
+    """The opening range's minutes: the bars starting in [starts_at, ends_at).
+
+    The one definition of which bars make the range: the day collecting them and the range
+    computed from them both ask `contains`.
+    """
+
+    starts_at: datetime
+    ends_at: datetime
+
+    @classmethod
+    def of(cls, session_open: datetime, minutes: int) -> RangeWindow:
+        """The first `minutes` minutes of a session opening at `session_open`."""
+        return cls(starts_at=session_open, ends_at=session_open + timedelta(minutes=minutes))
+
+    def contains(self, bar: Bar) -> bool:
+        """True when `bar` starts inside the window (the window's end is excluded)."""
+        return self.starts_at <= bar.start < self.ends_at
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OpeningRange:
     """High and low of the first minutes of a session, and how many bars made them."""
 
@@ -56,18 +77,17 @@ class OpeningRange:
     ends_at: datetime
 
 
-def opening_range(bars: Sequence[Bar], session_open: datetime, minutes: int) -> OpeningRange | None:
-    """The range of the bars starting in [session_open, session_open + minutes), or None if none.
+def opening_range(bars: Sequence[Bar], window: RangeWindow) -> OpeningRange | None:
+    """The range of the bars inside `window`, or None if none.
 
     Missing minutes (a sparse feed) are tolerated: the range is built from the bars present.
     """
-    ends_at = session_open + timedelta(minutes=minutes)
-    inside = [b for b in bars if session_open <= b.start < ends_at]
+    inside = [b for b in bars if window.contains(b)]
     if not inside:
         return None
     return OpeningRange(
         high=max(b.high for b in inside),
         low=min(b.low for b in inside),
         bar_count=len(inside),
-        ends_at=ends_at,
+        ends_at=window.ends_at,
     )

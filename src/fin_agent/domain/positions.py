@@ -126,8 +126,8 @@ class Ledger:
         self._open[position.plan_id] = position
         return position
 
-    def close(self, fill: Fill) -> ClosedTrade:
-        """Record an exit fill, closing the whole position, and return the round trip."""
+    def closing(self, fill: Fill) -> ClosedTrade:
+        """The round trip an exit fill would make of its position, without recording it."""
         position = self._open.get(fill.client_order_id)
         if position is None:
             raise DomainError(f"exit fill for {fill.client_order_id}, which holds no position")
@@ -135,12 +135,11 @@ class Ledger:
             raise DomainError(f"exit of {fill.qty} shares for a position of {position.qty}")
         if fill.kind is FillKind.ENTRY:
             raise DomainError(f"fill {fill.client_order_id} is an entry fill, not an exit")
-        del self._open[fill.client_order_id]
         gross = (fill.price - position.entry_price) * position.qty * position.side.sign
         commission = position.entry_commission + fill.commission
         net = gross - commission
         risk = position.initial_risk
-        trade = ClosedTrade(
+        return ClosedTrade(
             plan_id=position.plan_id,
             symbol=position.symbol,
             side=position.side,
@@ -155,5 +154,10 @@ class Ledger:
             net_pnl=net,
             r_multiple=(net / risk).quantize(Decimal("0.0001")) if risk else Decimal(0),
         )
+
+    def close(self, fill: Fill) -> ClosedTrade:
+        """Record an exit fill, closing the whole position, and return the round trip."""
+        trade = self.closing(fill)
+        del self._open[fill.client_order_id]
         self._closed.append(trade)
         return trade

@@ -2,6 +2,11 @@
 
 ACTIVE allows new entries. REDUCING (the daily loss limit was hit) allows only managing and
 closing what is open. HALTED is set by an operator and allows no new entries until resumed.
+
+The engine decides without changing itself (`check`, `on_realised`, `halt`, `resume` return a
+decision or a `StateChange`); only `apply` (a state change, as recorded in `risk.state_changed`)
+and `record_order` (an order placed) move it. A day rebuilt from its events therefore passes
+through exactly the states the live day did, loss limit included.
 """
 
 from __future__ import annotations
@@ -37,6 +42,15 @@ class RiskReason(StrEnum):
     REDUCING = "reducing"
     OPERATOR = "operator"
     NEW_DAY = "new_day"
+
+    @property
+    def keeps_plan_armed(self) -> bool:
+        """Whether a plan refused for this reason stays armed and is checked again on later bars.
+
+        Capacity limits (open positions, gross exposure, order rate) free up as the day goes on,
+        and a halt can be lifted; only the daily loss limit (REDUCING) ends a plan for the day.
+        """
+        return self is not RiskReason.REDUCING
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,6 +99,11 @@ class RiskEngine:
         """The realised loss, in money, at which new entries stop."""
         return self._start_equity * self._limits.daily_loss_limit_pct / HUNDRED
 
+    @property
+    def loss_limit_hit(self) -> bool:
+        """Whether the daily loss limit has been reached today (also while HALTED)."""
+        return self._loss_limit_hit
+
     def check(
         self,
         *,
@@ -93,7 +112,8 @@ class RiskEngine:
         gross_exposure: Decimal,
         at: datetime,
     ) -> RiskDecision:
-        """Approve or refuse an entry of `notional` value; an approval counts toward the rate."""
+        """Approve or refuse an entry of `notional` value at `at` (the order, once placed, is
+        counted toward the rate by `record_order`)."""
         limits = self._limits
         if self._state is TradingState.HALTED:
             return _refuse(RiskReason.HALTED, "trading is halted by an operator")
@@ -112,49 +132,57 @@ class RiskEngine:
                 f"gross exposure would be {gross_exposure + notional:.2f}, cap {cap:.2f} "
                 f"(risk.max_gross_exposure_pct {limits.max_gross_exposure_pct})",
             )
-        while self._orders and at - self._orders[0] >= ORDER_RATE_WINDOW:
-            self._orders.popleft()
-        if len(self._orders) >= limits.max_orders_per_minute:
+        recent = sum(1 for placed in self._orders if at - placed < ORDER_RATE_WINDOW)
+        if recent >= limits.max_orders_per_minute:
             return _refuse(
                 RiskReason.MAX_ORDER_RATE,
-                f"{len(self._orders)} orders in the last minute, "
+                f"{recent} orders in the last minute, "
                 f"risk.max_orders_per_minute is {limits.max_orders_per_minute}",
             )
-        self._orders.append(at)
         return APPROVED
 
+    def record_order(self, at: datetime) -> None:
+        """An order went out at `at`: it counts toward the order rate for a minute."""
+        while self._orders and at - self._orders[0] >= ORDER_RATE_WINDOW:
+            self._orders.popleft()
+        self._orders.append(at)
+
     def on_realised(self, realised_pnl: Decimal) -> StateChange | None:
-        """Update the state from the day's realised P&L; returns the change when one happened."""
+        """The change the day's realised P&L calls for: the first time it reaches the loss limit,
+        ACTIVE goes to REDUCING (a HALTED day stays HALTED, the limit noted for its resume)."""
         if self._loss_limit_hit or realised_pnl > -self.loss_limit:
             return None
-        self._loss_limit_hit = True
-        if self._state is TradingState.ACTIVE:
-            return self._set(
-                TradingState.REDUCING,
-                RiskReason.DAILY_LOSS_LIMIT,
-                f"realised {realised_pnl:.2f} reached the daily loss limit of "
-                f"-{self.loss_limit:.2f} (risk.daily_loss_limit_pct "
-                f"{self._limits.daily_loss_limit_pct})",
-            )
-        return None
+        halted = self._state is TradingState.HALTED
+        current = TradingState.HALTED if halted else TradingState.REDUCING
+        return self._change(
+            current,
+            RiskReason.DAILY_LOSS_LIMIT,
+            f"realised {realised_pnl:.2f} reached the daily loss limit of "
+            f"-{self.loss_limit:.2f} (risk.daily_loss_limit_pct "
+            f"{self._limits.daily_loss_limit_pct})",
+        )
 
     def halt(self, detail: str) -> StateChange | None:
         """Operator command: stop all new entries."""
         if self._state is TradingState.HALTED:
             return None
-        return self._set(TradingState.HALTED, RiskReason.OPERATOR, detail)
+        return self._change(TradingState.HALTED, RiskReason.OPERATOR, detail)
 
     def resume(self, detail: str) -> StateChange | None:
         """Operator command: leave HALTED (to REDUCING if the loss limit was hit today)."""
         if self._state is not TradingState.HALTED:
             return None
         state = TradingState.REDUCING if self._loss_limit_hit else TradingState.ACTIVE
-        return self._set(state, RiskReason.OPERATOR, detail)
+        return self._change(state, RiskReason.OPERATOR, detail)
 
-    def _set(self, state: TradingState, reason: RiskReason, detail: str) -> StateChange:
-        change = StateChange(previous=self._state, current=state, reason=reason, detail=detail)
-        self._state = state
-        return change
+    def apply(self, current: TradingState, reason: RiskReason) -> None:
+        """Move to `current` for `reason`: the one transition, live or replayed from events."""
+        self._state = current
+        if reason is RiskReason.DAILY_LOSS_LIMIT:
+            self._loss_limit_hit = True
+
+    def _change(self, state: TradingState, reason: RiskReason, detail: str) -> StateChange:
+        return StateChange(previous=self._state, current=state, reason=reason, detail=detail)
 
 
 def _refuse(reason: RiskReason, detail: str) -> RiskDecision:

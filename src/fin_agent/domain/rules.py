@@ -45,6 +45,12 @@ class ScanRules:
     top_n: int = 5
     split_guard: bool = True
 
+    @property
+    def history_bars(self) -> int:
+        """Daily bars the scan needs per symbol: the history rule, the volume average, and enough
+        for the ATR to settle (3 x period + 1, so it does not depend on where the data starts)."""
+        return max(self.min_history_bars, self.adv_period, 3 * self.atr_period + 1)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PlanRules:

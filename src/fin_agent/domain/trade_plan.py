@@ -15,6 +15,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
 
 from fin_agent.domain.errors import InvalidTransitionError
+from fin_agent.domain.fill_rules import trigger_reached
 from fin_agent.domain.gap_scanner import Candidate
 from fin_agent.domain.indicators import OpeningRange
 from fin_agent.domain.orders import ExitReason
@@ -123,7 +124,7 @@ class TradePlan:
         """True when a planned entry's trigger prints in `bar` inside the entry window."""
         if self.state is not PlanState.PLANNED or not self.window.contains(bar):
             return False
-        return bar.high >= self.entry if self.side is Side.LONG else bar.low <= self.entry
+        return trigger_reached(self.side, self.entry, bar)
 
     def trigger(self, at: datetime) -> TradePlan:
         """The trigger printed and risk approved: the entry order goes out."""

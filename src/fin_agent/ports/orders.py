@@ -33,6 +33,18 @@ class Orders(Protocol):
         """The session closed: a simulated broker fills closes still pending at the last price."""
         ...
 
+    async def restore(
+        self,
+        working: Sequence[BracketOrder],
+        held: Sequence[tuple[BracketOrder, datetime]],
+        last_bars: Sequence[Bar],
+    ) -> None:
+        """A restarted agent's day, rebuilt from its events, hands back what the broker held:
+        entry orders still working, positions (each with the start of the bar its entry filled
+        in), and each symbol's last bar. A simulated broker takes them as they are; a real one
+        reconciles them with the account."""
+        ...
+
     async def take_fills(self) -> Sequence[Fill]:
         """Return the fills since the last call, in the order they happened."""
         ...

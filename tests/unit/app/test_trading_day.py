@@ -17,8 +17,9 @@ from fin_agent.adapters.memory import (
     InMemoryMarketData,
     InMemoryNews,
 )
-from fin_agent.app.day.times import DayPorts, DayTimes
+from fin_agent.app.day.ports import DayPorts
 from fin_agent.app.day.trading_day import TradingDay
+from fin_agent.domain.day_times import DayTimes
 from fin_agent.domain.events import (
     OrderPlaced,
     PlanCreated,
@@ -236,7 +237,39 @@ async def test_trading_day_refuses_entries_beyond_max_open_positions_by_scan_ran
     [refusal] = of_type(bus, PlanRejected)
     assert refusal.symbol == "CCC"
     assert refusal.reason == "risk:max_open_positions"
-    assert day.plans[symbol("CCC")].state is PlanState.CANCELLED
+    assert day.plans[symbol("CCC")].state is PlanState.PLANNED  # refused, but still armed
+
+
+@pytest.mark.asyncio
+async def test_a_plan_refused_for_the_position_cap_enters_once_an_exit_frees_a_slot() -> None:
+    # DESIGN 2.3: a plan refused for the cap stays armed until its deadline and is checked again
+    # on later bars; a bar's exits free their slots from the next bar on. AAA stops out in the
+    # 09:36 bar (low 10.95 <= stop 11.01), where CCC is still refused; CCC enters at 09:37.
+    market = market_with(
+        "AAA",
+        "CCC",
+        extra_bars=[
+            bar("AAA", 9, 35, "11.15", "11.25", "11.12", "11.22"),
+            bar("CCC", 9, 35, "11.15", "11.25", "11.12", "11.22"),
+            bar("AAA", 9, 36, "11.10", "11.10", "10.95", "11.00"),
+            bar("CCC", 9, 36, "11.22", "11.30", "11.20", "11.28"),
+            bar("CCC", 9, 37, "11.28", "11.35", "11.25", "11.30"),
+        ],
+    )
+    strategy = replace(Strategy(), risk=RiskLimits(max_open_positions=1))
+    day, bus = make_day(market, strategy)
+
+    await run(day, market)
+
+    assert [(e.order.symbol, e.occurred_at) for e in of_type(bus, OrderPlaced)] == [
+        ("AAA", et(9, 35)),
+        ("CCC", et(9, 37)),
+    ]
+    [refusal] = of_type(bus, PlanRejected)  # announced once, though refused at 09:35 and 09:36
+    assert (refusal.symbol, refusal.occurred_at) == ("CCC", et(9, 35))
+    executed = {e.fill.symbol: e.fill.price for e in of_type(bus, PlanExecuted)}
+    assert executed[symbol("CCC")] == D("11.28")  # max(trigger 11.21, the 09:37 open 11.28)
+    assert day.plans[symbol("CCC")].state is PlanState.FILLED
 
 
 @pytest.mark.asyncio

@@ -326,7 +326,8 @@ def test_plans_page_shows_entry_stop_target_size_and_state(
     assert xjef["State"] == "in position"
     assert xjef["Risk"] == pytest.approx(332.50)
     titr = plans[plans["Symbol"] == "TITR"].iloc[0]
-    assert titr["State"] == "rejected · max_open_positions"
+    # refused for the position cap, it stayed armed (DESIGN 2.3) and expired at its deadline
+    assert titr["State"] == "expired"
 
 
 def test_plans_orders_and_trades_show_the_config_version_that_produced_them(

@@ -7,7 +7,13 @@ from decimal import Decimal
 
 import pytest
 
-from fin_agent.domain.indicators import average_volume, opening_range, true_ranges, wilder_atr
+from fin_agent.domain.indicators import (
+    RangeWindow,
+    average_volume,
+    opening_range,
+    true_ranges,
+    wilder_atr,
+)
 from fin_agent.domain.values import Bar, DailyBar, symbol
 
 AAA = symbol("AAA")
@@ -109,7 +115,7 @@ def test_opening_range_tolerates_missing_minutes_and_ignores_bars_outside():
         minute(5, "50.00", "5.00"),  # 09:35 starts at the range's end: outside
     ]
 
-    opening = opening_range(bars, SESSION_OPEN, minutes=5)
+    opening = opening_range(bars, RangeWindow.of(SESSION_OPEN, 5))
 
     assert opening is not None
     assert opening.high == Decimal("10.50")
@@ -121,4 +127,4 @@ def test_opening_range_tolerates_missing_minutes_and_ignores_bars_outside():
 def test_opening_range_is_none_when_no_bar_starts_inside_it():
     bars = [minute(-1, "10.00", "9.00"), minute(5, "10.00", "9.00")]
 
-    assert opening_range(bars, SESSION_OPEN, minutes=5) is None
+    assert opening_range(bars, RangeWindow.of(SESSION_OPEN, 5)) is None

@@ -47,9 +47,17 @@ def check(
 
 
 def fill_rate(risk: RiskEngine, count: int = 10) -> None:
-    """Approve `count` orders one second apart from T0."""
+    """Approve and place `count` orders one second apart from T0."""
     for i in range(count):
         assert check(risk, at=T0 + timedelta(seconds=i)).approved
+        risk.record_order(T0 + timedelta(seconds=i))
+
+
+def act(risk: RiskEngine, change: StateChange | None) -> StateChange | None:
+    """Apply a decided change, as the day does when its `risk.state_changed` event is applied."""
+    if change is not None:
+        risk.apply(change.current, change.reason)
+    return change
 
 
 def test_risk_engine_approves_an_entry_inside_every_limit():
@@ -103,6 +111,7 @@ def test_risk_engine_order_rate_window_slides_after_one_minute():
 
     # exactly one minute after the first order, that order has left the window
     assert check(risk, at=T0 + timedelta(seconds=60)).approved
+    risk.record_order(T0 + timedelta(seconds=60))
     # the window now holds T0+1s .. T0+9s and T0+60s: full again
     assert not check(risk, at=T0 + timedelta(seconds=60, microseconds=500_000)).approved
     assert check(risk, at=T0 + timedelta(seconds=61)).approved
@@ -114,7 +123,20 @@ def test_risk_engine_refusals_do_not_count_toward_the_order_rate():
         assert not check(risk, open_positions=3).approved
 
     assert check(risk).approved
+    risk.record_order(T0)
     assert check(risk).reason is RiskReason.MAX_ORDER_RATE
+
+
+def test_risk_engine_decisions_change_nothing_until_applied():
+    risk = engine()
+
+    change = risk.on_realised(Decimal(-2000))
+    risk.halt("stop")
+    assert check(risk).approved  # decided twice, applied never: still ACTIVE
+
+    act(risk, change)
+    assert risk.state is TradingState.REDUCING
+    assert risk.loss_limit_hit
 
 
 def failing_everything(risk: RiskEngine) -> RiskDecision:
@@ -124,7 +146,7 @@ def failing_everything(risk: RiskEngine) -> RiskDecision:
 def test_risk_engine_refusal_priority_halted_first():
     risk = engine()
     fill_rate(risk)
-    risk.halt("operator")
+    act(risk, risk.halt("operator"))
 
     assert failing_everything(risk).reason is RiskReason.HALTED
 
@@ -132,7 +154,7 @@ def test_risk_engine_refusal_priority_halted_first():
 def test_risk_engine_refusal_priority_reducing_before_the_limits():
     risk = engine()
     fill_rate(risk)
-    risk.on_realised(Decimal(-2000))
+    act(risk, risk.on_realised(Decimal(-2000)))
 
     assert failing_everything(risk).reason is RiskReason.REDUCING
 
@@ -175,7 +197,7 @@ def test_risk_engine_stays_active_one_cent_short_of_the_daily_loss_limit():
 def test_risk_engine_moves_to_reducing_exactly_at_the_daily_loss_limit():
     risk = engine()
 
-    change = risk.on_realised(Decimal("-2000.00"))
+    change = act(risk, risk.on_realised(Decimal("-2000.00")))
 
     assert change == StateChange(
         previous=TradingState.ACTIVE,
@@ -191,7 +213,7 @@ def test_risk_engine_moves_to_reducing_exactly_at_the_daily_loss_limit():
 
 def test_risk_engine_refuses_new_entries_when_reducing():
     risk = engine()
-    risk.on_realised(Decimal(-2500))
+    act(risk, risk.on_realised(Decimal(-2500)))
 
     assert check(risk) == RiskDecision(
         approved=False,
@@ -202,7 +224,7 @@ def test_risk_engine_refuses_new_entries_when_reducing():
 
 def test_risk_engine_reports_the_reducing_change_only_once():
     risk = engine()
-    risk.on_realised(Decimal(-2000))
+    act(risk, risk.on_realised(Decimal(-2000)))
 
     assert risk.on_realised(Decimal(-3000)) is None
     assert risk.on_realised(Decimal(500)) is None
@@ -219,7 +241,7 @@ def test_risk_engine_ignores_profits():
 def test_risk_engine_halt_refuses_entries_until_resumed():
     risk = engine()
 
-    halted = risk.halt("operator pressed stop")
+    halted = act(risk, risk.halt("operator pressed stop"))
 
     assert halted == StateChange(
         previous=TradingState.ACTIVE,
@@ -231,7 +253,7 @@ def test_risk_engine_halt_refuses_entries_until_resumed():
         approved=False, reason=RiskReason.HALTED, detail="trading is halted by an operator"
     )
 
-    resumed = risk.resume("all clear")
+    resumed = act(risk, risk.resume("all clear"))
 
     assert resumed == StateChange(
         previous=TradingState.HALTED,
@@ -246,35 +268,40 @@ def test_risk_engine_halt_twice_and_resume_when_not_halted_change_nothing():
     risk = engine()
 
     assert risk.resume("not halted") is None
-    risk.halt("stop")
+    act(risk, risk.halt("stop"))
     assert risk.halt("stop again") is None
     assert risk.state is TradingState.HALTED
 
 
 def test_risk_engine_can_halt_while_reducing():
     risk = engine()
-    risk.on_realised(Decimal(-2000))
+    act(risk, risk.on_realised(Decimal(-2000)))
 
-    change = risk.halt("stop")
+    change = act(risk, risk.halt("stop"))
 
     assert change is not None
     assert (change.previous, change.current) == (TradingState.REDUCING, TradingState.HALTED)
 
 
-def test_risk_engine_loss_while_halted_does_not_leave_halted():
+def test_risk_engine_loss_while_halted_does_not_leave_halted_but_is_recorded():
     risk = engine()
-    risk.halt("stop")
+    act(risk, risk.halt("stop"))
 
-    assert risk.on_realised(Decimal(-5000)) is None
+    change = act(risk, risk.on_realised(Decimal(-5000)))
+
+    assert change is not None
+    assert (change.previous, change.current) == (TradingState.HALTED, TradingState.HALTED)
+    assert change.reason is RiskReason.DAILY_LOSS_LIMIT
     assert risk.state is TradingState.HALTED
+    assert risk.loss_limit_hit
 
 
 def test_risk_engine_resume_after_the_daily_loss_limit_still_refuses_entries():
     risk = engine()
-    risk.on_realised(Decimal(-2000))
+    act(risk, risk.on_realised(Decimal(-2000)))
     risk.halt("stop")
 
-    risk.resume("all clear")
+    act(risk, risk.resume("all clear"))
 
     assert risk.state is TradingState.REDUCING
     assert not check(risk).approved
@@ -282,9 +309,9 @@ def test_risk_engine_resume_after_the_daily_loss_limit_still_refuses_entries():
 
 def test_risk_engine_resume_remembers_a_loss_limit_crossed_while_halted():
     risk = engine()
-    risk.halt("stop")
-    risk.on_realised(Decimal(-2000))
+    act(risk, risk.halt("stop"))
+    act(risk, risk.on_realised(Decimal(-2000)))
 
-    risk.resume("all clear")
+    act(risk, risk.resume("all clear"))
 
     assert not check(risk).approved

@@ -43,11 +43,18 @@ class PaperBroker:
         self._seen.add(order.client_order_id)
         self._entries[order.client_order_id] = order
 
-    def restore(
-        self, working: Sequence[BracketOrder], held: Sequence[tuple[BracketOrder, datetime]]
+    async def restore(
+        self,
+        working: Sequence[BracketOrder],
+        held: Sequence[tuple[BracketOrder, datetime]],
+        last_bars: Sequence[Bar] = (),
     ) -> None:
-        """Hold again what a restarted agent had: entry orders still working, and positions
-        (each with the start of the bar its entry filled in)."""
+        """Hold again what a restarted agent had: entry orders still working, positions (each
+        with the start of the bar its entry filled in), and each symbol's last bar."""
+        for bar in last_bars:
+            last = self._last.get(bar.symbol)
+            if last is None or bar.start > last.start:
+                self._last[bar.symbol] = bar
         for order in working:
             self._seen.add(order.client_order_id)
             self._entries[order.client_order_id] = order

@@ -26,13 +26,13 @@ from structlog.contextvars import bound_contextvars
 
 from fin_agent.adapters.live.market import LiveMarket
 from fin_agent.app.bootstrap import Container
-from fin_agent.app.day.resume import restore
-from fin_agent.app.day.times import DayPorts, DayTimes
+from fin_agent.app.day.ports import DayPorts
 from fin_agent.app.day.trading_day import TradingDay
 from fin_agent.app.http.read_models import ReadModels
 from fin_agent.app.live.scan import LiveScan
 from fin_agent.app.schedule.runs import ScheduledRun
 from fin_agent.app.schedule.scheduler import Scheduler
+from fin_agent.domain.day_times import DayTimes
 from fin_agent.domain.errors import TransientError
 from fin_agent.domain.events import DayStarted, ErrorRaised, ReportDaily, ScanCompleted, Severity
 from fin_agent.domain.values import Session, Symbol, symbol
@@ -183,15 +183,15 @@ class LiveDays:
         scan_at = scans[-1].occurred_at.astimezone(container.timezone)
         times = DayTimes.of(session, container.live.strategy, container.timezone, scan_at.time())
         day = self._new_day(session, times, started[-1].start_equity)
-        resumed = restore(day, events)
-        container.orders.restore(resumed.working, resumed.held)
+        await day.resume(events)
         container.agent.day = day
         self._equity = started[-1].start_equity
         self._watch(day.watchlist)
         last = max(e.occurred_at for e in events).astimezone(container.timezone)
         message = (
             f"resumed the trading day of {today} after a restart: {len(day.plans)} plans, "
-            f"{len(day.ledger.open_positions)} open positions, {len(resumed.working)} working "
+            f"{len(day.ledger.open_positions)} open positions, "
+            f"{len(day.state.working_orders())} working "
             f"entry orders; the market between {last:%H:%M} and "
             f"{now.astimezone(container.timezone):%H:%M} was not seen"
         )

@@ -1,7 +1,8 @@
 """The pre-market scan on live data: collect the universe's snapshot within the rate budgets so it
 is complete by scan time, then run `GapScanner` in two phases so news is fetched for few symbols.
 
-Planning: a vendor allowing R calls a minute needs calls / R minutes (300 quotes at 60/min: five
+The collection itself is every day's (`UniverseCollector`); live adds the planning. Planning: a
+vendor allowing R calls a minute needs calls / R minutes (300 quotes at 60/min: five
 minutes), so collection starts that long, plus a margin, before scan time (`plan_collection`).
 Phase 1 scans without news; phase 2 fetches headlines only for the symbols that passed every other
 rule (when `catalyst_required`) or for the candidates (to show their headline), and scans again.
@@ -11,34 +12,22 @@ before scan time: the price of a budget that allows one quote a second.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Coroutine, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, TypeVar
 
 import structlog
 
-from fin_agent.domain.errors import ConfigError, DataError, TransientError
-from fin_agent.domain.gap_scanner import (
-    GapScanner,
-    Rejection,
-    RejectRule,
-    ScanResult,
-    SymbolSnapshot,
-    UniverseSnapshot,
-)
+from fin_agent.app.day.collect import UniverseCollector
+from fin_agent.domain.errors import ConfigError
+from fin_agent.domain.gap_scanner import ScanResult, UniverseSnapshot
 from fin_agent.domain.rules import ScanRules
-from fin_agent.domain.values import Headline, Symbol
+from fin_agent.domain.values import Symbol
 from fin_agent.ports.clock import Clock
 from fin_agent.ports.market_data import MarketData
 from fin_agent.ports.news import News
 
 log = structlog.get_logger(__name__)
-
-# Errors that lose one symbol's data, not the scan: a permanent ConfigError still stops it.
-_SYMBOL_ERRORS = (TransientError, DataError)
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -107,11 +96,6 @@ def collection_start(
         calls_per_minute=calls_per_minute,
     )
     return plan_collection(scan_at, (demand,), margin).start_at
-
-
-def history_lookback(rules: ScanRules) -> int:
-    """Daily bars the scan asks for per symbol (as `TradingDay` does): enough for ATR to settle."""
-    return max(rules.min_history_bars, rules.adv_period, 3 * rules.atr_period + 1)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -193,116 +177,34 @@ class LiveScan:
     async def run(
         self, day: date, scan_at: datetime, universe: Sequence[Symbol]
     ) -> LiveScanOutcome:
-        """Collect, scan without news, fetch news for the few that need it, and scan again."""
+        """Collect the universe (as every day does, `UniverseCollector`) and time it."""
         started = self._clock.now()
-        symbols = tuple(sorted(set(universe)))
-        gate = asyncio.Semaphore(self._concurrency)
-        lookback = history_lookback(self._rules)
-        failures: dict[Symbol, str] = {}
-
-        async def collect(sym: Symbol) -> SymbolSnapshot:
-            async with gate:
-                daily, premarket = await asyncio.gather(
-                    self._market.daily_bars(sym, day, lookback),
-                    self._market.premarket(sym, day, scan_at),
-                    return_exceptions=True,
-                )
-            if isinstance(daily, BaseException):
-                _record(daily, sym, failures)
-                daily = ()
-            if isinstance(premarket, BaseException):
-                _record(premarket, sym, failures)
-                premarket = None
-            return SymbolSnapshot(symbol=sym, daily_bars=tuple(daily), premarket=premarket)
-
-        items = await _all(collect(s) for s in symbols)
-        snapshot = UniverseSnapshot(day=day, taken_at=scan_at, symbols=tuple(items))
-        wanted: list[Symbol] = []
-        if self._rules.catalyst_required:
-            # No headline is in the snapshot yet: every symbol that passed every other rule is
-            # rejected by the catalyst rule, and only those need their news.
-            first = GapScanner(self._rules).scan(snapshot)
-            wanted = [r.symbol for r in first.rejections if r.rule is RejectRule.CATALYST]
-        elif self._news_for_candidates:
-            wanted = [c.symbol for c in GapScanner(self._rules).scan(snapshot).candidates]
-        news_failures: dict[Symbol, str] = {}
-        since = scan_at - self._news_lookback
-
-        async def fetch_news(sym: Symbol) -> tuple[Symbol, tuple[Headline, ...]]:
-            async with gate:
-                try:
-                    found = await self._news.headlines(sym, since, scan_at)
-                except _SYMBOL_ERRORS as exc:
-                    news_failures[sym] = str(exc)
-                    log.warning("live_scan_news_failed", symbol=sym, error=str(exc))
-                    return sym, ()
-            return sym, tuple(found)
-
-        headlines = dict(await _all(fetch_news(s) for s in wanted))
-        if headlines:
-            snapshot = replace(
-                snapshot,
-                symbols=tuple(
-                    replace(item, headlines=headlines.get(item.symbol, ()))
-                    for item in snapshot.symbols
-                ),
-            )
-        result = _explain(GapScanner(self._rules).scan(snapshot), failures, news_failures)
+        collected = await UniverseCollector(
+            market=self._market,
+            news=self._news,
+            rules=self._rules,
+            news_lookback=self._news_lookback,
+            news_for_candidates=self._news_for_candidates,
+            concurrency=self._concurrency,
+        ).collect(day, scan_at, universe)
         finished = self._clock.now()
         outcome = LiveScanOutcome(
-            snapshot=snapshot,
-            result=result,
-            failures={**failures, **news_failures},
-            news_symbols=tuple(wanted),
+            snapshot=collected.snapshot,
+            result=collected.result,
+            failures=collected.failures,
+            news_symbols=collected.news_symbols,
             started_at=started,
             finished_at=finished,
         )
         log.info(
             "live_scan_done",
             trading_day=str(day),
-            symbols=len(symbols),
-            failed=len(failures),
-            news_symbols=len(wanted),
-            candidates=len(result.candidates),
+            symbols=len(collected.snapshot.symbols),
+            failed=len(collected.failures),
+            news_symbols=len(collected.news_symbols),
+            candidates=len(collected.result.candidates),
             secs=round((finished - started).total_seconds(), 3),
         )
         if outcome.late_by > timedelta(0):
             log.warning("live_scan_late", late_secs=round(outcome.late_by.total_seconds(), 3))
         return outcome
-
-
-def _record(error: BaseException, sym: Symbol, failures: dict[Symbol, str]) -> None:
-    """Record a symbol's collection error; a permanent or unexpected error stops the scan."""
-    if isinstance(error, ConfigError) or not isinstance(error, _SYMBOL_ERRORS):
-        raise error
-    failures.setdefault(sym, str(error))
-    log.warning("live_scan_symbol_failed", symbol=sym, error=str(error))
-
-
-async def _all(coros: Iterable[Coroutine[Any, Any, _T]]) -> list[_T]:
-    """Run `coros` concurrently; the first error cancels the rest and is raised."""
-    tasks = [asyncio.ensure_future(c) for c in coros]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
-
-
-def _explain(
-    result: ScanResult, failures: Mapping[Symbol, str], news_failures: Mapping[Symbol, str]
-) -> ScanResult:
-    """Name the collection error in the rejections it caused (the dashboard shows the detail)."""
-
-    def why(rejection: Rejection) -> Rejection:
-        if rejection.rule is RejectRule.NO_DATA and rejection.symbol in failures:
-            detail = f"data collection failed: {failures[rejection.symbol]}"
-            return replace(rejection, detail=detail)
-        if rejection.rule is RejectRule.CATALYST and rejection.symbol in news_failures:
-            detail = f"news could not be fetched: {news_failures[rejection.symbol]}"
-            return replace(rejection, detail=detail)
-        return rejection
-
-    return replace(result, rejections=tuple(why(r) for r in result.rejections))

@@ -1,0 +1,455 @@
+"""`DayState`: one trading day as the fold of its events, and the decisions made on it.
+
+Every change to a day's state (its scan, plans, working orders, positions, risk state, the bars
+it has seen) happens in `apply`, one event at a time. The decisions (`begin`, `plan`, `enter`,
+`expire`, `on_fill`, `report`) return the events they made, each already applied. A restarted
+agent applies the day's stored events to a fresh state and stands where the live day stood: no
+other code moves the state, so a resumed day cannot drift from the day that ran.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from fin_agent.domain.day_times import DayTimes
+from fin_agent.domain.events import (
+    BarsClosed,
+    DayStarted,
+    DomainEvent,
+    OrderPlaced,
+    PlanCreated,
+    PlanExecuted,
+    PlanExpired,
+    PlanRejected,
+    PositionClosed,
+    ReportDaily,
+    RiskStateChanged,
+    ScanCompleted,
+    SignalGenerated,
+    SnapshotTaken,
+)
+from fin_agent.domain.gap_scanner import ScanResult, UniverseSnapshot
+from fin_agent.domain.indicators import opening_range
+from fin_agent.domain.orders import BracketOrder, Fill, FillKind
+from fin_agent.domain.positions import Ledger
+from fin_agent.domain.report import DailyReport, performance
+from fin_agent.domain.risk_engine import RiskEngine, RiskReason
+from fin_agent.domain.rules import Strategy
+from fin_agent.domain.trade_plan import PlanRejection, PlanRejectReason, PlanState, TradePlan
+from fin_agent.domain.trade_plan import build_plan as make_plan
+from fin_agent.domain.values import Bar, Symbol
+
+BAR = timedelta(minutes=1)
+RISK_PREFIX = f"{PlanRejectReason.RISK}:"
+
+
+class DayState:
+    """The state of one trading day, moved only by `apply`."""
+
+    def __init__(
+        self, *, day: date, strategy: Strategy, times: DayTimes, start_equity: Decimal
+    ) -> None:
+        self.day = day
+        self.times = times
+        self._strategy = strategy
+        self.config_version = ""
+        self.ledger = Ledger(start_equity)
+        self.risk = RiskEngine(strategy.risk, start_equity)
+        self.scan_result: ScanResult | None = None
+        self.plans: dict[Symbol, TradePlan] = {}
+        self.orders: dict[str, BracketOrder] = {}
+        self.plan_versions: dict[str, str] = {}
+        self.range_bars: dict[Symbol, dict[datetime, Bar]] = {}
+        self.last_bars: dict[Symbol, Bar] = {}
+        self.planned = False
+        self.reported = False
+        self._rejected: set[str] = set()
+        self._applied: set[str] = set()
+
+    # -- what the day is -----------------------------------------------------------------------
+
+    @property
+    def strategy(self) -> Strategy:
+        """The strategy in force (the config version adopted last)."""
+        return self._strategy
+
+    @property
+    def key(self) -> str:
+        """The natural key of the day's own events: strategy and day."""
+        return f"{self._strategy.name}:{self.day}"
+
+    @property
+    def watchlist(self) -> tuple[Symbol, ...]:
+        """Symbols whose bars the day needs: the scan's candidates."""
+        if self.scan_result is None:
+            return ()
+        return tuple(c.symbol for c in self.scan_result.candidates)
+
+    @property
+    def rejected(self) -> int:
+        """Plans refused today (at planning or by risk), each counted once."""
+        return len(self._rejected)
+
+    @property
+    def orders_placed(self) -> int:
+        """Entry orders sent today."""
+        return len(self.orders)
+
+    def working_orders(self) -> tuple[BracketOrder, ...]:
+        """Entry orders sent whose plan has not filled yet: what a broker must still work."""
+        return tuple(
+            self.orders[p.id]
+            for p in self.plans.values()
+            if p.state is PlanState.TRIGGERED and p.id in self.orders
+        )
+
+    def held(self) -> tuple[tuple[BracketOrder, datetime], ...]:
+        """Open positions as their orders, each with the start of the bar its entry filled in."""
+        return tuple(
+            (self.orders[p.plan_id], p.entry_at - BAR)
+            for p in self.ledger.open_positions
+            if p.plan_id in self.orders
+        )
+
+    def adopt(self, strategy: Strategy, version: str) -> None:
+        """A new config version is in force from the next decision on."""
+        self._strategy = strategy
+        self.risk.update_limits(strategy.risk)
+        self.config_version = version
+
+    # -- the fold ------------------------------------------------------------------------------
+
+    def apply(self, event: DomainEvent) -> None:
+        """Move the state by one event of this day; an event applied before is ignored."""
+        if event.id in self._applied:
+            return
+        self._applied.add(event.id)
+        match event:
+            case BarsClosed():
+                self.observe(event.bars)
+            case ScanCompleted():
+                self.scan_result = event.result
+                self.config_version = event.config_version or self.config_version
+            case PlanCreated():
+                self.plans[event.plan.symbol] = event.plan
+                self.plan_versions[event.plan.id] = event.config_version
+                self.planned = True
+            case PlanRejected():
+                self._on_rejected(event)
+            case OrderPlaced():
+                plan = self.plans[event.order.symbol]
+                self.plans[plan.symbol] = plan.trigger(event.occurred_at)
+                self.orders[plan.id] = event.order
+                self.risk.record_order(event.occurred_at)
+            case PlanExecuted():
+                plan = self.plans[event.fill.symbol]
+                self.ledger.open(
+                    event.fill, stop=plan.stop, target=plan.target, planned_entry=plan.entry
+                )
+                self.plans[plan.symbol] = plan.fill(event.fill.price, event.fill.at)
+            case PositionClosed():
+                fill = event.fill
+                plan = self.plans[fill.symbol]
+                self.ledger.close(fill)
+                self.plans[plan.symbol] = plan.close(fill.price, fill.kind.exit_reason, fill.at)
+            case PlanExpired():
+                plan = self.plans[event.symbol]
+                self.plans[plan.symbol] = plan.expire(event.occurred_at)
+            case RiskStateChanged():
+                self.risk.apply(event.current, event.reason)
+            case ReportDaily():
+                self.reported = True
+            case _:
+                pass
+
+    def replay(self, events: Iterable[DomainEvent]) -> None:
+        """Apply a day's stored events in the order the day made them."""
+        for event in sorted(events, key=_causal_order):
+            if event.trading_day == self.day:
+                self.apply(event)
+
+    def observe(self, bars: Sequence[Bar]) -> list[Bar]:
+        """Take in a minute's bars: the range's bars are kept, and each symbol's latest bar;
+        returns the regular-session bars (the ones the day trades on)."""
+        session = [b for b in bars if self.times.in_session(b)]
+        window = self.times.range_window
+        for bar in session:
+            if window.contains(bar):
+                self.range_bars.setdefault(bar.symbol, {})[bar.start] = bar
+            last = self.last_bars.get(bar.symbol)
+            if last is None or bar.start >= last.start:
+                self.last_bars[bar.symbol] = bar
+        return session
+
+    def _on_rejected(self, event: PlanRejected) -> None:
+        self._rejected.add(event.plan_id)
+        plan = self.plans.get(event.symbol)
+        if plan is None or plan.id != event.plan_id:
+            self.planned = True  # refused while planning: it never became a plan
+            return
+        reason = event.reason.removeprefix(RISK_PREFIX)
+        armed = reason in RiskReason.__members__.values() and RiskReason(reason).keeps_plan_armed
+        if plan.state is PlanState.PLANNED and not armed:
+            self.plans[plan.symbol] = plan.cancel(event.detail, event.occurred_at)
+
+    def _rejection(
+        self, plan_id: str, symbol: Symbol, reason: str, at: datetime, again: str = ""
+    ) -> _Refusal:
+        return _Refusal(
+            id=PlanRejected.id_for(f"{plan_id}:{again}" if again else plan_id),
+            day=self.day,
+            plan_id=plan_id,
+            symbol=symbol,
+            reason=str(reason),
+            at=at,
+        )
+
+    def _record(self, events: list[DomainEvent]) -> list[DomainEvent]:
+        for event in events:
+            self.apply(event)
+        return events
+
+    # -- the decisions -------------------------------------------------------------------------
+
+    def begin(
+        self, snapshot: UniverseSnapshot, result: ScanResult, at: datetime
+    ) -> list[DomainEvent]:
+        """The day starts with the scan of `snapshot`: the day, its inputs, its result and a
+        signal per candidate."""
+        key = self.key
+        events: list[DomainEvent] = [
+            DayStarted(
+                id=DayStarted.id_for(key),
+                occurred_at=at,
+                trading_day=self.day,
+                start_equity=self.ledger.start_equity,
+                strategy=self._strategy.name,
+                session_open=self.times.opens_at,
+                session_close=self.times.closes_at,
+            ),
+            SnapshotTaken(
+                id=SnapshotTaken.id_for(key),
+                occurred_at=at,
+                trading_day=self.day,
+                snapshot=snapshot,
+            ),
+            ScanCompleted(
+                id=ScanCompleted.id_for(key),
+                occurred_at=at,
+                trading_day=self.day,
+                result=result,
+                config_version=self.config_version,
+            ),
+        ]
+        events += [
+            SignalGenerated(
+                id=SignalGenerated.id_for(f"{key}:{c.symbol}"),
+                occurred_at=at,
+                trading_day=self.day,
+                candidate=c,
+            )
+            for c in result.candidates
+        ]
+        return self._record(events)
+
+    def plan(self, at: datetime) -> list[DomainEvent]:
+        """Build a plan for every candidate from its opening range (once a day)."""
+        if self.planned:
+            return []
+        self.planned = True
+        events: list[DomainEvent] = []
+        for candidate in self.scan_result.candidates if self.scan_result else ():
+            bars = self.range_bars.get(candidate.symbol, {}).values()
+            outcome = make_plan(
+                candidate,
+                opening_range(tuple(bars), self.times.range_window),
+                day=self.day,
+                equity=self.ledger.start_equity,
+                window=self.times.entry_window,
+                rules=self._strategy.plan,
+                strategy=self._strategy.name,
+                at=at,
+            )
+            if isinstance(outcome, PlanRejection):
+                events.append(
+                    self._rejection(
+                        outcome.plan_id, outcome.symbol, outcome.reason, at
+                    ).with_detail(outcome.detail)
+                )
+                continue
+            events.append(
+                PlanCreated(
+                    id=PlanCreated.id_for(outcome.id),
+                    occurred_at=at,
+                    trading_day=self.day,
+                    plan=outcome,
+                    config_version=self.config_version,
+                )
+            )
+        return self._record(events)
+
+    def enter(self, bars: Sequence[Bar], at: datetime) -> list[DomainEvent]:
+        """The entries `bars` trigger, in scan-rank order, each checked by risk first: an order
+        placed, or a refusal (announced once per plan while it stays armed)."""
+        fired = sorted(
+            (p for b in bars if (p := self.plans.get(b.symbol)) is not None and p.triggered_by(b)),
+            key=lambda p: p.rank,
+        )
+        events: list[DomainEvent] = []
+        for plan in fired:
+            pending = [p for p in self.plans.values() if p.state is PlanState.TRIGGERED]
+            decision = self.risk.check(
+                notional=plan.entry * plan.qty,
+                open_positions=len(self.ledger.open_positions) + len(pending),
+                gross_exposure=self.ledger.gross_exposure
+                + sum((p.entry * p.qty for p in pending), Decimal(0)),
+                at=at,
+            )
+            if not decision.approved:
+                reason = decision.reason or RiskReason.HALTED
+                if reason.keeps_plan_armed and plan.id in self._rejected:
+                    continue  # still armed, its refusal already announced
+                # A final refusal of a plan refused before while armed has an id of its own.
+                again = str(reason) if plan.id in self._rejected else ""
+                refusal = self._rejection(plan.id, plan.symbol, f"{RISK_PREFIX}{reason}", at, again)
+                events += self._record([refusal.with_detail(decision.detail)])
+                continue
+            order = BracketOrder(
+                client_order_id=plan.id,
+                symbol=plan.symbol,
+                side=plan.side,
+                qty=plan.qty,
+                trigger=plan.entry,
+                stop=plan.stop,
+                target=plan.target,
+                placed_at=at,
+            )
+            placed = OrderPlaced(
+                id=OrderPlaced.id_for(plan.id),
+                occurred_at=at,
+                trading_day=self.day,
+                order=order,
+                config_version=self.plan_versions.get(plan.id, ""),
+            )
+            events += self._record([placed])
+        return events
+
+    def expire(self, at: datetime) -> list[DomainEvent]:
+        """Plans not triggered by `at` (the entry deadline, or the day's end) expire."""
+        return self._record(
+            [
+                PlanExpired(
+                    id=PlanExpired.id_for(plan.id),
+                    occurred_at=at,
+                    trading_day=self.day,
+                    plan_id=plan.id,
+                    symbol=symbol,
+                )
+                for symbol, plan in self.plans.items()
+                if plan.state is PlanState.PLANNED
+            ]
+        )
+
+    def on_fill(self, fill: Fill) -> list[DomainEvent]:
+        """A fill from the broker: a position opened, or closed (and the risk state it moves)."""
+        plan = self.plans[fill.symbol]
+        if fill.kind is FillKind.ENTRY:
+            executed = PlanExecuted(
+                id=PlanExecuted.id_for(plan.id),
+                occurred_at=fill.at,
+                trading_day=self.day,
+                plan_id=plan.id,
+                fill=fill,
+            )
+            return self._record([executed])
+        closed = PositionClosed(
+            id=PositionClosed.id_for(plan.id),
+            occurred_at=fill.at,
+            trading_day=self.day,
+            trade=self.ledger.closing(fill),
+            fill=fill,
+            config_version=self.plan_versions.get(plan.id, ""),
+        )
+        events = self._record([closed])
+        change = self.risk.on_realised(self.ledger.realised)
+        if change is not None:
+            events += self._record(
+                [
+                    RiskStateChanged(
+                        id=RiskStateChanged.id_for(
+                            f"{self.day}:{change.current}:{fill.at.isoformat()}"
+                        ),
+                        occurred_at=fill.at,
+                        trading_day=self.day,
+                        previous=change.previous,
+                        current=change.current,
+                        reason=change.reason,
+                        detail=change.detail,
+                    )
+                ]
+            )
+        return events
+
+    def report(self, at: datetime) -> tuple[DailyReport, list[DomainEvent]]:
+        """The day's report, and its event."""
+        report = DailyReport(
+            day=self.day,
+            strategy=self._strategy.name,
+            candidates=len(self.scan_result.candidates) if self.scan_result else 0,
+            plans=len(self.plans),
+            plans_rejected=self.rejected,
+            performance=performance(self.ledger.start_equity, self.ledger.closed_trades),
+        )
+        event = ReportDaily(
+            id=ReportDaily.id_for(self.key), occurred_at=at, trading_day=self.day, report=report
+        )
+        return report, self._record([event])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Refusal:
+    """A `PlanRejected` but for its detail, which the deciding code adds."""
+
+    id: str
+    day: date
+    plan_id: str
+    symbol: Symbol
+    reason: str
+    at: datetime
+
+    def with_detail(self, detail: str) -> PlanRejected:
+        return PlanRejected(
+            id=self.id,
+            occurred_at=self.at,
+            trading_day=self.day,
+            plan_id=self.plan_id,
+            symbol=self.symbol,
+            reason=self.reason,
+            detail=detail,
+        )
+
+
+# Within one instant, the order in which a day makes its events (a stop can close in the bar
+# its entry filled in, and the loss limit follows the close that reached it).
+_ORDER: dict[str, int] = {
+    DayStarted.TYPE: 0,
+    SnapshotTaken.TYPE: 1,
+    ScanCompleted.TYPE: 2,
+    SignalGenerated.TYPE: 3,
+    BarsClosed.TYPE: 4,
+    PlanCreated.TYPE: 5,
+    PlanRejected.TYPE: 6,
+    OrderPlaced.TYPE: 7,
+    PlanExecuted.TYPE: 8,
+    PositionClosed.TYPE: 9,
+    RiskStateChanged.TYPE: 10,
+    PlanExpired.TYPE: 11,
+    ReportDaily.TYPE: 12,
+}
+
+
+def _causal_order(event: DomainEvent) -> tuple[datetime, int]:
+    return event.occurred_at, _ORDER.get(event.TYPE, len(_ORDER))
