@@ -2,30 +2,23 @@
 
 `enable_timescale` runs at every `migrate()`, after the migrations, in one transaction under the
 schema's advisory lock; every step is idempotent, so tables made before TimescaleDB was there are
-converted (their rows migrated) and a changed setting is applied at the next start. What it does:
+converted (their rows migrated) and a changed setting is applied at the next start:
 
 - hypertables: every table of `TABLES` on its time column;
-- compression (`Policies.compress_after_days`, default 7): chunks whose rows are older than that
-  are compressed in the background. Only from TimescaleDB 2.11, which checks unique keys in
-  compressed chunks too, so a late or redelivered write is still refused or skipped there;
-- retention (`Policies.bars_retention_days`, default off): a daily job drops the `bars_1m` chunks
-  written live (created before their time range ended, plus a day of grace) once that range is
-  older than the setting. A chunk created after its range had passed holds back-dated rows
-  (backtests, replays, simulations) and is never dropped. Needs chunk creation times (2.13);
-- continuous aggregates `bars_5m` and `bars_1d` of `bars_1m` (`timescale_candles`), refreshed in
-  the background and, for the window asked, before each read.
+- compression and live-only retention, as the settings ask (`timescale_policies`);
+- continuous aggregates `bars_5m` and `bars_1d` of `bars_1m` (`candles`), refreshed in the
+  background and, for the window asked, before each read.
 
 Anything the server cannot do is left off with a warning naming the fix: the extension missing,
 installed but not preloaded (the session that tries `CREATE EXTENSION` then is killed, so it is
-never tried), a version too old for a feature, or a step that fails on a version newer than this
-code knows. The tables then stay plain PostgreSQL tables, and `Timescale.detail` says so.
+never tried), a version too old for a feature (`timescale_policies.NEEDS`), or a step refused by a
+version newer than this code knows. Without hypertables the tables stay plain PostgreSQL tables,
+and `Timescale.detail` says so.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
 import structlog
@@ -34,23 +27,40 @@ from asyncpg import PostgresError
 from fin_agent.adapters.storage.candles import CAGGS, cagg_sql
 from fin_agent.adapters.storage.rows import TABLES, Table
 from fin_agent.adapters.storage.timescale_migrations import LOCK, Conn, ident
+from fin_agent.adapters.storage.timescale_policies import (
+    COMPRESSION,
+    CONTINUOUS_AGGREGATES,
+    HYPERTABLES,
+    RETENTION,
+    Found,
+    Policies,
+    refused,
+    set_compression,
+    set_retention,
+    too_old,
+    version_tuple,
+)
 from fin_agent.domain.errors import ConfigError
 
-log = structlog.get_logger(__name__)
+__all__ = [
+    "COMPRESSION",
+    "CONTINUOUS_AGGREGATES",
+    "HYPERTABLES",
+    "RETENTION",
+    "Policies",
+    "Timescale",
+    "delete_schema_jobs",
+    "enable_timescale",
+    "installed_timescale",
+    "preloaded",
+    "version_tuple",
+]
 
-HYPERTABLES: Final = "hypertables"
-COMPRESSION: Final = "compression"
-RETENTION: Final = "retention"
-CONTINUOUS_AGGREGATES: Final = "continuous_aggregates"
+log = structlog.get_logger(__name__)
 
 PRELOAD_FIX: Final = (
     "add shared_preload_libraries = 'timescaledb' to postgresql.conf and restart PostgreSQL"
 )
-SEGMENT_BY: Final[Mapping[str, tuple[str, ...]]] = {"bars_1m": ("symbol",), "events": ("type",)}
-"""Compression segments: the columns queries filter on; the other tables stay unsegmented."""
-RETENTION_PROC: Final = "fin_agent_drop_live_bars"
-LIVE_GRACE: Final = "1 day"
-"""How long after its time range ended a chunk may be created and still count as written live."""
 CAGG_REFRESH_EVERY: Final = "15 minutes"
 
 _EXTENSION_LOCK: Final = (
@@ -62,20 +72,6 @@ _PRELOADED: Final = (
 )
 """A setting only the preloaded loader defines (a line in postgresql.conf alone makes a string
 placeholder): readable by any user, unlike `shared_preload_libraries`."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Policies:
-    """What the settings ask of TimescaleDB (`store.compress_after_days`, `bars_retention_days`)."""
-
-    compress_after_days: int | None = 7
-    bars_retention_days: int | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("compress_after_days", "bars_retention_days"):
-            days = getattr(self, name)
-            if days is not None and days < 1:
-                raise ConfigError(f"{name} is {days}: use at least 1, or null to turn it off")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,23 +92,6 @@ class Timescale:
         return "; ".join((head, *self.notes, *self.problems))
 
 
-@dataclass(slots=True)
-class _Found:
-    features: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def off(self, feature: str, problem: str) -> None:
-        log.warning("store_feature_unavailable", feature=feature, problem=problem)
-        self.problems.append(problem)
-
-
-def version_tuple(version: str) -> tuple[int, int]:
-    """(major, minor) of an extension version such as `2.28.3` or `2.11.0-dev`; (0, 0) if none."""
-    found = re.match(r"(\d+)\.(\d+)", version)
-    return (int(found[1]), int(found[2])) if found else (0, 0)
-
-
 async def enable_timescale(con: Conn, schema: str, policies: Policies) -> Timescale:
     """Turn on what the server allows (idempotent); plain tables, with the reason, otherwise."""
     async with con.transaction():
@@ -129,25 +108,20 @@ async def enable_timescale(con: Conn, schema: str, policies: Policies) -> Timesc
             if installed is None:
                 return _plain("the timescaledb extension did not install: check the server log")
         version, ext_schema = installed
-        if version_tuple(version) < (2, 0):
-            return _plain(
-                f"timescaledb {version} is older than 2.0, which this agent needs: run ALTER "
-                "EXTENSION timescaledb UPDATE (TimescaleDB 2.x)"
-            )
+        old = too_old(HYPERTABLES, version)
+        if old:
+            return _plain(old)
         ts = ident(ext_schema)
-        found = _Found()
+        found = Found()
         try:
             async with con.transaction():  # a savepoint: a refusal leaves plain tables
                 for table in TABLES.values():
                     await _hypertable(con, schema, ext_schema, table)
         except PostgresError as exc:
-            return _plain(
-                f"timescaledb {version} refused create_hypertable ({exc}): this agent knows "
-                "TimescaleDB 2.x; the tables stay plain"
-            )
+            return _plain(refused(HYPERTABLES, version, exc))
         found.features.append(HYPERTABLES)
-        await _compression(con, schema, ts, version, policies.compress_after_days, found)
-        await _retention(con, schema, ts, version, policies.bars_retention_days, found)
+        await set_compression(con, schema, ts, version, policies.compress_after_days, found)
+        await set_retention(con, schema, ts, version, policies.bars_retention_days, found)
         await _continuous_aggregates(con, schema, ts, version, found)
     return Timescale(
         version=version,
@@ -236,186 +210,12 @@ async def _hypertable(con: Conn, schema: str, ext_schema: str, table: Table) -> 
     )
 
 
-async def _compression(
-    con: Conn, schema: str, ts: str, version: str, days: int | None, found: _Found
-) -> None:
-    if days is None:
-        await _drop_compression_policies(con, schema, ts)
-        found.notes.append("compression off (store.compress_after_days is null)")
-        return
-    if version_tuple(version) < (2, 11):
-        await _drop_compression_policies(con, schema, ts)
-        found.off(
-            COMPRESSION,
-            f"compression off: timescaledb {version} does not check unique keys in compressed "
-            "chunks, so a redelivered event could be stored twice: upgrade to 2.11 or newer",
-        )
-        return
-    try:
-        async with con.transaction():
-            for table in TABLES.values():
-                await _compress(con, schema, ts, table, days)
-    except PostgresError as exc:
-        found.off(COMPRESSION, f"compression off: timescaledb {version} refused it ({exc})")
-        return
-    found.features.append(COMPRESSION)
-    found.notes.append(f"compression after {days} days")
-
-
-async def _compress(con: Conn, schema: str, ts: str, table: Table, days: int) -> None:
-    relation = f"{ident(schema)}.{ident(table.name)}"
-    enabled = await con.fetchval(
-        "SELECT compression_enabled FROM timescaledb_information.hypertables "
-        "WHERE hypertable_schema = $1 AND hypertable_name = $2",
-        schema,
-        table.name,
-    )
-    if not enabled:
-        segment_by = SEGMENT_BY.get(table.name, ())
-        # plain names: TimescaleDB parses these option strings itself
-        order_by = [f"{table.time_column} DESC"] + [
-            c for c in table.key if c != table.time_column and c not in segment_by
-        ]
-        options = [
-            "timescaledb.compress",
-            f"timescaledb.compress_orderby = '{', '.join(order_by)}'",
-        ]
-        if segment_by:
-            options.append(f"timescaledb.compress_segmentby = '{', '.join(segment_by)}'")
-        await con.execute(f"ALTER TABLE {relation} SET ({', '.join(options)})")
-    same = await con.fetchval(
-        "SELECT (config->>'compress_after')::interval = make_interval(days => $3::int) "
-        "FROM timescaledb_information.jobs WHERE proc_name = 'policy_compression' "
-        "AND hypertable_schema = $1 AND hypertable_name = $2",
-        schema,
-        table.name,
-        days,
-    )
-    if same:
-        return
-    if same is not None:  # another interval: replace it
-        await con.execute(
-            f"SELECT {ts}.remove_compression_policy($1::regclass, if_exists => TRUE)", relation
-        )
-    await con.execute(
-        f"SELECT {ts}.add_compression_policy($1::regclass, "
-        "compress_after => make_interval(days => $2::int))",
-        relation,
-        days,
-    )
-
-
-async def _drop_compression_policies(con: Conn, schema: str, ts: str) -> None:
-    """Remove the compression policies (chunks compressed already stay so, and readable)."""
-    for table in TABLES.values():
-        await con.execute(
-            f"SELECT {ts}.remove_compression_policy($1::regclass, if_exists => TRUE)",
-            f"{ident(schema)}.{ident(table.name)}",
-        )
-
-
-def retention_proc_sql(schema: str, ts: str) -> str:
-    """The job that drops the live `bars_1m` chunks past the retention (see the module doc)."""
-    return f"""\
-CREATE OR REPLACE PROCEDURE {ident(schema)}.{ident(RETENTION_PROC)}(job_id integer, config jsonb)
-LANGUAGE plpgsql AS $proc$
-DECLARE
-    chunk record;
-BEGIN
-    FOR chunk IN
-        SELECT c.range_start, c.range_end FROM timescaledb_information.chunks c
-        WHERE c.hypertable_schema = config->>'schema' AND c.hypertable_name = 'bars_1m'
-          AND c.range_end < now() - make_interval(days => (config->>'keep_days')::int)
-          AND c.chunk_creation_time < c.range_end + INTERVAL '{LIVE_GRACE}'
-    LOOP
-        PERFORM {ts}.drop_chunks(
-            format('%I.%I', config->>'schema', 'bars_1m')::regclass,
-            older_than => chunk.range_end + INTERVAL '1 microsecond',
-            newer_than => chunk.range_start - INTERVAL '1 microsecond');
-    END LOOP;
-END
-$proc$"""  # noqa: S608 - quoted identifiers and constants, no values
-
-
-async def retention_job(con: Conn, schema: str) -> tuple[int, int] | None:
-    """The live-bars retention job of `schema`: (job id, days kept), or None."""
-    row = await con.fetchrow(
-        "SELECT job_id, (config->>'keep_days')::int FROM timescaledb_information.jobs "
-        "WHERE proc_schema = $1 AND proc_name = $2",
-        schema,
-        RETENTION_PROC,
-    )
-    return None if row is None else (int(row[0]), int(row[1]))
-
-
-async def _retention(
-    con: Conn, schema: str, ts: str, version: str, days: int | None, found: _Found
-) -> None:
-    bars = f"{ident(schema)}.{ident('bars_1m')}"
-    # TimescaleDB's own policy drops by the rows' timestamps, back-dated rows at once: never.
-    removed = await con.fetchval(
-        "SELECT count(*) FROM timescaledb_information.jobs WHERE proc_name = 'policy_retention' "
-        "AND hypertable_schema = $1 AND hypertable_name = 'bars_1m'",
-        schema,
-    )
-    if removed:
-        await con.execute(f"SELECT {ts}.remove_retention_policy($1::regclass)", bars)
-        log.warning("store_retention_policy_removed", schema=schema, table="bars_1m")
-    job = await retention_job(con, schema)
-    if days is None:
-        if job is not None:
-            await con.execute(f"SELECT {ts}.delete_job($1)", job[0])
-        found.notes.append("every bar kept (store.bars_retention_days is null)")
-        return
-    has_creation_time = await con.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = "
-        "'timescaledb_information' AND table_name = 'chunks' "
-        "AND column_name = 'chunk_creation_time')"
-    )
-    if not has_creation_time:
-        if job is not None:
-            await con.execute(f"SELECT {ts}.delete_job($1)", job[0])
-        found.off(
-            RETENTION,
-            f"retention off, every bar kept: timescaledb {version} does not record when a chunk "
-            "was created, which tells live bars from back-dated ones: upgrade to 2.13 or newer",
-        )
-        return
-    try:
-        async with con.transaction():
-            await con.execute(retention_proc_sql(schema, ts))
-            if job is None:
-                await con.execute(
-                    f"SELECT {ts}.add_job($1::regproc, INTERVAL '1 day', "
-                    "config => jsonb_build_object('schema', $2::text, 'keep_days', $3::int))",
-                    f"{ident(schema)}.{ident(RETENTION_PROC)}",
-                    schema,
-                    days,
-                )
-            elif job[1] != days:
-                await con.execute(
-                    f"SELECT {ts}.alter_job($1, config => jsonb_build_object('schema', "
-                    "$2::text, 'keep_days', $3::int))",
-                    job[0],
-                    schema,
-                    days,
-                )
-    except PostgresError as exc:
-        found.off(RETENTION, f"retention off, every bar kept: timescaledb {version} ({exc})")
-        return
-    found.features.append(RETENTION)
-    found.notes.append(f"live bars dropped after {days} days, back-dated bars kept")
-
-
 async def _continuous_aggregates(
-    con: Conn, schema: str, ts: str, version: str, found: _Found
+    con: Conn, schema: str, ts: str, version: str, found: Found
 ) -> None:
-    if version_tuple(version) < (2, 8):
-        found.off(
-            CONTINUOUS_AGGREGATES,
-            f"no continuous aggregates: timescaledb {version} cannot bucket by the exchange's "
-            "time zone in one: upgrade to 2.8 or newer (candles are computed from bars_1m)",
-        )
+    old = too_old(CONTINUOUS_AGGREGATES, version)
+    if old:
+        found.off(CONTINUOUS_AGGREGATES, old)
         return
     try:
         async with con.transaction():
@@ -428,11 +228,7 @@ async def _continuous_aggregates(
                     f"{ident(schema)}.{ident(name)}",
                 )
     except PostgresError as exc:
-        found.off(
-            CONTINUOUS_AGGREGATES,
-            f"no continuous aggregates: timescaledb {version} refused them ({exc}); candles "
-            "are computed from bars_1m",
-        )
+        found.off(CONTINUOUS_AGGREGATES, refused(CONTINUOUS_AGGREGATES, version, exc))
         return
     found.features.append(CONTINUOUS_AGGREGATES)
     found.notes.append(f"continuous aggregates {' and '.join(CAGGS)}")

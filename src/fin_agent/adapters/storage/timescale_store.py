@@ -1,16 +1,12 @@
 """`TimescaleStore`: the store port on PostgreSQL through an asyncpg pool, TimescaleDB when there.
 
-Each write is one transaction. A new batch is COPied straight into the tables; when a unique index
-refuses that (something in it is stored already) it is rolled back and the batch goes in checked:
-the `events` rows are COPied into a temporary staging table, then `INSERT ... SELECT ... ON
-CONFLICT DO NOTHING RETURNING` moves the new ones across and names them, and only those events'
-rows of the other tables follow, the bars through a staging table too (`bars_1m` is keyed by
-symbol and start: another event may have stored a bar). A redelivered event adds nothing. Each
-pooled connection creates its staging tables once, when it opens, and its `search_path` is the
-store's schema. A lost connection or a database that is down raises `AdapterError` (transient);
-the pool reconnects on the next call. The daily bar cache (`daily_bar_cache()`) shares the pool.
-What TimescaleDB adds, and how the store falls back to plain tables without it, is
-`timescale_features`; candles come from its continuous aggregates where it has them (`candles`).
+Each write is one transaction, COPied first and checked when something is stored already
+(`timescale_writes`): a redelivered event adds nothing. Each pooled connection creates its staging
+tables once, when it opens, and its `search_path` is the store's schema. A lost connection or a
+database that is down raises `AdapterError` (transient); the pool reconnects on the next call.
+The daily bar cache (`daily_bar_cache()`) shares the pool. What TimescaleDB adds, and how the
+store falls back to plain tables without it, is `timescale_features`; candles come from its
+continuous aggregates where it has them (`candles`).
 """
 
 from __future__ import annotations
@@ -40,7 +36,7 @@ from fin_agent.adapters.storage.queries import (
     rows_query,
     table_of,
 )
-from fin_agent.adapters.storage.rows import TABLES, Projector, RowValues, Table, new_rows
+from fin_agent.adapters.storage.rows import Projector
 from fin_agent.adapters.storage.timescale_daily_bars import TimescaleDailyBarCache
 from fin_agent.adapters.storage.timescale_features import (
     CONTINUOUS_AGGREGATES,
@@ -48,14 +44,17 @@ from fin_agent.adapters.storage.timescale_features import (
     Timescale,
     delete_schema_jobs,
     enable_timescale,
-    version_tuple,
 )
 from fin_agent.adapters.storage.timescale_migrations import (
-    SQL_TYPES,
     Conn,
     apply_migrations,
     check_schema_name,
     ident,
+)
+from fin_agent.adapters.storage.timescale_writes import (
+    checks_compressed_chunks,
+    create_stages,
+    write_batch,
 )
 from fin_agent.domain.errors import AdapterError, ConfigError, DataError, FinAgentError
 from fin_agent.domain.events import DomainEvent
@@ -139,7 +138,7 @@ class TimescaleStore:
                 max_size=max_size,
                 command_timeout=command_timeout_secs,
                 timeout=connect_timeout_secs,
-                init=_create_stages,
+                init=create_stages,
                 server_settings={
                     "search_path": ident(schema),
                     "application_name": f"fin_agent {schema}"[:63],
@@ -201,7 +200,8 @@ class TimescaleStore:
 
         copy_first = self._copy_first
         return await self._with_connection(
-            lambda con: _write(con, tables, copy_first=copy_first), f"write {len(events)} events"
+            lambda con: write_batch(con, tables, copy_first=copy_first),
+            f"write {len(events)} events",
         )
 
     async def events(
@@ -370,83 +370,6 @@ _BUSY = (
     asyncpg.exceptions.DeadlockDetectedError,
     asyncpg.exceptions.LockNotAvailableError,
 )
-
-STAGED: Final = ("events", "bars_1m")
-"""The tables a checked write moves from a staging table with `ON CONFLICT DO NOTHING`."""
-
-
-def _stage_sql(table: Table) -> str:
-    columns = ", ".join(f"{ident(c.name)} {SQL_TYPES[c.kind]}" for c in table.columns)
-    return (
-        f"CREATE TEMP TABLE IF NOT EXISTS {ident('stage_' + table.name)} ({columns}) "
-        "ON COMMIT DELETE ROWS"
-    )
-
-
-def _move_sql(table: Table) -> str:
-    names = ", ".join(ident(n) for n in table.names)
-    return (
-        f"INSERT INTO {ident(table.name)} ({names}) "  # noqa: S608 - names come from TABLES
-        f"SELECT {names} FROM {ident('stage_' + table.name)} ON CONFLICT DO NOTHING"
-    )
-
-
-CREATE_STAGES: Final = ";\n".join(_stage_sql(TABLES[name]) for name in STAGED)
-"""The staging tables, typed from `TABLES` (not LIKE the store's tables: a connection opens
-before `migrate()` creates them), without indexes, emptied at every commit."""
-_MOVE_EVENTS: Final = _move_sql(TABLES["events"]) + ' RETURNING "event_id"'
-_MOVE_BARS: Final = _move_sql(TABLES["bars_1m"])
-
-
-async def _create_stages(con: asyncpg.Connection[asyncpg.Record]) -> None:
-    """The pool's `init`: each new connection's staging tables, once."""
-    await con.execute(CREATE_STAGES)
-
-
-async def _write(con: Conn, tables: dict[str, list[RowValues]], *, copy_first: bool) -> int:
-    """The batch in one transaction; the number of new `events` rows.
-
-    Most batches are new throughout, so with `copy_first` every table's rows are first COPied
-    straight in, as a bare bulk load would. Anything stored already (a redelivered event, a bar
-    another event carried) makes a unique index refuse that COPY: the transaction is rolled back
-    (PostgreSQL logs the refusal) and the batch goes in checked instead (`_write_checked`).
-    """
-    if copy_first:
-        try:
-            async with con.transaction():
-                for name, rows in tables.items():
-                    await con.copy_records_to_table(name, records=rows, columns=TABLES[name].names)
-            return len(tables["events"])  # one row per event: the projector drops repeats
-        except asyncpg.UniqueViolationError:
-            pass  # rolled back, nothing stored: check this time
-    return await _write_checked(con, tables)
-
-
-async def _write_checked(con: Conn, tables: dict[str, list[RowValues]]) -> int:
-    """The batch in one transaction, skipping what is stored: `events` staged and moved with `ON
-    CONFLICT DO NOTHING RETURNING` the new ids, the bars of those events likewise (another event may
-    have stored a bar), their other rows COPied straight in (they cannot be stored yet)."""
-    async with con.transaction():
-        await con.copy_records_to_table(
-            "stage_events", records=tables["events"], columns=TABLES["events"].names
-        )
-        new = {event_id for (event_id,) in await con.fetch(_MOVE_EVENTS)}
-        for name, rows in new_rows(tables, new).items():
-            columns = TABLES[name].names
-            if name == "bars_1m":
-                await con.copy_records_to_table("stage_bars_1m", records=rows, columns=columns)
-                await con.execute(_MOVE_BARS)
-            else:
-                await con.copy_records_to_table(name, records=rows, columns=columns)
-    return len(new)
-
-
-def checks_compressed_chunks(timescale: str | None) -> bool:
-    """Whether a plain COPY is refused for every row its table's unique index already holds, so
-    writes may COPY first: on plain PostgreSQL (`timescale` None), and on TimescaleDB from 2.11,
-    which checks compressed chunks too (before, a duplicate of a compressed row went in unnoticed,
-    and the store always writes checked)."""
-    return timescale is None or version_tuple(timescale) >= (2, 11)
 
 
 def describe_dsn(dsn: str) -> str:
