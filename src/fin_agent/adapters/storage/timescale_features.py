@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+import asyncpg
 import structlog
 from asyncpg import PostgresError
 
@@ -152,21 +153,40 @@ async def preloaded(con: Conn) -> bool:
 
 
 async def _not_preloaded(con: Conn, schema: str, installed: tuple[str, str] | None) -> Timescale:
-    """Plain tables when the library is not preloaded; refused when the schema has hypertables."""
-    available = installed is not None or await con.fetchval(
+    """Plain tables when the library is not preloaded (`check_loadable` refused the database
+    already when the extension is created in it)."""
+    if installed is not None:  # a session opened before the extension was created: say so now
+        raise ConfigError(extension_not_loadable())
+    available = await con.fetchval(
         "SELECT true FROM pg_available_extensions WHERE name = 'timescaledb'"
     )
     if not available:
         return _plain("the timescaledb extension is not available on this server")
-    if installed is not None and await con.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM _timescaledb_catalog.hypertable WHERE schema_name = $1)",
-        schema,
-    ):
-        raise ConfigError(
-            f"the tables of schema {schema!r} are TimescaleDB hypertables but the server does not "
-            f"preload timescaledb: {PRELOAD_FIX}"
-        )
     return _plain(f"timescaledb is installed but not preloaded: {PRELOAD_FIX}")
+
+
+_NOT_LOADABLE: Final = (
+    "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') "
+    "AND NOT EXISTS (SELECT 1 FROM pg_settings "
+    "WHERE name = 'timescaledb.bgw_launcher_poll_time' AND vartype = 'integer')"
+)
+"""The extension is created in this database, but the server does not preload it (`_PRELOADED`)."""
+
+
+def extension_not_loadable() -> str:
+    """The error of a database holding the extension on a server that does not preload it."""
+    return (
+        "this database has the timescaledb extension but the server does not preload it, so "
+        f"PostgreSQL ends every session that changes a table: {PRELOAD_FIX}"
+    )
+
+
+async def check_loadable(con: Conn | asyncpg.Connection[asyncpg.Record]) -> None:
+    """ConfigError when the database holds timescaledb but the server does not preload it: then
+    any DDL (a temporary table, a migration) loads the library and the server ends the session,
+    which would look like an outage. Run on every new connection, before anything else."""
+    if await con.fetchval(_NOT_LOADABLE):
+        raise ConfigError(extension_not_loadable())
 
 
 async def _create_extension(con: Conn) -> str:

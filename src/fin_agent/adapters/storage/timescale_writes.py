@@ -16,7 +16,7 @@ from typing import Final
 import asyncpg
 
 from fin_agent.adapters.storage.rows import TABLES, RowValues, Table, new_rows
-from fin_agent.adapters.storage.timescale_features import version_tuple
+from fin_agent.adapters.storage.timescale_features import check_loadable, version_tuple
 from fin_agent.adapters.storage.timescale_migrations import SQL_TYPES, Conn, ident
 
 __all__ = ["CREATE_STAGES", "checks_compressed_chunks", "create_stages", "write_batch"]
@@ -49,7 +49,9 @@ _MOVE_BARS: Final = _move_sql(TABLES["bars_1m"])
 
 
 async def create_stages(con: asyncpg.Connection[asyncpg.Record]) -> None:
-    """The pool's `init`: each new connection's staging tables, once."""
+    """The pool's `init`: each new connection's staging tables, once (after `check_loadable`:
+    creating them would end the session of a database that cannot load its timescaledb)."""
+    await check_loadable(con)
     await con.execute(CREATE_STAGES)
 
 
