@@ -14,7 +14,7 @@ from fin_agent.app.bootstrap import Container, build_simulation, running
 from fin_agent.app.config.settings import load_settings
 from fin_agent.app.http.read_models import ReadModels
 from fin_agent.app.http.server import HttpDeps, make_app, store_check
-from fin_agent.app.runner import run_session
+from fin_agent.app.runner import http_deps, run_session
 from fin_agent.domain.events import OrderPlaced, PlanCreated, PositionClosed, ScanCompleted
 
 REPO = Path(__file__).resolve().parents[3]
@@ -175,3 +175,15 @@ async def test_api_serves_a_days_candles_of_any_width_and_refuses_an_unknown_wid
         assert "use one of 1m, 5m, 15m, 30m, 1h, 1d" in await bad.text()
     finally:
         await client.close()
+
+
+@pytest.mark.asyncio
+async def test_readyz_says_which_store_and_mode_is_in_force(day_stored: Container) -> None:
+    client = await client_for(http_deps(day_stored))
+    try:
+        body = await (await client.get("/readyz")).json()
+    finally:
+        await client.close()
+
+    assert body["store"] == day_stored.store_info.backend == "memory"
+    assert body["store_detail"] == day_stored.store_info.detail == "in process"
