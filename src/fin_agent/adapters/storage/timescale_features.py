@@ -18,6 +18,7 @@ and `Timescale.detail` says so.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Final
 
@@ -121,9 +122,16 @@ async def enable_timescale(con: Conn, schema: str, policies: Policies) -> Timesc
         except PostgresError as exc:
             return _plain(refused(HYPERTABLES, version, exc))
         found.features.append(HYPERTABLES)
-        await set_compression(con, schema, ts, version, policies.compress_after_days, found)
-        await set_retention(con, schema, ts, version, policies.bars_retention_days, found)
-        await _continuous_aggregates(con, schema, ts, version, found)
+        days = policies.compress_after_days
+        await _step(
+            con, COMPRESSION, version, found, set_compression(con, schema, ts, version, days, found)
+        )
+        days = policies.bars_retention_days
+        await _step(
+            con, RETENTION, version, found, set_retention(con, schema, ts, version, days, found)
+        )
+        aggregates = _continuous_aggregates(con, schema, ts, version, found)
+        await _step(con, CONTINUOUS_AGGREGATES, version, found, aggregates)
     return Timescale(
         version=version,
         ext_schema=ext_schema,
@@ -131,6 +139,16 @@ async def enable_timescale(con: Conn, schema: str, policies: Policies) -> Timesc
         problems=tuple(found.problems),
         notes=tuple(found.notes),
     )
+
+
+async def _step(con: Conn, feature: str, version: str, found: Found, step: Awaitable[None]) -> None:
+    """One feature's step in a savepoint: a step this TimescaleDB refuses (a newer one than this
+    code knows, say) turns that feature off with a warning and leaves the others on."""
+    try:
+        async with con.transaction():
+            await step
+    except PostgresError as exc:
+        found.off(feature, refused(feature, version, exc))
 
 
 def _plain(problem: str) -> Timescale:
