@@ -6,14 +6,18 @@ snapshot, scan, signals, plans, orders, fills, trades and report) is copied week
 new ids and shifted times, so every event and every bar is unique. The coordinator's batches of
 500 events are cut from it in order.
 
-Four sides get the same batches, round after round (each round a fresh chunk of the stream), in an
-order that alternates (ABBA within each store, and which store goes first every other round):
+Six sides get the same batches, round after round (each round a fresh chunk of the stream), in an
+order that alternates (ABBA within each store, and the order of the stores reversed every other
+pair of rounds):
 
-- `timescale`: `TimescaleStore.write(events)` into a throwaway schema: projection and codec, COPY
-  into a staging table, `INSERT ... ON CONFLICT DO NOTHING`, one transaction a batch.
+- `timescale`: `TimescaleStore.write(events)` into a throwaway schema on TimescaleDB (hypertables,
+  compression policies, continuous aggregates): projection and codec, COPY, one transaction a
+  batch (the checked path, staging and `ON CONFLICT DO NOTHING`, for a batch with stored events).
 - its reference: a bare asyncpg connection doing `copy_records_to_table` of the batch's projected
   rows (projected beforehand, outside the timing) straight into the same tables of another
-  throwaway schema made by the same migration (same types, same indexes), one transaction a batch.
+  throwaway schema made by the same migration (the same hypertables, types and indexes), one
+  transaction a batch.
+- `postgres` and its reference: the same on plain PostgreSQL (plain tables).
 - `duckdb`: `DuckDBStore.write(events)` into a file in a temp folder.
 - its reference: a bare DuckDB connection on another file made by the same migration: per table
   the projected rows become an Arrow table typed as the adapter types them (timed: rows arrive as
@@ -27,9 +31,12 @@ first (untimed; it must report 0 new), then windows straddling two written batch
 the projected rows of every table: `lost` and `duplicated` count the rows that differ. Exits 1
 unless both are 0 and every first write reported all its events new.
 
-Run: `.venv/bin/python bench/store.py [--seconds N] [--dsn URL] [--profile] > results.jsonl`.
-PostgreSQL comes from `--dsn` (default $FIN_AGENT_TEST_POSTGRES, else
-postgresql://postgres@127.0.0.1:5432/test); both schemas are dropped at the end.
+Run: `.venv/bin/python bench/store.py [--seconds N] [--timescale-dsn URL] [--postgres-dsn URL]
+[--profile] > results.jsonl`. TimescaleDB comes from `--timescale-dsn` (default
+$FIN_AGENT_TEST_TIMESCALE, else postgresql://postgres@127.0.0.1:5433/postgres: start it with
+`../shared/tools/timescaledb start`), plain PostgreSQL from `--postgres-dsn` (default
+$FIN_AGENT_TEST_POSTGRES, else postgresql://postgres@127.0.0.1:5432/test); every schema is dropped
+at the end. A `timescale` DSN that is no TimescaleDB is an error, not a quiet plain-table run.
 """
 
 from __future__ import annotations
@@ -72,13 +79,22 @@ from fin_agent.domain.events import BarsClosed, DomainEvent
 
 BENCH = "store"
 UNIT = "rows/s"
-STORES = ("timescale", "duckdb")
+STORES = ("timescale", "postgres", "duckdb")
 REFERENCE_NAMES = {
-    "timescale": "bare asyncpg copy_records_to_table",
+    "timescale": "bare asyncpg copy_records_to_table into the same hypertables",
+    "postgres": "bare asyncpg copy_records_to_table into the same plain tables",
     "duckdb": "bare DuckDB Arrow insert",
 }
+BACKENDS = {"timescale": "timescaledb", "postgres": "postgresql"}
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DSN = os.environ.get("FIN_AGENT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+DEFAULT_DSNS = {
+    "timescale": os.environ.get(
+        "FIN_AGENT_TEST_TIMESCALE", "postgresql://postgres@127.0.0.1:5433/postgres"
+    ),
+    "postgres": os.environ.get(
+        "FIN_AGENT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
+    ),
+}
 DEFAULT_SECONDS = 30.0
 MIN_SECONDS, MAX_SECONDS = 4.0, 60.0
 BASE_DAYS = (date(2025, 3, 10), date(2025, 3, 11), date(2025, 3, 12))
@@ -188,9 +204,8 @@ class AdapterSide:
 class PgCopySide:
     """The reference: one transaction a batch, `copy_records_to_table` per table."""
 
-    name = "timescale_reference"
-
-    def __init__(self, con: asyncpg.Connection[asyncpg.Record], schema: str) -> None:
+    def __init__(self, name: str, con: asyncpg.Connection[asyncpg.Record], schema: str) -> None:
+        self.name = name
         self._con = con
         self.schema = schema
 
@@ -437,27 +452,36 @@ class Outcome:
 
 
 @contextlib.asynccontextmanager
-async def timescale_sides(
-    dsn: str, codec: EventCodec, tag: str, facts: dict[str, Any]
+async def pg_sides(
+    store: str, dsn: str, codec: EventCodec, tag: str, facts: dict[str, Any]
 ) -> AsyncIterator[tuple[AdapterSide, PgCopySide, str]]:
-    """The TimescaleStore in one throwaway schema (named third), the bare COPY in another; both
-    dropped after."""
-    store = await TimescaleStore.connect(dsn, codec, schema=f"bench_store_{tag}")
-    maker = await TimescaleStore.connect(dsn, codec, schema=f"bench_store_ref_{tag}")
+    """`store`'s TimescaleStore in one throwaway schema (named third), the bare COPY into another
+    made by the same migration; both dropped after. Refuses a server of the wrong kind."""
+    adapter = await TimescaleStore.connect(dsn, codec, schema=f"bench_{store}_{tag}")
+    maker = await TimescaleStore.connect(dsn, codec, schema=f"bench_{store}_ref_{tag}")
     con: asyncpg.Connection[asyncpg.Record] | None = None
     try:
-        info = await store.migrate()
+        info = await adapter.migrate()
         await maker.migrate()
+        if info.backend != BACKENDS[store]:
+            raise RuntimeError(
+                f"--{store}-dsn {dsn} is {info.backend} ({info.detail}), not {BACKENDS[store]}"
+                + (": run ../shared/tools/timescaledb start" if store == "timescale" else "")
+            )
         con = await asyncpg.connect(dsn)
-        facts["postgres"] = str(await con.fetchval("SHOW server_version"))
-        facts["postgres_backend"] = info.backend
-        facts["postgres_detail"] = info.detail
-        note(f"PostgreSQL {facts['postgres']}: {info.backend} ({info.detail})")
-        yield AdapterSide("timescale", store), PgCopySide(con, maker.schema), store.schema
+        facts[f"{store}_server"] = str(await con.fetchval("SHOW server_version"))
+        facts[f"{store}_backend"] = info.backend
+        facts[f"{store}_detail"] = info.detail
+        note(f"{store}: PostgreSQL {facts[f'{store}_server']}, {info.backend} ({info.detail})")
+        yield (
+            AdapterSide(store, adapter),
+            PgCopySide(f"{store}_reference", con, maker.schema),
+            adapter.schema,
+        )
     finally:
         if con is not None:
             await con.close()
-        for each in (store, maker):
+        for each in (adapter, maker):
             try:
                 await each.drop_schema()
             finally:
@@ -465,7 +489,7 @@ async def timescale_sides(
 
 
 async def measure(
-    seconds: float, dsn: str, profiles: dict[str, cProfile.Profile] | None
+    seconds: float, dsns: dict[str, str], profiles: dict[str, cProfile.Profile] | None
 ) -> Outcome:
     codec = EventCodec(default_registry())
     started = time.perf_counter()
@@ -487,10 +511,14 @@ async def measure(
         ref_con = duckdb.connect(str(ref_path))
         try:
             facts["duckdb_file"] = (await duck.migrate()).detail
-            async with timescale_sides(dsn, codec, tag, facts) as (ts_side, pg_side, schema):
+            async with (
+                pg_sides("timescale", dsns["timescale"], codec, tag, facts) as timescale,
+                pg_sides("postgres", dsns["postgres"], codec, tag, facts) as postgres,
+            ):
                 run = Run(
                     pairs=(
-                        (ts_side, pg_side),
+                        timescale[:2],
+                        postgres[:2],
                         (AdapterSide("duckdb", duck), DuckArrowSide(ref_con)),
                     ),
                     profiles=profiles,
@@ -503,14 +531,20 @@ async def measure(
                     rounds = await run.rounds(stream, seconds)
                 finally:
                     gc.unfreeze()
-                held = {"timescale": await pg_counted(dsn, schema)}
-                pg_reference = await pg_counted(dsn, pg_side.schema)
+                held = {}
+                references = {}
+                for store, (_, reference, schema) in (
+                    ("timescale", timescale),
+                    ("postgres", postgres),
+                ):
+                    held[store] = await pg_counted(dsns[store], schema)
+                    references[store] = await pg_counted(dsns[store], reference.schema)
         finally:
             await duck.close()
             ref_con.close()
         held["duckdb"] = duck_counted(duck_path)
         duck_reference = duck_counted(ref_path)
-    for name, counted in (("timescale", pg_reference), ("duckdb", duck_reference)):
+    for name, counted in (*references.items(), ("duckdb", duck_reference)):
         if counted.rows != run.checks.expected_rows:
             raise RuntimeError(
                 f"the {name} reference holds {counted.rows}, not {run.checks.expected_rows}"
@@ -599,7 +633,12 @@ def parse_args() -> argparse.Namespace:
         help=f"timed writes in total over the four sides (default {DEFAULT_SECONDS:g}, "
         f"{MIN_SECONDS:g} to {MAX_SECONDS:g}); simulation, projection and checks come on top",
     )
-    parser.add_argument("--dsn", default=DEFAULT_DSN, help=f"PostgreSQL (default {DEFAULT_DSN})")
+    for store, dsn in DEFAULT_DSNS.items():
+        parser.add_argument(
+            f"--{store}-dsn",
+            default=dsn,
+            help=f"{'TimescaleDB' if store == 'timescale' else 'plain PostgreSQL'} (default {dsn})",
+        )
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -617,7 +656,8 @@ def main() -> int:
     args = parse_args()
     quiet_logs()
     profiles = {store: cProfile.Profile() for store in STORES} if args.profile else None
-    outcome = asyncio.run(measure(args.seconds, args.dsn, profiles))
+    dsns = {"timescale": args.timescale_dsn, "postgres": args.postgres_dsn}
+    outcome = asyncio.run(measure(args.seconds, dsns, profiles))
     report(outcome, args.seconds)
     for store, profile in (profiles or {}).items():
         out = io.StringIO()

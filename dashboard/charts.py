@@ -1,4 +1,5 @@
-"""The charts: today's equity curve, P&L per trade, and equity and P&L across days.
+"""The charts: today's equity curve, P&L per trade, equity and P&L across days, and a symbol's
+candles with its plan's levels.
 
 Times are drawn in exchange time: they are handed to Vega-Lite as naive exchange-local instants,
 which it shows as written whatever the viewer's own time zone.
@@ -236,3 +237,78 @@ def equity_by_day(days: Sequence[Mapping[str, Any]]) -> Chart | None:
     )
     layered: alt.LayerChart = alt.layer(bars, line).resolve_scale(y="independent")
     return layered.properties(height=CHART_HEIGHT)
+
+
+LEVEL_COLORS = {"entry": BLUE, "stop": RED, "target": GREEN}
+
+
+def candles(
+    rows: Sequence[Mapping[str, Any]],
+    zone: str,
+    levels: Mapping[str, float | None] | None = None,
+    *,
+    width_minutes: int = 5,
+) -> Chart | None:
+    """One symbol's candles (a wick from low to high, a body from open to close, green when it
+    closed up) with its plan's entry, stop and target as dashed lines."""
+    points: list[dict[str, object]] = []
+    for row in rows:
+        start = instant(row.get("start"))
+        values = [number(row.get(k)) for k in ("open", "high", "low", "close")]
+        if start is None or any(v is None for v in values):
+            continue
+        open_, high, low, close = values
+        points.append(
+            {
+                "at": _local(start, zone),
+                "open": open_,
+                "high": high,
+                "low": low,
+                "close": close,
+                "volume": row.get("volume"),
+                "sign": "gain" if (close or 0) >= (open_ or 0) else "loss",
+            }
+        )
+    if not points:
+        return None
+    data = _data(points)
+    x = alt.X("at:T", title=None, axis=alt.Axis(format="%H:%M", labelAngle=0))
+    y = alt.Y("low:Q", title="price ($)", scale=alt.Scale(zero=False))
+    color = alt.Color(
+        "sign:N", scale=alt.Scale(domain=["gain", "loss"], range=[GREEN, RED]), legend=None
+    )
+    tooltip = [
+        alt.Tooltip("at:T", title="from", format="%H:%M"),
+        alt.Tooltip("open:Q", format="$,.2f"),
+        alt.Tooltip("high:Q", format="$,.2f"),
+        alt.Tooltip("low:Q", format="$,.2f"),
+        alt.Tooltip("close:Q", format="$,.2f"),
+        alt.Tooltip("volume:Q", format=","),
+    ]
+    wicks = alt.Chart(data).mark_rule().encode(x=x, y=y, y2="high:Q", color=color)
+    bodies = (
+        alt.Chart(data)
+        .mark_bar(size=max(2, width_minutes))
+        .encode(x=x, y="open:Q", y2="close:Q", color=color, tooltip=tooltip)
+    )
+    layers: list[alt.Chart] = [wicks, bodies]
+    marks = [
+        {"level": name, "price": price}
+        for name, price in (levels or {}).items()
+        if price is not None
+    ]
+    if marks:
+        layers.append(
+            alt.Chart(_data(marks))
+            .mark_rule(strokeDash=[5, 4], strokeWidth=1.5)
+            .encode(
+                y="price:Q",
+                color=alt.Color(
+                    "level:N",
+                    scale=alt.Scale(domain=list(LEVEL_COLORS), range=list(LEVEL_COLORS.values())),
+                    legend=alt.Legend(title=None, orient="top"),
+                ),
+                tooltip=[alt.Tooltip("level:N"), alt.Tooltip("price:Q", format="$,.2f")],
+            )
+        )
+    return alt.layer(*layers).resolve_scale(color="independent").properties(height=CHART_HEIGHT)

@@ -153,6 +153,14 @@ class AgentClient:
         """`/api/day/YYYY-MM-DD`: scan, plans, orders, fills, positions, trades, P&L, errors."""
         return self._object(f"/api/day/{urllib.parse.quote(day)}")
 
+    def candles(self, day: str, width: str = "5m", symbol: str | None = None) -> JSON | Unreachable:
+        """`/api/day/YYYY-MM-DD/candles`: the day's minute bars bucketed by `width` (1m, 5m,
+        15m, 30m, 1h, 1d) per symbol, or of `symbol` only."""
+        query: dict[str, object] = {"width": width}
+        if symbol:
+            query["symbol"] = symbol
+        return self._object(f"/api/day/{urllib.parse.quote(day)}/candles", query)
+
     def equity(self) -> list[JSON] | Unreachable:
         """`/api/equity`: end-of-day equity across reported days."""
         return self._array("/api/equity")

@@ -1,11 +1,13 @@
-"""Plans: entry, stop, target, size and state of each, with the risk each one takes."""
+"""Plans: entry, stop, target, size and state of each, with the risk each one takes, and a
+plan's symbol in 5-minute candles against its levels."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import streamlit as st
-from dashboard import ui
+from dashboard import charts, ui
+from dashboard.client import Unreachable
 from dashboard.tables import CONFIG_COLUMN, Column, number, table
 
 PLANS: list[Column] = [
@@ -42,12 +44,29 @@ def with_risk(plan: dict[str, Any]) -> dict[str, Any]:
     return {**plan, "risk": abs(entry - stop) * qty, "notional": entry * qty}
 
 
+def candles_of_plan(day: str, plans: list[dict[str, Any]], zone: str) -> None:
+    """The chosen plan's symbol in 5-minute candles, with its entry, stop and target."""
+    symbols = [str(p.get("symbol")) for p in plans]
+    chosen = st.selectbox("5-minute candles of", symbols, key="candles_symbol")
+    plan = next(p for p in plans if str(p.get("symbol")) == chosen)
+    reply = ui.client().candles(day, "5m", chosen)
+    if isinstance(reply, Unreachable):
+        ui.waiting(reply)
+        return
+    levels = {k: number(plan.get(k)) for k in ("entry", "stop", "target")}
+    chart = charts.candles(ui.rows(reply, "candles"), zone, levels)
+    if chart is None:
+        st.caption(f"No minute bar of {chosen} stored for {day} yet.")
+    else:
+        st.altair_chart(chart, width="stretch")
+
+
 def body() -> None:
     """The plans of the chosen day, redrawn live."""
     found = ui.day_detail()
     if found is None:
         return
-    _, detail = found
+    day, detail = found
     zone = ui.zone()
     plans = sorted(ui.rows(detail, "plans"), key=lambda p: int(p.get("rank") or 0))
     table(
@@ -56,6 +75,8 @@ def body() -> None:
         zone,
         empty="No plan yet: plans are built when the opening range closes.",
     )
+    if plans:
+        candles_of_plan(day, plans, zone)
     st.markdown("**Latest change of each plan**")
     changes = sorted(ui.rows(detail, "plan_states"), key=lambda s: str(s.get("occurred_at")))
     table(list(reversed(changes)), HISTORY, zone, empty="No state change yet.")

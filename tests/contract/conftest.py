@@ -3,8 +3,10 @@
 `trading_day` runs the real app for one session on the seeded simulator (the in-memory bus) and
 keeps what it published, plus a risk halt and an error of the same day (the simulator raises
 neither) and a few events of the next day. `store` is each `Store` adapter, migrated and empty;
-`fresh_store` the same before `migrate()`. `durable` is each SQL store's database, which stores
-open and close and which can be taken back to an earlier schema version (`Durable.to_version`).
+`fresh_store` the same before `migrate()`: in memory, DuckDB, `TimescaleStore` on plain
+PostgreSQL (`postgres`: plain tables) and on TimescaleDB (`timescale`: hypertables, compression,
+continuous aggregates). `durable` is each SQL store's database, which stores open and close and
+which can be taken back to an earlier schema version (`Durable.to_version`).
 """
 
 from __future__ import annotations
@@ -185,7 +187,25 @@ def _error(day: date, at: datetime, code: str) -> ErrorRaised:
     )
 
 
-@pytest_asyncio.fixture(params=["memory", "duckdb", "timescale"])
+STORE_KINDS: Final = ("memory", "duckdb", "postgres", "timescale")
+BACKENDS: Final = {
+    "memory": "memory",
+    "duckdb": "duckdb",
+    "postgres": "postgresql",
+    "timescale": "timescaledb",
+}
+"""What `migrate()` must say each kind of store is."""
+
+
+@pytest.fixture
+def expected_backend(request: pytest.FixtureRequest) -> str:
+    """The backend `migrate()` must name for the store the test runs on (`BACKENDS`)."""
+    params = request.node.callspec.params
+    kind: str = params.get("fresh_store") or params["durable"]
+    return BACKENDS[kind]
+
+
+@pytest_asyncio.fixture(params=STORE_KINDS)
 async def fresh_store(
     request: pytest.FixtureRequest, codec: EventCodec, tmp_path: Path
 ) -> AsyncIterator[Store]:
@@ -199,13 +219,9 @@ async def fresh_store(
         yield duck
         await duck.close()
     else:
-        try:
-            from fin_agent.adapters.storage.timescale_store import TimescaleStore
-        except ModuleNotFoundError as exc:
-            if exc.name != "fin_agent.adapters.storage.timescale_store":
-                raise
-            pytest.skip("TimescaleStore not written yet")
-        dsn: str = request.getfixturevalue("postgres_dsn")
+        from fin_agent.adapters.storage.timescale_store import TimescaleStore
+
+        dsn: str = request.getfixturevalue(f"{request.param}_dsn")
         schema = f"contract_{uuid.uuid4().hex[:12]}"
         timescale = await TimescaleStore.connect(dsn, codec, schema=schema)
         try:
@@ -257,7 +273,7 @@ class Durable:
             await store.close()
 
 
-@pytest_asyncio.fixture(params=["duckdb", "timescale"])
+@pytest_asyncio.fixture(params=["duckdb", "postgres", "timescale"])
 async def durable(
     request: pytest.FixtureRequest, codec: EventCodec, tmp_path: Path
 ) -> AsyncIterator[Durable]:
@@ -284,7 +300,7 @@ async def durable(
     else:
         from fin_agent.adapters.storage.timescale_store import TimescaleStore
 
-        dsn: str = request.getfixturevalue("postgres_dsn")
+        dsn = request.getfixturevalue(f"{request.param}_dsn")
         schema = f"contract_{uuid.uuid4().hex[:12]}"
 
         async def open_timescale() -> Store:

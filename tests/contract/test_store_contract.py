@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from fin_agent.adapters.codec.event_codec import EventCodec
+from fin_agent.adapters.storage.candles import candles_of
 from fin_agent.adapters.storage.rows import (
     SCHEMA_VERSION,
     SIX_PLACES,
@@ -39,7 +40,7 @@ from fin_agent.domain.events import (
     ScanCompleted,
 )
 from fin_agent.domain.values import Bar, Symbol
-from fin_agent.ports.store import Row, Store
+from fin_agent.ports.store import CANDLE_COLUMNS, CandleWidth, Row, Store
 
 if TYPE_CHECKING:
     from tests.contract.conftest import Durable, TradingDayEvents
@@ -107,10 +108,13 @@ def assert_same_row(got: Mapping[str, object], want: Mapping[str, object], table
             assert value.utcoffset() == timedelta(0), f"{where}: {value} is not UTC"
 
 
-async def test_migrate_is_idempotent_and_reports_the_schema_version(fresh_store: Store) -> None:
+async def test_migrate_is_idempotent_and_reports_the_schema_version(
+    fresh_store: Store, expected_backend: str
+) -> None:
     first = await fresh_store.migrate()
     second = await fresh_store.migrate()
 
+    assert first.backend == expected_backend
     assert first.schema_version == second.schema_version == SCHEMA_VERSION
     assert (first.backend, first.features) == (second.backend, second.features)
     assert await fresh_store.days() == []
@@ -462,3 +466,88 @@ async def test_a_database_at_schema_version_2_migrates_forward_and_stores_config
     for table in ("orders", "trades"):
         assert await stored_versions(upgraded, table) == versions_of(rest, table), table
     assert await upgraded.write(events) == 0
+
+
+# -- candles --------------------------------------------------------------------------------------
+
+
+def assert_same_candles(got: Sequence[Row], want: Sequence[Row], what: str) -> None:
+    """Candle rows equal in order, columns and Python types (numbers at six places, UTC times)."""
+    assert [(r["symbol"], r["start"]) for r in got] == [(r["symbol"], r["start"]) for r in want], (
+        what
+    )
+    for got_row, want_row in zip(got, want, strict=True):
+        assert tuple(got_row) == CANDLE_COLUMNS, what
+        for name in CANDLE_COLUMNS:
+            value, expected = got_row[name], want_row[name]
+            where = f"{what}: {got_row['symbol']} {got_row['start']} {name}"
+            assert type(value) is type(expected), f"{where}: {type(value)} is not {type(expected)}"
+            assert value == expected, where
+            if isinstance(value, Decimal):
+                assert value.as_tuple().exponent == -6, f"{where}: {value} is not at six places"
+            if isinstance(value, datetime):
+                assert value.utcoffset() == timedelta(0), f"{where}: {value} is not UTC"
+
+
+def bar_rows(codec: EventCodec, events: Sequence[DomainEvent]) -> list[Row]:
+    """The `bars_1m` rows every store holds after writing `events`."""
+    return expected_rows(codec, events)["bars_1m"]
+
+
+async def test_candles_of_every_width_are_the_minute_bars_bucketed_by_time(
+    store: Store, trading_day: TradingDayEvents, codec: EventCodec
+) -> None:
+    await store.write(trading_day.everything)
+    bars = bar_rows(codec, trading_day.everything)
+    symbol = str(bars[0]["symbol"])
+
+    for width in CandleWidth:
+        want = candles_of(bars, width)
+        assert_same_candles(await store.candles(width), want, str(width))
+        assert_same_candles(
+            await store.candles(width, day=trading_day.day, symbol=symbol),
+            [r for r in want if r["symbol"] == symbol],
+            f"{width} of {symbol}",
+        )
+        assert await store.candles(width, day=trading_day.next_day) == []
+    daily = await store.candles(CandleWidth.D1, day=trading_day.day)
+    assert len(daily) == len({r["symbol"] for r in bars})
+    assert sum(int(str(r["minutes"])) for r in daily) == len(bars)
+    five = await store.candles(CandleWidth.M5, symbol=symbol)
+    assert all(int(str(r["minutes"])) <= 5 for r in five)
+    assert [r["start"] for r in five] == sorted({r["start"] for r in five})
+
+
+async def test_candles_follow_bars_written_after_the_day_was_read(
+    store: Store, trading_day: TradingDayEvents, codec: EventCodec
+) -> None:
+    minutes = trading_day.of(BarsClosed)
+    early = [e for n, e in enumerate(minutes) if n % 3 != 1]  # every bucket already has a minute
+    late = [e for n, e in enumerate(minutes) if n % 3 == 1]
+    await store.write(early)
+    for width in (CandleWidth.M5, CandleWidth.D1, CandleWidth.M15):
+        assert_same_candles(
+            await store.candles(width, day=trading_day.day),
+            candles_of(bar_rows(codec, early), width),
+            f"{width} before the late bars",
+        )
+
+    await store.write(late)
+
+    for width in (CandleWidth.M5, CandleWidth.D1, CandleWidth.M15):
+        assert_same_candles(
+            await store.candles(width, day=trading_day.day),
+            candles_of(bar_rows(codec, minutes), width),
+            f"{width} after the late bars",
+        )
+    assert await store.write(late) == 0  # redelivered: nothing new, the candles unchanged
+    assert_same_candles(
+        await store.candles(CandleWidth.M5, day=trading_day.day),
+        candles_of(bar_rows(codec, minutes), CandleWidth.M5),
+        "5m after the redelivery",
+    )
+
+
+async def test_a_store_without_bars_has_no_candles(store: Store) -> None:
+    for width in CandleWidth:
+        assert await store.candles(width) == []

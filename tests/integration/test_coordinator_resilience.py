@@ -1,11 +1,10 @@
 """The coordinator through failures: its database down for 30 s under load, its process SIGKILLed
 mid-batch, and a store whose writes fail for a while.
 
-The PostgreSQL tests run their OWN throwaway cluster (never the machine's server on 5432), made
-with the binaries of `/usr/lib/postgresql/<version>/bin` (or `FIN_AGENT_TEST_PG_BIN`): `initdb`
-into a fresh folder under /tmp and `pg_ctl start/stop` on a free port of 127.0.0.1, as the
-`postgres` OS user when the tests run as root (initdb refuses root). It is stopped and deleted at
-teardown, even when a test fails. Redis servers come from `redis_server_factory`.
+The PostgreSQL tests run on their OWN throwaway clusters (never the machine's servers), one plain
+and one preloading timescaledb, so each runs on both kinds of store (`tests/pg_cluster.py`). They
+are stopped and deleted at teardown, even when a test fails. Redis servers come from
+`redis_server_factory`.
 
 The SIGKILL test runs the coordinator as `coordinator_worker.py` in a subprocess writing to that
 cluster, so what the killed process committed is visible here.
@@ -14,17 +13,10 @@ cluster, so what the killed process committed is visible here.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
-import pwd
-import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
@@ -54,6 +46,7 @@ from fin_agent.domain.events import BarsClosed, DomainEvent, ErrorRaised
 from fin_agent.domain.values import Bar, symbol
 from fin_agent.ports.event_bus import EventBus
 from fin_agent.ports.store import Row, StoreInfo
+from pg_cluster import PostgresCluster, make_cluster
 
 CODEC = EventCodec(default_registry())
 DAY = date(2025, 3, 3)
@@ -131,149 +124,15 @@ async def eventually(
         await asyncio.sleep(every_secs)
 
 
-# -- a throwaway PostgreSQL cluster ---------------------------------------------------------------
+# -- a throwaway PostgreSQL cluster, plain or TimescaleDB ------------------------------------------
 
 
-def _version_of(bin_dir: Path) -> tuple[int, ...]:
-    return tuple(int(p) for p in re.findall(r"\d+", bin_dir.parent.name)) or (0,)
-
-
-def find_pg_bin() -> Path | None:
-    """The folder of initdb/pg_ctl: FIN_AGENT_TEST_PG_BIN, the newest Debian one, or on PATH."""
-    configured = os.environ.get("FIN_AGENT_TEST_PG_BIN")
-    if configured:
-        return Path(configured)
-    found = [d for d in Path("/usr/lib/postgresql").glob("*/bin") if (d / "initdb").exists()]
-    if found:
-        return max(found, key=_version_of)
-    initdb = shutil.which("initdb")
-    return Path(initdb).parent if initdb else None
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-class PostgresCluster:
-    """A PostgreSQL cluster of our own in `folder`, on a fixed port of 127.0.0.1 once started.
-
-    As root, every server tool runs as the `postgres` OS user (initdb and postgres refuse root),
-    and `folder` belongs to that user.
-    """
-
-    def __init__(self, bin_dir: Path, folder: Path) -> None:
-        self.bin_dir = bin_dir
-        self.folder = folder
-        self.data = folder / "data"
-        self.log_path = folder / "postgres.log"
-        self.port = 0
-
-    @property
-    def dsn(self) -> str:
-        """DSN of the `postgres` database as the `postgres` superuser (trust auth)."""
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-
-    def _run(
-        self, tool: str, *args: str, timeout_secs: float = 60.0
-    ) -> subprocess.CompletedProcess[str]:
-        command = [str(self.bin_dir / tool), *args]
-        if os.geteuid() == 0:
-            command = ["runuser", "-u", "postgres", "--", *command]
-        return subprocess.run(
-            command, capture_output=True, text=True, timeout=timeout_secs, check=False
-        )
-
-    def init(self) -> None:
-        """initdb with trust auth for the `postgres` superuser."""
-        done = self._run(
-            "initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
-            "--no-sync",
-        )  # fmt: skip
-        if done.returncode != 0:
-            raise RuntimeError(f"initdb failed ({done.returncode}): {done.stdout}{done.stderr}")
-
-    @property
-    def running(self) -> bool:
-        """True while the postmaster of this data folder runs."""
-        return (
-            self.data.exists()
-            and self._run("pg_ctl", "status", "-D", str(self.data)).returncode == 0
-        )
-
-    def start(self) -> None:
-        """Start on the same port as before (a free one the first time); wait until it accepts."""
-        if self.running:
-            return
-        for _attempt in range(5):  # a free port may be taken before the server binds it
-            port = self.port or _free_port()
-            options = (
-                f"-p {port} -k {self.folder} -c listen_addresses=127.0.0.1 "
-                "-c fsync=off -c full_page_writes=off -c max_connections=50"
-            )
-            done = self._run(
-                "pg_ctl", "start", "-D", str(self.data), "-l", str(self.log_path), "-w",
-                "-t", "60", "-o", options,
-            )  # fmt: skip
-            if done.returncode == 0:
-                self.port = port
-                return
-            log = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-            if "could not bind" not in log or self.port:
-                raise RuntimeError(
-                    f"pg_ctl start failed: {done.stdout}{done.stderr}\n{log[-2000:]}"
-                )
-        raise RuntimeError("no free port for PostgreSQL after 5 attempts")
-
-    def stop(self) -> None:
-        """Fast shutdown (clients are disconnected); immediate, then SIGKILL, if that hangs."""
-        if not self.running:
-            return
-        done = self._run("pg_ctl", "stop", "-D", str(self.data), "-m", "fast", "-w", "-t", "30")
-        if done.returncode == 0:
-            return
-        self._run("pg_ctl", "stop", "-D", str(self.data), "-m", "immediate", "-w", "-t", "10")
-        pid_file = self.data / "postmaster.pid"
-        if self.running and pid_file.exists():
-            with contextlib.suppress(ValueError, ProcessLookupError):
-                os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
-
-    def destroy(self) -> None:
-        """Stop the server and delete its folder."""
-        try:
-            self.stop()
-        finally:
-            shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def _skip_or_fail(reason: str) -> None:
-    if os.environ.get("CI", "").strip().lower() == "true":
-        pytest.fail(f"CI must be able to run a throwaway PostgreSQL: {reason}")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def pg_cluster() -> Iterator[PostgresCluster]:
-    """One throwaway cluster for this module; stopped and deleted at the end, whatever happens."""
-    bin_dir = find_pg_bin()
-    if bin_dir is None:
-        _skip_or_fail("no PostgreSQL server binaries (initdb, pg_ctl): set FIN_AGENT_TEST_PG_BIN")
-    assert bin_dir is not None
-    folder = Path(tempfile.mkdtemp(prefix="fin-pg-", dir="/tmp"))  # short: the socket lives here
-    if os.geteuid() == 0:
-        try:
-            pwd.getpwnam("postgres")
-        except KeyError:
-            shutil.rmtree(folder)
-            _skip_or_fail("running as root without a `postgres` OS user to run initdb as")
-        shutil.chown(folder, "postgres", "postgres")
-    folder.chmod(0o700)
-    cluster = PostgresCluster(bin_dir, folder)
+@pytest.fixture(scope="module", params=["postgres", "timescale"])
+def pg_cluster(request: pytest.FixtureRequest) -> Iterator[PostgresCluster]:
+    """One throwaway cluster per kind for this module: plain PostgreSQL, then one preloading
+    timescaledb (hypertables); stopped and deleted at the end, whatever happens."""
+    cluster = make_cluster(preload=request.param == "timescale")
     try:
-        cluster.init()
-        cluster.start()
         yield cluster
     finally:
         cluster.destroy()
@@ -298,7 +157,8 @@ async def pg_store(pg: PostgresCluster) -> AsyncIterator[TimescaleStore]:
         ping_timeout_secs=1,
     )
     try:
-        await store.migrate()
+        info = await store.migrate()
+        assert info.backend == ("timescaledb" if pg.preload else "postgresql"), info
         yield store
     finally:
         await store.close()

@@ -1,8 +1,9 @@
-"""TimescaleStore on the machine's PostgreSQL: migrations, COPY writes, idempotence, recovery.
+"""TimescaleStore on both database servers: migrations, COPY writes, idempotence, recovery.
 
-Each test works in its own schema (`t_<uuid hex>`), dropped at teardown. Without the timescaledb
-extension (this machine) the plain-PostgreSQL path runs; the hypertable test runs only where the
-extension is available (the timescale/timescaledb image).
+Each test works in its own schema (`t_<uuid hex>`), dropped at teardown, and runs on the machine's
+plain PostgreSQL (timescaledb installed but not preloaded: plain tables) and on TimescaleDB
+(`pg_dsn`). What only TimescaleDB does (hypertables, compression, retention, continuous
+aggregates) is in test_timescale_features.py.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from decimal import Decimal
 import asyncpg
 import pytest
 import pytest_asyncio
-from structlog.testing import capture_logs
 
 from fin_agent.adapters.codec.event_codec import EventCodec, default_registry
 from fin_agent.adapters.storage.rows import SCHEMA_VERSION, TABLES, Kind
@@ -27,7 +27,6 @@ from fin_agent.adapters.storage.timescale_migrations import LATEST_VERSION, MIGR
 from fin_agent.adapters.storage.timescale_store import (
     TimescaleStore,
     checks_compressed_chunks,
-    describe_dsn,
 )
 from fin_agent.domain.errors import AdapterError, ConfigError, DataError
 from fin_agent.domain.events import BarsClosed, DomainEvent, ErrorRaised
@@ -83,22 +82,22 @@ def closed_port() -> int:
 
 
 @pytest_asyncio.fixture
-async def admin(postgres_dsn: str) -> AsyncIterator[asyncpg.Connection]:
+async def admin(pg_dsn: str) -> AsyncIterator[asyncpg.Connection]:
     """A plain connection to the test database, outside any store."""
-    con = await asyncpg.connect(postgres_dsn)
+    con = await asyncpg.connect(pg_dsn)
     yield con
     await con.close()
 
 
 @pytest_asyncio.fixture
-async def open_store(postgres_dsn: str) -> AsyncIterator[OpenStore]:
+async def open_store(pg_dsn: str) -> AsyncIterator[OpenStore]:
     """`await open_store(schema=None, **options)`: a connected store; schemas dropped at the end."""
     stores: list[TimescaleStore] = []
     default_schema = f"t_{uuid.uuid4().hex}"
 
     async def open_one(schema: str | None = None, **options: object) -> TimescaleStore:
         store = await TimescaleStore.connect(
-            postgres_dsn, CODEC, schema=schema or default_schema, **options
+            pg_dsn, CODEC, schema=schema or default_schema, **options
         )
         stores.append(store)
         return store
@@ -117,12 +116,6 @@ async def store(open_store: OpenStore) -> TimescaleStore:
     store = await open_store()
     await store.migrate()
     return store
-
-
-async def timescaledb_available(admin: asyncpg.Connection) -> bool:
-    return bool(
-        await admin.fetchval("SELECT true FROM pg_available_extensions WHERE name = 'timescaledb'")
-    )
 
 
 async def count(admin: asyncpg.Connection, schema: str, table: str) -> int:
@@ -196,7 +189,9 @@ async def test_migrate_creates_every_table_and_records_each_version_once(
     )
     assert [tuple(r) for r in versions] == [(m.version, m.description) for m in MIGRATIONS]
     tables = await admin.fetch(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = $1", store.schema
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 "
+        "AND table_type = 'BASE TABLE'",
+        store.schema,
     )
     assert {r["table_name"] for r in tables} == {*TABLES, *DAILY_BAR_TABLES, "schema_migrations"}
 
@@ -237,75 +232,9 @@ async def test_migrate_refuses_a_database_at_a_newer_version(
 
 
 @pytest.mark.asyncio
-async def test_migrate_says_plain_postgresql_without_timescaledb(
-    open_store: OpenStore, admin: asyncpg.Connection, postgres_dsn: str
-) -> None:
-    if await timescaledb_available(admin):
-        pytest.skip("timescaledb is available here: the hypertable test covers this database")
-    store = await open_store()
-
-    with capture_logs() as logs:
-        info = await store.migrate()
-
-    assert info.backend == "postgresql"
-    assert info.schema_version == SCHEMA_VERSION
-    assert info.features == ()
-    assert info.detail == "plain PostgreSQL tables: the timescaledb extension is not available"
-    ready = [entry for entry in logs if entry["event"] == "store_ready"]
-    assert ready == [
-        {
-            "event": "store_ready",
-            "log_level": "info",
-            "backend": "postgresql",
-            "schema": store.schema,
-            "schema_version": SCHEMA_VERSION,
-            "features": [],
-            "detail": info.detail,
-            "where": describe_dsn(postgres_dsn),
-        }
-    ]
-
-
-@pytest.mark.asyncio
-async def test_migrate_makes_compressed_hypertables_with_timescaledb(
-    open_store: OpenStore, admin: asyncpg.Connection
-) -> None:
-    if not await timescaledb_available(admin):
-        pytest.skip("the timescaledb extension is not available on this PostgreSQL")
-    store = await open_store(bars_retention_days=30)
-    await store.migrate()
-    await store.write([bars_closed(0)])  # the second run finds hypertables holding data
-
-    info = await store.migrate()
-
-    assert info.backend == "timescaledb"
-    assert info.features == ("hypertables", "compression", "retention")
-    assert info.detail.startswith("timescaledb ")
-    hypertables = await admin.fetch(
-        "SELECT hypertable_name, compression_enabled FROM timescaledb_information.hypertables "
-        "WHERE hypertable_schema = $1",
-        store.schema,
-    )
-    assert {r["hypertable_name"]: r["compression_enabled"] for r in hypertables} == {
-        name: True for name in TABLES
-    }
-    jobs = await admin.fetch(
-        "SELECT proc_name, hypertable_name, config FROM timescaledb_information.jobs "
-        "WHERE hypertable_schema = $1",
-        store.schema,
-    )
-    assert sorted(r["hypertable_name"] for r in jobs if r["proc_name"] == "policy_compression") == (
-        sorted(TABLES)
-    )
-    retention = [r for r in jobs if r["proc_name"] == "policy_retention"]
-    assert [r["hypertable_name"] for r in retention] == ["bars_1m"]
-    assert await count(admin, store.schema, "bars_1m") == 2
-
-
-@pytest.mark.asyncio
-async def test_a_schema_name_that_is_not_a_plain_identifier_is_refused(postgres_dsn: str) -> None:
+async def test_a_schema_name_that_is_not_a_plain_identifier_is_refused(pg_dsn: str) -> None:
     with pytest.raises(ConfigError, match=r"store schema 'Bad-Name' is not a valid name"):
-        await TimescaleStore.connect(postgres_dsn, CODEC, schema="Bad-Name")
+        await TimescaleStore.connect(pg_dsn, CODEC, schema="Bad-Name")
 
 
 # -- writes -------------------------------------------------------------------------------------
@@ -472,12 +401,12 @@ async def test_the_store_recovers_after_its_backends_are_terminated(
 
 @pytest.mark.asyncio
 async def test_a_database_refusing_connections_gives_adapter_error_then_recovers(
-    postgres_dsn: str, admin: asyncpg.Connection
+    pg_dsn: str, admin: asyncpg.Connection
 ) -> None:
     database = f"t_{uuid.uuid4().hex}"  # its own database: closing it disturbs no other test
     await admin.execute(f'CREATE DATABASE "{database}"')
     store = await TimescaleStore.connect(
-        postgres_dsn.rsplit("/", 1)[0] + "/" + database, CODEC, schema="fin_agent"
+        pg_dsn.rsplit("/", 1)[0] + "/" + database, CODEC, schema="fin_agent"
     )
     try:
         await store.migrate()
@@ -517,8 +446,8 @@ async def test_connecting_to_a_closed_port_gives_adapter_error_saying_what_to_ch
 
 
 @pytest.mark.asyncio
-async def test_a_closed_store_says_so(postgres_dsn: str) -> None:
-    store = await TimescaleStore.connect(postgres_dsn, CODEC, schema=f"t_{uuid.uuid4().hex}")
+async def test_a_closed_store_says_so(pg_dsn: str) -> None:
+    store = await TimescaleStore.connect(pg_dsn, CODEC, schema=f"t_{uuid.uuid4().hex}")
     await store.close()
 
     with pytest.raises(AdapterError, match=r"cannot ping: the store is closed: connect a new one"):
@@ -607,8 +536,8 @@ async def test_the_daily_bar_cache_of_a_store_not_migrated_says_to_migrate(
 
 
 @pytest.mark.asyncio
-async def test_the_daily_bar_cache_of_a_closed_store_says_so(postgres_dsn: str) -> None:
-    store = await TimescaleStore.connect(postgres_dsn, CODEC, schema=f"t_{uuid.uuid4().hex}")
+async def test_the_daily_bar_cache_of_a_closed_store_says_so(pg_dsn: str) -> None:
+    store = await TimescaleStore.connect(pg_dsn, CODEC, schema=f"t_{uuid.uuid4().hex}")
     cache = store.daily_bar_cache()
     await store.close()
 

@@ -15,6 +15,7 @@ from time import perf_counter
 from zoneinfo import ZoneInfo
 
 from fin_agent.adapters.codec.event_codec import EventCodec
+from fin_agent.adapters.storage.candles import candles_of
 from fin_agent.adapters.storage.daily_bar_put import plan_put
 from fin_agent.adapters.storage.queries import check_limit, order_columns, table_of
 from fin_agent.adapters.storage.rows import (
@@ -29,7 +30,7 @@ from fin_agent.domain.events import DomainEvent
 from fin_agent.domain.values import Bar, DailyBar, Headline, Premarket, Session, Symbol
 from fin_agent.ports.daily_bar_cache import DailyBarCache
 from fin_agent.ports.event_bus import ALL_EVENTS, BatchHandler, Handler, Observer
-from fin_agent.ports.store import Row, StoreInfo
+from fin_agent.ports.store import CandleWidth, Row, StoreInfo
 
 EXCHANGE_TZ = ZoneInfo("America/New_York")
 
@@ -355,6 +356,13 @@ class InMemoryStore:
     async def days(self) -> Sequence[date]:
         """Trading days with stored events, oldest first."""
         return sorted({e.trading_day for e in self._events.values()})
+
+    async def candles(
+        self, width: CandleWidth, *, day: date | None = None, symbol: str | None = None
+    ) -> Sequence[Row]:
+        """Minute bars bucketed by `width` in Python (`candles_of`), as the SQL stores do."""
+        bars = await self.rows("bars_1m", day=day)
+        return candles_of((b for b in bars if symbol is None or b["symbol"] == symbol), width)
 
     def daily_bar_cache(self) -> DailyBarCache:
         """The store's one `InMemoryDailyBarCache`: every call answers the same bars."""

@@ -222,7 +222,11 @@ async def open_store(settings: Settings, kind: StoreKind) -> Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         return DuckDBStore(path, codec)
     return await TimescaleStore.connect(
-        database_url(settings), codec, schema=settings.store.schema_name
+        database_url(settings),
+        codec,
+        schema=settings.store.schema_name,
+        compress_after_days=settings.store.compress_after_days,
+        bars_retention_days=settings.store.bars_retention_days,
     )
 
 

@@ -262,7 +262,11 @@ def http_deps(
             **readiness_checks(container.bus, container.store, container.coordinator),
             **(checks or {}),
         },
-        info={"version": __version__, "store": container.store_info.backend},
+        info={
+            "version": __version__,
+            "store": container.store_info.backend,
+            "store_detail": container.store_info.detail,  # the mode: hypertables or plain, why
+        },
         metrics=container.metrics,
         effective_config=lambda: render_effective(container.live.current.settings),
         dead_letters=bus_letters,

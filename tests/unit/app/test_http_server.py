@@ -14,7 +14,7 @@ from fin_agent.app.bootstrap import Container, build_simulation, running
 from fin_agent.app.config.settings import load_settings
 from fin_agent.app.http.read_models import ReadModels
 from fin_agent.app.http.server import HttpDeps, make_app, store_check
-from fin_agent.app.runner import run_session
+from fin_agent.app.runner import http_deps, run_session
 from fin_agent.domain.events import OrderPlaced, PlanCreated, PositionClosed, ScanCompleted
 
 REPO = Path(__file__).resolve().parents[3]
@@ -137,3 +137,53 @@ async def test_api_serves_status_days_and_a_day_and_refuses_a_bad_date(
         assert "use YYYY-MM-DD" in await bad.text()
     finally:
         await client.close()
+
+
+@pytest.mark.asyncio
+async def test_api_serves_a_days_candles_of_any_width_and_refuses_an_unknown_width(
+    day_stored: Container,
+) -> None:
+    store = day_stored.store
+    bars = await store.rows("bars_1m", day=day_stored.settings.simulator.start_date)
+    symbol = str(bars[0]["symbol"])
+    client = await client_for(HttpDeps(read_models=ReadModels(store), checks={}, info={}))
+    try:
+        five = await (await client.get("/api/day/2025-03-03/candles")).json()
+        hourly = await (
+            await client.get(
+                "/api/day/2025-03-03/candles", params={"width": "1h", "symbol": symbol}
+            )
+        ).json()
+        daily = await (await client.get("/api/day/2025-03-03/candles?width=1d")).json()
+        bad = await client.get("/api/day/2025-03-03/candles?width=2m")
+
+        assert (five["day"], five["width"], five["symbol"]) == ("2025-03-03", "5m", None)
+        assert five["symbols"] == sorted({str(b["symbol"]) for b in bars})
+        assert sum(c["minutes"] for c in five["candles"]) == len(bars)
+        assert {c["symbol"] for c in hourly["candles"]} == {symbol}
+        assert [c["start"] for c in hourly["candles"]] == sorted(
+            {c["start"] for c in hourly["candles"]}
+        )
+        assert len(daily["candles"]) == len(five["symbols"])
+        first = daily["candles"][0]
+        mine = [b for b in bars if b["symbol"] == first["symbol"]]
+        assert Decimal(first["open"]) == mine[0]["open"]
+        assert Decimal(first["close"]) == mine[-1]["close"]
+        assert first["volume"] == sum(int(str(b["volume"])) for b in mine)
+        assert first["start"] == "2025-03-03T05:00:00+00:00"  # New York's midnight (EST)
+        assert bad.status == 400
+        assert "use one of 1m, 5m, 15m, 30m, 1h, 1d" in await bad.text()
+    finally:
+        await client.close()
+
+
+@pytest.mark.asyncio
+async def test_readyz_says_which_store_and_mode_is_in_force(day_stored: Container) -> None:
+    client = await client_for(http_deps(day_stored))
+    try:
+        body = await (await client.get("/readyz")).json()
+    finally:
+        await client.close()
+
+    assert body["store"] == day_stored.store_info.backend == "memory"
+    assert body["store_detail"] == day_stored.store_info.detail == "in process"

@@ -330,6 +330,28 @@ def test_plans_page_shows_entry_stop_target_size_and_state(
     assert titr["State"] == "expired"
 
 
+def test_plans_page_charts_the_chosen_plans_symbol_in_5_minute_candles_with_its_levels(
+    agent: FakeAgent, dashboard_env: pytest.MonkeyPatch
+) -> None:
+    at = open_app(agent.url, dashboard_env)
+    at.switch_page("views/plans.py").run()
+
+    choice = at.selectbox(key="candles_symbol")
+    assert choice.value == "XJEF"  # the first plan by rank
+    [chart] = charts(at)
+    spec = str(chart.proto)
+    assert all(level in spec for level in ("184.73", "187.23", "192.23"))  # stop, entry, target
+    plans = frames(at)[0]
+    dez = plans[plans["Symbol"] == "DEZ"].iloc[0]
+    choice.set_value("DEZ").run()
+
+    assert not at.exception, at.exception
+    [chart] = charts(at)
+    spec = str(chart.proto)
+    assert all(str(dez[level]) in spec for level in ("Entry", "Stop", "Target"))
+    assert "184.73" not in spec
+
+
 def test_plans_orders_and_trades_show_the_config_version_that_produced_them(
     simulated_day: list[DomainEvent], dashboard_env: pytest.MonkeyPatch
 ) -> None:

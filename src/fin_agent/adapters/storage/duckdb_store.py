@@ -25,6 +25,7 @@ import duckdb
 import pyarrow as pa
 
 from fin_agent.adapters.codec.event_codec import EventCodec
+from fin_agent.adapters.storage.candles import candles_query
 from fin_agent.adapters.storage.duckdb_daily_bars import DuckDBDailyBarCache
 from fin_agent.adapters.storage.queries import (
     EVENT_COLUMNS,
@@ -49,7 +50,7 @@ from fin_agent.adapters.storage.schema_history import DUCKDB
 from fin_agent.domain.errors import AdapterError, DataError
 from fin_agent.domain.events import DomainEvent
 from fin_agent.ports.daily_bar_cache import DailyBarCache
-from fin_agent.ports.store import Row, StoreInfo
+from fin_agent.ports.store import CandleWidth, Row, StoreInfo
 
 __all__ = ["DuckDBStore"]
 
@@ -133,11 +134,14 @@ class DuckDBStore:
     ) -> Sequence[Row]:
         """Rows of a projection table, oldest first (by its time column, then its key)."""
         query = rows_query(table_of(table), day=day, limit=limit)
-        found = await self._run("rows", lambda con: _fetch(con, query))
-        names = list(found)
-        return [
-            dict(zip(names, values, strict=True)) for values in zip(*found.values(), strict=True)
-        ]
+        return _rows(await self._run("rows", lambda con: _fetch(con, query)))
+
+    async def candles(
+        self, width: CandleWidth, *, day: date | None = None, symbol: str | None = None
+    ) -> Sequence[Row]:
+        """Minute bars bucketed by `width` with DuckDB's `time_bucket` (`candles`)."""
+        query = candles_query(width, dialect="duckdb", day=day, symbol=symbol)
+        return _rows(await self._run("candles", lambda con: _fetch(con, query)))
 
     async def days(self) -> Sequence[date]:
         """Trading days with stored events, oldest first."""
@@ -309,6 +313,11 @@ def _fetch(con: Connection, query: Query) -> dict[str, list[object]]:
         name: _python(column)
         for name, column in zip(result.column_names, result.columns, strict=True)
     }
+
+
+def _rows(found: dict[str, list[object]]) -> list[Row]:
+    names = list(found)
+    return [dict(zip(names, values, strict=True)) for values in zip(*found.values(), strict=True)]
 
 
 def _python(column: pa.ChunkedArray[Any]) -> list[object]:

@@ -1,21 +1,18 @@
 """`TimescaleStore`: the store port on PostgreSQL through an asyncpg pool, TimescaleDB when there.
 
-Each write is one transaction. A new batch is COPied straight into the tables; when a unique index
-refuses that (something in it is stored already) it is rolled back and the batch goes in checked:
-the `events` rows are COPied into a temporary staging table, then `INSERT ... SELECT ... ON
-CONFLICT DO NOTHING RETURNING` moves the new ones across and names them, and only those events'
-rows of the other tables follow, the bars through a staging table too (`bars_1m` is keyed by
-symbol and start: another event may have stored a bar). A redelivered event adds nothing. Each
-pooled connection creates its staging tables once, when it opens, and its `search_path` is the
-store's schema. A lost connection or a database that is down raises `AdapterError` (transient);
-the pool reconnects on the next call. The daily bar cache (`daily_bar_cache()`) shares the pool.
+Each write is one transaction, COPied first and checked when something is stored already
+(`timescale_writes`): a redelivered event adds nothing. Each pooled connection creates its staging
+tables once, when it opens, and its `search_path` is the store's schema. A lost connection or a
+database that is down raises `AdapterError` (transient); the pool reconnects on the next call.
+The daily bar cache (`daily_bar_cache()`) shares the pool. What TimescaleDB adds, and how the
+store falls back to plain tables without it, is `timescale_features`; candles come from its
+continuous aggregates where it has them (`candles`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import date
 from typing import Final, TypeVar
@@ -25,6 +22,12 @@ import asyncpg
 import structlog
 
 from fin_agent.adapters.codec.event_codec import EventCodec
+from fin_agent.adapters.storage.candles import (
+    CAGGS,
+    cagg_query,
+    candles_query,
+    refresh_window,
+)
 from fin_agent.adapters.storage.queries import (
     Query,
     days_query,
@@ -33,25 +36,34 @@ from fin_agent.adapters.storage.queries import (
     rows_query,
     table_of,
 )
-from fin_agent.adapters.storage.rows import TABLES, Projector, RowValues, Table, new_rows
+from fin_agent.adapters.storage.rows import Projector
 from fin_agent.adapters.storage.timescale_daily_bars import TimescaleDailyBarCache
+from fin_agent.adapters.storage.timescale_features import (
+    CONTINUOUS_AGGREGATES,
+    Policies,
+    Timescale,
+    delete_schema_jobs,
+    enable_timescale,
+)
 from fin_agent.adapters.storage.timescale_migrations import (
-    SQL_TYPES,
     Conn,
     apply_migrations,
     check_schema_name,
-    enable_timescale,
     ident,
+)
+from fin_agent.adapters.storage.timescale_writes import (
+    checks_compressed_chunks,
+    create_stages,
+    write_batch,
 )
 from fin_agent.domain.errors import AdapterError, ConfigError, DataError, FinAgentError
 from fin_agent.domain.events import DomainEvent
 from fin_agent.ports.daily_bar_cache import DailyBarCache
-from fin_agent.ports.store import Row, StoreInfo
+from fin_agent.ports.store import CandleWidth, Row, StoreInfo
 
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
-FEATURES: Final = ("hypertables", "compression", "retention")
 _CONNECTION_LOST = (
     OSError,  # TimeoutError included
     asyncpg.PostgresConnectionError,
@@ -81,7 +93,7 @@ class TimescaleStore:
         *,
         schema: str,
         where: str,
-        bars_retention_days: int | None = 365,
+        policies: Policies | None = None,
         ping_timeout_secs: float = 2.0,
     ) -> None:
         self._pool = pool
@@ -89,9 +101,10 @@ class TimescaleStore:
         self._projector = Projector(codec)
         self._schema = schema
         self._where = where
-        self._bars_retention_days = bars_retention_days
+        self._policies = policies or Policies()
         self._ping_timeout_secs = ping_timeout_secs
         self._copy_first = False  # until migrate() has seen that unique indexes refuse every copy
+        self._timescale: Timescale | None = None  # what migrate() found
         self._closed = False
 
     @classmethod
@@ -105,16 +118,18 @@ class TimescaleStore:
         max_size: int = 4,
         command_timeout_secs: float = 30,
         connect_timeout_secs: float = 10,
-        bars_retention_days: int | None = 365,
+        compress_after_days: int | None = 7,
+        bars_retention_days: int | None = None,
         ping_timeout_secs: float = 2.0,
     ) -> TimescaleStore:
-        """Open a pool on `dsn` whose connections use `schema`; AdapterError when unreachable."""
+        """Open a pool on `dsn` whose connections use `schema`; AdapterError when unreachable.
+
+        `compress_after_days` and `bars_retention_days` (None: off, the default for retention)
+        are the TimescaleDB policies `migrate()` puts in place (`timescale_features`)."""
         check_schema_name(schema)
-        if bars_retention_days is not None and bars_retention_days < 1:
-            raise ConfigError(
-                f"bars_retention_days is {bars_retention_days}: use at least 1, or None to keep "
-                "every bar"
-            )
+        policies = Policies(
+            compress_after_days=compress_after_days, bars_retention_days=bars_retention_days
+        )
         where = describe_dsn(dsn)
         try:
             pool = await asyncpg.create_pool(
@@ -123,7 +138,7 @@ class TimescaleStore:
                 max_size=max_size,
                 command_timeout=command_timeout_secs,
                 timeout=connect_timeout_secs,
-                init=_create_stages,
+                init=create_stages,
                 server_settings={
                     "search_path": ident(schema),
                     "application_name": f"fin_agent {schema}"[:63],
@@ -137,7 +152,7 @@ class TimescaleStore:
             codec,
             schema=schema,
             where=where,
-            bars_retention_days=bars_retention_days,
+            policies=policies,
             ping_timeout_secs=ping_timeout_secs,
         )
 
@@ -149,32 +164,26 @@ class TimescaleStore:
     # -- the port ---------------------------------------------------------------------------------
 
     async def migrate(self) -> StoreInfo:
-        """Apply missing migrations, add the TimescaleDB features when available, say which."""
+        """Apply missing migrations, turn on what TimescaleDB allows, say which mode is in force."""
 
-        async def run(con: Conn) -> StoreInfo:
+        async def run(con: Conn) -> tuple[int, Timescale]:
             version = await apply_migrations(con, self._schema)
-            timescale = await enable_timescale(
-                con, self._schema, bars_retention_days=self._bars_retention_days
-            )
-            self._copy_first = checks_compressed_chunks(timescale.version)
-            if timescale.version is not None:
-                return StoreInfo(
-                    backend="timescaledb",
-                    schema_version=version,
-                    features=FEATURES,
-                    detail=f"timescaledb {timescale.version}",
-                )
-            return StoreInfo(
-                backend="postgresql",
-                schema_version=version,
-                detail=f"plain PostgreSQL tables: {timescale.problem}",
-            )
+            return version, await enable_timescale(con, self._schema, self._policies)
 
-        info = await self._with_connection(run, "migrate the store schema")
+        version, timescale = await self._with_connection(run, "migrate the store schema")
         await self._pool.expire_connections()  # no statement prepared against the old tables
+        self._timescale = timescale
+        self._copy_first = checks_compressed_chunks(timescale.version)
+        info = StoreInfo(
+            backend="postgresql" if timescale.version is None else "timescaledb",
+            schema_version=version,
+            features=timescale.features,
+            detail=timescale.detail,
+        )
         log.info(
             "store_ready",
             backend=info.backend,
+            mode="plain tables" if timescale.version is None else "hypertables",
             schema=self._schema,
             schema_version=info.schema_version,
             features=list(info.features),
@@ -191,7 +200,8 @@ class TimescaleStore:
 
         copy_first = self._copy_first
         return await self._with_connection(
-            lambda con: _write(con, tables, copy_first=copy_first), f"write {len(events)} events"
+            lambda con: write_batch(con, tables, copy_first=copy_first),
+            f"write {len(events)} events",
         )
 
     async def events(
@@ -222,13 +232,56 @@ class TimescaleStore:
     ) -> Sequence[Row]:
         """Rows of a projection table, oldest first (then by key), as plain Python values."""
         query = rows_query(table_of(table), day=day, limit=limit, schema=self._schema)
-        records = await self._fetch(query, doing=f"read {table}")
-        return [dict(r.items()) for r in records]
+        return [dict(r.items()) for r in await self._fetch(query, doing=f"read {table}")]
 
     async def days(self) -> Sequence[date]:
         """Trading days with stored events, oldest first."""
         records = await self._fetch(days_query(schema=self._schema), doing="read the days")
         return [r["trading_day"] for r in records]
+
+    async def candles(
+        self, width: CandleWidth, *, day: date | None = None, symbol: str | None = None
+    ) -> Sequence[Row]:
+        """Minute bars bucketed by `width`: from the continuous aggregate of that width, brought
+        up to date over the window read first, else `time_bucket` (plain tables: `date_bin`).
+
+        While a background refresh holds the aggregate, the candles are bucketed from `bars_1m`
+        instead (the same answer): a read never waits on the refresh job."""
+        timescale = self._timescale
+        cagg = next((name for name, w in CAGGS.items() if w is width), None)
+        plain = timescale is None or timescale.version is None
+        ts = "public" if timescale is None else ident(timescale.ext_schema)
+        bucketed = candles_query(
+            width,
+            dialect="postgres" if plain else "timescale",
+            day=day,
+            symbol=symbol,
+            schema=self._schema,
+            ts=ts,
+        )
+        if timescale is None or cagg is None or CONTINUOUS_AGGREGATES not in timescale.features:
+            return [
+                dict(r.items()) for r in await self._fetch(bucketed, doing=f"read {width} candles")
+            ]
+        query = cagg_query(cagg, day=day, symbol=symbol, schema=self._schema)
+        start, end = refresh_window(day)
+
+        async def run(con: Conn) -> list[Row]:
+            try:
+                await con.execute(
+                    f"CALL {ts}.refresh_continuous_aggregate($1::regclass, $2::timestamptz, "
+                    "$3::timestamptz)",
+                    f"{ident(self._schema)}.{ident(cagg)}",
+                    start,
+                    end,
+                )
+            except asyncpg.exceptions.LockNotAvailableError:  # the refresh job is at work
+                found = await con.fetch(bucketed.sql, *bucketed.params)
+            else:
+                found = await con.fetch(query.sql, *query.params)
+            return [dict(r.items()) for r in found]
+
+        return await self._with_connection(run, f"read {width} candles from {cagg}")
 
     def daily_bar_cache(self) -> DailyBarCache:
         """The daily bar cache in this schema, on the store's pool (`TimescaleDailyBarCache`)."""
@@ -257,7 +310,15 @@ class TimescaleStore:
         """Drop the store's schema and everything in it (tests and throwaway stores only)."""
 
         async def run(con: Conn) -> None:
-            await con.execute(f"DROP SCHEMA IF EXISTS {ident(self._schema)} CASCADE")
+            for attempt in range(1, _DROP_ATTEMPTS + 1):
+                try:
+                    await delete_schema_jobs(con, self._schema)
+                    await con.execute(f"DROP SCHEMA IF EXISTS {ident(self._schema)} CASCADE")
+                    return
+                except _BUSY:  # a background job at work on its tables: once it is done
+                    if attempt == _DROP_ATTEMPTS:
+                        raise
+                    await asyncio.sleep(0.2 * attempt)
 
         await self._with_connection(run, f"drop schema {self._schema}")
         await self._pool.expire_connections()
@@ -303,85 +364,12 @@ class TimescaleStore:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-STAGED: Final = ("events", "bars_1m")
-"""The tables a checked write moves from a staging table with `ON CONFLICT DO NOTHING`."""
-
-
-def _stage_sql(table: Table) -> str:
-    columns = ", ".join(f"{ident(c.name)} {SQL_TYPES[c.kind]}" for c in table.columns)
-    return (
-        f"CREATE TEMP TABLE IF NOT EXISTS {ident('stage_' + table.name)} ({columns}) "
-        "ON COMMIT DELETE ROWS"
-    )
-
-
-def _move_sql(table: Table) -> str:
-    names = ", ".join(ident(n) for n in table.names)
-    return (
-        f"INSERT INTO {ident(table.name)} ({names}) "  # noqa: S608 - names come from TABLES
-        f"SELECT {names} FROM {ident('stage_' + table.name)} ON CONFLICT DO NOTHING"
-    )
-
-
-CREATE_STAGES: Final = ";\n".join(_stage_sql(TABLES[name]) for name in STAGED)
-"""The staging tables, typed from `TABLES` (not LIKE the store's tables: a connection opens
-before `migrate()` creates them), without indexes, emptied at every commit."""
-_MOVE_EVENTS: Final = _move_sql(TABLES["events"]) + ' RETURNING "event_id"'
-_MOVE_BARS: Final = _move_sql(TABLES["bars_1m"])
-
-
-async def _create_stages(con: asyncpg.Connection[asyncpg.Record]) -> None:
-    """The pool's `init`: each new connection's staging tables, once."""
-    await con.execute(CREATE_STAGES)
-
-
-async def _write(con: Conn, tables: dict[str, list[RowValues]], *, copy_first: bool) -> int:
-    """The batch in one transaction; the number of new `events` rows.
-
-    Most batches are new throughout, so with `copy_first` every table's rows are first COPied
-    straight in, as a bare bulk load would. Anything stored already (a redelivered event, a bar
-    another event carried) makes a unique index refuse that COPY: the transaction is rolled back
-    (PostgreSQL logs the refusal) and the batch goes in checked instead (`_write_checked`).
-    """
-    if copy_first:
-        try:
-            async with con.transaction():
-                for name, rows in tables.items():
-                    await con.copy_records_to_table(name, records=rows, columns=TABLES[name].names)
-            return len(tables["events"])  # one row per event: the projector drops repeats
-        except asyncpg.UniqueViolationError:
-            pass  # rolled back, nothing stored: check this time
-    return await _write_checked(con, tables)
-
-
-async def _write_checked(con: Conn, tables: dict[str, list[RowValues]]) -> int:
-    """The batch in one transaction, skipping what is stored: `events` staged and moved with `ON
-    CONFLICT DO NOTHING RETURNING` the new ids, the bars of those events likewise (another event may
-    have stored a bar), their other rows COPied straight in (they cannot be stored yet)."""
-    async with con.transaction():
-        await con.copy_records_to_table(
-            "stage_events", records=tables["events"], columns=TABLES["events"].names
-        )
-        new = {event_id for (event_id,) in await con.fetch(_MOVE_EVENTS)}
-        for name, rows in new_rows(tables, new).items():
-            columns = TABLES[name].names
-            if name == "bars_1m":
-                await con.copy_records_to_table("stage_bars_1m", records=rows, columns=columns)
-                await con.execute(_MOVE_BARS)
-            else:
-                await con.copy_records_to_table(name, records=rows, columns=columns)
-    return len(new)
-
-
-def checks_compressed_chunks(timescale: str | None) -> bool:
-    """Whether a plain COPY is refused for every row its table's unique index already holds, so
-    writes may COPY first: on plain PostgreSQL (`timescale` None), and on TimescaleDB from 2.11,
-    which checks compressed chunks too (before, a duplicate of a compressed row went in unnoticed,
-    and the store always writes checked)."""
-    if timescale is None:
-        return True
-    found = re.match(r"(\d+)\.(\d+)", timescale)
-    return found is not None and (int(found[1]), int(found[2])) >= (2, 11)
+_DROP_ATTEMPTS: Final = 10
+_BUSY = (
+    asyncpg.exceptions.InternalServerError,  # "tuple concurrently deleted" (a job's catalog row)
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.LockNotAvailableError,
+)
 
 
 def describe_dsn(dsn: str) -> str:

@@ -318,6 +318,25 @@ class StoreSettings(SettingsSection):
     batch_size: int = Field(
         default=500, ge=1, le=100_000, description="Most events the coordinator writes at once."
     )
+    compress_after_days: int | None = Field(
+        default=7,
+        ge=1,
+        le=3650,
+        description=(
+            "timescale: compress the chunks whose rows are older than this many days (they stay "
+            "readable and writable); null leaves every chunk uncompressed."
+        ),
+    )
+    bars_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=36_500,
+        description=(
+            "timescale: drop minute bars written live more than this many days ago; bars written "
+            "back-dated (backtests, replays, simulations) are kept. null (the default) keeps "
+            "every bar."
+        ),
+    )
 
 
 class HttpSettings(SettingsSection):

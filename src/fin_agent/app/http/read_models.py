@@ -28,7 +28,7 @@ from fin_agent.domain.events import (
     ScanCompleted,
     SignalGenerated,
 )
-from fin_agent.ports.store import Row, Store
+from fin_agent.ports.store import CandleWidth, Row, Store
 
 JSONValue = Any
 ZERO = Decimal(0)
@@ -152,6 +152,23 @@ class ReadModels:
                 {"day": r["trading_day"], "equity": r["end_equity"], "net_pnl": r["net_pnl"]}
                 for r in reports.values()
             ]
+        )
+
+    async def candles(
+        self, day: date, width: CandleWidth = CandleWidth.M5, symbol: str | None = None
+    ) -> dict[str, JSONValue]:
+        """A day's price chart: its minute bars bucketed by `width` per symbol (one symbol when
+        given), oldest first. TimescaleDB answers from its continuous aggregates or
+        `time_bucket`, the other stores with their own bucketing: the same candles everywhere."""
+        found = await self._store.candles(width, day=day, symbol=symbol)
+        return jsonable(  # type: ignore[no-any-return]
+            {
+                "day": day,
+                "width": str(width),
+                "symbol": symbol,
+                "symbols": sorted({str(r["symbol"]) for r in found}),
+                "candles": [dict(r) for r in found],
+            }
         )
 
     async def errors(self, limit: int = 50) -> list[dict[str, JSONValue]]:

@@ -2,8 +2,9 @@
 
 `/healthz` answers while the process and its event loop do. `/readyz` checks each dependency and
 answers 503 with a reason per failing check. Bound to localhost unless `http.host` says otherwise.
-The dashboard reads everything it shows from here: besides the read models, the event log, the
-dead-letter stream, the effective config (secrets masked) and the next scheduled runs.
+The dashboard reads everything it shows from here: besides the read models (a day's candles at
+`/api/day/DAY/candles?width=5m&symbol=SYM` among them), the event log, the dead-letter stream,
+the effective config (secrets masked) and the next scheduled runs.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from fin_agent.adapters.redis.dead_letters import RedisDeadLetters
 from fin_agent.app.http.read_models import ReadModels, jsonable
 from fin_agent.app.observability.metrics import CONTENT_TYPE, Metrics
 from fin_agent.domain.errors import FinAgentError
-from fin_agent.ports.store import Store
+from fin_agent.ports.store import CandleWidth, Store
 
 log = structlog.get_logger(__name__)
 
@@ -155,6 +156,18 @@ def make_app(deps: HttpDeps) -> web.Application:
     async def api_day(request: web.Request) -> web.Response:
         return _json(await models.day(_day(request)))
 
+    async def api_candles(request: web.Request) -> web.Response:
+        text = request.query.get("width", str(CandleWidth.M5))
+        try:
+            width = CandleWidth(text)
+        except ValueError:
+            choices = ", ".join(str(w) for w in CandleWidth)
+            raise web.HTTPBadRequest(
+                text=f"width {text!r} is not a candle width: use one of {choices}"
+            ) from None
+        symbol = request.query.get("symbol") or None
+        return _json(await models.candles(_day(request), width, symbol))
+
     async def api_equity(_: web.Request) -> web.Response:
         return _json(await models.equity_curve())
 
@@ -223,6 +236,7 @@ def make_app(deps: HttpDeps) -> web.Application:
             web.get("/api/status", api_status),
             web.get("/api/days", api_days),
             web.get("/api/day/{day}", api_day),
+            web.get("/api/day/{day}/candles", api_candles),
             web.get("/api/equity", api_equity),
             web.get("/api/errors", api_errors),
             web.get("/api/events", api_events),
