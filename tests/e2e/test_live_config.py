@@ -14,6 +14,7 @@ import pytest_asyncio
 
 from fin_agent.adapters.memory import FixedClock, InMemoryEventBus
 from fin_agent.app.bootstrap import Container, build_simulation, running
+from fin_agent.app.config.file import MAX_CONFIG_BYTES
 from fin_agent.app.config.live import ConfigWatcher
 from fin_agent.app.config.settings import load_settings
 from fin_agent.app.config.version import ConfigHistory
@@ -30,6 +31,11 @@ from fin_agent.domain.gap_scanner import RejectRule
 REPO = Path(__file__).resolve().parents[2]
 E = TypeVar("E", bound=DomainEvent)
 DAY1, DAY2 = date(2025, 3, 3), date(2025, 3, 4)
+# 9**12 strings once expanded: refused before expansion, else it would take the machine down.
+ALIAS_BOMB = (
+    'lol0: &lol0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n'
+    + "".join(f"lol{n}: &lol{n} [{', '.join([f'*lol{n - 1}'] * 9)}]\n" for n in range(1, 12))
+)
 
 
 class Agent:
@@ -115,8 +121,10 @@ async def test_a_valid_edit_changes_the_next_scan_and_the_plans_carry_its_versio
         ("  gap_min_pct: 4 ", "  gap_minimum_pct: 4 ", "scan.gap_minimum_pct"),
         ("  max_open_positions: 3 ", "  max_open_positions: 0 ", "risk.max_open_positions"),
         ("scan:", "scan: [", "line"),
+        ("\nscan:", "\n" + ALIAS_BOMB + "scan:", "(an alias bomb?)"),
+        ("\nscan:", "\n#" + "x" * MAX_CONFIG_BYTES + "\nscan:", "larger than the 1 MiB"),
     ],
-    ids=["unknown key", "out of range", "broken yaml"],
+    ids=["unknown key", "out of range", "broken yaml", "alias bomb", "above 1 MiB"],
 )
 async def test_an_invalid_edit_is_refused_naming_the_field_and_trading_goes_on(
     agent: Agent, old: str, new: str, named: str

@@ -29,6 +29,7 @@ from fin_agent.adapters.notify.token_bucket import RateLimit
 from fin_agent.adapters.notify.webhooks import DiscordNotifier, JsonWebhookNotifier, WebhookConfig
 from fin_agent.adapters.redis.bus import RedisStreamsEventBus
 from fin_agent.adapters.redis.embedded import EmbeddedRedis
+from fin_agent.adapters.redis.probe import RedisProbe
 from fin_agent.adapters.redis.streams import StreamsSettings, default_consumer
 from fin_agent.adapters.simulator.market import SimulatedMarket
 from fin_agent.adapters.storage.duckdb_store import DuckDBStore
@@ -256,12 +257,26 @@ def _bus(
     url = config.redis_url or embedded_redis_url(settings, closers)
     streams = streams_settings(config, prefix)
     client = Redis.from_url(
-        url, socket_timeout=streams.socket_timeout_secs, socket_connect_timeout=5.0
+        url,
+        password=settings.bus_redis_password(),
+        socket_timeout=streams.socket_timeout_secs,
+        socket_connect_timeout=5.0,
     )
     closers.append(client.aclose)
     return RedisStreamsEventBus(
         client, EventCodec(default_registry()), streams, clock, observer=metrics.observe
     )
+
+
+def readiness_ping(container: Container) -> Callable[[], Awaitable[None]]:
+    """The bus's readiness PING: on Redis, over a connection of its own with short timeouts (a
+    flood of probes never takes the bus's connections), closed with the container."""
+    bus = container.bus
+    if not isinstance(bus, RedisStreamsEventBus):
+        return bus.ping
+    probe = RedisProbe.beside(bus.redis)
+    container.closers.append(probe.close)
+    return probe.ping
 
 
 def streams_settings(config: BusSettings, prefix: str | None = None) -> StreamsSettings:

@@ -22,7 +22,7 @@ from fin_agent import __version__
 from fin_agent.adapters.memory import FixedClock
 from fin_agent.adapters.redis.bus import RedisStreamsEventBus
 from fin_agent.adapters.system_clock import SystemClock
-from fin_agent.app.bootstrap import Container, running
+from fin_agent.app.bootstrap import Container, readiness_ping, running
 from fin_agent.app.config.live import ConfigWatcher
 from fin_agent.app.config.settings import render_effective
 from fin_agent.app.config.version import ConfigHistory
@@ -218,12 +218,19 @@ async def serve(
             await server.stop()
 
 
-def readiness_checks(bus: EventBus, store: Store, coordinator: Coordinator) -> dict[str, Check]:
-    """The agent's readiness: the bus answers, the store answers, the coordinator's writes work."""
+def readiness_checks(
+    bus: EventBus,
+    store: Store,
+    coordinator: Coordinator,
+    *,
+    ping: Callable[[], Awaitable[None]] | None = None,
+) -> dict[str, Check]:
+    """The agent's readiness: the bus answers (`ping`, default the bus's own), the store answers,
+    the coordinator's writes work."""
 
     async def bus_check() -> str | None:
         try:
-            await bus.ping()
+            await (ping or bus.ping)()
         except FinAgentError as exc:
             return str(exc)
         return None
@@ -259,7 +266,12 @@ def http_deps(
     return HttpDeps(
         read_models=ReadModels(container.store),
         checks={
-            **readiness_checks(container.bus, container.store, container.coordinator),
+            **readiness_checks(
+                container.bus,
+                container.store,
+                container.coordinator,
+                ping=readiness_ping(container),
+            ),
             **(checks or {}),
         },
         info={

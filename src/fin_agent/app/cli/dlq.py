@@ -25,7 +25,7 @@ async def dead_letters(settings: Settings) -> AsyncIterator[RedisDeadLetters]:
     if url is None:
         server = EmbeddedRedis(settings.data_path("redis"))
         url = server.attach_or_start()
-    client = Redis.from_url(url, socket_connect_timeout=5.0)
+    client = Redis.from_url(url, password=settings.bus_redis_password(), socket_connect_timeout=5.0)
     try:
         yield RedisDeadLetters(client, streams_settings(settings.bus))
     finally:

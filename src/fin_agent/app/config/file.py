@@ -1,7 +1,9 @@
 """Reading config.yaml: its base values, its profile overlays, the line of each key, problems.
 
 Broken YAML, duplicate keys, secrets and unknown overlay keys become problems, never exceptions;
-relative paths written in the file are taken from the file's folder.
+relative paths written in the file are taken from the file's folder. A file above 1 MiB, nested
+too deeply, or whose aliases refer to themselves or expand past `MAX_ALIAS_NODES` (an alias bomb)
+is refused before it is built into values, so a hostile file costs milliseconds, not gigabytes.
 """
 
 from __future__ import annotations
@@ -26,6 +28,12 @@ from fin_agent.app.config.sources import (
 
 PROFILES = ("dev", "paper", "prod")
 PROFILES_KEY = "profiles"
+MAX_CONFIG_BYTES = 1024 * 1024
+"""A config file is a few kilobytes: anything above 1 MiB is refused unread."""
+MAX_DEPTH = 64
+"""Deepest nesting of mappings and lists accepted (config.yaml needs about 5)."""
+MAX_ALIAS_NODES = 10_000
+"""Most YAML nodes that aliases (`*name`) may add by repeating what their anchor holds."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -57,8 +65,32 @@ class ConfigFile:
         return SettingsLayer(settings_cls, data=self.profiles[profile], origins=origins)
 
 
+class _TooDeepError(yaml.MarkedYAMLError):
+    """The document nests mappings and lists deeper than `MAX_DEPTH`."""
+
+
 class _TextKeyLoader(yaml.SafeLoader):
-    """Reads every mapping key as the text written: `on:` stays "on", `1:` stays "1"."""
+    """Reads every mapping key as the text written: `on:` stays "on", `1:` stays "1".
+
+    Composing refuses nesting deeper than `MAX_DEPTH` (PyYAML recurses once per level).
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        """Compose one node, counting how deep it sits."""
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = parent.start_mark if parent is not None else self.get_mark()
+                raise _TooDeepError(
+                    problem=f"nested more than {MAX_DEPTH} levels deep", problem_mark=mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         """A mapping whose keys are the text written (merge keys `<<` still apply)."""
@@ -82,7 +114,15 @@ def read_config_file(path: Path, settings_cls: type[BaseSettings]) -> ConfigFile
     result = ConfigFile(path=path)
     example = "the repo's config.yaml is a complete example"
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            raw = file.read(MAX_CONFIG_BYTES + 1)  # never more: the file may be anything
+        if len(raw) > MAX_CONFIG_BYTES:
+            fix = (
+                "point --config or FIN_AGENT_CONFIG at config.yaml; a config file is a few "
+                "kilobytes (long lists such as scan.universe fit well within the limit)"
+            )
+            return _unreadable(result, "is larger than the 1 MiB a config file may be", fix)
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         fix = f"create it ({example}) or point FIN_AGENT_CONFIG or --config at the right file"
         return _unreadable(result, "file not found", fix)
@@ -96,13 +136,17 @@ def read_config_file(path: Path, settings_cls: type[BaseSettings]) -> ConfigFile
     loader = _TextKeyLoader(text)
     try:
         node = loader.get_single_node()
+        aliases = _alias_problem(node) if node is not None else None
+        if aliases is not None:
+            return _unreadable(result, *aliases)
         data = loader.construct_document(node) if node is not None else None
+    except _TooDeepError as exc:
+        fix = "write the settings as config.yaml does: sections of keys, a few levels deep"
+        return _unreadable(result, f"{exc.problem}{_where(exc)}", fix)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = exc.problem or exc.context or "unreadable"
         fix = "check the indentation and quoting around that line"
-        return _unreadable(result, f"broken YAML{where}: {problem}", fix)
+        return _unreadable(result, f"broken YAML{_where(exc)}: {problem}", fix)
     except yaml.YAMLError as exc:
         return _unreadable(result, f"broken YAML: {exc}", "check the file's syntax")
     finally:
@@ -121,6 +165,58 @@ def read_config_file(path: Path, settings_cls: type[BaseSettings]) -> ConfigFile
     result.data = data
     result.profiles = _read_profiles(raw_profiles, settings_cls, base_dir, secrets, result)
     return result
+
+
+def _where(exc: yaml.MarkedYAMLError) -> str:
+    mark = exc.problem_mark or exc.context_mark
+    return f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+
+
+def _alias_problem(root: yaml.Node) -> tuple[str, str] | None:
+    """What is wrong with the document's aliases, and the fix: an alias inside its own anchor,
+    or aliases that repeat more than `MAX_ALIAS_NODES` nodes; None when they are fine.
+
+    Sizes are counted once per node (memoised), without recursion, so an alias bomb costs a walk
+    over the nodes as written, never over the tree they expand to.
+    """
+    size: dict[int, int] = {}
+    ancestors: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            ancestors.discard(key)
+            size[key] = 1 + sum(size[id(child)] for child in _children(node))
+            continue
+        if key in size:
+            continue
+        if key in ancestors:
+            line = node.start_mark.line + 1
+            return (
+                f"the YAML anchor (&name) at line {line} holds an alias (*name) to itself, "
+                "which would never end",
+                "remove that alias (*name) or move it out of its anchor (&name)",
+            )
+        ancestors.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node))
+    added = size[id(root)] - len(size)
+    if added > MAX_ALIAS_NODES:
+        return (
+            f"YAML aliases (*name) repeat {added:,} values, above the limit of "
+            f"{MAX_ALIAS_NODES:,} (an alias bomb?)",
+            "write the values out instead of repeating large anchors (&name) many times",
+        )
+    return None
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 def _unreadable(result: ConfigFile, what: str, fix: str) -> ConfigFile:

@@ -4,7 +4,9 @@ A change is validated exactly as `fin-agent config check` does. A valid one wait
 is adopted at the next decision point (a scan's start, a minute's bars), never in the middle of a
 scan or of an order. An invalid one is refused with `error.raised` naming each bad field and the
 fix; the last good config stays. A change to a restart-only key is reported, not applied. Rapid
-saves settle: a file is read only once it has stayed unchanged for `settle_secs`.
+saves settle: a file is read only once it has stayed unchanged for `settle_secs`. The file is read
+and parsed in a worker thread, never on the event loop: a huge or hostile file is refused (see
+`config.file`) while the agent keeps trading and answering its probes.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import structlog
 
+from fin_agent.app.config.file import MAX_CONFIG_BYTES
 from fin_agent.app.config.settings import Settings, load_settings
 from fin_agent.app.config.version import (
     LIVE_SECTIONS,
@@ -33,6 +36,13 @@ from fin_agent.ports.clock import Clock
 
 log = structlog.get_logger(__name__)
 Publish = Callable[[list[DomainEvent]], Awaitable[None]]
+Load = Callable[[Path, str | None], Settings]
+"""Reads and validates config.yaml (with its environment and secret files); raises ConfigError."""
+
+
+def load_file(path: Path, profile: str | None) -> Settings:
+    """`load_settings` of `path` with the process environment: what `fin-agent run` read."""
+    return load_settings(path, profile=profile)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -94,6 +104,7 @@ class ConfigWatcher:
         profile: str | None = None,
         poll_secs: float = 1.0,
         settle_secs: float = 0.5,
+        load: Load = load_file,
     ) -> None:
         self._path = path
         self._live = live
@@ -103,6 +114,7 @@ class ConfigWatcher:
         self._profile = profile
         self._poll_secs = poll_secs
         self._settle_secs = settle_secs
+        self._load = load
         self._seen_digest = _digest(path)
         self._candidate: tuple[str, float] | None = None
         self.refused = 0
@@ -119,7 +131,7 @@ class ConfigWatcher:
 
     async def check(self, now_secs: float) -> str | None:
         """One poll at monotonic time `now_secs`; returns what happened, if anything."""
-        digest = _digest(self._path)
+        digest = await asyncio.to_thread(_digest, self._path)
         if digest == self._seen_digest:
             self._candidate = None
             return None
@@ -134,7 +146,7 @@ class ConfigWatcher:
     async def _reload(self) -> str:
         at = self._clock.now()
         try:
-            settings = load_settings(self._path, profile=self._profile)
+            settings = await asyncio.to_thread(self._load, self._path, self._profile)
         except ConfigError as exc:
             self.refused += 1
             log.error("config_refused", problems=str(exc), version_in_force=self._live.version)
@@ -185,8 +197,11 @@ def _with_live_keys(old: Settings, new: Settings) -> Settings:
 
 
 def _digest(path: Path) -> str:
+    """The hash of the file's first bytes, one past the size limit: enough to see a change (a
+    file above the limit is refused whole), never a read of whatever huge file appeared there."""
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        with path.open("rb") as file:
+            return hashlib.sha256(file.read(MAX_CONFIG_BYTES + 1)).hexdigest()
     except OSError:
         return "missing"
 

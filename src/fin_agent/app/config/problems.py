@@ -18,6 +18,8 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
+from fin_agent.app.config.urls import mask_url_secrets
+
 Loc = tuple[str | int, ...]
 
 _MAX_SHOWN = 60
@@ -91,7 +93,7 @@ def show(value: object) -> str:
         return "a mapping"
     if isinstance(value, list | tuple):
         return "a list"
-    text = repr(value) if isinstance(value, str) else str(value)
+    text = repr(mask_url_secrets(value)) if isinstance(value, str) else str(value)
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
 
 

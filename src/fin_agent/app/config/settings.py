@@ -64,6 +64,7 @@ from fin_agent.app.config.sources import (
     secret_fields,
     secrets_layer,
 )
+from fin_agent.app.config.urls import mask_urls_in
 from fin_agent.domain.errors import ConfigError
 from fin_agent.domain.rules import ExecutionCosts, PlanRules, RiskLimits, ScanRules, Strategy
 
@@ -164,6 +165,11 @@ class Settings(BaseSettings):
     )
     database_password: SecretStr | None = Field(
         default=None, description="TimescaleDB password (environment or secret file only)."
+    )
+    redis_password: SecretStr | None = Field(
+        default=None,
+        description="Password (AUTH) of the Redis at bus.redis_url, for the bus, the slots and "
+        "`fin-agent dlq` (environment or secret file only).",
     )
     dashboard_password: SecretStr | None = Field(
         default=None, description="Dashboard login password (environment or secret file only)."
@@ -313,6 +319,13 @@ class Settings(BaseSettings):
                 values.append(value.get_secret_value())
         return values
 
+    def bus_redis_password(self) -> str | None:
+        """The `redis_password` secret, for the Redis at bus.redis_url (the embedded server has
+        none); a password written in the URL itself wins, as redis-py reads it."""
+        if self.bus.redis_url is None or self.redis_password is None:
+            return None
+        return self.redis_password.get_secret_value()
+
     def strategy_equity(self) -> Decimal:
         """Equity at the start of the first simulated or replayed day (account.starting_equity)."""
         return self.account.starting_equity
@@ -396,8 +409,10 @@ def _plain(value: object) -> object:
         return [_plain(item) for item in value]
     if isinstance(value, SecretStr):
         return SECRET_MASK
-    if isinstance(value, Enum):
+    if isinstance(value, Enum):  # before str: a StrEnum is a str too
         return value.value
+    if isinstance(value, str):
+        return mask_urls_in(value)
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, time):
@@ -406,7 +421,8 @@ def _plain(value: object) -> object:
 
 
 def render_effective(settings: Settings) -> str:
-    """The effective settings as YAML; a set secret shows as '**********', an unset one as null."""
+    """The effective settings as YAML; a set secret shows as '**********', an unset one as null,
+    and so does a password inside a URL (`redis://:**********@host`)."""
     data: dict[str, Any] = {
         name: _plain(value) for name, value in settings.model_dump(mode="python").items()
     }

@@ -1,8 +1,14 @@
 """Config versions: a content hash of the effective config, what changed, and what may change live.
 
 The version is the first 12 hex digits of the SHA-256 of the effective config as canonical JSON,
-secrets left out (their presence changes nothing a trader decides). Strategy settings take effect
-at the next decision point; the rest (bus, store, ports, addresses) needs a restart.
+secrets left out (their presence changes nothing a trader decides). A password inside a URL
+(`store.url`, `bus.redis_url`, any URL-valued setting) is a secret too: it is masked before the
+hash, so what is recorded under `data_dir/config/` never holds it, and two configs that differ only
+in such a password are one version, exactly as two values of the `database_password` secret are.
+A version therefore always names one recorded content, and `config diff` between two versions
+always shows what differs (a password added or removed shows as the mask appearing or going).
+Strategy settings take effect at the next decision point; the rest (bus, store, ports,
+addresses) needs a restart.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Any
 
 from fin_agent.app.config.settings import Settings
 from fin_agent.app.config.sources import secret_fields
+from fin_agent.app.config.urls import mask_urls_in
 from fin_agent.domain.errors import ConfigError
 
 VERSION_LENGTH = 12
@@ -27,9 +34,9 @@ _LIVE_PREFIXES = tuple(f"{s}." for s in LIVE_SECTIONS) + LIVE_KEYS
 
 
 def effective(settings: Settings) -> dict[str, Any]:
-    """The settings as plain JSON values, without the secrets."""
-    dumped: dict[str, Any] = settings.model_dump(
-        mode="json", exclude=set(secret_fields(type(settings)))
+    """The settings as plain JSON values, without the secrets (URL passwords masked)."""
+    dumped: dict[str, Any] = mask_urls_in(
+        settings.model_dump(mode="json", exclude=set(secret_fields(type(settings))))
     )
     return dumped
 

@@ -1,10 +1,11 @@
 """The agent's HTTP server: `/healthz`, `/readyz` and the read models as JSON under `/api/`.
 
 `/healthz` answers while the process and its event loop do. `/readyz` checks each dependency and
-answers 503 with a reason per failing check. Bound to localhost unless `http.host` says otherwise.
-The dashboard reads everything it shows from here: besides the read models (a day's candles at
-`/api/day/DAY/candles?width=5m&symbol=SYM` among them), the event log, the dead-letter stream,
-the effective config (secrets masked) and the next scheduled runs.
+answers 503 with a reason per failing check; a flood of probes shares one check (`Readiness`).
+Bound to localhost unless `http.host` says otherwise. The dashboard reads everything it shows
+from here: besides the read models (a day's candles at `/api/day/DAY/candles?width=5m&symbol=SYM`
+among them), the event log, the dead-letter stream, the effective config (secrets masked) and
+the next scheduled runs.
 """
 
 from __future__ import annotations
@@ -15,21 +16,19 @@ import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 import structlog
 from aiohttp import web
 
 from fin_agent.adapters.redis.dead_letters import RedisDeadLetters
 from fin_agent.app.http.read_models import ReadModels, jsonable
+from fin_agent.app.http.readiness import CHECK_TIMEOUT_SECS, Readiness
+from fin_agent.app.http.readiness import Check as Check  # re-exported: checks are built with it
 from fin_agent.app.observability.metrics import CONTENT_TYPE, Metrics
 from fin_agent.domain.errors import FinAgentError
 from fin_agent.ports.store import CandleWidth, Store
 
 log = structlog.get_logger(__name__)
-
-Check = Callable[[], Awaitable[str | None]]
-"""A readiness check: returns None when fine, else the reason it is not."""
 
 DeadLetterSource = Callable[[int], Awaitable[Mapping[str, object]]]
 """The dead-letter stream: given a limit, `{"count": n, "letters": [oldest first]}`."""
@@ -38,7 +37,6 @@ ScheduleRuns = Sequence[Mapping[str, object]]
 ScheduleSource = Callable[[], ScheduleRuns | Awaitable[ScheduleRuns]]
 """The next scheduled runs, soonest first, each a JSON-ready mapping (job, at, reason, ...)."""
 
-CHECK_TIMEOUT_SECS = 2.0
 MAX_LIMIT = 10_000
 
 
@@ -128,20 +126,13 @@ def _types(request: web.Request, name: str) -> list[str] | None:
 def make_app(deps: HttpDeps) -> web.Application:
     """The aiohttp application with every route."""
     models = deps.read_models
+    readiness = Readiness(deps.checks)
 
     async def healthz(_: web.Request) -> web.Response:
         return _json({"status": "alive"})
 
     async def readyz(_: web.Request) -> web.Response:
-        results: dict[str, dict[str, Any]] = {}
-        for name, check in deps.checks.items():
-            try:
-                reason = await asyncio.wait_for(check(), CHECK_TIMEOUT_SECS)
-            except TimeoutError:
-                reason = f"no answer in {CHECK_TIMEOUT_SECS:.0f} s"
-            except Exception as exc:  # a broken check must say so, not break the probe
-                reason = f"check failed: {exc!r}"
-            results[name] = {"ok": reason is None, **({"reason": reason} if reason else {})}
+        results = await readiness.results()
         ready = all(r["ok"] for r in results.values())
         version = {"config_version": deps.config_version()} if deps.config_version else {}
         body = {"ready": ready, "checks": results, **deps.info, **version}

@@ -2,7 +2,8 @@
 
 Every line carries its bound context (trading day, symbol, plan, event, consumer group) and the
 active trace and span ids; secrets are masked whatever is logged: the values of the configured
-secrets anywhere in a line, any `token=`/`key=` query parameter, and fields named like a secret.
+secrets anywhere in a line, passwords inside URLs (`redis://:pw@host`), any `token=`/`key=`/
+`password=` query parameter, and fields named like a secret.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from typing import Any, Literal
 import structlog
 from opentelemetry import trace
 
+from fin_agent.app.config.urls import mask_url_secrets
+
 MASK = "**********"
 EventDict = MutableMapping[str, Any]
 _SECRET_FIELD = re.compile(r"(password|secret|token|api_key|apikey|webhook_url)", re.IGNORECASE)
-_SECRET_PARAM = re.compile(r"((?:token|apikey|api_key|key|password)=)[^&\s\"']+", re.IGNORECASE)
 _MIN_SECRET_LEN = 4
 
 
@@ -54,7 +56,7 @@ class SecretMasker:
         if isinstance(value, str):
             for secret in self._secrets:
                 value = value.replace(secret, MASK)
-            return _SECRET_PARAM.sub(lambda m: m.group(1) + MASK, value)
+            return mask_url_secrets(value)
         if isinstance(value, list | tuple):
             return type(value)(self._clean(v) for v in value)
         if isinstance(value, dict):
