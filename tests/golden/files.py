@@ -8,6 +8,7 @@ entry is that object written back as compact JSON, which pins key order and ever
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any, Final
 
 EVENTS_DIR: Final = Path(__file__).resolve().parent / "events"
+MANIFEST: Final = EVENTS_DIR / "SHA256SUMS"
+"""`<sha256>  <type>/<file>` of every released golden, sorted: never edited, never removed."""
 _NAME = re.compile(r"v(?P<version>[1-9][0-9]*)(?:-(?P<variant>[a-z0-9_]+))?")
 ENVELOPE: Final = ("type", "v", "id", "ts", "trace", "data")
 
@@ -88,3 +91,32 @@ def every_golden() -> list[Golden]:
     """Every golden file, by type, then version, then variant."""
     found = [load(path) for path in EVENTS_DIR.glob("*/*.json")]
     return sorted(found, key=lambda g: (g.event_type, g.version, g.variant))
+
+
+def digest(path: Path) -> str:
+    """The SHA-256 of a golden file's bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def released_name(path: Path) -> str:
+    """The manifest's name of the golden at `path`: `<type>/<file>`."""
+    return path.relative_to(EVENTS_DIR).as_posix()
+
+
+def released() -> dict[str, str]:
+    """The manifest: `<type>/<file>` -> the SHA-256 it was released with."""
+    if not MANIFEST.exists():
+        return {}
+    pairs = (line.split("  ", 1) for line in MANIFEST.read_text(encoding="utf-8").splitlines())
+    return {name: sha for sha, name in pairs}
+
+
+def release(path: Path) -> None:
+    """Add the golden at `path` to the manifest (a name already in it is refused)."""
+    entries = released()
+    name = released_name(path)
+    if name in entries:
+        raise ValueError(f"{name} is already released: goldens are never rewritten")
+    entries[name] = digest(path)
+    lines = [f"{sha}  {n}" for n, sha in sorted(entries.items())]
+    MANIFEST.write_text("\n".join(lines) + "\n", encoding="utf-8")

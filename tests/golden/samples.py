@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
 from fin_agent.domain.events import (
     BarsClosed,
@@ -305,6 +305,7 @@ SAMPLES: Final[dict[str, DomainEvent]] = {
             trading_day=DAY,
             result=SCAN,
             config_version=CONFIG_VERSION,
+            strategy_version=STRATEGY_VERSION,
         ),
         SignalGenerated(
             id=SignalGenerated.id_for("gap_and_go:2025-03-12:AAA"),
@@ -318,6 +319,7 @@ SAMPLES: Final[dict[str, DomainEvent]] = {
             trading_day=DAY,
             plan=PLAN,
             config_version=CONFIG_VERSION,
+            strategy_version=STRATEGY_VERSION,
         ),
         PlanRejected(
             id=PlanRejected.id_for(PLAN_CCC),
@@ -334,6 +336,7 @@ SAMPLES: Final[dict[str, DomainEvent]] = {
             trading_day=DAY,
             order=ORDER,
             config_version=CONFIG_VERSION,
+            strategy_version=STRATEGY_VERSION,
         ),
         PlanExecuted(
             id=PlanExecuted.id_for(PLAN_AAA),
@@ -356,6 +359,7 @@ SAMPLES: Final[dict[str, DomainEvent]] = {
             trade=WIN,
             fill=EXIT,
             config_version=CONFIG_VERSION,
+            strategy_version=STRATEGY_VERSION,
         ),
         RiskStateChanged(
             id=RiskStateChanged.id_for("2025-03-12:reducing:2025-03-12T15:05:00+00:00"),
@@ -413,5 +417,17 @@ SAMPLES: Final[dict[str, DomainEvent]] = {
     )
 }
 
-UPCAST_FILLS: Final[dict[tuple[str, str], dict[str, object]]] = {}
-"""(type, golden file stem) of an older version -> the sample's fields the upcasters fill in."""
+UPCAST_FILLS: Final[dict[tuple[str, str], dict[str, Any]]] = {
+    **{
+        (event_type, "v1"): {"config_version": "", "strategy_version": ""}
+        for event_type in ("scan.completed", "plan.created", "order.placed", "position.closed")
+    },
+    **{
+        (event_type, "v1-config_version"): {"strategy_version": ""}
+        for event_type in ("scan.completed", "plan.created", "order.placed", "position.closed")
+    },
+}
+"""(type, golden file stem) of an older version -> the sample's fields the upcasters fill in.
+
+The decisions' v1 as first released had no `config_version`; main then wrote it, still as v1
+(`v1-config_version`); v2 added `strategy_version`."""

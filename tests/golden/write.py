@@ -13,7 +13,15 @@ from __future__ import annotations
 import sys
 
 from fin_agent.adapters.codec.event_codec import EventCodec, default_registry
-from golden.files import golden_path, load, render
+from golden.files import (
+    every_golden,
+    golden_path,
+    load,
+    release,
+    released,
+    released_name,
+    render,
+)
 from golden.samples import SAMPLES, TRACE
 
 
@@ -32,10 +40,16 @@ def main() -> int:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(render(entry), encoding="utf-8")
+            release(path)
             print(f"wrote {path}")
         elif load(path).entry != entry:
             print(f"{path} no longer matches: make a new version, do not edit it")
             status = 1
+    manifest = released()
+    for golden in every_golden():  # a golden checked in by hand (an older shape) is released too
+        if released_name(golden.path) not in manifest:
+            release(golden.path)
+            print(f"released {golden.path}")
     return status
 
 

@@ -53,14 +53,16 @@ def restore(day: TradingDay, events: Sequence[DomainEvent]) -> Resumed:
         (e for e in events if e.TYPE in _ORDER), key=lambda e: (e.occurred_at, _ORDER[e.TYPE])
     )
     orders: dict[str, BracketOrder] = {}
-    planned, rejected, versions = False, 0, {}
+    planned, rejected = False, 0
+    versions: dict[str, tuple[str, str]] = {}
     for event in relevant:
         if isinstance(event, ScanCompleted):
             day.scan_result = event.result
             day.config_version = event.config_version or day.config_version
+            day.strategy_version = event.strategy_version or day.strategy_version
         elif isinstance(event, PlanCreated):
             day.plans[event.plan.symbol] = event.plan
-            versions[event.plan.id] = event.config_version
+            versions[event.plan.id] = (event.config_version, event.strategy_version)
             planned = True
         elif isinstance(event, PlanRejected):
             rejected += 1

@@ -92,7 +92,8 @@ class TradingDay:
         self.traces = SymbolTraces()
         self._live = live
         self.config_version = live.version if live is not None else ""
-        self._plan_versions: dict[str, str] = {}
+        self.strategy_version = live.strategy_version if live is not None else ""
+        self._plan_versions: dict[str, tuple[str, str]] = {}  # plan id -> (config, strategy)
 
     @property
     def watchlist(self) -> tuple[Symbol, ...]:
@@ -116,7 +117,9 @@ class TradingDay:
         """Whether the end-of-day flatten has happened."""
         return self._flattened
 
-    def restored(self, *, planned: bool, rejected: int, plan_versions: dict[str, str]) -> None:
+    def restored(
+        self, *, planned: bool, rejected: int, plan_versions: dict[str, tuple[str, str]]
+    ) -> None:
         """Take the bookkeeping `day.resume.restore` rebuilt from the stored events."""
         self._planned = self._planned or planned
         self._rejected += rejected
@@ -178,6 +181,7 @@ class TradingDay:
                 trading_day=self.day,
                 result=result,
                 config_version=self.config_version,
+                strategy_version=self.strategy_version,
             ),
         ]
         await self._ports.bus.publish(events)
@@ -269,7 +273,13 @@ class TradingDay:
         self._strategy = adopted.strategy
         self.risk.update_limits(adopted.strategy.risk)
         self.config_version = adopted.version
+        self.strategy_version = adopted.strategy_version
         log.info("config_adopted", version=adopted.version)
+
+    def _versions(self, plan_id: str) -> dict[str, str]:
+        """The versions a plan was made under, stamped on its order and its close."""
+        config, strategy = self._plan_versions.get(plan_id, ("", ""))
+        return {"config_version": config, "strategy_version": strategy}
 
     def _signal(self, candidate: Candidate, at: datetime) -> SignalGenerated:
         return SignalGenerated(
@@ -308,7 +318,7 @@ class TradingDay:
                 )
                 continue
             self.plans[outcome.symbol] = outcome
-            self._plan_versions[outcome.id] = self.config_version
+            self._plan_versions[outcome.id] = (self.config_version, self.strategy_version)
             events.append(
                 PlanCreated(
                     id=PlanCreated.id_for(outcome.id),
@@ -316,6 +326,7 @@ class TradingDay:
                     trading_day=self.day,
                     plan=outcome,
                     config_version=self.config_version,
+                    strategy_version=self.strategy_version,
                 )
             )
         return events
@@ -370,7 +381,7 @@ class TradingDay:
                     occurred_at=at,
                     trading_day=self.day,
                     order=order,
-                    config_version=self._plan_versions.get(plan.id, ""),
+                    **self._versions(plan.id),
                 )
             )
         return events
@@ -435,7 +446,7 @@ class TradingDay:
                 trading_day=self.day,
                 trade=trade,
                 fill=fill,
-                config_version=self._plan_versions.get(plan.id, ""),
+                **self._versions(plan.id),
             )
         ]
         change = self.risk.on_realised(self.ledger.realised)
