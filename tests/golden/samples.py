@@ -10,6 +10,7 @@ fill in (and with what) when that payload is decoded today.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
@@ -431,3 +432,9 @@ UPCAST_FILLS: Final[dict[tuple[str, str], dict[str, Any]]] = {
 
 The decisions' v1 as first released had no `config_version`; main then wrote it, still as v1
 (`v1-config_version`); v2 added `strategy_version`."""
+
+
+def decoded_today(event_type: str, name: str) -> DomainEvent:
+    """What the golden `<event_type>/<name>.json` decodes to today: the type's sample, with the
+    fields the upcasters fill in for an older version (`UPCAST_FILLS`; none for the current)."""
+    return dataclasses.replace(SAMPLES[event_type], **UPCAST_FILLS.get((event_type, name), {}))
