@@ -35,6 +35,7 @@ def snapshot(day: TradingDay) -> tuple[object, ...]:
         day.orders_placed,
         day.risk.state,
         day.planned,
+        (day.config_version, day.strategy_version),
     )
 
 
