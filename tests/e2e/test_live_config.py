@@ -104,6 +104,8 @@ async def test_a_valid_edit_changes_the_next_scan_and_the_plans_carry_its_versio
     assert change.restart_keys == ()
     assert change.previous_version == before == first.config_version
     assert second.config_version == change.version == agent.container.live.version != before
+    assert second.strategy_version == agent.container.live.strategy_version
+    assert second.strategy_version not in ("", first.strategy_version)  # a deciding key changed
     assert all(c.gap_pct >= 10 for c in second.result.candidates)
     assert any(
         r.rule is RejectRule.GAP_BAND and "4.." not in r.detail and "10" in r.detail
@@ -111,7 +113,9 @@ async def test_a_valid_edit_changes_the_next_scan_and_the_plans_carry_its_versio
     )
     plans = [p for p in agent.published(PlanCreated) if p.trading_day == DAY2]
     assert plans
-    assert {p.config_version for p in plans} == {change.version}
+    assert {(p.config_version, p.strategy_version) for p in plans} == {
+        (change.version, second.strategy_version)
+    }
 
 
 @pytest.mark.asyncio

@@ -56,12 +56,13 @@ class DayState:
         self.times = times
         self._strategy = strategy
         self.config_version = ""
+        self.strategy_version = ""
         self.ledger = Ledger(start_equity)
         self.risk = RiskEngine(strategy.risk, start_equity)
         self.scan_result: ScanResult | None = None
         self.plans: dict[Symbol, TradePlan] = {}
         self.orders: dict[str, BracketOrder] = {}
-        self.plan_versions: dict[str, str] = {}
+        self.plan_versions: dict[str, tuple[str, str]] = {}  # plan id -> (config, strategy)
         self.range_bars: dict[Symbol, dict[datetime, Bar]] = {}
         self.last_bars: dict[Symbol, Bar] = {}
         self.planned = False
@@ -114,11 +115,17 @@ class DayState:
             if p.plan_id in self.orders
         )
 
-    def adopt(self, strategy: Strategy, version: str) -> None:
+    def adopt(self, strategy: Strategy, version: str, strategy_version: str) -> None:
         """A new config version is in force from the next decision on."""
         self._strategy = strategy
         self.risk.update_limits(strategy.risk)
         self.config_version = version
+        self.strategy_version = strategy_version
+
+    def versions(self, plan_id: str) -> dict[str, str]:
+        """The config and strategy versions a plan was made under, for its order and close."""
+        config, strategy = self.plan_versions.get(plan_id, ("", ""))
+        return {"config_version": config, "strategy_version": strategy}
 
     # -- the fold ------------------------------------------------------------------------------
 
@@ -133,9 +140,10 @@ class DayState:
             case ScanCompleted():
                 self.scan_result = event.result
                 self.config_version = event.config_version or self.config_version
+                self.strategy_version = event.strategy_version or self.strategy_version
             case PlanCreated():
                 self.plans[event.plan.symbol] = event.plan
-                self.plan_versions[event.plan.id] = event.config_version
+                self.plan_versions[event.plan.id] = (event.config_version, event.strategy_version)
                 self.planned = True
             case PlanRejected():
                 self._on_rejected(event)
@@ -242,6 +250,7 @@ class DayState:
                 trading_day=self.day,
                 result=result,
                 config_version=self.config_version,
+                strategy_version=self.strategy_version,
             ),
         ]
         events += [
@@ -287,6 +296,7 @@ class DayState:
                     trading_day=self.day,
                     plan=outcome,
                     config_version=self.config_version,
+                    strategy_version=self.strategy_version,
                 )
             )
         return self._record(events)
@@ -332,7 +342,7 @@ class DayState:
                 occurred_at=at,
                 trading_day=self.day,
                 order=order,
-                config_version=self.plan_versions.get(plan.id, ""),
+                **self.versions(plan.id),
             )
             events += self._record([placed])
         return events
@@ -371,7 +381,7 @@ class DayState:
             trading_day=self.day,
             trade=self.ledger.closing(fill),
             fill=fill,
-            config_version=self.plan_versions.get(plan.id, ""),
+            **self.versions(plan.id),
         )
         events = self._record([closed])
         change = self.risk.on_realised(self.ledger.realised)

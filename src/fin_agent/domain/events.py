@@ -2,6 +2,12 @@
 
 Ids are deterministic (a UUID5 of the type and a natural key such as the plan id), so the same
 decision made twice, by a redelivery or a replay, carries the same id and stores dedupe on it.
+
+The strategy's decisions (a scan, a plan, an order, a close) say which config made them, twice:
+`config_version` is the hash of the whole config in force (what `config diff` and the dashboard
+name), `strategy_version` the hash of only the sections that decide (scan, plan, risk, execution),
+which an audit replay compares; '' when unknown. A field change is a new VERSION with an upcaster
+in the event codec and a new golden payload under tests/golden (see its README).
 """
 
 from __future__ import annotations
@@ -73,8 +79,10 @@ class ScanCompleted(DomainEvent):
     """The pre-market scan finished: ranked candidates and every rejection."""
 
     TYPE: ClassVar[str] = "scan.completed"
+    VERSION: ClassVar[int] = 2  # v1 had no strategy_version (codec upcasts it)
     result: ScanResult
     config_version: str = ""
+    strategy_version: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,8 +98,10 @@ class PlanCreated(DomainEvent):
     """A candidate became a plan with entry, stop, target and size."""
 
     TYPE: ClassVar[str] = "plan.created"
+    VERSION: ClassVar[int] = 2  # v1 had no strategy_version (codec upcasts it)
     plan: TradePlan
     config_version: str = ""
+    strategy_version: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,8 +120,10 @@ class OrderPlaced(DomainEvent):
     """A plan's trigger printed, risk approved it, and its bracket order went to the broker."""
 
     TYPE: ClassVar[str] = "order.placed"
+    VERSION: ClassVar[int] = 2  # v1 had no strategy_version (codec upcasts it)
     order: BracketOrder
     config_version: str = ""
+    strategy_version: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -137,9 +149,11 @@ class PositionClosed(DomainEvent):
     """A position was closed at its stop, its target, or the end-of-day flatten."""
 
     TYPE: ClassVar[str] = "position.closed"
+    VERSION: ClassVar[int] = 2  # v1 had no strategy_version (codec upcasts it)
     trade: ClosedTrade
     fill: Fill
     config_version: str = ""
+    strategy_version: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -589,13 +589,13 @@ REFUSALS: list[tuple[str, Any, DecodeReason, str]] = [
         "missing nested field",
         with_data(PlanCreated, delete_at(("plan", "window", "opens_at"))),
         DecodeReason.MISSING_FIELD,
-        "cannot decode plan.created v1: data.plan.window.opens_at: required field is missing",
+        "cannot decode plan.created v2: data.plan.window.opens_at: required field is missing",
     ),
     (
         "bad decimal in a nested tuple",
         with_data(ScanCompleted, set_at(("result", "candidates", 2, "gap_pct"), "5.0%")),
         DecodeReason.BAD_VALUE,
-        "cannot decode scan.completed v1: data.result.candidates[2].gap_pct: "
+        "cannot decode scan.completed v2: data.result.candidates[2].gap_pct: "
         "expected a decimal string, got string '5.0%'",
     ),
     (
@@ -609,7 +609,7 @@ REFUSALS: list[tuple[str, Any, DecodeReason, str]] = [
         "not a finite decimal",
         with_data(PlanCreated, set_at(("plan", "atr"), "NaN")),
         DecodeReason.BAD_VALUE,
-        "cannot decode plan.created v1: data.plan.atr: expected a finite decimal, got string 'NaN'",
+        "cannot decode plan.created v2: data.plan.atr: expected a finite decimal, got string 'NaN'",
     ),
     (
         "naive ts",
@@ -643,7 +643,7 @@ REFUSALS: list[tuple[str, Any, DecodeReason, str]] = [
         "bool where an int goes",
         with_data(PlanCreated, set_at(("plan", "qty"), True)),
         DecodeReason.BAD_VALUE,
-        "cannot decode plan.created v1: data.plan.qty: expected an integer, got true",
+        "cannot decode plan.created v2: data.plan.qty: expected an integer, got true",
     ),
     (
         "null where a string goes",
@@ -661,13 +661,13 @@ REFUSALS: list[tuple[str, Any, DecodeReason, str]] = [
         "array where an object goes",
         with_data(PlanCreated, set_at(("plan", "window"), [])),
         DecodeReason.BAD_VALUE,
-        "cannot decode plan.created v1: data.plan.window: expected an object, got array of 0 items",
+        "cannot decode plan.created v2: data.plan.window: expected an object, got array of 0 items",
     ),
     (
         "unknown fields",
         with_data(PlanCreated, set_at(("plan", "venue"), "NASDAQ")),
         DecodeReason.BAD_VALUE,
-        "cannot decode plan.created v1: data.plan: unknown field 'venue'",
+        "cannot decode plan.created v2: data.plan: unknown field 'venue'",
     ),
     (
         "envelope fields inside data",
@@ -718,7 +718,7 @@ def test_decode_error_carries_type_version_and_path(codec):
     error = caught.value
     assert (error.event_type, error.version, error.path) == (
         "scan.completed",
-        1,
+        ScanCompleted.VERSION,
         "data.result.candidates[2].gap_pct",
     )
 

@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from fin_agent.adapters.codec.upcasters import register_upcasters
 from fin_agent.domain.events import EVENT_TYPES, DomainEvent
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
@@ -78,8 +79,9 @@ class EventRegistry:
 
 
 def default_registry() -> EventRegistry:
-    """A registry of every event class of the domain (`EVENT_TYPES`)."""
+    """A registry of every event class of the domain (`EVENT_TYPES`) and their upcasters."""
     registry = EventRegistry()
     for cls in EVENT_TYPES:
         registry.register(cls)
+    register_upcasters(registry)
     return registry

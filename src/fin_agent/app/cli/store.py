@@ -42,6 +42,7 @@ async def replay_command(args: argparse.Namespace, settings: Settings, out: Text
                     "day": result.day.isoformat(),
                     "decisions": result.decisions,
                     "matches": result.matches,
+                    "unversioned": result.unversioned,
                     "differences": [
                         {"kind": d.kind, "type": d.event_type, "id": d.event_id, "detail": d.detail}
                         for d in result.differences
@@ -59,4 +60,9 @@ async def replay_command(args: argparse.Namespace, settings: Settings, out: Text
         out.write(f"{result.day}: {len(result.differences)} of the decisions differ:\n")
         for d in result.differences:
             out.write(f"  {d.kind:<8} {d.event_type:<20} {d.event_id}  {d.detail}\n")
+    if result.unversioned and not args.json:
+        out.write(
+            f"  note: {result.unversioned} decisions were recorded before strategy versions and "
+            "their config is not under data_dir/config: compared on what they decided only\n"
+        )
     return 0 if result.matches else EXIT_DIFFERENT

@@ -28,6 +28,7 @@ from fin_agent.app.config.version import (
     config_version,
     diff,
     effective,
+    strategy_version,
 )
 from fin_agent.domain.errors import ConfigError
 from fin_agent.domain.events import ConfigChanged, DomainEvent, ErrorRaised, Severity
@@ -47,17 +48,21 @@ def load_file(path: Path, profile: str | None) -> Settings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Version:
-    """One config version: its settings, hash and strategy."""
+    """One config version: its settings, hash, strategy and the hash of the deciding sections."""
 
     settings: Settings
     version: str
     strategy: Strategy
+    strategy_version: str
 
 
 def version_of(settings: Settings) -> Version:
     """The version of `settings`, with its strategy."""
     return Version(
-        settings=settings, version=config_version(settings), strategy=settings.strategy()
+        settings=settings,
+        version=config_version(settings),
+        strategy=settings.strategy(),
+        strategy_version=strategy_version(settings),
     )
 
 
@@ -77,6 +82,11 @@ class LiveConfig:
     def strategy(self) -> Strategy:
         """The strategy in force."""
         return self.current.strategy
+
+    @property
+    def strategy_version(self) -> str:
+        """The hash of the deciding sections (scan, plan, risk, execution) in force."""
+        return self.current.strategy_version
 
     def offer(self, pending: Version) -> None:
         """A validated version, to adopt at the next decision point."""

@@ -9,6 +9,10 @@ A version therefore always names one recorded content, and `config diff` between
 always shows what differs (a password added or removed shows as the mask appearing or going).
 Strategy settings take effect at the next decision point; the rest (bus, store, ports,
 addresses) needs a restart.
+
+The strategy version is the same hash over only the sections that decide trades
+(`STRATEGY_SECTIONS`): the strategy's decisions carry both, so an audit replay can tell a changed
+rule from a changed port. The config version stays the name of the whole file (`config diff`).
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ LIVE_SECTIONS: tuple[str, ...] = ("scan", "plan", "risk", "schedule", "notificat
 execution costs included (the paper broker is built with them), need a restart."""
 LIVE_KEYS: tuple[str, ...] = ("logging.level",)
 _LIVE_PREFIXES = tuple(f"{s}." for s in LIVE_SECTIONS) + LIVE_KEYS
+STRATEGY_SECTIONS: tuple[str, ...] = ("scan", "plan", "risk", "execution")
+"""Sections that decide the strategy's scans, plans, orders and fills: their hash is the
+strategy version. The rest (addresses, bus, store, schedule, logging...) decides no trade."""
 
 
 def effective(settings: Settings) -> dict[str, Any]:
@@ -43,7 +50,22 @@ def effective(settings: Settings) -> dict[str, Any]:
 
 def config_version(settings: Settings) -> str:
     """The content hash naming this configuration."""
-    canonical = json.dumps(effective(settings), sort_keys=True, separators=(",", ":"))
+    return _hash(effective(settings))
+
+
+def strategy_version(settings: Settings) -> str:
+    """The content hash of the sections of this configuration that decide trades."""
+    return strategy_version_of(effective(settings))
+
+
+def strategy_version_of(values: Mapping[str, Any]) -> str:
+    """The strategy version of an effective config (as `effective` or `ConfigHistory.load` give
+    it); a section it lacks counts as absent."""
+    return _hash({name: values.get(name) for name in STRATEGY_SECTIONS})
+
+
+def _hash(values: Mapping[str, Any]) -> str:
+    canonical = json.dumps(values, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:VERSION_LENGTH]
 
 

@@ -4,15 +4,22 @@ The inputs on record are the scan's snapshot (`scan.snapshot_taken`), the sessio
 equity (`day.started`) and the minutes of bars (`market.bars_closed`). Decisions carry
 deterministic ids, so each replayed decision is matched to the recorded one by id and compared
 field by field; a difference names the event and what changed.
+
+A decision's `config_version` (the whole config's hash: a port or an address changes it) is not
+compared; its `strategy_version` (the hash of scan, plan, risk and execution) is. A decision
+recorded before strategy versions existed gets its strategy version from the recorded config
+(`data_dir/config/<config_version>.json`); when that is not on file either, the version is
+unknown and the decision is compared on what it decided only (counted as `unversioned`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from fin_agent.adapters.codec.event_codec import EventCodec, default_registry
 from fin_agent.adapters.memory import (
@@ -22,8 +29,9 @@ from fin_agent.adapters.memory import (
 )
 from fin_agent.app.bootstrap import build, running
 from fin_agent.app.config.settings import Settings
+from fin_agent.app.config.version import ConfigHistory, strategy_version_of
 from fin_agent.app.runner import run_session
-from fin_agent.domain.errors import DataError
+from fin_agent.domain.errors import ConfigError, DataError
 from fin_agent.domain.events import (
     BarsClosed,
     DayStarted,
@@ -55,6 +63,11 @@ DECISIONS: tuple[type[DomainEvent], ...] = (
     RiskStateChanged,
     ReportDaily,
 )
+Versioned = ScanCompleted | PlanCreated | OrderPlaced | PositionClosed
+"""The decisions that carry the config and strategy versions they were made under."""
+NOT_COMPARED = frozenset({"config_version"})
+"""Fields of a decision that say where it came from but not what it decided."""
+UNKNOWN = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,6 +87,8 @@ class AuditResult:
     day: date
     decisions: int
     differences: tuple[Difference, ...]
+    unversioned: int = 0
+    """Decisions recorded without a strategy version that could not be recovered."""
 
     @property
     def matches(self) -> bool:
@@ -83,7 +98,9 @@ class AuditResult:
 
 async def audit_day(store: Store, settings: Settings, day: date) -> AuditResult:
     """Replay `day` from the store with the current strategy and compare its decisions."""
-    recorded = await store.events(day=day)
+    recorded = _with_strategy_versions(
+        await store.events(day=day), ConfigHistory(settings.data_path("config"))
+    )
     started = _one(recorded, DayStarted, day)
     snapshot = _one(recorded, SnapshotTaken, day).snapshot
     market = InMemoryMarketData()
@@ -119,6 +136,7 @@ def compare(
     before = {e.id: e for e in recorded if isinstance(e, kinds)}
     after = {e.id: e for e in replayed if isinstance(e, kinds)}
     differences: list[Difference] = []
+    unversioned = 0
     for event_id, old in before.items():
         new = after.get(event_id)
         if new is None:
@@ -127,8 +145,11 @@ def compare(
                            detail="recorded, but the replay did not decide it")
             )  # fmt: skip
             continue
-        old_data = json.loads(codec.encode(old)["data"])
-        new_data = json.loads(codec.encode(new)["data"])
+        old_data, new_data = _compared(codec, old), _compared(codec, new)
+        if old_data.get("strategy_version") == UNKNOWN:  # decided before strategy versions
+            unversioned += 1
+            del old_data["strategy_version"]
+            new_data.pop("strategy_version", None)
         if old_data != new_data:
             keys = old_data.keys() | new_data.keys()
             changed = sorted(k for k in keys if old_data.get(k) != new_data.get(k))
@@ -142,7 +163,35 @@ def compare(
                 Difference(kind="extra", event_type=new.TYPE, event_id=event_id,
                            detail="the replay decided it, the record does not have it")
             )  # fmt: skip
-    return AuditResult(day=day, decisions=len(before), differences=tuple(differences))
+    return AuditResult(
+        day=day, decisions=len(before), differences=tuple(differences), unversioned=unversioned
+    )
+
+
+def _compared(codec: EventCodec, event: DomainEvent) -> dict[str, Any]:
+    """The fields of `event` that the audit compares, as they travel."""
+    data: dict[str, Any] = json.loads(codec.encode(event)["data"])
+    return {k: v for k, v in data.items() if k not in NOT_COMPARED}
+
+
+def _with_strategy_versions(
+    events: Sequence[DomainEvent], history: ConfigHistory
+) -> list[DomainEvent]:
+    """`events` with the strategy version of a decision that lacks one (recorded before they
+    existed) worked out from its recorded config, when that config is on file."""
+    known: dict[str, str] = {}
+    out: list[DomainEvent] = []
+    for event in events:
+        if isinstance(event, Versioned) and event.config_version and not event.strategy_version:
+            config = event.config_version
+            if config not in known:
+                try:
+                    known[config] = strategy_version_of(history.load(config))
+                except ConfigError:
+                    known[config] = UNKNOWN
+            event = dataclasses.replace(event, strategy_version=known[config])
+        out.append(event)
+    return out
 
 
 E = TypeVar("E", bound=DomainEvent)

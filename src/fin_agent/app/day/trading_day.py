@@ -73,6 +73,7 @@ class TradingDay:
         self.traces = SymbolTraces()
         if live is not None:
             self.state.config_version = live.version
+            self.state.strategy_version = live.strategy_version
 
     # -- the state, for the runners, read models and tests --------------------------------------
 
@@ -85,6 +86,11 @@ class TradingDay:
     def config_version(self) -> str:
         """The config version the day's decisions are made under."""
         return self.state.config_version
+
+    @property
+    def strategy_version(self) -> str:
+        """The hash of the deciding sections the day's decisions are made under."""
+        return self.state.strategy_version
 
     @property
     def watchlist(self) -> tuple[Symbol, ...]:
@@ -232,7 +238,7 @@ class TradingDay:
         """Put a pending config version in force (called only at decision points)."""
         if self._live is None or (adopted := self._live.adopt()) is None:
             return
-        self.state.adopt(adopted.strategy, adopted.version)
+        self.state.adopt(adopted.strategy, adopted.version, adopted.strategy_version)
         log.info("config_adopted", version=adopted.version)
 
     def _traced(self, events: list[DomainEvent]) -> list[DomainEvent]:

@@ -1,0 +1,34 @@
+"""The upcasters of the event types' released versions, registered by `default_registry`.
+
+The wire format is pinned by a golden payload per type and version (tests/golden): changing an
+event's fields, or those of a value it carries, is a new VERSION, an upcaster here from the one
+before, and a new golden. An upcaster is a pure function from the `data` of version N to the
+`data` of version N + 1, and accepts every shape that version N was ever written in.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fin_agent.domain.events import OrderPlaced, PlanCreated, PositionClosed, ScanCompleted
+
+if TYPE_CHECKING:
+    from fin_agent.adapters.codec.registry import EventRegistry
+
+DECISIONS_V2: tuple[str, ...] = tuple(
+    cls.TYPE for cls in (ScanCompleted, PlanCreated, OrderPlaced, PositionClosed)
+)
+"""The decisions whose v2 added `strategy_version`."""
+
+
+def decision_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 -> v2 of a decision. v1 was stored in two shapes: as first released, without
+    `config_version`, and later with it (still stamped v1); v2 adds `strategy_version`, unknown
+    ('') for anything decided before it existed."""
+    return data | {"config_version": data.get("config_version", ""), "strategy_version": ""}
+
+
+def register_upcasters(registry: EventRegistry) -> None:
+    """Register every upcaster of the released versions in `registry`."""
+    for event_type in DECISIONS_V2:
+        registry.upcaster(event_type, 1)(decision_v1_to_v2)

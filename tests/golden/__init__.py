@@ -1,0 +1,1 @@
+"""Golden payloads: the pinned wire format of every event type and version (see README.md)."""
