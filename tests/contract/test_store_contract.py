@@ -42,7 +42,7 @@ from fin_agent.domain.values import Bar, Symbol
 from fin_agent.ports.store import Row, Store
 
 if TYPE_CHECKING:
-    from tests.contract.conftest import Durable, TradingDayEvents
+    from contract.conftest import Durable, TradingDayEvents
 
 pytestmark = pytest.mark.asyncio
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,6 +21,7 @@ from fin_agent.adapters.memory import (
 from fin_agent.app.day.times import DayPorts, DayTimes
 from fin_agent.app.day.trading_day import TradingDay
 from fin_agent.domain.events import (
+    DomainEvent,
     OrderPlaced,
     PlanCreated,
     PlanExecuted,
@@ -135,7 +137,10 @@ async def run(day: TradingDay, market: InMemoryMarketData) -> None:
         await day.on_bars(minutes[start])
 
 
-def of_type(bus: InMemoryEventBus, kind: type) -> list:
+E = TypeVar("E", bound=DomainEvent)
+
+
+def of_type(bus: InMemoryEventBus, kind: type[E]) -> list[E]:
     return [e for e in bus.published if isinstance(e, kind)]
 
 

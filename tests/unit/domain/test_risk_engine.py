@@ -52,11 +52,11 @@ def fill_rate(risk: RiskEngine, count: int = 10) -> None:
         assert check(risk, at=T0 + timedelta(seconds=i)).approved
 
 
-def test_risk_engine_approves_an_entry_inside_every_limit():
+def test_risk_engine_approves_an_entry_inside_every_limit() -> None:
     assert check(engine()) == RiskDecision(approved=True)
 
 
-def test_risk_engine_refuses_when_max_open_positions_reached():
+def test_risk_engine_refuses_when_max_open_positions_reached() -> None:
     decision = check(engine(), open_positions=3)
 
     assert decision == RiskDecision(
@@ -66,11 +66,11 @@ def test_risk_engine_refuses_when_max_open_positions_reached():
     )
 
 
-def test_risk_engine_approves_one_below_max_open_positions():
+def test_risk_engine_approves_one_below_max_open_positions() -> None:
     assert check(engine(), open_positions=2).approved
 
 
-def test_risk_engine_refuses_when_gross_exposure_would_exceed_the_cap():
+def test_risk_engine_refuses_when_gross_exposure_would_exceed_the_cap() -> None:
     decision = check(engine(), gross_exposure="90000", notional="10000.01")
 
     assert decision == RiskDecision(
@@ -80,11 +80,11 @@ def test_risk_engine_refuses_when_gross_exposure_would_exceed_the_cap():
     )
 
 
-def test_risk_engine_approves_gross_exposure_exactly_at_the_cap():
+def test_risk_engine_approves_gross_exposure_exactly_at_the_cap() -> None:
     assert check(engine(), gross_exposure="90000", notional="10000").approved
 
 
-def test_risk_engine_refuses_beyond_max_orders_per_minute():
+def test_risk_engine_refuses_beyond_max_orders_per_minute() -> None:
     risk = engine()
     fill_rate(risk)
 
@@ -97,7 +97,7 @@ def test_risk_engine_refuses_beyond_max_orders_per_minute():
     )
 
 
-def test_risk_engine_order_rate_window_slides_after_one_minute():
+def test_risk_engine_order_rate_window_slides_after_one_minute() -> None:
     risk = engine()
     fill_rate(risk)  # at T0, T0+1s, ..., T0+9s
 
@@ -108,7 +108,7 @@ def test_risk_engine_order_rate_window_slides_after_one_minute():
     assert check(risk, at=T0 + timedelta(seconds=61)).approved
 
 
-def test_risk_engine_refusals_do_not_count_toward_the_order_rate():
+def test_risk_engine_refusals_do_not_count_toward_the_order_rate() -> None:
     risk = engine(RiskLimits(max_orders_per_minute=1))
     for _ in range(5):
         assert not check(risk, open_positions=3).approved
@@ -121,7 +121,7 @@ def failing_everything(risk: RiskEngine) -> RiskDecision:
     return check(risk, open_positions=3, gross_exposure="100000", at=T0 + timedelta(seconds=30))
 
 
-def test_risk_engine_refusal_priority_halted_first():
+def test_risk_engine_refusal_priority_halted_first() -> None:
     risk = engine()
     fill_rate(risk)
     risk.halt("operator")
@@ -129,7 +129,7 @@ def test_risk_engine_refusal_priority_halted_first():
     assert failing_everything(risk).reason is RiskReason.HALTED
 
 
-def test_risk_engine_refusal_priority_reducing_before_the_limits():
+def test_risk_engine_refusal_priority_reducing_before_the_limits() -> None:
     risk = engine()
     fill_rate(risk)
     risk.on_realised(Decimal(-2000))
@@ -146,8 +146,8 @@ def test_risk_engine_refusal_priority_reducing_before_the_limits():
     ],
 )
 def test_risk_engine_refusal_priority_positions_then_exposure_then_rate(
-    open_positions, gross_exposure, reason
-):
+    open_positions: int, gross_exposure: str, reason: RiskReason
+) -> None:
     risk = engine()
     fill_rate(risk)  # the rate limit is reached too
 
@@ -161,18 +161,18 @@ def test_risk_engine_refusal_priority_positions_then_exposure_then_rate(
     assert decision.reason is reason
 
 
-def test_risk_engine_loss_limit_is_the_percentage_of_start_equity():
+def test_risk_engine_loss_limit_is_the_percentage_of_start_equity() -> None:
     assert engine().loss_limit == Decimal(2000)
 
 
-def test_risk_engine_stays_active_one_cent_short_of_the_daily_loss_limit():
+def test_risk_engine_stays_active_one_cent_short_of_the_daily_loss_limit() -> None:
     risk = engine()
 
     assert risk.on_realised(Decimal("-1999.99")) is None
     assert risk.state is TradingState.ACTIVE
 
 
-def test_risk_engine_moves_to_reducing_exactly_at_the_daily_loss_limit():
+def test_risk_engine_moves_to_reducing_exactly_at_the_daily_loss_limit() -> None:
     risk = engine()
 
     change = risk.on_realised(Decimal("-2000.00"))
@@ -189,7 +189,7 @@ def test_risk_engine_moves_to_reducing_exactly_at_the_daily_loss_limit():
     assert risk.state is TradingState.REDUCING
 
 
-def test_risk_engine_refuses_new_entries_when_reducing():
+def test_risk_engine_refuses_new_entries_when_reducing() -> None:
     risk = engine()
     risk.on_realised(Decimal(-2500))
 
@@ -200,7 +200,7 @@ def test_risk_engine_refuses_new_entries_when_reducing():
     )
 
 
-def test_risk_engine_reports_the_reducing_change_only_once():
+def test_risk_engine_reports_the_reducing_change_only_once() -> None:
     risk = engine()
     risk.on_realised(Decimal(-2000))
 
@@ -209,14 +209,14 @@ def test_risk_engine_reports_the_reducing_change_only_once():
     assert risk.state is TradingState.REDUCING
 
 
-def test_risk_engine_ignores_profits():
+def test_risk_engine_ignores_profits() -> None:
     risk = engine()
 
     assert risk.on_realised(Decimal(5000)) is None
     assert risk.state is TradingState.ACTIVE
 
 
-def test_risk_engine_halt_refuses_entries_until_resumed():
+def test_risk_engine_halt_refuses_entries_until_resumed() -> None:
     risk = engine()
 
     halted = risk.halt("operator pressed stop")
@@ -242,7 +242,7 @@ def test_risk_engine_halt_refuses_entries_until_resumed():
     assert check(risk).approved
 
 
-def test_risk_engine_halt_twice_and_resume_when_not_halted_change_nothing():
+def test_risk_engine_halt_twice_and_resume_when_not_halted_change_nothing() -> None:
     risk = engine()
 
     assert risk.resume("not halted") is None
@@ -251,7 +251,7 @@ def test_risk_engine_halt_twice_and_resume_when_not_halted_change_nothing():
     assert risk.state is TradingState.HALTED
 
 
-def test_risk_engine_can_halt_while_reducing():
+def test_risk_engine_can_halt_while_reducing() -> None:
     risk = engine()
     risk.on_realised(Decimal(-2000))
 
@@ -261,7 +261,7 @@ def test_risk_engine_can_halt_while_reducing():
     assert (change.previous, change.current) == (TradingState.REDUCING, TradingState.HALTED)
 
 
-def test_risk_engine_loss_while_halted_does_not_leave_halted():
+def test_risk_engine_loss_while_halted_does_not_leave_halted() -> None:
     risk = engine()
     risk.halt("stop")
 
@@ -269,7 +269,7 @@ def test_risk_engine_loss_while_halted_does_not_leave_halted():
     assert risk.state is TradingState.HALTED
 
 
-def test_risk_engine_resume_after_the_daily_loss_limit_still_refuses_entries():
+def test_risk_engine_resume_after_the_daily_loss_limit_still_refuses_entries() -> None:
     risk = engine()
     risk.on_realised(Decimal(-2000))
     risk.halt("stop")
@@ -280,7 +280,7 @@ def test_risk_engine_resume_after_the_daily_loss_limit_still_refuses_entries():
     assert not check(risk).approved
 
 
-def test_risk_engine_resume_remembers_a_loss_limit_crossed_while_halted():
+def test_risk_engine_resume_remembers_a_loss_limit_crossed_while_halted() -> None:
     risk = engine()
     risk.halt("stop")
     risk.on_realised(Decimal(-2000))
