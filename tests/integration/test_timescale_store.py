@@ -457,7 +457,9 @@ async def test_rows_are_python_values_under_the_column_names_of_the_table(
         "volume": 1_000,
         "event_id": event.id,
     }
-    assert row["start"].tzinfo is UTC  # type: ignore[attr-defined]
+    start = row["start"]
+    assert isinstance(start, datetime)
+    assert start.tzinfo is UTC
     assert await store.rows("bars_1m", day=date(2024, 1, 3)) == []
 
 
