@@ -32,9 +32,11 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# mypy --strict over src/, tests/, dashboard/, bench/ and tools/ (pyproject's [tool.mypy] files)
 typecheck: install
 	$(VENV)/bin/mypy
 
+# import-linter's allow-list contracts (pyproject's [tool.importlinter], tools/import_contracts.py)
 imports: install
 	$(VENV)/bin/lint-imports
 

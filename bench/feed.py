@@ -109,7 +109,7 @@ class Server:
 
     async def latest_connection(self) -> int:
         state = await self.get("state")
-        return max(c["id"] for c in state["connections"])
+        return max(int(c["id"]) for c in state["connections"])
 
     async def sent_log(self, conn_id: int) -> list[tuple[int, float]]:
         return [(int(t), float(s)) for t, s in await self.get("sent", id=conn_id)]
@@ -221,7 +221,7 @@ def project_pipeline(
     )
     market = MarketFeed(
         feed,
-        bus,  # type: ignore[arg-type]
+        bus,
         clock=FixedClock(datetime(2013, 10, 10, 20, tzinfo=UTC)),
         aggregator=BarAggregator(),
         config=MarketFeedConfig(flush_every_secs=None),

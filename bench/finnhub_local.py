@@ -40,13 +40,12 @@ import itertools
 import json
 import random
 import signal
-import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from aiohttp import WSMsgType, web
 
@@ -80,6 +79,16 @@ class TapeTrade:
             "v": self.size,
             "c": list(self.conditions),
         }
+
+
+T = TypeVar("T")
+
+
+def _present(value: T | None, column: str) -> T:
+    """A tape column's value, which the recorded file always has."""
+    if value is None:
+        raise ValueError(f"{TICKS_FILE}: a trade without a {column}")
+    return value
 
 
 def encode_frame(trades: Sequence[TapeTrade]) -> str:
@@ -124,7 +133,13 @@ class Tape:
             strict=True,
         )
         return cls(
-            TapeTrade(as_symbol or name, at_ms, price, size, (code,) if code else ())
+            TapeTrade(
+                as_symbol or _present(name, "symbol"),
+                _present(at_ms, "datetime"),
+                float(_present(price, "price")),
+                int(_present(size, "size")),
+                (code,) if code else (),
+            )
             for name, at_ms, price, size, code in columns
         )
 
@@ -400,7 +415,9 @@ class RestState:
                 return failure
         return None
 
-    def answer(self, path: str, query: dict[str, str], token: str | None, expected: str) -> Any:
+    def answer(
+        self, path: str, query: dict[str, str], token: str | None, expected: str
+    ) -> web.Response:
         """The aiohttp response for one call (records it)."""
         authorized = token == expected
         status, body, headers = 200, None, {}
@@ -667,7 +684,7 @@ class LocalFinnhub:
             path, dict(request.query), request.headers.get(TOKEN_HEADER), self.token
         )
         await self._notify()
-        return response  # type: ignore[no-any-return]
+        return response
 
 
 async def _send(conn: Connection, text: str | bytes) -> bool:
@@ -863,4 +880,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

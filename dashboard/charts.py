@@ -26,7 +26,7 @@ Chart = alt.Chart | alt.LayerChart | alt.FacetChart
 
 
 def _data(values: list[dict[str, object]]) -> alt.Data:
-    data: alt.Data = alt.Data(values=values)  # type: ignore[no-untyped-call]
+    data: alt.Data = alt.Data(values=values)  # type: ignore[no-untyped-call]  # altair: untyped
     return data
 
 

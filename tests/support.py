@@ -12,13 +12,14 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from redis.typing import EncodableT, FieldT
 
 
 def in_ci() -> bool:
@@ -150,3 +151,8 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) 
             return
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def stream_entry(fields: Mapping[str, str]) -> dict[FieldT, EncodableT]:
+    """`fields` as redis-py's `xadd` types them (its dict parameter is invariant)."""
+    return {key: value for key, value in fields.items()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import streamlit as st
+
 from dashboard import ui
 from dashboard.tables import CONFIG_COLUMN, Column, table
 

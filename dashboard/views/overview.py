@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import streamlit as st
+
 from dashboard import charts, ui
 from dashboard.client import JSON
 from dashboard.tables import TRADE_COLUMNS, Column, money, number, table

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import streamlit as st
+
 from dashboard import charts, ui
 from dashboard.client import Unreachable
 from dashboard.tables import CONFIG_COLUMN, Column, number, table

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import streamlit as st
+
 from dashboard import charts, ui
 from dashboard.tables import CONFIG_COLUMN, TRADE_COLUMNS, Column, money, number, table
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import streamlit as st
+
 from dashboard import ui
 from dashboard.tables import Column, table
 

@@ -27,7 +27,7 @@ from fin_agent.ports.daily_bar_cache import DailyBarCache
 from fin_agent.ports.store import Store
 
 if TYPE_CHECKING:
-    from tests.contract.conftest import Durable
+    from contract.conftest import Durable
 
 pytestmark = pytest.mark.asyncio
 

@@ -43,7 +43,7 @@ from fin_agent.domain.values import Bar, Symbol
 from fin_agent.ports.store import CANDLE_COLUMNS, CandleWidth, Row, Store
 
 if TYPE_CHECKING:
-    from tests.contract.conftest import Durable, TradingDayEvents
+    from contract.conftest import Durable, TradingDayEvents
 
 pytestmark = pytest.mark.asyncio
 

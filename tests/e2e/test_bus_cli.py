@@ -12,7 +12,8 @@ import pytest
 from redis import Redis
 
 from fin_agent.adapters.redis.embedded import EmbeddedRedis
-from fin_agent.adapters.redis.streams import dead_letter_fields
+from fin_agent.adapters.redis.streams import dead_letter_fields, text
+from support import stream_entry
 
 REPO = Path(__file__).resolve().parents[2]
 FIN_AGENT = Path(sys.executable).with_name("fin-agent")
@@ -90,7 +91,7 @@ def test_dlq_lists_shows_replays_and_purges_dead_letters(data_dir: Path) -> None
             deliveries=1,
             fields=original,
         )
-        dlq_id = client.xadd("fin:dlq", letter).decode()  # type: ignore[arg-type]
+        dlq_id = text(client.xadd("fin:dlq", stream_entry(letter)))
 
         listed = cli(data_dir, "dlq", "list")
         shown = cli(data_dir, "dlq", "show", dlq_id)
@@ -103,9 +104,12 @@ def test_dlq_lists_shows_replays_and_purges_dead_letters(data_dir: Path) -> None
         assert json.loads(shown.stdout)["fields"] == original
         assert replayed.stdout.startswith(f"replayed {dlq_id} as ")
         assert json.loads(after_replay.stdout) == []
-        [(_, fields)] = client.xrange("fin:events")
-        assert {k.decode(): v.decode() for k, v in fields.items()} == original
-        client.xadd("fin:dlq", letter)  # type: ignore[arg-type]
+        entries = client.xrange("fin:events")
+        assert entries is not None
+        [(_, fields)] = entries
+        assert fields is not None
+        assert {text(k): text(v) for k, v in fields.items()} == original
+        client.xadd("fin:dlq", stream_entry(letter))
         client.close()
     finally:
         server.stop()

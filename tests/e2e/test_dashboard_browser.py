@@ -24,7 +24,7 @@ import pytest
 
 from fin_agent.adapters.codec.event_codec import EventCodec, default_registry
 from fin_agent.domain.events import ErrorRaised, Severity
-from support import RedisServerFactory, free_port, http_get, in_ci, wait_until
+from support import RedisServerFactory, free_port, http_get, in_ci, stream_entry, wait_until
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -148,7 +148,7 @@ def inject_error(redis_url: str, agent_url: str) -> ErrorRaised:
     error = injected_error()
     client = redis.Redis.from_url(redis_url)
     try:
-        client.xadd("fin:events", EventCodec(default_registry()).encode(error))  # type: ignore[arg-type]
+        client.xadd("fin:events", stream_entry(EventCodec(default_registry()).encode(error)))
     finally:
         client.close()
     wait_until(

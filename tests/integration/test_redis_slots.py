@@ -39,8 +39,10 @@ SLOT = "scan:2026-11-27T09:00-05:00"
 JOBS = ("scan", "plan", "flatten", "report", "housekeeping")
 
 
-def ny(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=NEW_YORK)
+def ny(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=NEW_YORK)
 
 
 async def eventually(

@@ -13,9 +13,10 @@ import dataclasses
 import hashlib
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Protocol, TypedDict, Unpack
 
 import asyncpg
 import pytest
@@ -37,7 +38,24 @@ DAY = date(2024, 1, 2)
 OPEN = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
 DAILY_BAR_TABLES = ("daily_bars", "daily_bar_coverage")
 
-OpenStore = Callable[..., Awaitable[TimescaleStore]]
+
+class ConnectOptions(TypedDict, total=False):
+    """The keywords of `TimescaleStore.connect` a test may set."""
+
+    min_size: int
+    max_size: int
+    command_timeout_secs: float
+    connect_timeout_secs: float
+    bars_retention_days: int | None
+    ping_timeout_secs: float
+
+
+class OpenStore(Protocol):
+    """The `open_store` fixture: a connected store in `schema` (the test's own by default)."""
+
+    def __call__(
+        self, schema: str | None = None, **options: Unpack[ConnectOptions]
+    ) -> Awaitable[TimescaleStore]: ...
 
 
 def bars_closed(minute: int, symbols: int = 2, day: date = DAY) -> BarsClosed:
@@ -95,7 +113,9 @@ async def open_store(pg_dsn: str) -> AsyncIterator[OpenStore]:
     stores: list[TimescaleStore] = []
     default_schema = f"t_{uuid.uuid4().hex}"
 
-    async def open_one(schema: str | None = None, **options: object) -> TimescaleStore:
+    async def open_one(
+        schema: str | None = None, **options: Unpack[ConnectOptions]
+    ) -> TimescaleStore:
         store = await TimescaleStore.connect(
             pg_dsn, CODEC, schema=schema or default_schema, **options
         )
@@ -366,7 +386,9 @@ async def test_rows_are_python_values_under_the_column_names_of_the_table(
         "volume": 1_000,
         "event_id": event.id,
     }
-    assert row["start"].tzinfo is UTC  # type: ignore[attr-defined]
+    start = row["start"]
+    assert isinstance(start, datetime)
+    assert start.tzinfo is UTC
     assert await store.rows("bars_1m", day=date(2024, 1, 3)) == []
 
 

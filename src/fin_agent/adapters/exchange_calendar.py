@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import exchange_calendars as xcals  # type: ignore[import-untyped]
+import exchange_calendars as xcals  # type: ignore[import-untyped]  # ships no type information
 
 from fin_agent.domain.errors import ConfigError
 from fin_agent.domain.values import Session

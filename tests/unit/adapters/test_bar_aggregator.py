@@ -7,9 +7,11 @@ from __future__ import annotations
 import csv
 import gzip
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -31,7 +33,7 @@ def tick(symbol: str, price: float, seconds: float, size: int, *codes: str) -> T
     return Tick(symbol, price, at(seconds), size, codes)
 
 
-def only(minutes: list[ClosedMinute] | tuple[ClosedMinute, ...]) -> ClosedMinute:
+def only(minutes: Sequence[ClosedMinute]) -> ClosedMinute:
     assert len(minutes) == 1, minutes
     return minutes[0]
 
@@ -91,7 +93,12 @@ def test_open_and_close_follow_trade_times_within_the_minute() -> None:
 
     bar = only(agg.close_all()).bars[0]
 
-    assert (bar.open, bar.high, bar.low, bar.close) == (9, 11, 9, 11)
+    assert (bar.open, bar.high, bar.low, bar.close) == (
+        Decimal(9),
+        Decimal(11),
+        Decimal(9),
+        Decimal(11),
+    )
     assert bar.volume == 4
 
 
@@ -126,7 +133,12 @@ def test_an_earlier_minute_still_open_takes_its_out_of_order_trade() -> None:
     minute = only(list(closed))
     assert minute.start == T0
     bar = minute.bars[0]
-    assert (bar.open, bar.low, bar.close, bar.volume) == (10, Decimal("9.5"), Decimal("9.5"), 8)
+    assert (bar.open, bar.low, bar.close, bar.volume) == (
+        Decimal(10),
+        Decimal("9.5"),
+        Decimal("9.5"),
+        8,
+    )
     assert agg.stats.late == 0
 
 
@@ -182,7 +194,7 @@ def test_excluded_condition_codes_are_left_out_and_counted() -> None:
 
     bar = only(agg.close_all()).bars[0]
 
-    assert (bar.high, bar.low, bar.volume) == (49, 48, 147)
+    assert (bar.high, bar.low, bar.volume) == (Decimal(49), Decimal(48), 147)
     assert agg.stats.excluded == 1
 
 
@@ -227,6 +239,15 @@ def _lean_minute_volume(folder: Path) -> dict[date, int]:
     return volume
 
 
+T = TypeVar("T")
+
+
+def no_nulls(column: list[T | None]) -> list[T]:
+    """A column of the recorded file, which has no nulls."""
+    assert None not in column
+    return [value for value in column if value is not None]
+
+
 def _aig_ticks(folder: Path) -> list[Tick]:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -236,10 +257,10 @@ def _aig_ticks(folder: Path) -> list[Tick]:
     return [
         Tick("AIG", price, at_ms, size, (code,))
         for at_ms, price, size, code in zip(
-            stamps,
-            table["price"].to_pylist(),
-            table["size"].to_pylist(),
-            table["condition"].to_pylist(),
+            no_nulls(stamps),
+            no_nulls(table["price"].to_pylist()),
+            no_nulls(table["size"].to_pylist()),
+            no_nulls(table["condition"].to_pylist()),
             strict=True,
         )
     ]

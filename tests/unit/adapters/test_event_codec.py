@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import pytest
 
@@ -323,6 +324,16 @@ SAMPLES: dict[type[DomainEvent], DomainEvent] = {
 }
 
 
+E = TypeVar("E", bound=DomainEvent)
+
+
+def sample(cls: type[E]) -> E:
+    """The sample of `cls`, typed as `cls`."""
+    event = SAMPLES[cls]
+    assert isinstance(event, cls)
+    return event
+
+
 @pytest.fixture
 def codec() -> EventCodec:
     return EventCodec(default_registry())
@@ -337,13 +348,13 @@ def as_bytes(fields: dict[str, str]) -> dict[bytes, bytes]:
     return {k.encode(): v.encode() for k, v in fields.items()}
 
 
-def test_samples_cover_every_event_type():
+def test_samples_cover_every_event_type() -> None:
     assert set(SAMPLES) == set(EVENT_TYPES)
     assert all(type(event) is cls for cls, event in SAMPLES.items())
 
 
 @pytest.mark.parametrize("event", SAMPLES.values(), ids=lambda e: e.TYPE)
-def test_codec_round_trips_every_event_type_exactly(codec, event):
+def test_codec_round_trips_every_event_type_exactly(codec: EventCodec, event: DomainEvent) -> None:
     fields = codec.encode(event, trace=TRACE)
 
     decoded = codec.decode(fields)
@@ -353,11 +364,13 @@ def test_codec_round_trips_every_event_type_exactly(codec, event):
 
 
 @pytest.mark.parametrize("event", SAMPLES.values(), ids=lambda e: e.TYPE)
-def test_codec_decodes_bytes_keys_and_values_as_redis_py_returns_them(codec, event):
+def test_codec_decodes_bytes_keys_and_values_as_redis_py_returns_them(
+    codec: EventCodec, event: DomainEvent
+) -> None:
     assert codec.decode(as_bytes(codec.encode(event))).event == event
 
 
-def test_codec_writes_the_flat_envelope_with_compact_json_data(codec):
+def test_codec_writes_the_flat_envelope_with_compact_json_data(codec: EventCodec) -> None:
     event = SAMPLES[PlanExpired]
 
     fields = codec.encode(event)
@@ -372,9 +385,9 @@ def test_codec_writes_the_flat_envelope_with_compact_json_data(codec):
     }
 
 
-def test_codec_keeps_decimals_exact_as_strings(codec):
+def test_codec_keeps_decimals_exact_as_strings(codec: EventCodec) -> None:
     plan = replace(PLAN, entry=D("2.0"), stop=D("1.9500"), target=D("1.2E+2"), atr=D("-0"))
-    event = replace(SAMPLES[PlanCreated], plan=plan)
+    event = replace(sample(PlanCreated), plan=plan)
 
     fields = codec.encode(event)
     decoded = codec.decode(fields).event
@@ -392,11 +405,11 @@ def test_codec_keeps_decimals_exact_as_strings(codec):
     assert decoded == event
 
 
-def test_codec_round_trips_optional_fields_when_set(codec):
+def test_codec_round_trips_optional_fields_when_set(codec: EventCodec) -> None:
     closed = (
         PLAN.trigger(at(7)).fill(D("10.87"), at(7)).close(D("11.62"), ExitReason.TARGET, at(48))
     )
-    event = replace(SAMPLES[PlanCreated], plan=closed)
+    event = replace(sample(PlanCreated), plan=closed)
 
     decoded = codec.decode(codec.encode(event)).event
 
@@ -406,7 +419,7 @@ def test_codec_round_trips_optional_fields_when_set(codec):
     assert decoded.plan.exit_reason is ExitReason.TARGET
 
 
-def test_codec_converts_a_non_utc_offset_to_utc(codec):
+def test_codec_converts_a_non_utc_offset_to_utc(codec: EventCodec) -> None:
     fields = codec.encode(SAMPLES[PlanExpired]) | {"ts": "2024-01-02T10:30:00-05:00"}
 
     decoded = codec.decode(fields).event
@@ -415,7 +428,9 @@ def test_codec_converts_a_non_utc_offset_to_utc(codec):
     assert decoded.occurred_at.tzinfo is UTC
 
 
-def test_codec_ignores_fields_beyond_the_envelope_and_reads_a_missing_trace_as_empty(codec):
+def test_codec_ignores_fields_beyond_the_envelope_and_reads_a_missing_trace_as_empty(
+    codec: EventCodec,
+) -> None:
     fields = codec.encode(SAMPLES[PlanExpired], trace=TRACE)
     del fields["trace"]
 
@@ -434,20 +449,22 @@ def test_codec_ignores_fields_beyond_the_envelope_and_reads_a_missing_trace_as_e
         "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
     ],
 )
-def test_codec_drops_an_invalid_traceparent_on_decode_as_w3c_says(codec, trace):
+def test_codec_drops_an_invalid_traceparent_on_decode_as_w3c_says(
+    codec: EventCodec, trace: str
+) -> None:
     fields = codec.encode(SAMPLES[PlanExpired]) | {"trace": trace}
 
     assert codec.decode(fields).trace == ""
 
 
-def test_codec_refuses_to_encode_an_invalid_traceparent(codec):
+def test_codec_refuses_to_encode_an_invalid_traceparent(codec: EventCodec) -> None:
     with pytest.raises(
         ValueError, match=exactly("trace 'abc' is not a W3C traceparent: pass one or ''")
     ):
         codec.encode(SAMPLES[PlanExpired], trace="abc")
 
 
-def test_codec_refuses_to_encode_an_unregistered_event():
+def test_codec_refuses_to_encode_an_unregistered_event() -> None:
     codec = EventCodec(EventRegistry())
 
     with pytest.raises(
@@ -456,9 +473,9 @@ def test_codec_refuses_to_encode_an_unregistered_event():
         codec.encode(SAMPLES[PlanExpired])
 
 
-def test_codec_refuses_to_encode_a_naive_datetime(codec):
+def test_codec_refuses_to_encode_a_naive_datetime(codec: EventCodec) -> None:
     naive = replace(WIN, exit_at=datetime(2024, 1, 2, 15, 18))  # noqa: DTZ001 - the point of the test
-    event = replace(SAMPLES[PositionClosed], trade=naive)
+    event = replace(sample(PositionClosed), trade=naive)
 
     with pytest.raises(
         ValueError,
@@ -478,14 +495,18 @@ def entry(event_type: type[DomainEvent] = PlanExpired, **changes: str) -> dict[s
     return fields | changes
 
 
-def with_data(event_type: type[DomainEvent], edit: Any) -> dict[str, str]:
+Edit = Callable[[Any], None]
+"""An in-place change to an entry's decoded JSON data."""
+
+
+def with_data(event_type: type[DomainEvent], edit: Edit) -> dict[str, str]:
     fields = entry(event_type)
     data = json.loads(fields["data"])
     edit(data)
     return fields | {"data": json.dumps(data)}
 
 
-def set_at(path: tuple[str | int, ...], value: Any) -> Any:
+def set_at(path: tuple[str | int, ...], value: Any) -> Edit:
     def edit(data: Any) -> None:
         for key in path[:-1]:
             data = data[key]
@@ -494,7 +515,7 @@ def set_at(path: tuple[str | int, ...], value: Any) -> Any:
     return edit
 
 
-def delete_at(path: tuple[str | int, ...]) -> Any:
+def delete_at(path: tuple[str | int, ...]) -> Edit:
     def edit(data: Any) -> None:
         for key in path[:-1]:
             data = data[key]
@@ -692,7 +713,7 @@ REFUSALS: list[tuple[str, Any, DecodeReason, str]] = [
 ]
 
 
-def test_refusals_cover_every_decode_reason():
+def test_refusals_cover_every_decode_reason() -> None:
     assert {reason for _, _, reason, _ in REFUSALS} == set(DecodeReason)
 
 
@@ -700,8 +721,11 @@ def test_refusals_cover_every_decode_reason():
     ("fields", "reason", "message"), [r[1:] for r in REFUSALS], ids=[r[0] for r in REFUSALS]
 )
 def test_codec_refuses_a_bad_entry_with_its_reason_and_exact_message(
-    codec, fields, reason, message
-):
+    codec: EventCodec,
+    fields: Any,  # deliberately malformed entries: not always a mapping of str or bytes
+    reason: DecodeReason,
+    message: str,
+) -> None:
     with pytest.raises(DecodeError, match=exactly(message)) as caught:
         codec.decode(fields)
 
@@ -709,7 +733,7 @@ def test_codec_refuses_a_bad_entry_with_its_reason_and_exact_message(
     assert isinstance(caught.value, DataError)
 
 
-def test_decode_error_carries_type_version_and_path(codec):
+def test_decode_error_carries_type_version_and_path(codec: EventCodec) -> None:
     fields = with_data(ScanCompleted, set_at(("result", "candidates", 2, "gap_pct"), "x"))
 
     with pytest.raises(DecodeError) as caught:
@@ -723,7 +747,7 @@ def test_decode_error_carries_type_version_and_path(codec):
     )
 
 
-def test_codec_wraps_an_unexpected_error_of_a_strange_mapping_as_garbage(codec):
+def test_codec_wraps_an_unexpected_error_of_a_strange_mapping_as_garbage(codec: EventCodec) -> None:
     class Exploding(dict[str, str]):
         def items(self) -> Any:
             raise RuntimeError("boom")
@@ -799,7 +823,7 @@ def codec_for(cls: type[DomainEvent], *upcasters: Any) -> EventCodec:
     return EventCodec(registry)
 
 
-def test_codec_upcasts_a_v1_entry_to_the_v2_class():
+def test_codec_upcasts_a_v1_entry_to_the_v2_class() -> None:
     decoded = codec_for(NoteAddedV2, rename_note).decode(v1_entry())
 
     assert decoded.event == NoteAddedV2(
@@ -807,7 +831,7 @@ def test_codec_upcasts_a_v1_entry_to_the_v2_class():
     )
 
 
-def test_codec_runs_the_upcaster_chain_from_v1_through_v2_to_v3():
+def test_codec_runs_the_upcaster_chain_from_v1_through_v2_to_v3() -> None:
     codec = codec_for(NoteAddedV3, rename_note, add_severity)
 
     decoded = codec.decode(v1_entry())
@@ -829,7 +853,7 @@ def test_codec_runs_the_upcaster_chain_from_v1_through_v2_to_v3():
     assert codec.decode(codec.encode(expected)).event == expected
 
 
-def test_upcaster_registered_with_the_decorator_is_returned_unchanged():
+def test_upcaster_registered_with_the_decorator_is_returned_unchanged() -> None:
     registry = EventRegistry()
 
     decorated = registry.upcaster("plan.note_added", 1)(rename_note)
@@ -838,7 +862,7 @@ def test_upcaster_registered_with_the_decorator_is_returned_unchanged():
     assert registry.upcaster_from("plan.note_added", 1) is rename_note
 
 
-def test_codec_refuses_an_old_version_without_an_upcaster_chain():
+def test_codec_refuses_an_old_version_without_an_upcaster_chain() -> None:
     codec = codec_for(NoteAddedV3, rename_note)  # no v2 -> v3
 
     with pytest.raises(
@@ -853,7 +877,7 @@ def test_codec_refuses_an_old_version_without_an_upcaster_chain():
     assert caught.value.reason is DecodeReason.UNKNOWN_VERSION
 
 
-def test_codec_refuses_a_version_newer_than_the_known_one():
+def test_codec_refuses_a_version_newer_than_the_known_one() -> None:
     v3 = codec_for(NoteAddedV3, rename_note, add_severity).encode(
         NoteAddedV3(
             id="n-2",
@@ -877,7 +901,7 @@ def test_codec_refuses_a_version_newer_than_the_known_one():
     assert caught.value.reason is DecodeReason.UNKNOWN_VERSION
 
 
-def test_codec_reports_a_field_an_upcaster_needs_but_the_entry_lacks_as_missing():
+def test_codec_reports_a_field_an_upcaster_needs_but_the_entry_lacks_as_missing() -> None:
     fields = v1_entry()
     fields["data"] = json.dumps(
         {k: v for k, v in json.loads(fields["data"]).items() if k != "note"}
@@ -895,7 +919,7 @@ def test_codec_reports_a_field_an_upcaster_needs_but_the_entry_lacks_as_missing(
     assert caught.value.reason is DecodeReason.MISSING_FIELD
 
 
-def test_codec_reports_a_failing_upcaster_as_a_bad_value():
+def test_codec_reports_a_failing_upcaster_as_a_bad_value() -> None:
     def broken(data: dict[str, Any]) -> dict[str, Any]:
         raise AttributeError("no")
 
@@ -911,7 +935,7 @@ def test_codec_reports_a_failing_upcaster_as_a_bad_value():
     assert caught.value.reason is DecodeReason.BAD_VALUE
 
 
-def test_codec_checks_the_upcast_data_against_the_current_class():
+def test_codec_checks_the_upcast_data_against_the_current_class() -> None:
     def forgetful(data: dict[str, Any]) -> dict[str, Any]:
         return {"trading_day": data["trading_day"], "plan_id": data["plan_id"]}
 
@@ -925,7 +949,7 @@ def test_codec_checks_the_upcast_data_against_the_current_class():
 # --- the registry -------------------------------------------------------------------------------
 
 
-def test_default_registry_knows_every_event_type():
+def test_default_registry_knows_every_event_type() -> None:
     registry = default_registry()
 
     assert set(registry.classes) == set(EVENT_TYPES)
@@ -933,7 +957,7 @@ def test_default_registry_knows_every_event_type():
     assert registry.event_class("plan.exploded") is None
 
 
-def test_registry_refuses_a_second_class_for_a_type():
+def test_registry_refuses_a_second_class_for_a_type() -> None:
     registry = EventRegistry()
     registry.register(NoteAddedV1)
 
@@ -947,7 +971,7 @@ def test_registry_refuses_a_second_class_for_a_type():
         registry.register(NoteAddedV2)
 
 
-def test_registry_refuses_a_second_upcaster_for_a_step():
+def test_registry_refuses_a_second_upcaster_for_a_step() -> None:
     registry = EventRegistry()
     registry.upcaster("plan.note_added", 1)(rename_note)
 
@@ -960,7 +984,7 @@ def test_registry_refuses_a_second_upcaster_for_a_step():
         registry.upcaster("plan.note_added", 1)(add_severity)
 
 
-def test_registry_refuses_an_upcaster_from_version_zero():
+def test_registry_refuses_an_upcaster_from_version_zero() -> None:
     with pytest.raises(ValueError, match=exactly("versions start at 1, cannot upcast from v0")):
         EventRegistry().upcaster("plan.note_added", 0)
 
@@ -973,7 +997,7 @@ class Measured(DomainEvent):
     ratio: float
 
 
-def test_codec_refuses_at_construction_a_class_with_an_unsupported_field_type():
+def test_codec_refuses_at_construction_a_class_with_an_unsupported_field_type() -> None:
     registry = EventRegistry()
     registry.register(Measured)
 
@@ -1018,7 +1042,7 @@ SESSION = SessionPlanned(
 )
 
 
-def test_codec_round_trips_times_bools_optional_dates_and_tuples_of_optionals():
+def test_codec_round_trips_times_bools_optional_dates_and_tuples_of_optionals() -> None:
     codec = session_codec()
 
     fields = codec.encode(SESSION)
@@ -1050,7 +1074,7 @@ def test_codec_round_trips_times_bools_optional_dates_and_tuples_of_optionals():
         ),
     ],
 )
-def test_codec_names_the_path_of_a_bad_value_of_every_kind(edit, message):
+def test_codec_names_the_path_of_a_bad_value_of_every_kind(edit: Edit, message: str) -> None:
     codec = session_codec()
     data = json.loads(codec.encode(SESSION)["data"])
     edit(data)

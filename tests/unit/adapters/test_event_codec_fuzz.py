@@ -146,13 +146,15 @@ def account(inputs: list[Any]) -> None:
         max_size=8,
     )
 )
-def test_decode_of_arbitrary_mappings_returns_or_raises_decode_error(inputs):
+def test_decode_of_arbitrary_mappings_returns_or_raises_decode_error(inputs: list[object]) -> None:
     account(inputs)
 
 
 @FUZZ
 @given(st.lists(st.tuples(st.sampled_from(VALID), json_values), min_size=1, max_size=8))
-def test_decode_of_arbitrary_json_data_returns_or_raises_decode_error(pairs):
+def test_decode_of_arbitrary_json_data_returns_or_raises_decode_error(
+    pairs: list[tuple[dict[str, str], object]],
+) -> None:
     inputs = [fields | {"data": json.dumps(data)} for fields, data in pairs]
 
     account(inputs)
@@ -219,7 +221,9 @@ def mutated(draw: st.DrawFn) -> Any:
 
 @FUZZ
 @given(st.lists(mutated(), min_size=1, max_size=8))
-def test_decode_of_mutated_valid_entries_returns_or_raises_decode_error(inputs):
+def test_decode_of_mutated_valid_entries_returns_or_raises_decode_error(
+    inputs: list[object],
+) -> None:
     account(inputs)
 
 
@@ -245,7 +249,7 @@ def bars(draw: st.DrawFn) -> Bar:
 
 @settings(max_examples=100, deadline=None)
 @given(st.lists(bars(), max_size=5), st.text())
-def test_generated_bars_and_any_text_round_trip_exactly(generated, text):
+def test_generated_bars_and_any_text_round_trip_exactly(generated: list[Bar], text: str) -> None:
     events = [
         BarsClosed(id="b", occurred_at=OPEN, trading_day=DAY, bars=tuple(generated)),
         ErrorRaised(

@@ -16,8 +16,10 @@ def xnys() -> ExchangeCalendar:
     return ExchangeCalendar("XNYS", start=date(2025, 1, 1), end=date(2027, 12, 31))
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def test_regular_session_opens_and_closes_in_utc(xnys: ExchangeCalendar) -> None:

@@ -278,7 +278,9 @@ async def test_premarket_from_the_feeds_bars_counts_their_volume() -> None:
     assert premarket is not None
     assert (premarket.last, premarket.volume) == (Decimal("108"), 500)
     assert premarket.as_of == datetime(2024, 3, 14, 11, 1, tzinfo=UTC)
-    assert (await no_volume.premarket(AAPL, date(2024, 3, 14), NOW)).volume is None  # type: ignore[union-attr]
+    thin = await no_volume.premarket(AAPL, date(2024, 3, 14), NOW)
+    assert thin is not None
+    assert thin.volume is None
 
 
 @pytest.mark.asyncio

@@ -84,7 +84,7 @@ LONG_ENTRY = bar(0, "10.40", "10.60", "10.35", "10.55")
 # --- entries --------------------------------------------------------------------------------------
 
 
-async def test_paper_broker_fills_a_long_entry_at_the_trigger():
+async def test_paper_broker_fills_a_long_entry_at_the_trigger() -> None:
     broker = await broker_with(order())
 
     fills = await run(broker, LONG_ENTRY)
@@ -103,7 +103,7 @@ async def test_paper_broker_fills_a_long_entry_at_the_trigger():
     ]
 
 
-async def test_paper_broker_fills_a_gap_through_the_trigger_at_the_open():
+async def test_paper_broker_fills_a_gap_through_the_trigger_at_the_open() -> None:
     broker = await broker_with(order())
 
     fills = await run(broker, bar(0, "10.70", "10.90", "10.60", "10.80"))
@@ -111,7 +111,7 @@ async def test_paper_broker_fills_a_gap_through_the_trigger_at_the_open():
     assert summary(fills) == [(FillKind.ENTRY, D("10.70"), start(1))]
 
 
-async def test_paper_broker_does_not_fill_an_entry_the_bar_does_not_reach():
+async def test_paper_broker_does_not_fill_an_entry_the_bar_does_not_reach() -> None:
     broker = await broker_with(order())
 
     fills = await run(broker, bar(0, "10.40", "10.50", "10.35", "10.45"))
@@ -119,7 +119,7 @@ async def test_paper_broker_does_not_fill_an_entry_the_bar_does_not_reach():
     assert fills == []
 
 
-async def test_paper_broker_fills_an_order_only_on_bars_of_its_symbol():
+async def test_paper_broker_fills_an_order_only_on_bars_of_its_symbol() -> None:
     broker = await broker_with(order())
 
     fills = await run(broker, bar(0, "10.40", "10.60", "10.35", "10.55", name="BBB"))
@@ -130,7 +130,7 @@ async def test_paper_broker_fills_an_order_only_on_bars_of_its_symbol():
 # --- exits ----------------------------------------------------------------------------------------
 
 
-async def test_paper_broker_checks_only_the_stop_in_the_fill_bar_at_the_stop_price():
+async def test_paper_broker_checks_only_the_stop_in_the_fill_bar_at_the_stop_price() -> None:
     broker = await broker_with(order())
 
     fills = await run(broker, bar(0, "10.40", "10.60", "10.00", "10.05"))
@@ -141,7 +141,7 @@ async def test_paper_broker_checks_only_the_stop_in_the_fill_bar_at_the_stop_pri
     ]
 
 
-async def test_paper_broker_ignores_the_target_in_the_fill_bar():
+async def test_paper_broker_ignores_the_target_in_the_fill_bar() -> None:
     broker = await broker_with(order())
 
     fills = await run(broker, bar(0, "10.40", "11.50", "10.35", "11.40"))
@@ -149,7 +149,7 @@ async def test_paper_broker_ignores_the_target_in_the_fill_bar():
     assert summary(fills) == [(FillKind.ENTRY, D("10.51"), start(1))]
 
 
-async def test_paper_broker_assumes_the_stop_first_when_a_later_bar_reaches_both():
+async def test_paper_broker_assumes_the_stop_first_when_a_later_bar_reaches_both() -> None:
     broker = await broker_with(order())
 
     fills = await run(broker, LONG_ENTRY, bar(1, "10.60", "11.30", "10.10", "10.20"))
@@ -157,7 +157,7 @@ async def test_paper_broker_assumes_the_stop_first_when_a_later_bar_reaches_both
     assert summary(fills)[1:] == [(FillKind.STOP, D("10.14"), start(2))]
 
 
-async def test_paper_broker_fills_a_gap_beyond_the_stop_at_the_open():
+async def test_paper_broker_fills_a_gap_beyond_the_stop_at_the_open() -> None:
     broker = await broker_with(order())
 
     fills = await run(broker, LONG_ENTRY, bar(1, "10.00", "10.10", "9.90", "9.95"))
@@ -165,7 +165,7 @@ async def test_paper_broker_fills_a_gap_beyond_the_stop_at_the_open():
     assert summary(fills)[1:] == [(FillKind.STOP, D("10.00"), start(2))]
 
 
-async def test_paper_broker_fills_the_target_at_the_target_price():
+async def test_paper_broker_fills_the_target_at_the_target_price() -> None:
     broker = await broker_with(order())
 
     fills = await run(
@@ -178,7 +178,7 @@ async def test_paper_broker_fills_the_target_at_the_target_price():
     assert summary(fills)[1:] == [(FillKind.TARGET, D("11.25"), start(3))]
 
 
-async def test_paper_broker_fills_a_gap_beyond_the_target_at_the_open():
+async def test_paper_broker_fills_a_gap_beyond_the_target_at_the_open() -> None:
     broker = await broker_with(order())
 
     fills = await run(broker, LONG_ENTRY, bar(1, "11.40", "11.60", "11.30", "11.50"))
@@ -186,7 +186,7 @@ async def test_paper_broker_fills_a_gap_beyond_the_target_at_the_open():
     assert summary(fills)[1:] == [(FillKind.TARGET, D("11.40"), start(2))]
 
 
-async def test_paper_broker_exits_only_once():
+async def test_paper_broker_exits_only_once() -> None:
     broker = await broker_with(order())
 
     fills = await run(
@@ -202,7 +202,7 @@ async def test_paper_broker_exits_only_once():
 # --- shorts ---------------------------------------------------------------------------------------
 
 
-async def test_paper_broker_mirrors_a_short_entry_and_target():
+async def test_paper_broker_mirrors_a_short_entry_and_target() -> None:
     broker = await broker_with(order(Side.SHORT))
 
     fills = await run(
@@ -217,7 +217,7 @@ async def test_paper_broker_mirrors_a_short_entry_and_target():
     ]
 
 
-async def test_paper_broker_mirrors_a_short_gap_through_the_trigger_and_the_stop():
+async def test_paper_broker_mirrors_a_short_gap_through_the_trigger_and_the_stop() -> None:
     broker = await broker_with(order(Side.SHORT))
 
     fills = await run(
@@ -232,7 +232,7 @@ async def test_paper_broker_mirrors_a_short_gap_through_the_trigger_and_the_stop
     ]
 
 
-async def test_paper_broker_checks_a_short_stop_in_the_fill_bar_at_the_stop_price():
+async def test_paper_broker_checks_a_short_stop_in_the_fill_bar_at_the_stop_price() -> None:
     broker = await broker_with(order(Side.SHORT))
 
     fills = await run(broker, bar(0, "10.20", "10.60", "9.00", "10.55"))
@@ -248,7 +248,7 @@ async def test_paper_broker_checks_a_short_stop_in_the_fill_bar_at_the_stop_pric
 TEN_BPS = ExecutionCosts(slippage_bps=D(10))
 
 
-async def test_paper_broker_slips_a_long_against_the_trader_both_ways():
+async def test_paper_broker_slips_a_long_against_the_trader_both_ways() -> None:
     broker = await broker_with(order(trigger="10.00", stop="9.50", target="11.00"), costs=TEN_BPS)
 
     fills = await run(
@@ -261,7 +261,7 @@ async def test_paper_broker_slips_a_long_against_the_trader_both_ways():
     assert [f.price for f in fills] == [D("10.0100"), D("10.9890")]
 
 
-async def test_paper_broker_slips_a_short_against_the_trader_both_ways():
+async def test_paper_broker_slips_a_short_against_the_trader_both_ways() -> None:
     broker = await broker_with(
         order(Side.SHORT, trigger="10.00", stop="10.50", target="9.00"), costs=TEN_BPS
     )
@@ -276,7 +276,7 @@ async def test_paper_broker_slips_a_short_against_the_trader_both_ways():
     assert [f.price for f in fills] == [D("9.9900"), D("9.0090")]
 
 
-async def test_paper_broker_slips_a_stop_fill_against_the_trader():
+async def test_paper_broker_slips_a_stop_fill_against_the_trader() -> None:
     broker = await broker_with(order(trigger="10.00", stop="9.50", target="11.00"), costs=TEN_BPS)
 
     fills = await run(broker, bar(0, "9.90", "10.10", "9.40", "9.45"))
@@ -285,7 +285,7 @@ async def test_paper_broker_slips_a_stop_fill_against_the_trader():
     assert [f.price for f in fills] == [D("10.0100"), D("9.4905")]
 
 
-async def test_paper_broker_charges_commission_per_share_on_every_fill():
+async def test_paper_broker_charges_commission_per_share_on_every_fill() -> None:
     broker = await broker_with(
         order(qty=200), costs=ExecutionCosts(commission_per_share=D("0.005"))
     )
@@ -298,7 +298,7 @@ async def test_paper_broker_charges_commission_per_share_on_every_fill():
 # --- idempotence, cancel, close -------------------------------------------------------------------
 
 
-async def test_paper_broker_ignores_a_resubmitted_client_order_id():
+async def test_paper_broker_ignores_a_resubmitted_client_order_id() -> None:
     broker = await broker_with(order(), order())
 
     fills = await run(broker, LONG_ENTRY)
@@ -311,7 +311,7 @@ async def test_paper_broker_ignores_a_resubmitted_client_order_id():
     assert [f.kind for f in fills] == [FillKind.ENTRY, FillKind.STOP]
 
 
-async def test_paper_broker_cancel_drops_an_unfilled_entry_for_good():
+async def test_paper_broker_cancel_drops_an_unfilled_entry_for_good() -> None:
     broker = await broker_with(order())
 
     await broker.cancel("p-AAA")
@@ -321,7 +321,7 @@ async def test_paper_broker_cancel_drops_an_unfilled_entry_for_good():
     assert fills == []
 
 
-async def test_paper_broker_cancel_after_the_fill_keeps_the_bracket():
+async def test_paper_broker_cancel_after_the_fill_keeps_the_bracket() -> None:
     broker = await broker_with(order())
     fills = await run(broker, LONG_ENTRY)
 
@@ -331,7 +331,7 @@ async def test_paper_broker_cancel_after_the_fill_keeps_the_bracket():
     assert [f.kind for f in fills] == [FillKind.ENTRY, FillKind.STOP]
 
 
-async def test_paper_broker_close_fills_at_the_next_open_of_that_symbol():
+async def test_paper_broker_close_fills_at_the_next_open_of_that_symbol() -> None:
     broker = await broker_with(order())
     fills = await run(broker, LONG_ENTRY)
 
@@ -346,7 +346,7 @@ async def test_paper_broker_close_fills_at_the_next_open_of_that_symbol():
     assert summary(fills)[1:] == [(FillKind.FLATTEN, D("10.80"), start(1))]
 
 
-async def test_paper_broker_close_before_the_entry_fills_cancels_it():
+async def test_paper_broker_close_before_the_entry_fills_cancels_it() -> None:
     broker = await broker_with(order())
 
     await broker.close("p-AAA", FillKind.HALTED, FIRST)
@@ -356,7 +356,7 @@ async def test_paper_broker_close_before_the_entry_fills_cancels_it():
     assert fills + list(await broker.take_fills()) == []
 
 
-async def test_paper_broker_close_of_an_unknown_order_does_nothing():
+async def test_paper_broker_close_of_an_unknown_order_does_nothing() -> None:
     broker = await broker_with(order())
 
     await broker.close("nope", FillKind.FLATTEN, FIRST)
@@ -365,7 +365,7 @@ async def test_paper_broker_close_of_an_unknown_order_does_nothing():
     assert [f.kind for f in fills] == [FillKind.ENTRY]
 
 
-async def test_paper_broker_end_of_session_fills_pending_closes_at_the_last_close():
+async def test_paper_broker_end_of_session_fills_pending_closes_at_the_last_close() -> None:
     broker = await broker_with(order(), order(cid="p-BBB", name="BBB"))
     fills = await run(
         broker,
@@ -388,7 +388,7 @@ async def test_paper_broker_end_of_session_fills_pending_closes_at_the_last_clos
     assert await broker.take_fills() == []
 
 
-async def test_paper_broker_take_fills_hands_each_fill_over_once():
+async def test_paper_broker_take_fills_hands_each_fill_over_once() -> None:
     broker = await broker_with(order())
     await broker.on_market([LONG_ENTRY])
 

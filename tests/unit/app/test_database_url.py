@@ -8,13 +8,14 @@ import pytest
 from pydantic import SecretStr
 
 from fin_agent.app.bootstrap import database_url
+from fin_agent.app.config.runtime import StoreSettings
 from fin_agent.app.config.settings import Settings
 
 
 def settings_with(url: str, password: str | None) -> Settings:
     secret = SecretStr(password) if password is not None else None
     return Settings(
-        store={"kind": "timescale", "url": url},  # type: ignore[arg-type]
+        store=StoreSettings(kind="timescale", url=url),
         database_password=secret,
         data_dir=Path("var"),
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from fin_agent.app.bootstrap import Container, build_simulation, running
@@ -31,8 +32,8 @@ async def day_stored() -> AsyncIterator[Container]:
         yield container
 
 
-async def client_for(deps: HttpDeps) -> TestClient[object, object]:
-    client: TestClient[object, object] = TestClient(TestServer(make_app(deps)))
+async def client_for(deps: HttpDeps) -> TestClient[web.Request, web.Application]:
+    client = TestClient(TestServer(make_app(deps)))
     await client.start_server()
     return client
 

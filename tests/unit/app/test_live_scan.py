@@ -19,7 +19,8 @@ from fin_agent.app.live.scan import CallDemand, LiveScan, collection_start, plan
 from fin_agent.domain.errors import AdapterError, ConfigError
 from fin_agent.domain.gap_scanner import RejectRule
 from fin_agent.domain.rules import ScanRules
-from fin_agent.domain.values import DailyBar, Headline, Premarket, Symbol, symbol
+from fin_agent.domain.values import Bar, DailyBar, Headline, Premarket, Symbol, symbol
+from fin_agent.ports.market_data import MarketData
 
 DAY = date(2024, 3, 14)
 SCAN_AT = datetime(2024, 3, 14, 13, 0, tzinfo=UTC)  # 09:00 New York
@@ -136,15 +137,17 @@ MARKET = {
 }
 
 
-def live_scan(market: object, news: CountingNews, rules: ScanRules, **kw: object) -> LiveScan:
+def live_scan(
+    market: MarketData, news: CountingNews, rules: ScanRules, *, news_for_candidates: bool = True
+) -> LiveScan:
     return LiveScan(
-        market=market,  # type: ignore[arg-type]
+        market=market,
         news=news,
         rules=rules,
         clock=FixedClock(SCAN_AT - timedelta(minutes=5)),
         quote_calls_per_minute=60,
         daily_calls_per_minute=100,
-        **kw,  # type: ignore[arg-type]
+        news_for_candidates=news_for_candidates,
     )
 
 
@@ -213,7 +216,7 @@ class FailingMarket:
             raise self.errors[sym]
         return await self.inner.premarket(sym, day, until)
 
-    async def session_bars(self, day: date, symbols: Sequence[Symbol]) -> Sequence[object]:
+    async def session_bars(self, day: date, symbols: Sequence[Symbol]) -> Sequence[Bar]:
         return []
 
 

@@ -36,12 +36,16 @@ def schedule(xnys: ExchangeCalendar) -> Schedule:
     return Schedule(ScheduleSettings(), xnys, exchange_timezone="America/New_York")
 
 
-def ny(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=NEW_YORK)
+def ny(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=NEW_YORK)
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def of(runs: list[ScheduledRun], job: str) -> list[datetime]:

@@ -27,8 +27,10 @@ pytestmark = pytest.mark.asyncio
 JOBS = ("scan", "plan", "flatten", "report", "housekeeping")
 
 
-def ny(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=NEW_YORK)
+def ny(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=NEW_YORK)
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -21,6 +22,7 @@ from fin_agent.app.day.ports import DayPorts
 from fin_agent.app.day.trading_day import TradingDay
 from fin_agent.domain.day_times import DayTimes
 from fin_agent.domain.events import (
+    DomainEvent,
     OrderPlaced,
     PlanCreated,
     PlanExecuted,
@@ -136,7 +138,10 @@ async def run(day: TradingDay, market: InMemoryMarketData) -> None:
         await day.on_bars(minutes[start])
 
 
-def of_type(bus: InMemoryEventBus, kind: type) -> list:
+E = TypeVar("E", bound=DomainEvent)
+
+
+def of_type(bus: InMemoryEventBus, kind: type[E]) -> list[E]:
     return [e for e in bus.published if isinstance(e, kind)]
 
 

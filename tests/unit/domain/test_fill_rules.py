@@ -44,7 +44,9 @@ SHORT = (D("10.09"), D("10.46"), D("9.35"))
         (bar("10.40", "10.50", "10.35", "10.45"), None),  # one cent short
     ],
 )
-def test_long_entry_fills_at_the_higher_of_trigger_and_open(b, expected):
+def test_long_entry_fills_at_the_higher_of_trigger_and_open(
+    b: Bar, expected: Decimal | None
+) -> None:
     assert entry_price(Side.LONG, LONG[0], b) == expected
 
 
@@ -56,27 +58,29 @@ def test_long_entry_fills_at_the_higher_of_trigger_and_open(b, expected):
         (bar("10.20", "10.25", "10.10", "10.15"), None),  # one cent short
     ],
 )
-def test_short_entry_fills_at_the_lower_of_trigger_and_open(b, expected):
+def test_short_entry_fills_at_the_lower_of_trigger_and_open(
+    b: Bar, expected: Decimal | None
+) -> None:
     assert entry_price(Side.SHORT, SHORT[0], b) == expected
 
 
 # --- exits in the fill bar ------------------------------------------------------------------------
 
 
-def test_long_fill_bar_stop_fills_at_the_stop_price_even_below_the_open():
+def test_long_fill_bar_stop_fills_at_the_stop_price_even_below_the_open() -> None:
     # the open printed before the entry, so only the stop price is a valid fill
     b = bar("10.55", "10.60", "10.00", "10.05")
 
     assert exit_price(Side.LONG, LONG[1], LONG[2], b, fill_bar=True) == (D("10.14"), FillKind.STOP)
 
 
-def test_long_fill_bar_ignores_the_target():
+def test_long_fill_bar_ignores_the_target() -> None:
     b = bar("10.45", "11.50", "10.40", "11.40")
 
     assert exit_price(Side.LONG, LONG[1], LONG[2], b, fill_bar=True) is None
 
 
-def test_short_fill_bar_stop_fills_at_the_stop_price():
+def test_short_fill_bar_stop_fills_at_the_stop_price() -> None:
     b = bar("10.05", "10.60", "10.00", "10.55")
 
     assert exit_price(Side.SHORT, SHORT[1], SHORT[2], b, fill_bar=True) == (
@@ -85,7 +89,7 @@ def test_short_fill_bar_stop_fills_at_the_stop_price():
     )
 
 
-def test_short_fill_bar_ignores_the_target():
+def test_short_fill_bar_ignores_the_target() -> None:
     b = bar("10.15", "10.20", "9.00", "9.10")
 
     assert exit_price(Side.SHORT, SHORT[1], SHORT[2], b, fill_bar=True) is None
@@ -105,7 +109,7 @@ def test_short_fill_bar_ignores_the_target():
         (bar("10.50", "11.24", "10.15", "11.00"), None),  # neither
     ],
 )
-def test_long_later_bar_exit(b, expected):
+def test_long_later_bar_exit(b: Bar, expected: tuple[Decimal, FillKind] | None) -> None:
     assert exit_price(Side.LONG, LONG[1], LONG[2], b, fill_bar=False) == expected
 
 
@@ -119,26 +123,26 @@ def test_long_later_bar_exit(b, expected):
         (bar("10.00", "10.45", "9.36", "9.50"), None),  # neither
     ],
 )
-def test_short_later_bar_exit(b, expected):
+def test_short_later_bar_exit(b: Bar, expected: tuple[Decimal, FillKind] | None) -> None:
     assert exit_price(Side.SHORT, SHORT[1], SHORT[2], b, fill_bar=False) == expected
 
 
 # --- slippage -------------------------------------------------------------------------------------
 
 
-def test_slippage_raises_the_price_of_a_buy():
+def test_slippage_raises_the_price_of_a_buy() -> None:
     assert with_slippage(D("10.00"), buying=True, slippage_bps=D(10)) == D("10.0100")
 
 
-def test_slippage_lowers_the_price_of_a_sell():
+def test_slippage_lowers_the_price_of_a_sell() -> None:
     assert with_slippage(D("10.00"), buying=False, slippage_bps=D(10)) == D("9.9900")
 
 
 @pytest.mark.parametrize("buying", [True, False])
-def test_zero_slippage_keeps_the_price(buying):
+def test_zero_slippage_keeps_the_price(buying: bool) -> None:
     assert with_slippage(D("10.51"), buying=buying, slippage_bps=D(0)) == D("10.51")
 
 
-def test_slippage_rounds_to_a_hundredth_of_a_cent():
+def test_slippage_rounds_to_a_hundredth_of_a_cent() -> None:
     # 10.01 * 1.0005 = 10.015005 -> 10.0150
     assert str(with_slippage(D("10.01"), buying=True, slippage_bps=D(5))) == "10.0150"

@@ -97,7 +97,7 @@ def only_candidate(result: ScanResult) -> Candidate:
 # --- each rule, with its exact rule and message ---------------------------------------------------
 
 
-def test_scanner_rejects_no_data_when_there_are_no_daily_bars():
+def test_scanner_rejects_no_data_when_there_are_no_daily_bars() -> None:
     rejection = only_rejection(scan(snap("AAA", bars=0)))
 
     assert rejection.rule is RejectRule.NO_DATA
@@ -105,7 +105,7 @@ def test_scanner_rejects_no_data_when_there_are_no_daily_bars():
     assert rejection.gap_pct is None
 
 
-def test_scanner_rejects_no_data_without_a_premarket_price():
+def test_scanner_rejects_no_data_without_a_premarket_price() -> None:
     rejection = only_rejection(scan(snap("AAA", premarket=False)))
 
     assert rejection.rule is RejectRule.NO_DATA
@@ -121,7 +121,7 @@ def test_scanner_rejects_no_data_without_a_premarket_price():
         ("100.00", "100.00", "gap 0.00% outside the long band 4%..40%"),
     ],
 )
-def test_scanner_rejects_gaps_outside_the_band(prev_close, pm_last, detail):
+def test_scanner_rejects_gaps_outside_the_band(prev_close: str, pm_last: str, detail: str) -> None:
     rejection = only_rejection(scan(snap("AAA", prev_close=prev_close, pm_last=pm_last)))
 
     assert rejection.rule is RejectRule.GAP_BAND
@@ -129,7 +129,7 @@ def test_scanner_rejects_gaps_outside_the_band(prev_close, pm_last, detail):
 
 
 @pytest.mark.parametrize("pm_last", ["104.00", "140.00"])
-def test_scanner_accepts_gaps_on_the_band_edges(pm_last):
+def test_scanner_accepts_gaps_on_the_band_edges(pm_last: str) -> None:
     candidate = only_candidate(scan(snap("AAA", prev_close="100.00", pm_last=pm_last)))
 
     assert candidate.gap_pct == Decimal(pm_last) - Decimal(100)
@@ -142,7 +142,9 @@ def test_scanner_accepts_gaps_on_the_band_edges(pm_last):
         ("450.00", "500.01", "pre-market price 500.01 outside 2..500"),
     ],
 )
-def test_scanner_rejects_premarket_prices_outside_the_price_band(prev_close, pm_last, detail):
+def test_scanner_rejects_premarket_prices_outside_the_price_band(
+    prev_close: str, pm_last: str, detail: str
+) -> None:
     rejection = only_rejection(scan(snap("AAA", prev_close=prev_close, pm_last=pm_last)))
 
     assert rejection.rule is RejectRule.PRICE_BAND
@@ -150,11 +152,11 @@ def test_scanner_rejects_premarket_prices_outside_the_price_band(prev_close, pm_
 
 
 @pytest.mark.parametrize(("prev_close", "pm_last"), [("1.80", "2.00"), ("450.00", "500.00")])
-def test_scanner_accepts_prices_on_the_band_edges(prev_close, pm_last):
+def test_scanner_accepts_prices_on_the_band_edges(prev_close: str, pm_last: str) -> None:
     only_candidate(scan(snap("AAA", prev_close=prev_close, pm_last=pm_last)))
 
 
-def test_scanner_rejects_premarket_volume_below_the_minimum():
+def test_scanner_rejects_premarket_volume_below_the_minimum() -> None:
     rejection = only_rejection(scan(snap("AAA", pm_volume=49_999)))
 
     assert rejection.rule is RejectRule.PM_VOLUME
@@ -162,47 +164,47 @@ def test_scanner_rejects_premarket_volume_below_the_minimum():
     assert rejection.gap_pct == Decimal(10)
 
 
-def test_scanner_accepts_premarket_volume_at_the_minimum():
+def test_scanner_accepts_premarket_volume_at_the_minimum() -> None:
     candidate = only_candidate(scan(snap("AAA", pm_volume=50_000)))
 
     assert candidate.skipped_rules == ()
 
 
-def test_scanner_skips_and_records_the_pm_volume_rule_without_premarket_volume():
+def test_scanner_skips_and_records_the_pm_volume_rule_without_premarket_volume() -> None:
     candidate = only_candidate(scan(snap("AAA", pm_volume=None)))
 
     assert candidate.pm_volume is None
     assert candidate.skipped_rules == (RejectRule.PM_VOLUME,)
 
 
-def test_scanner_rejects_short_history():
+def test_scanner_rejects_short_history() -> None:
     rejection = only_rejection(scan(snap("AAA", bars=14)))
 
     assert rejection.rule is RejectRule.HISTORY
     assert rejection.detail == "14 prior daily bars, 15 needed"
 
 
-def test_scanner_history_message_names_the_configured_minimum():
+def test_scanner_history_message_names_the_configured_minimum() -> None:
     rejection = only_rejection(scan(snap("AAA", bars=16), rules=ScanRules(min_history_bars=20)))
 
     assert rejection.rule is RejectRule.HISTORY
     assert rejection.detail == "16 prior daily bars, 20 needed"
 
 
-def test_scanner_accepts_exactly_the_minimum_history():
+def test_scanner_accepts_exactly_the_minimum_history() -> None:
     candidate = only_candidate(scan(snap("AAA", bars=15)))
 
     assert candidate.history_bars == 15
 
 
-def test_scanner_rejects_low_average_daily_volume():
+def test_scanner_rejects_low_average_daily_volume() -> None:
     rejection = only_rejection(scan(snap("AAA", daily_volume=499_999)))
 
     assert rejection.rule is RejectRule.ADV
     assert rejection.detail == "average daily volume 499999 below 500000"
 
 
-def test_scanner_rejects_without_a_headline_when_a_catalyst_is_required():
+def test_scanner_rejects_without_a_headline_when_a_catalyst_is_required() -> None:
     rules = ScanRules(catalyst_required=True)
 
     rejection = only_rejection(scan(snap("AAA"), rules=rules))
@@ -211,7 +213,7 @@ def test_scanner_rejects_without_a_headline_when_a_catalyst_is_required():
     assert rejection.detail == "no headline in the news window; a catalyst is required"
 
 
-def test_scanner_accepts_a_headline_as_the_catalyst():
+def test_scanner_accepts_a_headline_as_the_catalyst() -> None:
     rules = ScanRules(catalyst_required=True)
 
     candidate = only_candidate(scan(snap("AAA", headlines=("old", "FDA approval")), rules=rules))
@@ -220,7 +222,7 @@ def test_scanner_accepts_a_headline_as_the_catalyst():
     assert candidate.top_headline == "FDA approval"
 
 
-def test_candidate_records_the_figures_that_let_it_pass():
+def test_candidate_records_the_figures_that_let_it_pass() -> None:
     candidate = only_candidate(scan(snap("AAA", prev_close="10.00", pm_last="11.00")))
 
     assert candidate == Candidate(
@@ -276,7 +278,7 @@ def failing_from(first: int, *, premarket: bool = True) -> SymbolSnapshot:
 
 
 @pytest.mark.parametrize("first", range(len(RULE_ORDER)), ids=[r.value for r in RULE_ORDER])
-def test_scanner_rejects_by_the_first_failing_rule_in_order(first):
+def test_scanner_rejects_by_the_first_failing_rule_in_order(first: int) -> None:
     rules = ScanRules(catalyst_required=True)
 
     rejection = only_rejection(scan(failing_from(first), rules=rules))
@@ -284,7 +286,7 @@ def test_scanner_rejects_by_the_first_failing_rule_in_order(first):
     assert rejection.rule is RULE_ORDER[first]
 
 
-def test_scanner_checks_data_presence_before_every_other_rule():
+def test_scanner_checks_data_presence_before_every_other_rule() -> None:
     rules = ScanRules(catalyst_required=True)
 
     rejection = only_rejection(scan(failing_from(0, premarket=False), rules=rules))
@@ -292,14 +294,14 @@ def test_scanner_checks_data_presence_before_every_other_rule():
     assert rejection.rule is RejectRule.NO_DATA
 
 
-def test_scanner_accepts_a_snapshot_failing_no_rule():
+def test_scanner_accepts_a_snapshot_failing_no_rule() -> None:
     only_candidate(scan(failing_from(len(RULE_ORDER)), rules=ScanRules(catalyst_required=True)))
 
 
 # --- ranking and top_n ----------------------------------------------------------------------------
 
 
-def test_scanner_ranks_candidates_by_gap_descending():
+def test_scanner_ranks_candidates_by_gap_descending() -> None:
     result = scan(
         snap("AAA", pm_last="11.00"),  # +10 %
         snap("BBB", pm_last="12.00"),  # +20 %
@@ -309,7 +311,7 @@ def test_scanner_ranks_candidates_by_gap_descending():
     assert [(c.symbol, c.rank) for c in result.candidates] == [("BBB", 1), ("CCC", 2), ("AAA", 3)]
 
 
-def test_scanner_breaks_gap_ties_by_premarket_volume():
+def test_scanner_breaks_gap_ties_by_premarket_volume() -> None:
     result = scan(
         snap("AAA", pm_volume=60_000),
         snap("BBB", pm_volume=90_000),
@@ -319,13 +321,13 @@ def test_scanner_breaks_gap_ties_by_premarket_volume():
     assert [c.symbol for c in result.candidates] == ["BBB", "AAA", "CCC"]
 
 
-def test_scanner_breaks_full_ties_by_symbol():
+def test_scanner_breaks_full_ties_by_symbol() -> None:
     result = scan(snap("BBB"), snap("AAA"))
 
     assert [c.symbol for c in result.candidates] == ["AAA", "BBB"]
 
 
-def test_scanner_ranks_by_premarket_volume_when_configured():
+def test_scanner_ranks_by_premarket_volume_when_configured() -> None:
     rules = ScanRules(rank_by=RankBy.PM_VOLUME)
 
     result = scan(
@@ -338,7 +340,7 @@ def test_scanner_ranks_by_premarket_volume_when_configured():
     assert [c.symbol for c in result.candidates] == ["CCC", "BBB", "AAA"]
 
 
-def test_scanner_rejects_candidates_beyond_top_n_with_the_rank_rule():
+def test_scanner_rejects_candidates_beyond_top_n_with_the_rank_rule() -> None:
     rules = ScanRules(top_n=2)
 
     result = scan(
@@ -359,7 +361,7 @@ def test_scanner_rejects_candidates_beyond_top_n_with_the_rank_rule():
     )
 
 
-def test_scanner_lists_rejections_by_symbol():
+def test_scanner_lists_rejections_by_symbol() -> None:
     result = scan(snap("CCC", bars=0), snap("AAA", bars=0), snap("BBB", bars=0))
 
     assert [r.symbol for r in result.rejections] == ["AAA", "BBB", "CCC"]
@@ -370,7 +372,7 @@ def test_scanner_lists_rejections_by_symbol():
 # --- short direction ------------------------------------------------------------------------------
 
 
-def test_scanner_takes_gap_downs_short_when_direction_is_short():
+def test_scanner_takes_gap_downs_short_when_direction_is_short() -> None:
     rules = ScanRules(direction=Direction.SHORT)
 
     candidate = only_candidate(scan(snap("AAA", prev_close="10.00", pm_last="9.00"), rules=rules))
@@ -379,7 +381,7 @@ def test_scanner_takes_gap_downs_short_when_direction_is_short():
     assert candidate.gap_pct == Decimal(-10)
 
 
-def test_scanner_rejects_gap_ups_when_direction_is_short():
+def test_scanner_rejects_gap_ups_when_direction_is_short() -> None:
     rules = ScanRules(direction=Direction.SHORT)
 
     rejection = only_rejection(scan(snap("AAA", pm_last="11.00"), rules=rules))
@@ -395,7 +397,7 @@ def test_scanner_rejects_gap_ups_when_direction_is_short():
         ("5.99", "gap -40.10% outside the short band 4%..40%"),
     ],
 )
-def test_scanner_applies_the_band_to_the_size_of_a_gap_down(pm_last, detail):
+def test_scanner_applies_the_band_to_the_size_of_a_gap_down(pm_last: str, detail: str) -> None:
     rules = ScanRules(direction=Direction.SHORT)
 
     rejection = only_rejection(scan(snap("AAA", pm_last=pm_last), rules=rules))
@@ -404,7 +406,7 @@ def test_scanner_applies_the_band_to_the_size_of_a_gap_down(pm_last, detail):
     assert rejection.detail == detail
 
 
-def test_scanner_ranks_shorts_by_the_size_of_the_gap():
+def test_scanner_ranks_shorts_by_the_size_of_the_gap() -> None:
     rules = ScanRules(direction=Direction.BOTH)
 
     result = scan(
@@ -424,7 +426,7 @@ def test_scanner_ranks_shorts_by_the_size_of_the_gap():
 # --- split guard ----------------------------------------------------------------------------------
 
 
-def test_split_guard_flags_a_seven_for_one_split():
+def test_split_guard_flags_a_seven_for_one_split() -> None:
     # 70.00 -> 10.01 is -85.70 %, within 0.25 % of the 1/7 price ratio
     rejection = only_rejection(scan(snap("AAA", prev_close="70.00", pm_last="10.01")))
 
@@ -435,7 +437,7 @@ def test_split_guard_flags_a_seven_for_one_split():
     )
 
 
-def test_split_guard_flags_a_three_for_two_split_even_for_a_short_scan():
+def test_split_guard_flags_a_three_for_two_split_even_for_a_short_scan() -> None:
     rules = ScanRules(direction=Direction.SHORT)
 
     # 30.00 -> 20.01 is -33.30 %, within 0.25 % of the 2/3 price ratio, and inside the short band
@@ -445,13 +447,13 @@ def test_split_guard_flags_a_three_for_two_split_even_for_a_short_scan():
     assert rejection.detail.startswith("gap -33.30% matches a 3:2 split ratio;")
 
 
-def test_split_guard_lets_a_real_twelve_percent_gap_through():
+def test_split_guard_lets_a_real_twelve_percent_gap_through() -> None:
     candidate = only_candidate(scan(snap("AAA", prev_close="10.00", pm_last="11.20")))
 
     assert candidate.gap_pct == Decimal(12)
 
 
-def test_split_guard_can_be_turned_off():
+def test_split_guard_can_be_turned_off() -> None:
     rules = ScanRules(direction=Direction.SHORT, split_guard=False)
 
     candidate = only_candidate(scan(snap("AAA", prev_close="30.00", pm_last="20.01"), rules=rules))
@@ -468,12 +470,12 @@ def test_split_guard_can_be_turned_off():
         ("3.00", "30.00", Fraction(10)),  # 1:10 reverse split: +900 %
     ],
 )
-def test_looks_like_split_names_the_ratio(prev_close, last, ratio):
+def test_looks_like_split_names_the_ratio(prev_close: str, last: str, ratio: Fraction) -> None:
     assert looks_like_split(Decimal(prev_close), Decimal(last)) == ratio
 
 
 @pytest.mark.parametrize(("prev_close", "last"), [("10.00", "11.20"), ("10.00", "9.00")])
-def test_looks_like_split_ignores_ordinary_gaps(prev_close, last):
+def test_looks_like_split_ignores_ordinary_gaps(prev_close: str, last: str) -> None:
     assert looks_like_split(Decimal(prev_close), Decimal(last)) is None
 
 
@@ -510,7 +512,9 @@ def universes(draw: st.DrawFn) -> tuple[SymbolSnapshot, ...]:
     direction=st.sampled_from(Direction),
     catalyst_required=st.booleans(),
 )
-def test_scanner_puts_every_symbol_in_exactly_one_list(items, top_n, direction, catalyst_required):
+def test_scanner_puts_every_symbol_in_exactly_one_list(
+    items: tuple[SymbolSnapshot, ...], top_n: int, direction: Direction, catalyst_required: bool
+) -> None:
     rules = ScanRules(top_n=top_n, direction=direction, catalyst_required=catalyst_required)
 
     result = scan(*items, rules=rules)

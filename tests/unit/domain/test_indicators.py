@@ -56,7 +56,7 @@ SERIES = (
 )
 
 
-def test_true_ranges_use_the_previous_close_on_gaps():
+def test_true_ranges_use_the_previous_close_on_gaps() -> None:
     assert true_ranges(SERIES) == [
         Decimal("1.0"),
         Decimal("0.8"),
@@ -66,12 +66,12 @@ def test_true_ranges_use_the_previous_close_on_gaps():
     ]
 
 
-def test_wilder_atr_seeds_with_the_simple_mean_of_the_first_period_ranges():
+def test_wilder_atr_seeds_with_the_simple_mean_of_the_first_period_ranges() -> None:
     # 4 bars -> 3 true ranges: (1.0 + 0.8 + 1.8) / 3 = 3.6 / 3 = 1.2
     assert wilder_atr(SERIES[:4], period=3) == Decimal("1.2")
 
 
-def test_wilder_atr_smooths_each_later_range():
+def test_wilder_atr_smooths_each_later_range() -> None:
     # seed 1.2; next TR 1.5: (1.2 * 2 + 1.5) / 3 = 3.9 / 3 = 1.3
     assert wilder_atr(SERIES[:5], period=3) == Decimal("1.3")
     # then TR 0.7: (1.3 * 2 + 0.7) / 3 = 3.3 / 3 = 1.1
@@ -79,32 +79,32 @@ def test_wilder_atr_smooths_each_later_range():
 
 
 @pytest.mark.parametrize("count", [0, 1, 2, 3])
-def test_wilder_atr_is_none_with_fewer_than_period_plus_one_bars(count):
+def test_wilder_atr_is_none_with_fewer_than_period_plus_one_bars(count: int) -> None:
     assert wilder_atr(SERIES[:count], period=3) is None
 
 
-def test_wilder_atr_refuses_a_period_below_one():
+def test_wilder_atr_refuses_a_period_below_one() -> None:
     with pytest.raises(ValueError, match=r"^ATR period must be at least 1$"):
         wilder_atr(SERIES, period=0)
 
 
-def test_average_volume_is_the_mean_of_the_last_period_bars():
+def test_average_volume_is_the_mean_of_the_last_period_bars() -> None:
     bars = [daily(i, "10", "10", "10", "10", volume=v) for i, v in enumerate([100, 200, 300, 400])]
 
     assert average_volume(bars, period=2) == Decimal(350)  # (300 + 400) / 2
 
 
-def test_average_volume_uses_the_bars_present_when_history_is_shorter():
+def test_average_volume_uses_the_bars_present_when_history_is_shorter() -> None:
     bars = [daily(i, "10", "10", "10", "10", volume=v) for i, v in enumerate([1, 2])]
 
     assert average_volume(bars, period=20) == Decimal("1.5")
 
 
-def test_average_volume_is_none_without_bars():
+def test_average_volume_is_none_without_bars() -> None:
     assert average_volume([], period=20) is None
 
 
-def test_opening_range_tolerates_missing_minutes_and_ignores_bars_outside():
+def test_opening_range_tolerates_missing_minutes_and_ignores_bars_outside() -> None:
     bars = [
         minute(-1, "99.00", "1.00"),  # pre-market 09:29: outside
         minute(0, "10.40", "10.20"),
@@ -124,7 +124,7 @@ def test_opening_range_tolerates_missing_minutes_and_ignores_bars_outside():
     assert opening.ends_at == SESSION_OPEN + timedelta(minutes=5)
 
 
-def test_opening_range_is_none_when_no_bar_starts_inside_it():
+def test_opening_range_is_none_when_no_bar_starts_inside_it() -> None:
     bars = [minute(-1, "10.00", "9.00"), minute(5, "10.00", "9.00")]
 
     assert opening_range(bars, RangeWindow.of(SESSION_OPEN, 5)) is None

@@ -47,7 +47,7 @@ def fill(
 # --- hand-worked round trips ----------------------------------------------------------------------
 
 
-def test_ledger_long_round_trip_to_target():
+def test_ledger_long_round_trip_to_target() -> None:
     ledger = Ledger(START)
     ledger.open(
         fill("p1", FillKind.ENTRY, 100, "10.00", commission="0.50"),
@@ -71,7 +71,7 @@ def test_ledger_long_round_trip_to_target():
     assert ledger.open_positions == ()
 
 
-def test_ledger_short_round_trip_to_stop():
+def test_ledger_short_round_trip_to_stop() -> None:
     ledger = Ledger(START)
     ledger.open(
         fill("p1", FillKind.ENTRY, 50, "20.00", side=Side.SHORT, commission="0.25"),
@@ -90,7 +90,7 @@ def test_ledger_short_round_trip_to_stop():
     )
 
 
-def test_ledger_r_multiple_uses_the_planned_entry_not_the_slipped_fill():
+def test_ledger_r_multiple_uses_the_planned_entry_not_the_slipped_fill() -> None:
     ledger = Ledger(START)
     ledger.open(
         fill("p1", FillKind.ENTRY, 10, "10.10"),
@@ -105,7 +105,7 @@ def test_ledger_r_multiple_uses_the_planned_entry_not_the_slipped_fill():
     assert trade.r_multiple == Decimal("-1.1000")
 
 
-def test_ledger_equity_counts_open_entry_commissions_and_marks():
+def test_ledger_equity_counts_open_entry_commissions_and_marks() -> None:
     ledger = Ledger(START)
     position = ledger.open(
         fill("p1", FillKind.ENTRY, 100, "10.00", commission="1.00"),
@@ -121,7 +121,7 @@ def test_ledger_equity_counts_open_entry_commissions_and_marks():
     assert position.initial_risk == Decimal(100)
 
 
-def test_ledger_refuses_a_non_entry_fill_as_an_open():
+def test_ledger_refuses_a_non_entry_fill_as_an_open() -> None:
     with pytest.raises(DomainError, match=r"^fill p1 is a stop fill, not an entry$"):
         Ledger(START).open(
             fill("p1", FillKind.STOP, 10, "10"),
@@ -131,7 +131,7 @@ def test_ledger_refuses_a_non_entry_fill_as_an_open():
         )
 
 
-def test_ledger_refuses_a_second_position_for_the_same_plan():
+def test_ledger_refuses_a_second_position_for_the_same_plan() -> None:
     ledger = Ledger(START)
     ledger.open(
         fill("p1", FillKind.ENTRY, 10, "10"),
@@ -149,7 +149,7 @@ def test_ledger_refuses_a_second_position_for_the_same_plan():
         )
 
 
-def test_ledger_refuses_an_exit_without_a_position():
+def test_ledger_refuses_an_exit_without_a_position() -> None:
     with pytest.raises(DomainError, match=r"^exit fill for p1, which holds no position$"):
         Ledger(START).close(fill("p1", FillKind.STOP, 10, "9"))
 
@@ -163,7 +163,7 @@ def open_ten(ledger: Ledger) -> None:
     )
 
 
-def test_ledger_refuses_a_partial_exit():
+def test_ledger_refuses_a_partial_exit() -> None:
     ledger = Ledger(START)
     open_ten(ledger)
 
@@ -171,7 +171,7 @@ def test_ledger_refuses_a_partial_exit():
         ledger.close(fill("p1", FillKind.STOP, 5, "9"))
 
 
-def test_ledger_keeps_the_position_after_refusing_a_partial_exit():
+def test_ledger_keeps_the_position_after_refusing_a_partial_exit() -> None:
     ledger = Ledger(START)
     open_ten(ledger)
 
@@ -182,7 +182,7 @@ def test_ledger_keeps_the_position_after_refusing_a_partial_exit():
     assert ledger.equity() == START - 1
 
 
-def test_ledger_keeps_the_position_after_refusing_an_entry_fill_as_an_exit():
+def test_ledger_keeps_the_position_after_refusing_an_entry_fill_as_an_exit() -> None:
     ledger = Ledger(START)
     open_ten(ledger)
 
@@ -282,7 +282,9 @@ def play(ledger: Ledger, trips: list[RoundTrip], data: st.DataObject) -> list[Cl
 
 
 @given(trips=round_trips(), data=st.data())
-def test_ledger_net_pnl_adds_up_to_the_change_in_equity(trips, data):
+def test_ledger_net_pnl_adds_up_to_the_change_in_equity(
+    trips: list[RoundTrip], data: st.DataObject
+) -> None:
     ledger = Ledger(START)
 
     closed = play(ledger, trips, data)
@@ -299,7 +301,9 @@ def test_ledger_net_pnl_adds_up_to_the_change_in_equity(trips, data):
 
 
 @given(trips=round_trips(), data=st.data())
-def test_ledger_r_multiple_sign_matches_net_pnl_sign(trips, data):
+def test_ledger_r_multiple_sign_matches_net_pnl_sign(
+    trips: list[RoundTrip], data: st.DataObject
+) -> None:
     closed = play(Ledger(START), trips, data)
 
     for trade in closed:
@@ -314,7 +318,7 @@ def test_ledger_r_multiple_sign_matches_net_pnl_sign(trips, data):
 
 
 @given(trips=round_trips(), data=st.data())
-def test_performance_agrees_with_the_ledger(trips, data):
+def test_performance_agrees_with_the_ledger(trips: list[RoundTrip], data: st.DataObject) -> None:
     ledger = Ledger(START)
     closed = play(ledger, trips, data)
 
@@ -358,7 +362,7 @@ CURVE = [  # given out of exit order: performance() sorts by exit time
 ]
 
 
-def test_performance_on_a_hand_made_equity_curve():
+def test_performance_on_a_hand_made_equity_curve() -> None:
     perf = performance(Decimal(10_000), CURVE)
 
     assert [t.plan_id for t in perf.trades] == ["p1", "p2", "p3", "p4", "p5"]
@@ -373,13 +377,13 @@ def test_performance_on_a_hand_made_equity_curve():
     assert perf.max_drawdown_pct == Decimal("6.6667")  # 100 * 700 / 10500
 
 
-def test_performance_counts_a_breakeven_trade_as_not_a_win():
+def test_performance_counts_a_breakeven_trade_as_not_a_win() -> None:
     perf = performance(Decimal(10_000), [trade("p1", 1, "0"), trade("p2", 2, "10")])
 
     assert (perf.wins, perf.losses, perf.win_rate) == (1, 1, Decimal("0.5000"))
 
 
-def test_performance_without_trades_is_all_zero():
+def test_performance_without_trades_is_all_zero() -> None:
     perf = performance(Decimal(10_000), [])
 
     assert perf.end_equity == Decimal(10_000)
@@ -391,7 +395,7 @@ def test_performance_without_trades_is_all_zero():
     )
 
 
-def test_summarize_carries_equity_across_days():
+def test_summarize_carries_equity_across_days() -> None:
     day1 = DailyReport(
         day=date(2024, 1, 2),
         strategy="gap_and_go",

@@ -60,11 +60,11 @@ def act(risk: RiskEngine, change: StateChange | None) -> StateChange | None:
     return change
 
 
-def test_risk_engine_approves_an_entry_inside_every_limit():
+def test_risk_engine_approves_an_entry_inside_every_limit() -> None:
     assert check(engine()) == RiskDecision(approved=True)
 
 
-def test_risk_engine_refuses_when_max_open_positions_reached():
+def test_risk_engine_refuses_when_max_open_positions_reached() -> None:
     decision = check(engine(), open_positions=3)
 
     assert decision == RiskDecision(
@@ -74,11 +74,11 @@ def test_risk_engine_refuses_when_max_open_positions_reached():
     )
 
 
-def test_risk_engine_approves_one_below_max_open_positions():
+def test_risk_engine_approves_one_below_max_open_positions() -> None:
     assert check(engine(), open_positions=2).approved
 
 
-def test_risk_engine_refuses_when_gross_exposure_would_exceed_the_cap():
+def test_risk_engine_refuses_when_gross_exposure_would_exceed_the_cap() -> None:
     decision = check(engine(), gross_exposure="90000", notional="10000.01")
 
     assert decision == RiskDecision(
@@ -88,11 +88,11 @@ def test_risk_engine_refuses_when_gross_exposure_would_exceed_the_cap():
     )
 
 
-def test_risk_engine_approves_gross_exposure_exactly_at_the_cap():
+def test_risk_engine_approves_gross_exposure_exactly_at_the_cap() -> None:
     assert check(engine(), gross_exposure="90000", notional="10000").approved
 
 
-def test_risk_engine_refuses_beyond_max_orders_per_minute():
+def test_risk_engine_refuses_beyond_max_orders_per_minute() -> None:
     risk = engine()
     fill_rate(risk)
 
@@ -105,7 +105,7 @@ def test_risk_engine_refuses_beyond_max_orders_per_minute():
     )
 
 
-def test_risk_engine_order_rate_window_slides_after_one_minute():
+def test_risk_engine_order_rate_window_slides_after_one_minute() -> None:
     risk = engine()
     fill_rate(risk)  # at T0, T0+1s, ..., T0+9s
 
@@ -117,7 +117,7 @@ def test_risk_engine_order_rate_window_slides_after_one_minute():
     assert check(risk, at=T0 + timedelta(seconds=61)).approved
 
 
-def test_risk_engine_refusals_do_not_count_toward_the_order_rate():
+def test_risk_engine_refusals_do_not_count_toward_the_order_rate() -> None:
     risk = engine(RiskLimits(max_orders_per_minute=1))
     for _ in range(5):
         assert not check(risk, open_positions=3).approved
@@ -143,7 +143,7 @@ def failing_everything(risk: RiskEngine) -> RiskDecision:
     return check(risk, open_positions=3, gross_exposure="100000", at=T0 + timedelta(seconds=30))
 
 
-def test_risk_engine_refusal_priority_halted_first():
+def test_risk_engine_refusal_priority_halted_first() -> None:
     risk = engine()
     fill_rate(risk)
     act(risk, risk.halt("operator"))
@@ -151,7 +151,7 @@ def test_risk_engine_refusal_priority_halted_first():
     assert failing_everything(risk).reason is RiskReason.HALTED
 
 
-def test_risk_engine_refusal_priority_reducing_before_the_limits():
+def test_risk_engine_refusal_priority_reducing_before_the_limits() -> None:
     risk = engine()
     fill_rate(risk)
     act(risk, risk.on_realised(Decimal(-2000)))
@@ -168,8 +168,8 @@ def test_risk_engine_refusal_priority_reducing_before_the_limits():
     ],
 )
 def test_risk_engine_refusal_priority_positions_then_exposure_then_rate(
-    open_positions, gross_exposure, reason
-):
+    open_positions: int, gross_exposure: str, reason: RiskReason
+) -> None:
     risk = engine()
     fill_rate(risk)  # the rate limit is reached too
 
@@ -183,18 +183,18 @@ def test_risk_engine_refusal_priority_positions_then_exposure_then_rate(
     assert decision.reason is reason
 
 
-def test_risk_engine_loss_limit_is_the_percentage_of_start_equity():
+def test_risk_engine_loss_limit_is_the_percentage_of_start_equity() -> None:
     assert engine().loss_limit == Decimal(2000)
 
 
-def test_risk_engine_stays_active_one_cent_short_of_the_daily_loss_limit():
+def test_risk_engine_stays_active_one_cent_short_of_the_daily_loss_limit() -> None:
     risk = engine()
 
     assert risk.on_realised(Decimal("-1999.99")) is None
     assert risk.state is TradingState.ACTIVE
 
 
-def test_risk_engine_moves_to_reducing_exactly_at_the_daily_loss_limit():
+def test_risk_engine_moves_to_reducing_exactly_at_the_daily_loss_limit() -> None:
     risk = engine()
 
     change = act(risk, risk.on_realised(Decimal("-2000.00")))
@@ -211,7 +211,7 @@ def test_risk_engine_moves_to_reducing_exactly_at_the_daily_loss_limit():
     assert risk.state is TradingState.REDUCING
 
 
-def test_risk_engine_refuses_new_entries_when_reducing():
+def test_risk_engine_refuses_new_entries_when_reducing() -> None:
     risk = engine()
     act(risk, risk.on_realised(Decimal(-2500)))
 
@@ -222,7 +222,7 @@ def test_risk_engine_refuses_new_entries_when_reducing():
     )
 
 
-def test_risk_engine_reports_the_reducing_change_only_once():
+def test_risk_engine_reports_the_reducing_change_only_once() -> None:
     risk = engine()
     act(risk, risk.on_realised(Decimal(-2000)))
 
@@ -231,14 +231,14 @@ def test_risk_engine_reports_the_reducing_change_only_once():
     assert risk.state is TradingState.REDUCING
 
 
-def test_risk_engine_ignores_profits():
+def test_risk_engine_ignores_profits() -> None:
     risk = engine()
 
     assert risk.on_realised(Decimal(5000)) is None
     assert risk.state is TradingState.ACTIVE
 
 
-def test_risk_engine_halt_refuses_entries_until_resumed():
+def test_risk_engine_halt_refuses_entries_until_resumed() -> None:
     risk = engine()
 
     halted = act(risk, risk.halt("operator pressed stop"))
@@ -264,7 +264,7 @@ def test_risk_engine_halt_refuses_entries_until_resumed():
     assert check(risk).approved
 
 
-def test_risk_engine_halt_twice_and_resume_when_not_halted_change_nothing():
+def test_risk_engine_halt_twice_and_resume_when_not_halted_change_nothing() -> None:
     risk = engine()
 
     assert risk.resume("not halted") is None
@@ -273,7 +273,7 @@ def test_risk_engine_halt_twice_and_resume_when_not_halted_change_nothing():
     assert risk.state is TradingState.HALTED
 
 
-def test_risk_engine_can_halt_while_reducing():
+def test_risk_engine_can_halt_while_reducing() -> None:
     risk = engine()
     act(risk, risk.on_realised(Decimal(-2000)))
 
@@ -283,7 +283,7 @@ def test_risk_engine_can_halt_while_reducing():
     assert (change.previous, change.current) == (TradingState.REDUCING, TradingState.HALTED)
 
 
-def test_risk_engine_loss_while_halted_does_not_leave_halted_but_is_recorded():
+def test_risk_engine_loss_while_halted_does_not_leave_halted_but_is_recorded() -> None:
     risk = engine()
     act(risk, risk.halt("stop"))
 
@@ -296,7 +296,7 @@ def test_risk_engine_loss_while_halted_does_not_leave_halted_but_is_recorded():
     assert risk.loss_limit_hit
 
 
-def test_risk_engine_resume_after_the_daily_loss_limit_still_refuses_entries():
+def test_risk_engine_resume_after_the_daily_loss_limit_still_refuses_entries() -> None:
     risk = engine()
     act(risk, risk.on_realised(Decimal(-2000)))
     risk.halt("stop")
@@ -307,7 +307,7 @@ def test_risk_engine_resume_after_the_daily_loss_limit_still_refuses_entries():
     assert not check(risk).approved
 
 
-def test_risk_engine_resume_remembers_a_loss_limit_crossed_while_halted():
+def test_risk_engine_resume_remembers_a_loss_limit_crossed_while_halted() -> None:
     risk = engine()
     act(risk, risk.halt("stop"))
     act(risk, risk.on_realised(Decimal(-2000)))

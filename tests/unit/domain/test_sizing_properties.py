@@ -54,8 +54,8 @@ def plan_rules(draw: st.DrawFn) -> PlanRules:
     position_pct=position_pcts,
 )
 def test_position_size_never_exceeds_the_risk_budget_or_the_position_cap(
-    equity, entry, stop, risk_pct, position_pct
-):
+    equity: Decimal, entry: Decimal, stop: Decimal, risk_pct: Decimal, position_pct: Decimal
+) -> None:
     rules = PlanRules(risk_per_trade_pct=risk_pct, max_position_pct=position_pct)
     risk_budget = equity * risk_pct / HUNDRED
     position_cap = equity * position_pct / HUNDRED
@@ -71,7 +71,9 @@ def test_position_size_never_exceeds_the_risk_budget_or_the_position_cap(
 
 
 @given(equity=equities, price=cents, rules=plan_rules())
-def test_position_size_is_zero_without_risk(equity, price, rules):
+def test_position_size_is_zero_without_risk(
+    equity: Decimal, price: Decimal, rules: PlanRules
+) -> None:
     assert position_size(equity, price, price, rules) == 0
 
 
@@ -84,8 +86,8 @@ def test_position_size_is_zero_without_risk(equity, price, rules):
     rules=plan_rules(),
 )
 def test_build_plan_respects_the_limits_and_puts_the_stop_on_the_losing_side(
-    side, or_low, or_width, atr, equity, rules
-):
+    side: Side, or_low: Decimal, or_width: Decimal, atr: Decimal, equity: Decimal, rules: PlanRules
+) -> None:
     opening = OpeningRange(high=or_low + or_width, low=or_low, bar_count=5, ends_at=OR_END)
     candidate = Candidate(
         symbol=symbol("AAA"),
@@ -139,7 +141,9 @@ def test_build_plan_respects_the_limits_and_puts_the_stop_on_the_losing_side(
     or_low=cents,
     equity=st.decimals(min_value=Decimal(1), max_value=Decimal(50), places=2),
 )
-def test_build_plan_rejects_instead_of_planning_zero_shares(side, or_low, equity):
+def test_build_plan_rejects_instead_of_planning_zero_shares(
+    side: Side, or_low: Decimal, equity: Decimal
+) -> None:
     opening = OpeningRange(high=or_low + 1, low=or_low, bar_count=5, ends_at=OR_END)
     candidate = Candidate(
         symbol=symbol("AAA"),
@@ -174,7 +178,7 @@ def test_build_plan_rejects_instead_of_planning_zero_shares(side, or_low, equity
 
 
 @given(qty=st.integers(max_value=0), side=st.sampled_from(Side))
-def test_bracket_order_refuses_a_quantity_below_one(qty, side):
+def test_bracket_order_refuses_a_quantity_below_one(qty: int, side: Side) -> None:
     sign = side.sign
     with pytest.raises(DomainError, match=f"^order p-1: quantity must be positive, got {qty}$"):
         BracketOrder(
@@ -190,7 +194,7 @@ def test_bracket_order_refuses_a_quantity_below_one(qty, side):
 
 
 @pytest.mark.parametrize("side", list(Side))
-def test_bracket_order_refuses_a_stop_on_the_winning_side(side):
+def test_bracket_order_refuses_a_stop_on_the_winning_side(side: Side) -> None:
     sign = side.sign
     with pytest.raises(DomainError, match=f"a {side} bracket needs the stop on the losing side"):
         BracketOrder(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -86,7 +87,7 @@ def built(
 # --- build_plan figures ---------------------------------------------------------------------------
 
 
-def test_build_plan_long_takes_the_atr_stop_rounded_up_and_caps_the_size():
+def test_build_plan_long_takes_the_atr_stop_rounded_up_and_caps_the_size() -> None:
     # entry = OR_high + 0.01 = 10.50 + 0.01 = 10.51
     # OR stop = OR_low - 0.01 = 10.09; ATR stop = 10.51 - 0.5 * 0.75 = 10.135 -> up to 10.14
     # stop = the higher (tighter) = 10.14; R = 10.51 - 10.14 = 0.37
@@ -113,7 +114,7 @@ def test_build_plan_long_takes_the_atr_stop_rounded_up_and_caps_the_size():
     assert plan.window == WINDOW
 
 
-def test_build_plan_long_takes_the_opening_range_stop_when_tighter_and_sizes_by_risk():
+def test_build_plan_long_takes_the_opening_range_stop_when_tighter_and_sizes_by_risk() -> None:
     # entry = 20.00 + 0.01 = 20.01
     # OR stop = 19.00 - 0.01 = 18.99; ATR stop = 20.01 - 0.5 * 4.00 = 18.01 -> stop 18.99
     # R = 20.01 - 18.99 = 1.02; target = 20.01 + 2 * 1.02 = 22.05
@@ -129,7 +130,7 @@ def test_build_plan_long_takes_the_opening_range_stop_when_tighter_and_sizes_by_
     )
 
 
-def test_build_plan_short_mirrors_entry_stop_rounding_and_target():
+def test_build_plan_short_mirrors_entry_stop_rounding_and_target() -> None:
     # entry = OR_low - 0.01 = 10.10 - 0.01 = 10.09
     # OR stop = OR_high + 0.01 = 10.51; ATR stop = 10.09 + 0.375 = 10.465 -> down to 10.46
     # stop = the lower (tighter) = 10.46; R = 0.37; target = 10.09 - 2 * 0.37 = 9.35
@@ -145,7 +146,7 @@ def test_build_plan_short_mirrors_entry_stop_rounding_and_target():
     )
 
 
-def test_build_plan_short_takes_the_opening_range_stop_when_tighter():
+def test_build_plan_short_takes_the_opening_range_stop_when_tighter() -> None:
     # entry = 19.00 - 0.01 = 18.99; OR stop = 20.01; ATR stop = 18.99 + 2.00 = 20.99 -> 20.01
     # R = 1.02; target = 18.99 - 2.04 = 16.95; risk size 980, cap floor(25000 / 18.99) = 1316
     plan = built(candidate(Side.SHORT, atr="4.00"), opening("20.00", "19.00"))
@@ -158,7 +159,7 @@ def test_build_plan_short_takes_the_opening_range_stop_when_tighter():
     )
 
 
-def test_build_plan_follows_the_rule_parameters():
+def test_build_plan_follows_the_rule_parameters() -> None:
     rules = PlanRules(
         entry_offset=Decimal("0.05"),
         atr_stop_multiple=Decimal(1),
@@ -179,7 +180,7 @@ def test_build_plan_follows_the_rule_parameters():
     )
 
 
-def test_build_plan_rejects_a_zero_size_with_a_reason():
+def test_build_plan_rejects_a_zero_size_with_a_reason() -> None:
     # size by risk = floor(30 * 1% / 0.37) = floor(0.81) = 0
     rejection = plan_for(candidate(), opening(), equity=Decimal(30))
 
@@ -194,7 +195,7 @@ def test_build_plan_rejects_a_zero_size_with_a_reason():
     )
 
 
-def test_build_plan_rejects_when_the_position_cap_rounds_to_zero():
+def test_build_plan_rejects_when_the_position_cap_rounds_to_zero() -> None:
     # cap = floor(40 * 25% / 10.51) = floor(0.95) = 0, though risk alone would allow 1 share
     rules = PlanRules(risk_per_trade_pct=Decimal(100))
 
@@ -204,7 +205,7 @@ def test_build_plan_rejects_when_the_position_cap_rounds_to_zero():
     assert rejection.reason is PlanRejectReason.ZERO_SIZE
 
 
-def test_build_plan_uses_the_range_stop_when_the_rounded_atr_stop_lands_on_the_entry():
+def test_build_plan_uses_the_range_stop_when_the_rounded_atr_stop_lands_on_the_entry() -> None:
     # ATR stop = 10.51 - 0.5 * 0.01 = 10.505 -> up to 10.51 = the entry: no risk, so it is
     # no stop at all, and the opening-range stop (OR low - 0.01) is the one that holds.
     plan = plan_for(candidate(atr="0.01"), opening())
@@ -214,7 +215,7 @@ def test_build_plan_uses_the_range_stop_when_the_rounded_atr_stop_lands_on_the_e
     assert plan.stop < plan.entry
 
 
-def test_build_plan_rejects_without_an_opening_range():
+def test_build_plan_rejects_without_an_opening_range() -> None:
     rejection = plan_for(candidate(), None)
 
     assert rejection == PlanRejection(
@@ -225,7 +226,7 @@ def test_build_plan_rejects_without_an_opening_range():
     )
 
 
-def test_build_plan_long_stop_stays_below_entry_with_a_sub_cent_opening_range():
+def test_build_plan_long_stop_stays_below_entry_with_a_sub_cent_opening_range() -> None:
     # entry = 10.005 + 0.01 = 10.015; ATR stop = 10.015 - 0.0045 = 10.0105 -> up to 10.02 > entry
     result = plan_for(candidate(Side.LONG, atr="0.009"), opening("10.005", "9.90"))
 
@@ -233,7 +234,7 @@ def test_build_plan_long_stop_stays_below_entry_with_a_sub_cent_opening_range():
         assert result.stop < result.entry < result.target
 
 
-def test_plan_id_is_deterministic_per_day_symbol_and_strategy():
+def test_plan_id_is_deterministic_per_day_symbol_and_strategy() -> None:
     assert plan_id(DAY, AAA, "gap_and_go") == plan_id(DAY, AAA, "gap_and_go") == PLAN_ID
     assert plan_id(date(2024, 1, 3), AAA, "gap_and_go") != PLAN_ID
     assert plan_id(DAY, symbol("BBB"), "gap_and_go") != PLAN_ID
@@ -245,7 +246,7 @@ def test_plan_id_is_deterministic_per_day_symbol_and_strategy():
 AT = OR_END + timedelta(minutes=10)
 PLAN = built(candidate(), opening())
 
-MOVES = {
+MOVES: dict[PlanState, Callable[[TradePlan], TradePlan]] = {
     PlanState.TRIGGERED: lambda p: p.trigger(AT),
     PlanState.FILLED: lambda p: p.fill(Decimal("10.51"), AT),
     PlanState.CLOSED: lambda p: p.close(Decimal("11.25"), ExitReason.TARGET, AT),
@@ -264,7 +265,7 @@ FORBIDDEN = sorted((a, b) for a in PlanState for b in MOVES if (a, b) not in ALL
 
 
 @pytest.mark.parametrize(("start", "target"), sorted(ALLOWED))
-def test_plan_moves_along_every_allowed_transition(start, target):
+def test_plan_moves_along_every_allowed_transition(start: PlanState, target: PlanState) -> None:
     plan = replace(PLAN, state=start)
 
     moved = MOVES[target](plan)
@@ -275,7 +276,7 @@ def test_plan_moves_along_every_allowed_transition(start, target):
 
 
 @pytest.mark.parametrize(("start", "target"), FORBIDDEN)
-def test_plan_refuses_every_forbidden_transition(start, target):
+def test_plan_refuses_every_forbidden_transition(start: PlanState, target: PlanState) -> None:
     plan = replace(PLAN, state=start)
 
     prefix = f"plan {PLAN_ID} cannot go from {start} to {target}; allowed from {start}: "
@@ -284,21 +285,21 @@ def test_plan_refuses_every_forbidden_transition(start, target):
 
 
 @pytest.mark.parametrize("final", [PlanState.CLOSED, PlanState.EXPIRED, PlanState.CANCELLED])
-def test_plan_final_states_say_nothing_is_allowed(final):
+def test_plan_final_states_say_nothing_is_allowed(final: PlanState) -> None:
     plan = replace(PLAN, state=final)
 
     with pytest.raises(InvalidTransitionError, match=r"allowed from \w+: nothing \(final\)$"):
         plan.trigger(AT)
 
 
-def test_plan_forbidden_transition_names_the_allowed_states():
+def test_plan_forbidden_transition_names_the_allowed_states() -> None:
     with pytest.raises(InvalidTransitionError, match="closed") as raised:
         replace(PLAN, state=PlanState.FILLED).expire(AT)
 
     assert "cannot go from filled to expired" in str(raised.value)
 
 
-def test_plan_transitions_record_prices_reasons_and_notes():
+def test_plan_transitions_record_prices_reasons_and_notes() -> None:
     filled = PLAN.trigger(AT).fill(Decimal("10.52"), AT)
     closed = filled.close(Decimal("10.14"), ExitReason.STOP, AT + timedelta(minutes=1))
 
@@ -320,7 +321,7 @@ def test_plan_transitions_record_prices_reasons_and_notes():
         (PlanState.CANCELLED, False),
     ],
 )
-def test_plan_is_open_until_a_final_state(state, is_open):
+def test_plan_is_open_until_a_final_state(state: PlanState, is_open: bool) -> None:
     assert replace(PLAN, state=state).is_open is is_open
 
 
@@ -350,34 +351,34 @@ def bar(start: datetime, high: str, low: str) -> Bar:
     ],
 )
 def test_long_plan_triggers_when_the_high_reaches_the_entry_inside_the_window(
-    start, high, expected
-):
+    start: datetime, high: str, expected: bool
+) -> None:
     assert PLAN.triggered_by(bar(start, high, "10.20")) is expected
 
 
 @pytest.mark.parametrize(("low", "expected"), [("10.09", True), ("10.00", True), ("10.10", False)])
-def test_short_plan_triggers_when_the_low_reaches_the_entry(low, expected):
+def test_short_plan_triggers_when_the_low_reaches_the_entry(low: str, expected: bool) -> None:
     plan = built(candidate(Side.SHORT), opening())  # entry 10.09
 
     assert plan.triggered_by(bar(OR_END, "10.40", low)) is expected
 
 
-def test_short_plan_ignores_a_bar_that_only_breaks_the_high():
+def test_short_plan_ignores_a_bar_that_only_breaks_the_high() -> None:
     plan = built(candidate(Side.SHORT), opening())
 
     assert plan.triggered_by(bar(OR_END, "10.60", "10.20")) is False
 
 
-def test_plan_does_not_trigger_again_once_triggered():
+def test_plan_does_not_trigger_again_once_triggered() -> None:
     assert PLAN.trigger(AT).triggered_by(bar(OR_END, "10.60", "10.20")) is False
 
 
-def test_entry_window_contains_bars_starting_in_it():
+def test_entry_window_contains_bars_starting_in_it() -> None:
     assert WINDOW.contains(bar(OR_END, "10.60", "10.20"))
     assert not WINDOW.contains(bar(DEADLINE, "10.60", "10.20"))
 
 
-def test_build_plan_rejects_a_short_whose_target_would_not_be_a_positive_price():
+def test_build_plan_rejects_a_short_whose_target_would_not_be_a_positive_price() -> None:
     # short entry 2.99 (OR low 3.00 - 0.01); stops: range 6.01, ATR 2.99 + 0.5 * 4 = 4.99;
     # the tighter (lower) is 4.99, so R = 2.00 and the target 2.99 - 2 * 2.00 = -1.01.
     rejection = plan_for(candidate(side=Side.SHORT, atr="4"), opening(high="6.00", low="3.00"))
