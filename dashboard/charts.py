@@ -311,4 +311,5 @@ def candles(
                 tooltip=[alt.Tooltip("level:N"), alt.Tooltip("price:Q", format="$,.2f")],
             )
         )
-    return alt.layer(*layers).resolve_scale(color="independent").properties(height=CHART_HEIGHT)
+    chart: alt.LayerChart = alt.layer(*layers).resolve_scale(color="independent")
+    return chart.properties(height=CHART_HEIGHT)

@@ -17,7 +17,7 @@ from golden.files import Golden, every_golden
 from golden.samples import DAY, SAMPLES, decoded_today
 
 if TYPE_CHECKING:
-    from tests.contract.conftest import Durable
+    from contract.conftest import Durable
 
 pytestmark = pytest.mark.asyncio
 

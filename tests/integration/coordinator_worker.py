@@ -35,7 +35,7 @@ from fin_agent.adapters.storage.timescale_store import TimescaleStore
 from fin_agent.app.coordinator import Coordinator
 from fin_agent.domain.events import DomainEvent
 from fin_agent.ports.daily_bar_cache import DailyBarCache
-from fin_agent.ports.store import Row, StoreInfo
+from fin_agent.ports.store import CandleWidth, Row, StoreInfo
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -107,6 +107,11 @@ class RecordingStore:
 
     def daily_bar_cache(self) -> DailyBarCache:
         return self._inner.daily_bar_cache()
+
+    async def candles(
+        self, width: CandleWidth, *, day: date | None = None, symbol: str | None = None
+    ) -> Sequence[Row]:
+        return await self._inner.candles(width, day=day, symbol=symbol)
 
     async def ping(self) -> None:
         await self._inner.ping()

@@ -25,10 +25,8 @@ import pytest_asyncio
 from fin_agent.adapters.codec.event_codec import EventCodec, default_registry
 from fin_agent.adapters.storage.rows import SCHEMA_VERSION, TABLES, Kind
 from fin_agent.adapters.storage.timescale_migrations import LATEST_VERSION, MIGRATIONS
-from fin_agent.adapters.storage.timescale_store import (
-    TimescaleStore,
-    checks_compressed_chunks,
-)
+from fin_agent.adapters.storage.timescale_store import TimescaleStore
+from fin_agent.adapters.storage.timescale_writes import checks_compressed_chunks
 from fin_agent.domain.errors import AdapterError, ConfigError, DataError
 from fin_agent.domain.events import BarsClosed, DomainEvent, ErrorRaised
 from fin_agent.domain.values import Bar, DailyBar, symbol

@@ -118,7 +118,7 @@ def by_id(events: list[DomainEvent]) -> dict[str, DomainEvent]:
 
 
 def sessions(count: int) -> list[Session]:
-    return CALENDAR.sessions(date(2025, 3, 3), date(2025, 3, 31))[:count]
+    return list(CALENDAR.sessions(date(2025, 3, 3), date(2025, 3, 31)))[:count]
 
 
 @pytest.mark.parametrize("session", sessions(6), ids=lambda s: str(s.day))

@@ -127,7 +127,7 @@ def test_risk_engine_refusals_do_not_count_toward_the_order_rate() -> None:
     assert check(risk).reason is RiskReason.MAX_ORDER_RATE
 
 
-def test_risk_engine_decisions_change_nothing_until_applied():
+def test_risk_engine_decisions_change_nothing_until_applied() -> None:
     risk = engine()
 
     change = risk.on_realised(Decimal(-2000))
