@@ -8,18 +8,16 @@ Crashes of a consumer process and of Redis itself are in `test_redis_bus_crash.p
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import inspect
 import json
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from redis.asyncio import Redis
 from structlog.testing import capture_logs
 
@@ -72,38 +70,6 @@ async def eventually(
         if time.monotonic() >= deadline:
             pytest.fail(f"not true after {timeout_secs} s: {what}")
         await asyncio.sleep(0.01)
-
-
-@pytest_asyncio.fixture
-async def raw(redis_url: str) -> AsyncIterator[Redis]:
-    """A plain client of the test's server, with bytes replies."""
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest_asyncio.fixture
-async def make_bus(redis_url: str) -> AsyncIterator[MakeBus]:
-    """Build buses on the test's server as bootstrap does; stop them and close their clients."""
-    made: list[tuple[RedisStreamsEventBus, Redis]] = []
-
-    def factory(
-        clock: FixedClock | None = None, *, client: Redis | None = None, **overrides: Any
-    ) -> RedisStreamsEventBus:
-        """A bus with the FAST settings but `overrides`; on `client` if given (it is closed)."""
-        settings = dataclasses.replace(FAST, **overrides)
-        if client is None:
-            client = Redis.from_url(
-                redis_url, socket_timeout=settings.socket_timeout_secs, socket_connect_timeout=5.0
-            )
-        bus = RedisStreamsEventBus(client, CODEC, settings, clock)
-        made.append((bus, client))
-        return bus
-
-    yield factory
-    for bus, client in made:
-        await bus.stop()
-        await client.aclose()
 
 
 def recorder(into: list[str]) -> Callable[[DomainEvent], Awaitable[None]]:

@@ -255,7 +255,9 @@ class InMemoryEventBus:
     async def start(self) -> None:
         """Nothing to connect."""
 
-    async def drain(self, timeout_secs: float = 30.0) -> None:
+    async def drain(
+        self, timeout_secs: float | None = None, groups: Collection[str] | None = None
+    ) -> None:
         """Dispatch is synchronous: everything published has been handled."""
 
     async def trim(self, retain_secs: float = 0.0) -> Mapping[str, int]:

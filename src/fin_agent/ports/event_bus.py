@@ -14,6 +14,16 @@ Observer = Callable[[str, str, float, bool], None]
 ALL_EVENTS = "*"
 
 
+class RejectedEvents(Exception):
+    """Raised by a batch handler that committed its batch except `events`, which it can never
+    handle (a store refusing their values): the bus dead-letters those and acks the rest."""
+
+    def __init__(self, events: Sequence[DomainEvent], reason: str) -> None:
+        super().__init__(reason)
+        self.events = tuple(events)
+        self.reason = reason
+
+
 class EventBus(Protocol):
     """Carries events from producers to consumer groups.
 
@@ -43,8 +53,11 @@ class EventBus(Protocol):
         """Connect and start delivering to the subscribed groups."""
         ...
 
-    async def drain(self, timeout_secs: float = 30.0) -> None:
-        """Wait until every group has handled every event published so far."""
+    async def drain(
+        self, timeout_secs: float | None = None, groups: Collection[str] | None = None
+    ) -> None:
+        """Wait until every group (or those in `groups`) has handled every event published so
+        far; with `timeout_secs`, raise `DeadlineError` past it, else wait as long as it takes."""
         ...
 
     async def trim(self, retain_secs: float = 0.0) -> Mapping[str, int]:

@@ -44,6 +44,7 @@ class StreamsSettings:
     max_in_flight: int = 10_000
     max_lag: int = 100_000
     dedupe_retention_secs: int = 3 * 86_400
+    take_over_on_start: bool = False  # the one active instance claims every pending entry
 
     def key(self, name: str) -> str:
         """The Redis key of stream or set `name` under the prefix."""
@@ -70,6 +71,8 @@ class BusCounters:
     backpressure_waits: int = 0
     reconnects: int = 0
     groups_recreated: int = 0
+    data_losses: int = 0
+    republished: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
