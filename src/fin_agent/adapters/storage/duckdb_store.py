@@ -181,12 +181,15 @@ class DuckDBStore:
                 ) from exc
 
     def _failure(self, what: str, exc: duckdb.Error) -> str:
-        fix = (
-            "check that its folder exists and is writable, and that no other process has the file "
-            "open (DuckDB allows one writing process per file)"
-            if isinstance(exc, duckdb.IOException)
-            else "retry, and restart the agent if it persists"
-        )
+        if "no space left" in str(exc).lower():
+            fix = "its disk is full: free space on that volume; writing resumes by itself"
+        elif isinstance(exc, duckdb.IOException):
+            fix = (
+                "check that its folder exists and is writable, and that no other process has "
+                "the file open (DuckDB allows one writing process per file)"
+            )
+        else:
+            fix = "retry, and restart the agent if it persists"
         return f"DuckDB store {self._where}: {what} failed ({exc}): {fix}"
 
     def _call(self, call: Callable[[Connection], T]) -> T:

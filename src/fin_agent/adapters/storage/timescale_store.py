@@ -401,6 +401,11 @@ def _failure(exc: BaseException, doing: str, where: str) -> FinAgentError:
             f"cannot {doing}: {reason}: grant the store's user rights on the database and schema "
             "(or connect as the owner)"
         )
+    if isinstance(exc, asyncpg.DiskFullError):
+        return AdapterError(
+            f"cannot {doing}: the disk of PostgreSQL at {where} is full ({reason}): free space "
+            "on the volume holding its data directory (or grow it); writing resumes by itself"
+        )
     if isinstance(exc, asyncpg.UndefinedTableError):
         return ConfigError(f"cannot {doing}: {reason}: run migrate() before using the store")
     if isinstance(exc, asyncpg.DataError):
