@@ -10,14 +10,13 @@ other code moves the state, so a resumed day cannot drift from the day that ran.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from fin_agent.domain.day_events import Refusal, causal_order, scan_events, state_changed
 from fin_agent.domain.day_times import DayTimes
 from fin_agent.domain.events import (
     BarsClosed,
-    DayStarted,
     DomainEvent,
     OrderPlaced,
     PlanCreated,
@@ -28,8 +27,6 @@ from fin_agent.domain.events import (
     ReportDaily,
     RiskStateChanged,
     ScanCompleted,
-    SignalGenerated,
-    SnapshotTaken,
 )
 from fin_agent.domain.gap_scanner import ScanResult, UniverseSnapshot
 from fin_agent.domain.indicators import opening_range
@@ -175,7 +172,7 @@ class DayState:
 
     def replay(self, events: Iterable[DomainEvent]) -> None:
         """Apply a day's stored events in the order the day made them."""
-        for event in sorted(events, key=_causal_order):
+        for event in sorted(events, key=causal_order):
             if event.trading_day == self.day:
                 self.apply(event)
 
@@ -205,8 +202,8 @@ class DayState:
 
     def _rejection(
         self, plan_id: str, symbol: Symbol, reason: str, at: datetime, again: str = ""
-    ) -> _Refusal:
-        return _Refusal(
+    ) -> Refusal:
+        return Refusal(
             id=PlanRejected.id_for(f"{plan_id}:{again}" if again else plan_id),
             day=self.day,
             plan_id=plan_id,
@@ -227,42 +224,22 @@ class DayState:
     ) -> list[DomainEvent]:
         """The day starts with the scan of `snapshot`: the day, its inputs, its result and a
         signal per candidate."""
-        key = self.key
-        events: list[DomainEvent] = [
-            DayStarted(
-                id=DayStarted.id_for(key),
-                occurred_at=at,
-                trading_day=self.day,
+        return self._record(
+            scan_events(
+                self.key,
+                self.day,
                 start_equity=self.ledger.start_equity,
                 strategy=self._strategy.name,
-                session_open=self.times.opens_at,
-                session_close=self.times.closes_at,
-            ),
-            SnapshotTaken(
-                id=SnapshotTaken.id_for(key),
-                occurred_at=at,
-                trading_day=self.day,
+                times=self.times,
                 snapshot=snapshot,
-            ),
-            ScanCompleted(
-                id=ScanCompleted.id_for(key),
-                occurred_at=at,
-                trading_day=self.day,
                 result=result,
-                config_version=self.config_version,
-                strategy_version=self.strategy_version,
-            ),
-        ]
-        events += [
-            SignalGenerated(
-                id=SignalGenerated.id_for(f"{key}:{c.symbol}"),
-                occurred_at=at,
-                trading_day=self.day,
-                candidate=c,
+                versions={
+                    "config_version": self.config_version,
+                    "strategy_version": self.strategy_version,
+                },
+                at=at,
             )
-            for c in result.candidates
-        ]
-        return self._record(events)
+        )
 
     def plan(self, at: datetime) -> list[DomainEvent]:
         """Build a plan for every candidate from its opening range (once a day)."""
@@ -347,6 +324,19 @@ class DayState:
             events += self._record([placed])
         return events
 
+    def guard(self, blocked: str | None, at: datetime) -> list[DomainEvent]:
+        """The agent's own halt: while `blocked` says why (its store down too long) no entry
+        opens; when it clears, entries resume. An operator's halt is left as it is."""
+        if blocked is not None:
+            change = self.risk.halt(blocked, RiskReason.STORE_OUTAGE)
+        else:
+            change = self.risk.resume("the store is back", RiskReason.STORE_OUTAGE)
+            if self.risk.halted_by is not RiskReason.STORE_OUTAGE:
+                change = None
+        if change is None:
+            return []
+        return self._record([state_changed(self.day, change, at)])
+
     def expire(self, at: datetime) -> list[DomainEvent]:
         """Plans not triggered by `at` (the entry deadline, or the day's end) expire."""
         return self._record(
@@ -386,21 +376,7 @@ class DayState:
         events = self._record([closed])
         change = self.risk.on_realised(self.ledger.realised)
         if change is not None:
-            events += self._record(
-                [
-                    RiskStateChanged(
-                        id=RiskStateChanged.id_for(
-                            f"{self.day}:{change.current}:{fill.at.isoformat()}"
-                        ),
-                        occurred_at=fill.at,
-                        trading_day=self.day,
-                        previous=change.previous,
-                        current=change.current,
-                        reason=change.reason,
-                        detail=change.detail,
-                    )
-                ]
-            )
+            events += self._record([state_changed(self.day, change, fill.at)])
         return events
 
     def report(self, at: datetime) -> tuple[DailyReport, list[DomainEvent]]:
@@ -417,49 +393,3 @@ class DayState:
             id=ReportDaily.id_for(self.key), occurred_at=at, trading_day=self.day, report=report
         )
         return report, self._record([event])
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Refusal:
-    """A `PlanRejected` but for its detail, which the deciding code adds."""
-
-    id: str
-    day: date
-    plan_id: str
-    symbol: Symbol
-    reason: str
-    at: datetime
-
-    def with_detail(self, detail: str) -> PlanRejected:
-        return PlanRejected(
-            id=self.id,
-            occurred_at=self.at,
-            trading_day=self.day,
-            plan_id=self.plan_id,
-            symbol=self.symbol,
-            reason=self.reason,
-            detail=detail,
-        )
-
-
-# Within one instant, the order in which a day makes its events (a stop can close in the bar
-# its entry filled in, and the loss limit follows the close that reached it).
-_ORDER: dict[str, int] = {
-    DayStarted.TYPE: 0,
-    SnapshotTaken.TYPE: 1,
-    ScanCompleted.TYPE: 2,
-    SignalGenerated.TYPE: 3,
-    BarsClosed.TYPE: 4,
-    PlanCreated.TYPE: 5,
-    PlanRejected.TYPE: 6,
-    OrderPlaced.TYPE: 7,
-    PlanExecuted.TYPE: 8,
-    PositionClosed.TYPE: 9,
-    RiskStateChanged.TYPE: 10,
-    PlanExpired.TYPE: 11,
-    ReportDaily.TYPE: 12,
-}
-
-
-def _causal_order(event: DomainEvent) -> tuple[datetime, int]:
-    return event.occurred_at, _ORDER.get(event.TYPE, len(_ORDER))

@@ -42,6 +42,7 @@ class RiskReason(StrEnum):
     REDUCING = "reducing"
     OPERATOR = "operator"
     NEW_DAY = "new_day"
+    STORE_OUTAGE = "store_outage"
 
     @property
     def keeps_plan_armed(self) -> bool:
@@ -83,6 +84,7 @@ class RiskEngine:
         self._start_equity = start_equity
         self._state = TradingState.ACTIVE
         self._loss_limit_hit = False
+        self._halted_by: RiskReason | None = None
         self._orders: deque[datetime] = deque()
 
     def update_limits(self, limits: RiskLimits) -> None:
@@ -162,21 +164,31 @@ class RiskEngine:
             f"{self._limits.daily_loss_limit_pct})",
         )
 
-    def halt(self, detail: str) -> StateChange | None:
-        """Operator command: stop all new entries."""
+    @property
+    def halted_by(self) -> RiskReason | None:
+        """Why the day is HALTED (an operator, a store outage), or None when it is not."""
+        return self._halted_by
+
+    def halt(self, detail: str, reason: RiskReason = RiskReason.OPERATOR) -> StateChange | None:
+        """Stop all new entries (an operator's command, or the agent itself for `reason`)."""
         if self._state is TradingState.HALTED:
             return None
-        return self._change(TradingState.HALTED, RiskReason.OPERATOR, detail)
+        return self._change(TradingState.HALTED, reason, detail)
 
-    def resume(self, detail: str) -> StateChange | None:
-        """Operator command: leave HALTED (to REDUCING if the loss limit was hit today)."""
-        if self._state is not TradingState.HALTED:
+    def resume(self, detail: str, reason: RiskReason = RiskReason.OPERATOR) -> StateChange | None:
+        """Leave a HALTED set for `reason` (to REDUCING if the loss limit was hit today); a halt
+        for another reason stays (a store coming back does not lift an operator's halt)."""
+        if self._state is not TradingState.HALTED or self._halted_by not in (reason, None):
             return None
         state = TradingState.REDUCING if self._loss_limit_hit else TradingState.ACTIVE
-        return self._change(state, RiskReason.OPERATOR, detail)
+        return self._change(state, reason, detail)
 
     def apply(self, current: TradingState, reason: RiskReason) -> None:
         """Move to `current` for `reason`: the one transition, live or replayed from events."""
+        if current is TradingState.HALTED and self._state is not TradingState.HALTED:
+            self._halted_by = reason
+        elif current is not TradingState.HALTED:
+            self._halted_by = None
         self._state = current
         if reason is RiskReason.DAILY_LOSS_LIMIT:
             self._loss_limit_hit = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -35,7 +36,7 @@ from fin_agent.domain.events import (
 )
 from fin_agent.domain.gap_scanner import RejectRule
 from fin_agent.domain.orders import ExitReason
-from fin_agent.domain.risk_engine import TradingState
+from fin_agent.domain.risk_engine import RiskReason, TradingState
 from fin_agent.domain.rules import RiskLimits, Strategy
 from fin_agent.domain.trade_plan import PlanState
 from fin_agent.domain.values import Bar, DailyBar, Premarket, symbol
@@ -108,7 +109,9 @@ def market_with(*gappers: str, extra_bars: list[Bar]) -> InMemoryMarketData:
 
 
 def make_day(
-    market: InMemoryMarketData, strategy: Strategy | None = None
+    market: InMemoryMarketData,
+    strategy: Strategy | None = None,
+    entry_guard: Callable[[], str | None] | None = None,
 ) -> tuple[TradingDay, InMemoryEventBus]:
     strategy = strategy or Strategy()
     session = FixedCalendar().session(DAY)
@@ -123,7 +126,12 @@ def make_day(
     )
     times = DayTimes.of(session, strategy, NY, time(9, 0))
     day = TradingDay(
-        session=session, times=times, strategy=strategy, start_equity=D(100_000), ports=ports
+        session=session,
+        times=times,
+        strategy=strategy,
+        start_equity=D(100_000),
+        ports=ports,
+        entry_guard=entry_guard,
     )
     return day, bus
 
@@ -300,3 +308,34 @@ async def test_trading_day_stops_new_entries_after_the_daily_loss_limit() -> Non
     assert change.current is TradingState.REDUCING
     [refusal] = of_type(bus, PlanRejected)
     assert (refusal.symbol, refusal.reason) == ("BBB", "risk:reducing")
+
+
+@pytest.mark.asyncio
+async def test_a_store_down_too_long_halts_new_entries_and_its_return_resumes_them() -> None:
+    market = market_with(
+        "GAPR",
+        extra_bars=[
+            bar("GAPR", 9, 35, "11.15", "11.25", "11.12", "11.22"),  # triggers while halted
+            bar("GAPR", 9, 36, "11.22", "11.30", "11.20", "11.28"),  # and again once resumed
+        ],
+    )
+    blocked: list[str | None] = ["the store has refused writes for 901 s"]
+    day, bus = make_day(market, entry_guard=lambda: blocked[0])  # the coordinator's guard
+    await day.scan()
+    minutes: dict[datetime, list[Bar]] = {}
+    for b in await market.session_bars(DAY, day.watchlist):
+        minutes.setdefault(b.start, []).append(b)
+    for start in sorted(minutes):
+        if start == et(9, 36):
+            blocked[0] = None
+        await day.on_bars(minutes[start])
+
+    changes = [(e.current, e.reason, e.occurred_at) for e in of_type(bus, RiskStateChanged)]
+    assert changes == [
+        (TradingState.HALTED, RiskReason.STORE_OUTAGE, et(9, 30)),
+        (TradingState.ACTIVE, RiskReason.STORE_OUTAGE, et(9, 36)),
+    ]
+    [refusal] = of_type(bus, PlanRejected)
+    assert (refusal.reason, refusal.occurred_at) == ("risk:halted", et(9, 35))
+    [placed] = of_type(bus, OrderPlaced)
+    assert placed.occurred_at == et(9, 36)  # armed through the halt, entered after it

@@ -315,3 +315,18 @@ def test_risk_engine_resume_remembers_a_loss_limit_crossed_while_halted() -> Non
     act(risk, risk.resume("all clear"))
 
     assert not check(risk).approved
+
+
+def test_risk_engine_store_outage_halt_is_lifted_by_the_store_not_over_an_operators_halt() -> None:
+    risk = engine()
+    act(risk, risk.halt("store down for 900 s", RiskReason.STORE_OUTAGE))
+    assert risk.halted_by is RiskReason.STORE_OUTAGE
+    assert risk.resume("operator says go") is None  # an operator's resume is not the store's
+
+    act(risk, risk.resume("the store is back", RiskReason.STORE_OUTAGE))
+    assert risk.state is TradingState.ACTIVE
+    assert risk.halted_by is None
+
+    act(risk, risk.halt("operator pressed stop"))
+    assert risk.resume("the store is back", RiskReason.STORE_OUTAGE) is None
+    assert risk.state is TradingState.HALTED

@@ -9,7 +9,7 @@ restarted agent rebuilds the day with `resume`, the same fold over the day's sto
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -43,6 +43,8 @@ log = structlog.get_logger(__name__)
 
 Scanned = tuple[UniverseSnapshot, ScanResult]
 """A universe snapshot and the scan of it."""
+EntryGuard = Callable[[], str | None]
+"""Why new entries must wait right now (the store down too long), or None."""
 
 
 class TradingDay:
@@ -59,6 +61,7 @@ class TradingDay:
         universe: Sequence[Symbol] = (),
         news_lookback: timedelta = timedelta(hours=24),
         live: LiveConfig | None = None,
+        entry_guard: EntryGuard | None = None,
     ) -> None:
         self.day: date = session.day
         self.times = times
@@ -69,6 +72,7 @@ class TradingDay:
         self._universe = tuple(universe)
         self._news_lookback = news_lookback
         self._live = live
+        self._entry_guard = entry_guard
         self._flattened = False
         self.traces = SymbolTraces()
         if live is not None:
@@ -189,6 +193,8 @@ class TradingDay:
         self._adopt()  # a minute boundary is a decision point: a pending config applies here
         minute = bars[0].start
         events: list[DomainEvent] = []
+        if self._entry_guard is not None:
+            events += self.state.guard(self._entry_guard(), minute)
         if minute >= self.times.range_ends_at:
             events += self._traced(self.state.plan(minute))
         if minute >= self.times.flatten_at and not self._flattened:
