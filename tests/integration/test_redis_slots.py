@@ -146,6 +146,23 @@ async def test_an_unfinished_lease_with_no_renewal_lapses(backend: Backend) -> N
     assert await backend.slots.result(SLOT) is None
 
 
+async def test_a_released_lease_is_free_at_once_and_only_its_holder_releases_it(
+    backend: Backend,
+) -> None:
+    token = await backend.slots.claim(SLOT, 60)
+    assert token is not None
+
+    assert not await backend.slots.release(SLOT, token + 1)
+    assert await backend.slots.claim(SLOT, 60) is None
+    assert await backend.slots.release(SLOT, token)
+    again = await backend.slots.claim(SLOT, 60)
+
+    assert again is not None
+    assert again > token
+    assert not await backend.slots.extend(SLOT, token, 60)
+    assert await backend.slots.result(SLOT) is None
+
+
 # -- Redis specifics -----------------------------------------------------------------------------
 
 

@@ -28,6 +28,11 @@ class Slots(Protocol):
         not (the lease expired and was claimed again, or the slot is already finished)."""
         ...
 
+    async def release(self, slot_id: str, token: int) -> bool:
+        """End the lease without a result while `token` holds it (the slot can be claimed
+        again at once); False if `token` no longer held it."""
+        ...
+
     async def result(self, slot_id: str) -> str | None:
         """The recorded result of `slot_id`, or None while it is not finished."""
         ...

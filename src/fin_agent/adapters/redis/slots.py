@@ -54,6 +54,16 @@ return 1
 """
 
 
+# KEYS: lock. ARGV: token.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"""
+
+
 def _ms(secs: float) -> int:
     if secs <= 0:
         raise ValueError(f"a lease needs a positive ttl, got {secs} s")
@@ -72,6 +82,7 @@ class RedisSlots:
         self._claim = redis.register_script(_CLAIM)
         self._extend = redis.register_script(_EXTEND)
         self._finish = redis.register_script(_FINISH)
+        self._release = redis.register_script(_RELEASE)
 
     def lock_key(self, slot_id: str) -> str:
         """The key of the slot's lease (its value is the holder's fencing token)."""
@@ -110,6 +121,14 @@ class RedisSlots:
             done = await self._finish(keys=keys, args=[token, result, self._result_ttl_ms])
         except RedisError as error:
             raise _failed("finish", slot_id, error) from error
+        return bool(done)
+
+    async def release(self, slot_id: str, token: int) -> bool:
+        """End the lease without a result, only while `token` holds it."""
+        try:
+            done = await self._release(keys=[self.lock_key(slot_id)], args=[token])
+        except RedisError as error:
+            raise _failed("release", slot_id, error) from error
         return bool(done)
 
     async def result(self, slot_id: str) -> str | None:
@@ -177,6 +196,14 @@ class InMemorySlots:
         if lease is None or lease.token != token or slot_id in self._results:
             return False
         self._results[slot_id] = result
+        del self._leases[slot_id]
+        return True
+
+    async def release(self, slot_id: str, token: int) -> bool:
+        """End the lease without a result, only while `token` holds it."""
+        lease = self._holder(slot_id)
+        if lease is None or lease.token != token:
+            return False
         del self._leases[slot_id]
         return True
 

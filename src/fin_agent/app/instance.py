@@ -1,0 +1,104 @@
+"""`ActiveInstance`: one active agent per set of streams; any other stands by.
+
+The active instance holds a lease (a `Slots` claim with a fencing token, in the bus's Redis) and
+renews it every third of `ha.takeover_secs`. A second agent started on the same streams finds the
+lease taken and stands by, saying so; when the active one dies its lease lapses within
+`takeover_secs` and the standby takes it, then resumes the day from the store (the fold). An
+active instance that fails to renew (it was paused, or Redis lost the lease) stops at once
+instead of writing beside its successor: never two writers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import structlog
+
+from fin_agent.domain.errors import TransientError
+from fin_agent.ports.slots import Slots
+
+log = structlog.get_logger(__name__)
+SLOT = "active-instance"
+
+
+class ActiveInstance:
+    """The lease that makes this process the one active agent of its streams."""
+
+    def __init__(self, slots: Slots, *, takeover_secs: float, name: str) -> None:
+        self._slots = slots
+        self._ttl = takeover_secs
+        self._name = name
+        self.token: int | None = None
+        self.standing_by = False
+
+    async def acquire(self, stop: asyncio.Event) -> bool:
+        """Take the lease, standing by while another instance holds it; False if `stop` came
+        first."""
+        while not stop.is_set():
+            try:
+                self.token = await self._slots.claim(SLOT, self._ttl)
+            except TransientError as exc:
+                log.warning("instance_lease_unreachable", error=str(exc))
+                self.token = None
+            if self.token is not None:
+                if self.standing_by:
+                    log.warning("instance_takes_over", instance=self._name, token=self.token)
+                self.standing_by = False
+                log.info("instance_active", instance=self._name, token=self.token)
+                return True
+            if not self.standing_by:
+                log.warning(
+                    "instance_standing_by",
+                    instance=self._name,
+                    detail="another agent is active on these streams; this one takes over "
+                    f"within {self._ttl:.0f} s of it stopping (ha.takeover_secs)",
+                )
+            self.standing_by = True
+            await _wait(stop, self._ttl / 3)
+        return False
+
+    async def keep(self, stop: asyncio.Event, lost: Callable[[str], None]) -> None:
+        """Renew the lease until `stop`; when it cannot be renewed, call `lost` with why."""
+        token = self.token
+        if token is None:
+            raise RuntimeError("keep() before acquire(): this instance holds no lease")
+        failures = 0
+        while not stop.is_set():
+            await _wait(stop, self._ttl / 3)
+            if stop.is_set():
+                return
+            try:
+                held = await self._slots.extend(SLOT, token, self._ttl)
+            except TransientError as exc:
+                failures += 1
+                if failures * self._ttl / 3 < self._ttl:  # keep trying while the lease lasts
+                    log.warning("instance_lease_renewal_failed", error=str(exc))
+                    continue
+                held = False
+            if not held:
+                why = (
+                    f"this agent lost its lease (token {token}) as the active instance: another "
+                    "instance may have taken over; it stops so that two never write at once"
+                )
+                log.error("instance_lease_lost", detail=why)
+                lost(why)
+                return
+            failures = 0
+
+    async def release(self) -> None:
+        """Give the lease up (a clean stop), so a standby takes over at once."""
+        if self.token is None:
+            return
+        try:
+            await self._slots.release(SLOT, self.token)
+        except TransientError as exc:  # it lapses by itself within takeover_secs
+            log.warning("instance_lease_not_released", error=str(exc))
+        self.token = None
+
+
+async def _wait(stop: asyncio.Event, secs: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=secs)
+    except TimeoutError:
+        return

@@ -1,0 +1,75 @@
+"""One active instance: a second stands by, takes over when the first stops or dies, and an
+instance that loses its lease is told to stop."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from fin_agent.adapters.redis.slots import InMemorySlots
+from fin_agent.adapters.system_clock import SystemClock
+from fin_agent.app.instance import SLOT, ActiveInstance
+
+TAKEOVER_SECS = 0.3
+pytestmark = pytest.mark.asyncio
+
+
+async def test_a_second_instance_stands_by_and_takes_over_when_the_first_releases() -> None:
+    slots = InMemorySlots(SystemClock())
+    stop = asyncio.Event()
+    first = ActiveInstance(slots, takeover_secs=TAKEOVER_SECS, name="first")
+    second = ActiveInstance(slots, takeover_secs=TAKEOVER_SECS, name="second")
+    assert await first.acquire(stop)
+
+    waiting = asyncio.create_task(second.acquire(stop))
+    await asyncio.sleep(TAKEOVER_SECS)
+    assert not waiting.done()
+    assert second.standing_by
+
+    await first.release()
+    assert await asyncio.wait_for(waiting, TAKEOVER_SECS * 2)
+    assert second.token is not None
+    assert first.token is None
+
+
+async def test_a_standby_takes_over_within_takeover_secs_of_the_active_one_dying() -> None:
+    slots = InMemorySlots(SystemClock())
+    stop = asyncio.Event()
+    dead = ActiveInstance(slots, takeover_secs=TAKEOVER_SECS, name="dead")
+    assert await dead.acquire(stop)  # and never renews: killed
+    heir = ActiveInstance(slots, takeover_secs=TAKEOVER_SECS, name="heir")
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await asyncio.wait_for(heir.acquire(stop), TAKEOVER_SECS * 3)
+
+    assert loop.time() - started <= TAKEOVER_SECS * 1.5
+
+
+async def test_an_instance_whose_lease_was_taken_is_told_to_stop() -> None:
+    slots = InMemorySlots(SystemClock())
+    stop = asyncio.Event()
+    active = ActiveInstance(slots, takeover_secs=TAKEOVER_SECS, name="active")
+    assert await active.acquire(stop)
+    assert active.token is not None
+    assert await slots.release(SLOT, active.token)  # as if it lapsed while paused...
+    assert await slots.claim(SLOT, TAKEOVER_SECS) is not None  # ...and another took it
+    told: list[str] = []
+
+    await asyncio.wait_for(active.keep(stop, told.append), TAKEOVER_SECS * 2)
+
+    assert len(told) == 1
+    assert "lost its lease" in told[0]
+
+
+async def test_a_standby_gives_up_waiting_when_stopped() -> None:
+    slots = InMemorySlots(SystemClock())
+    stop = asyncio.Event()
+    assert await ActiveInstance(slots, takeover_secs=60, name="a").acquire(stop)
+    standby = asyncio.create_task(ActiveInstance(slots, takeover_secs=60, name="b").acquire(stop))
+    await asyncio.sleep(0.05)
+
+    stop.set()
+
+    assert await asyncio.wait_for(standby, 1.0) is False
