@@ -6,11 +6,18 @@ lease taken and stands by, saying so; when the active one dies its lease lapses 
 `takeover_secs` and the standby takes it, then resumes the day from the store (the fold). An
 active instance that fails to renew (it was paused, or Redis lost the lease) stops at once
 instead of writing beside its successor: never two writers.
+
+A restart of the same agent (same name, same host) whose predecessor's process is gone (killed)
+takes the lease over at once instead of waiting for it to lapse: the holder's name carries its
+host and pid, and a pid that no longer runs (or is our own, a container's pid 1 restarted) holds
+nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 from collections.abc import Callable
 
 import structlog
@@ -25,19 +32,38 @@ SLOT = "active-instance"
 class ActiveInstance:
     """The lease that makes this process the one active agent of its streams."""
 
-    def __init__(self, slots: Slots, *, takeover_secs: float, name: str) -> None:
+    def __init__(
+        self,
+        slots: Slots,
+        *,
+        takeover_secs: float,
+        name: str,
+        host: str | None = None,
+        pid: int | None = None,
+        alive: Callable[[int], bool] | None = None,
+    ) -> None:
         self._slots = slots
         self._ttl = takeover_secs
         self._name = name
+        self._host = host or socket.gethostname()
+        self._pid = os.getpid() if pid is None else pid
+        self._alive = alive or _pid_alive
         self.token: int | None = None
         self.standing_by = False
+
+    @property
+    def holder(self) -> str:
+        """Who this instance is, as the lease records it: name@host:pid."""
+        return f"{self._name}@{self._host}:{self._pid}"
 
     async def acquire(self, stop: asyncio.Event) -> bool:
         """Take the lease, standing by while another instance holds it; False if `stop` came
         first."""
         while not stop.is_set():
             try:
-                self.token = await self._slots.claim(SLOT, self._ttl)
+                self.token = await self._slots.claim(SLOT, self._ttl, self.holder)
+                if self.token is None and await self._predecessor_dead():
+                    self.token = await self._slots.claim(SLOT, self._ttl, self.holder)
             except TransientError as exc:
                 log.warning("instance_lease_unreachable", error=str(exc))
                 self.token = None
@@ -57,6 +83,21 @@ class ActiveInstance:
             self.standing_by = True
             await _wait(stop, self._ttl / 3)
         return False
+
+    async def _predecessor_dead(self) -> bool:
+        """Release the lease if it is held by this same agent's killed predecessor."""
+        held = await self._slots.holder(SLOT)
+        if held is None:
+            return True  # it just lapsed: claim again
+        token, holder = held
+        name, _, place = holder.rpartition("@")
+        host, _, pid = place.rpartition(":")
+        if name != self._name or host != self._host or not pid.isdigit():
+            return False
+        if int(pid) != self._pid and self._alive(int(pid)):
+            return False
+        log.warning("instance_predecessor_dead", holder=holder, token=token)
+        return await self._slots.release(SLOT, token)
 
     async def keep(self, stop: asyncio.Event, lost: Callable[[str], None]) -> None:
         """Renew the lease until `stop`; when it cannot be renewed, call `lost` with why."""
@@ -102,3 +143,13 @@ async def _wait(stop: asyncio.Event, secs: float) -> None:
         await asyncio.wait_for(stop.wait(), timeout=secs)
     except TimeoutError:
         return
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True

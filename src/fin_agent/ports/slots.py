@@ -14,9 +14,9 @@ from typing import Protocol
 class Slots(Protocol):
     """Leases on slots with fencing tokens, and each finished slot's recorded result."""
 
-    async def claim(self, slot_id: str, ttl_secs: float) -> int | None:
-        """Lease `slot_id` for `ttl_secs`; return a fencing token larger than any handed out
-        before, or None when the slot is finished or leased to someone else."""
+    async def claim(self, slot_id: str, ttl_secs: float, holder: str = "") -> int | None:
+        """Lease `slot_id` for `ttl_secs` to `holder` (a name saying who); return a fencing
+        token larger than any handed out before, or None when finished or leased to another."""
         ...
 
     async def extend(self, slot_id: str, token: int, ttl_secs: float) -> bool:
@@ -31,6 +31,10 @@ class Slots(Protocol):
     async def release(self, slot_id: str, token: int) -> bool:
         """End the lease without a result while `token` holds it (the slot can be claimed
         again at once); False if `token` no longer held it."""
+        ...
+
+    async def holder(self, slot_id: str) -> tuple[int, str] | None:
+        """The token and holder name of the slot's current lease, or None when not leased."""
         ...
 
     async def result(self, slot_id: str) -> str | None:

@@ -73,3 +73,30 @@ async def test_a_standby_gives_up_waiting_when_stopped() -> None:
     stop.set()
 
     assert await asyncio.wait_for(standby, 1.0) is False
+
+
+async def test_a_restart_takes_over_from_its_killed_predecessor_not_from_a_live_twin() -> None:
+    slots = InMemorySlots(SystemClock())
+    stop = asyncio.Event()
+    running = {100}
+    killed = ActiveInstance(
+        slots, takeover_secs=60, name="agent", host="h", pid=100, alive=running.__contains__
+    )
+    assert await killed.acquire(stop)
+    twin = ActiveInstance(
+        slots, takeover_secs=60, name="agent", host="h", pid=200, alive=running.__contains__
+    )
+    waiting = asyncio.create_task(twin.acquire(stop))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()  # pid 100 still runs: a second agent, not a restart
+    stop.set()
+    await waiting
+
+    running.clear()  # kill -9 of pid 100
+    restarted = ActiveInstance(
+        slots, takeover_secs=60, name="agent", host="h", pid=300, alive=running.__contains__
+    )
+    assert await asyncio.wait_for(restarted.acquire(asyncio.Event()), 1.0)
+    other_host = ActiveInstance(slots, takeover_secs=60, name="agent", host="elsewhere", pid=100)
+    assert await slots.holder(SLOT) == (restarted.token, "agent@h:300")
+    assert other_host.holder == "agent@elsewhere:100"

@@ -31,13 +31,15 @@ local token = redis.call('INCR', KEYS[3])
 if not redis.call('SET', KEYS[1], token, 'NX', 'PX', ARGV[1]) then
   return false
 end
+redis.call('SET', KEYS[4], ARGV[2], 'PX', ARGV[1])
 return token
 """
 
-# KEYS: lock. ARGV: token, ttl ms.
+# KEYS: lock, holder. ARGV: token, ttl ms.
 _EXTEND = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
   return 1
 end
 return 0
@@ -49,15 +51,15 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('EXISTS', KEYS[2]) == 1 t
   return 0
 end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
-redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[1] .. ':holder')
 return 1
 """
 
 
-# KEYS: lock. ARGV: token.
+# KEYS: lock, holder. ARGV: token.
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
+  redis.call('DEL', KEYS[1], KEYS[2])
   return 1
 end
 return 0
@@ -97,11 +99,12 @@ class RedisSlots:
         """The counter every fencing token is drawn from."""
         return f"{self._prefix}:slot-tokens"
 
-    async def claim(self, slot_id: str, ttl_secs: float) -> int | None:
+    async def claim(self, slot_id: str, ttl_secs: float, holder: str = "") -> int | None:
         """Lease `slot_id` for `ttl_secs`: a new fencing token, or None if finished or leased."""
-        keys = [self.lock_key(slot_id), self.result_key(slot_id), self.token_key]
+        lock = self.lock_key(slot_id)
+        keys = [lock, self.result_key(slot_id), self.token_key, f"{lock}:holder"]
         try:
-            token = await self._claim(keys=keys, args=[_ms(ttl_secs)])
+            token = await self._claim(keys=keys, args=[_ms(ttl_secs), holder])
         except RedisError as error:
             raise _failed("claim", slot_id, error) from error
         return None if token is None else int(token)
@@ -109,7 +112,8 @@ class RedisSlots:
     async def extend(self, slot_id: str, token: int, ttl_secs: float) -> bool:
         """Renew the lease for `ttl_secs` while `token` holds it."""
         try:
-            held = await self._extend(keys=[self.lock_key(slot_id)], args=[token, _ms(ttl_secs)])
+            lock = self.lock_key(slot_id)
+            held = await self._extend(keys=[lock, f"{lock}:holder"], args=[token, _ms(ttl_secs)])
         except RedisError as error:
             raise _failed("renew the lease of", slot_id, error) from error
         return bool(held)
@@ -126,10 +130,23 @@ class RedisSlots:
     async def release(self, slot_id: str, token: int) -> bool:
         """End the lease without a result, only while `token` holds it."""
         try:
-            done = await self._release(keys=[self.lock_key(slot_id)], args=[token])
+            lock = self.lock_key(slot_id)
+            done = await self._release(keys=[lock, f"{lock}:holder"], args=[token])
         except RedisError as error:
             raise _failed("release", slot_id, error) from error
         return bool(done)
+
+    async def holder(self, slot_id: str) -> tuple[int, str] | None:
+        """The token and holder of the slot's current lease, or None when it is not leased."""
+        lock = self.lock_key(slot_id)
+        try:
+            token, holder = await self._redis.mget([lock, f"{lock}:holder"])
+        except RedisError as error:
+            raise _failed("read the holder of", slot_id, error) from error
+        if token is None:
+            return None
+        text = holder.decode() if isinstance(holder, bytes) else str(holder or "")
+        return int(token), text
 
     async def result(self, slot_id: str) -> str | None:
         """The slot's recorded result, or None while it is not finished."""
@@ -153,6 +170,7 @@ def _failed(action: str, slot_id: str, error: RedisError) -> AdapterError:
 class _Lease:
     token: int
     expires_at: datetime
+    holder: str = ""
 
 
 class InMemorySlots:
@@ -171,14 +189,14 @@ class InMemorySlots:
             return None
         return lease
 
-    async def claim(self, slot_id: str, ttl_secs: float) -> int | None:
+    async def claim(self, slot_id: str, ttl_secs: float, holder: str = "") -> int | None:
         """Lease `slot_id` for `ttl_secs` of the clock: a new token, or None if finished/leased."""
         ttl_ms = _ms(ttl_secs)
         if slot_id in self._results or self._holder(slot_id) is not None:
             return None
         self._last_token += 1
         expires_at = self._clock.now() + timedelta(milliseconds=ttl_ms)
-        self._leases[slot_id] = _Lease(token=self._last_token, expires_at=expires_at)
+        self._leases[slot_id] = _Lease(token=self._last_token, expires_at=expires_at, holder=holder)
         return self._last_token
 
     async def extend(self, slot_id: str, token: int, ttl_secs: float) -> bool:
@@ -206,6 +224,11 @@ class InMemorySlots:
             return False
         del self._leases[slot_id]
         return True
+
+    async def holder(self, slot_id: str) -> tuple[int, str] | None:
+        """The token and holder of the slot's current lease, or None when it is not leased."""
+        lease = self._holder(slot_id)
+        return None if lease is None else (lease.token, lease.holder)
 
     async def result(self, slot_id: str) -> str | None:
         """The slot's recorded result, or None while it is not finished."""
