@@ -30,7 +30,8 @@ from fin_agent.adapters.notify.webhooks import DiscordNotifier, JsonWebhookNotif
 from fin_agent.adapters.redis.bus import RedisStreamsEventBus
 from fin_agent.adapters.redis.embedded import EmbeddedRedis
 from fin_agent.adapters.redis.probe import RedisProbe
-from fin_agent.adapters.redis.streams import StreamsSettings, default_consumer
+from fin_agent.adapters.redis.slots import RedisSlots
+from fin_agent.adapters.redis.streams import StreamsSettings
 from fin_agent.adapters.simulator.market import SimulatedMarket
 from fin_agent.adapters.storage.duckdb_store import DuckDBStore
 from fin_agent.adapters.storage.timescale_store import TimescaleStore
@@ -38,7 +39,9 @@ from fin_agent.app.config.live import LiveConfig
 from fin_agent.app.config.runtime import BusSettings
 from fin_agent.app.config.settings import Settings
 from fin_agent.app.coordinator import Coordinator
+from fin_agent.app.day.agent import GROUP as AGENT_GROUP
 from fin_agent.app.day.agent import Agent
+from fin_agent.app.instance import ActiveInstance
 from fin_agent.app.observability.metrics import Metrics
 from fin_agent.app.observability.notifications import NotificationRouter
 from fin_agent.domain.events import BarsClosed, Severity
@@ -78,6 +81,8 @@ class Container:
     metrics: Metrics
     notifications: NotificationRouter
     live: LiveConfig
+    lease: ActiveInstance | None = None
+    """The active-instance lease of an agent on Redis (None: one process owns its bus)."""
     starters: list[Closer] = field(default_factory=list)
     closers: list[Closer] = field(default_factory=list)
 
@@ -141,8 +146,10 @@ async def build(
     if news is None:
         raise TypeError("build() needs news ports: pass news=, or a market function giving both")
     agent = Agent()
-    coordinator = Coordinator(event_store)
-    event_bus.subscribe("agent", [BarsClosed.TYPE], agent.on_bars)
+    coordinator = Coordinator(
+        event_store, clock=clock, outage_tolerance_secs=settings.store.outage_tolerance_secs
+    )
+    event_bus.subscribe(AGENT_GROUP, [BarsClosed.TYPE], agent.on_bars)
     coordinator.attach(event_bus)
     starters: list[Closer] = []
     router = notification_router(settings, starters, closers)
@@ -163,6 +170,7 @@ async def build(
         metrics=metrics,
         notifications=router,
         live=LiveConfig(settings),
+        lease=_lease(settings, event_bus),
         starters=starters,
         closers=closers,
     )
@@ -243,6 +251,16 @@ def database_url(settings: Settings) -> str:
     return urlunsplit(url._replace(netloc=f"{userinfo}:{password}@{hostport}"))
 
 
+def _lease(settings: Settings, bus: EventBus) -> ActiveInstance | None:
+    """One active agent per set of streams on Redis: the lease lives beside the streams."""
+    if not isinstance(bus, RedisStreamsEventBus):
+        return None
+    slots = RedisSlots(bus.redis, prefix=bus.settings.prefix)
+    return ActiveInstance(
+        slots, takeover_secs=settings.bus.takeover_secs, name=settings.bus.consumer
+    )
+
+
 def _bus(
     settings: Settings,
     kind: BusKind,
@@ -283,7 +301,8 @@ def streams_settings(config: BusSettings, prefix: str | None = None) -> StreamsS
     """The bus's tuning from the `bus` section of the config."""
     return StreamsSettings(
         prefix=prefix or config.stream_prefix,
-        consumer=default_consumer(),
+        consumer=config.consumer,
+        take_over_on_start=True,  # serving agents start the bus only once they hold the lease
         block_ms=config.block_ms,
         read_count=config.read_count,
         claim_idle_ms=config.claim_idle_ms,
