@@ -420,11 +420,12 @@ async def test_entries_over_max_deliveries_are_dead_lettered_among_other_consume
     await raw.xgroup_create(EVENTS_KEY, "worker", id="0", mkstream=True)
     for event in events:
         await xadd_raw(raw, CODEC.encode(event))
-    await raw.xreadgroup("worker", "live", {EVENTS_KEY: ">"}, count=1)
+    mine = await raw.xreadgroup("worker", "live", {EVENTS_KEY: ">"}, count=1)
     await raw.xreadgroup("worker", "other", {EVENTS_KEY: ">"}, count=len(others))
-    await raw.xreadgroup("worker", "live", {EVENTS_KEY: ">"}, count=1)
-    for _ in range(4):  # "live" crashed in its handler again and again: 5 deliveries each
-        await raw.xreadgroup("worker", "live", {EVENTS_KEY: "0"}, count=10)
+    mine += await raw.xreadgroup("worker", "live", {EVENTS_KEY: ">"}, count=1)
+    # "live"'s handler failed on both, three times each (what the bus counts in its failures)
+    ids = [entry_id for reply in mine for entry_id, _ in reply[1]]
+    await raw.hset(f"{PREFIX}:failures:worker", mapping=dict.fromkeys(ids, 3))
     handled: list[str] = []
     bus = make_bus(consumer="live", max_deliveries=3, claim_idle_ms=60_000)
     bus.subscribe("worker", ["*"], recorder(handled))
@@ -441,6 +442,30 @@ async def test_entries_over_max_deliveries_are_dead_lettered_among_other_consume
         (last.id, "max_deliveries"),
     ]
     assert last.id not in handled
+
+
+@pytest.mark.asyncio
+async def test_entries_read_again_by_many_restarts_are_handled_not_dead_lettered(
+    make_bus: MakeBus, raw: Redis
+) -> None:
+    """An agent killed over and over re-reads its pending entries at each start: only a
+    handler's failure counts towards max_deliveries, never a death between read and ack."""
+    events = [error_event(n) for n in range(5)]
+    await raw.xgroup_create(EVENTS_KEY, "worker", id="0", mkstream=True)
+    for event in events:
+        await xadd_raw(raw, CODEC.encode(event))
+    await raw.xreadgroup("worker", "fixed", {EVENTS_KEY: ">"}, count=len(events))
+    for _ in range(8):  # eight starts of the same consumer, each killed before it acked
+        await raw.xreadgroup("worker", "fixed", {EVENTS_KEY: "0"}, count=10)
+    handled: list[str] = []
+    bus = make_bus(consumer="fixed", max_deliveries=3)
+    bus.subscribe("worker", ["*"], recorder(handled))
+
+    await bus.start()
+    await eventually(lambda: len(handled) == len(events), "every entry is handled")
+
+    assert handled == [e.id for e in events]
+    assert bus.counters.dead_lettered == 0
 
 
 class PausingRedis(Redis):

@@ -38,6 +38,7 @@ outbox: contextvars.ContextVar[list[Outgoing] | None] = contextvars.ContextVar(
 )
 LOCAL_SEEN_LIMIT = 100_000
 MAX_LINKS = 32
+CRASH_LOOP_DELIVERIES = 100  # an entry read this often with no handler outcome kills the agent
 
 
 class EntryHandler:
@@ -74,9 +75,12 @@ class EntryHandler:
         traces: list[str] = []
         event_ids = [text((f or {}).get(b"id", b"")) for _, f in entries]
         seen = await self._seen(event_ids)
+        failures = await self._failures(deliveries or {})
         for (raw_id, fields), event_id, was_seen in zip(entries, event_ids, seen, strict=True):
             entry_id = text(raw_id)
             count = (deliveries or {}).get(entry_id, 1)
+            if count > 1:
+                done.retried.append(entry_id)
             if not fields:  # deleted while pending (redis-py gives None or {}): nothing to handle
                 link.counters.deleted += 1
                 log.error("bus_entry_deleted", stream=stream, entry_id=entry_id, group=self.group)
@@ -86,11 +90,16 @@ class EntryHandler:
                 link.counters.duplicates += 1
                 done.ack(entry_id, event_id)
                 continue
-            if count > link.settings.max_deliveries:
+            failed = failures.get(entry_id, 0)
+            if failed >= link.settings.max_deliveries or count > CRASH_LOOP_DELIVERIES:
+                why = (
+                    f"its handler failed {failed} times (max_deliveries "
+                    f"{link.settings.max_deliveries})"
+                    if failed >= link.settings.max_deliveries
+                    else f"delivered {count} times without an outcome: the agent dies handling it"
+                )
                 await self._dead_letter(
-                    stream, entry_id, fields, "max_deliveries",
-                    f"delivered {count} times, more than max_deliveries "
-                    f"{link.settings.max_deliveries}; the handler keeps failing", count,
+                    stream, entry_id, fields, "max_deliveries", why, count
                 )  # fmt: skip
                 done.ack_dead(event_id)
                 continue
@@ -110,14 +119,15 @@ class EntryHandler:
                 traces.append(decoded.trace)
                 done.handled.add(event_id)
                 continue
-            await self._handle_one(entry_id, event, decoded.trace, count, done)
+            if not await self._handle_one(entry_id, event, decoded.trace, count, done):
+                done.failed.append(entry_id)
         if batch:
             await self._handle_batch(stream, batch, traces, done)
         await self._commit(stream, done)
 
     async def _handle_one(
         self, entry_id: str, event: DomainEvent, traceparent: str, count: int, done: _Done
-    ) -> None:
+    ) -> bool:
         handlers = [*self._handlers.get(event.TYPE, ()), *self._handlers.get(ALL_EVENTS, ())]
         box: list[Outgoing] = []
         token = outbox.set(box)
@@ -143,13 +153,14 @@ class EntryHandler:
                 "bus_handler_failed", group=self.group, event_type=event.TYPE,
                 event_id=event.id, deliveries=count, error=repr(exc),
             )  # fmt: skip
-            return
+            return False
         finally:
             outbox.reset(token)
         self._link.observe(self.group, event.TYPE, time.perf_counter() - started, True)
         self._link.counters.handled += 1
         done.ack(entry_id, event.id, handled=True)
         done.outgoing += box
+        return True
 
     async def _handle_batch(
         self,
@@ -189,6 +200,7 @@ class EntryHandler:
             link.counters.failed += len(batch)
             self.failed = True
             done.handled -= {event.id for _, event, _ in batch}
+            done.failed += [entry_id for entry_id, _, _ in batch]
             log.error("bus_batch_failed", group=self.group, size=len(batch), error=repr(exc))
             _observe_batch(link, self.group, batch, time.perf_counter() - started, False)
             return
@@ -216,10 +228,21 @@ class EntryHandler:
             remote = {i: s is not None for i, s in zip(unknown, scores, strict=True)}
         return [bool(i) and (i in self._local_seen or remote.get(i, False)) for i in event_ids]
 
+    async def _failures(self, deliveries: Mapping[str, int]) -> dict[str, int]:
+        """How often the handlers failed on the entries delivered before (restarts don't count:
+        only a handler's failure brings an entry nearer the dead letters)."""
+        again = [i for i, n in deliveries.items() if n > 1]
+        if not again:
+            return {}
+        key = self._link.settings.key(f"failures:{self.group}")
+        counts = await self._link.redis.hmget(key, again)
+        return {i: int(c) for i, c in zip(again, counts, strict=True) if c is not None}
+
     async def _commit(self, stream: str, done: _Done) -> None:
-        """One MULTI/EXEC: the outbox's XADDs, the handled ids, the XACK. Retried until Redis
-        takes it: the handlers' effects in memory are already done, so their events must go."""
-        if not done.acked and not done.outgoing:
+        """One MULTI/EXEC: the outbox's XADDs, the handled ids, the XACK, the failure counts.
+        Retried until Redis takes it: the handlers' effects in memory are already done, so their
+        events must go."""
+        if not (done.acked or done.outgoing or done.failed or done.retried):
             if done.acked_events:
                 self._journal.acked(self.group, done.acked_events)
             return
@@ -236,6 +259,13 @@ class EntryHandler:
                 pipe.zadd(link.settings.key(f"seen:{self.group}"), seen)
             if done.acked:
                 pipe.xack(stream, self.group, *done.acked)
+            failures = link.settings.key(f"failures:{self.group}")
+            for entry_id in done.failed:
+                pipe.hincrby(failures, entry_id, 1)
+            failed = set(done.failed)
+            settled = [i for i in done.retried if i not in failed]
+            if settled:  # handled (or dead-lettered) at last: its failures are forgotten
+                pipe.hdel(failures, *settled)
             await pipe.execute()
 
         try:
@@ -297,6 +327,8 @@ class _Done:
         self.handled_ids: list[str] = []
         self.handled: set[str] = set()
         self.outgoing: list[Outgoing] = []
+        self.failed: list[str] = []  # entries whose handler failed: counted towards the DLQ
+        self.retried: list[str] = []  # entries delivered before: their failure count goes
 
     def ack(self, entry_id: str, event_id: str, *, handled: bool = False) -> None:
         self.acked.append(entry_id)
