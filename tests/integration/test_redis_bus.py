@@ -469,6 +469,34 @@ async def test_entries_read_again_by_many_restarts_are_handled_not_dead_lettered
     assert bus.counters.dead_lettered == 0
 
 
+@pytest.mark.asyncio
+async def test_start_returns_while_a_taken_over_entry_waits_for_the_app(
+    make_bus: MakeBus, raw: Redis
+) -> None:
+    """A restarted agent takes over its predecessor's pending entries in the group's own task:
+    a handler that waits for the app (the agent's closed gate) cannot hold up `start()`."""
+    events = [error_event(n) for n in range(3)]
+    await raw.xgroup_create(EVENTS_KEY, "worker", id="0", mkstream=True)
+    for event in events:
+        await xadd_raw(raw, CODEC.encode(event))
+    await raw.xreadgroup("worker", "killed-predecessor", {EVENTS_KEY: ">"}, count=len(events))
+    gate = asyncio.Event()
+    handled: list[str] = []
+
+    async def gated(event: DomainEvent) -> None:
+        await gate.wait()
+        handled.append(event.id)
+
+    bus = make_bus(consumer="successor", take_over_on_start=True, claim_idle_ms=3_600_000)
+    bus.subscribe("worker", ["*"], gated)
+
+    await asyncio.wait_for(bus.start(), timeout=5)
+    gate.set()
+    await eventually(lambda: len(handled) == len(events), "the taken-over entries are handled")
+
+    assert handled == [e.id for e in events]
+
+
 class PausingRedis(Redis):
     """A real client that runs `pause()` once, right after its next XINFO GROUPS reply arrives."""
 

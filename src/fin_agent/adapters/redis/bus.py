@@ -175,8 +175,9 @@ class RedisStreamsEventBus:
                 self._readers,
             )
             await link.with_retry("create groups", consumer.ensure_groups)
-            if self.settings.take_over_on_start:  # the one active instance: all pending is ours
-                await link.with_retry("take over", functools.partial(consumer.reclaim, 0))
+            # the one active instance: all pending is ours, taken over by the group's own task
+            # (a handler may wait for the app, which goes on only once start() returns)
+            consumer.take_over = self.settings.take_over_on_start
             self._tasks.append(asyncio.create_task(consumer.run(), name=f"bus:{group}"))
         link.connected = True
 

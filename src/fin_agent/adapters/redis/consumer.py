@@ -2,8 +2,9 @@
 
 It first re-reads its own pending entries (a restarted agent takes its killed predecessor's work
 over at once: the consumer name is fixed per deployment), then new ones; it reclaims entries left
-idle by other consumers with XAUTOCLAIM. An entry delivered more than `max_deliveries` times, or
-one that cannot be decoded, goes to the dead-letter stream (XADD there first, then XACK).
+idle by other consumers with XAUTOCLAIM (with `take_over`, every pending entry of the group at
+once). An entry its handler failed on `max_deliveries` times, or one that cannot be decoded, goes
+to the dead-letter stream (XADD there first, then XACK).
 
 What it does with the entries it read, and how it acknowledges them, is `EntryHandler`'s.
 """
@@ -48,6 +49,7 @@ class GroupConsumer:
         self.streams = list(streams)
         self._entries = EntryHandler(link, journal, group, handlers, batch_handler, readers)
         self._reread_pending = True
+        self.take_over = False  # set before run(): claim every pending entry of the group first
 
     async def ensure_groups(self) -> None:
         """Create the group on each of its streams (from the start), where it is missing."""
@@ -67,6 +69,9 @@ class GroupConsumer:
         try:
             while not link.stopping.is_set():
                 try:
+                    if self.take_over:  # every consumer's pending entries, at once
+                        self.take_over = False
+                        await self.reclaim(0)
                     if self._reread_pending:
                         self._reread_pending = False
                         await self._own_pending()
