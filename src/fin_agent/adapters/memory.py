@@ -212,6 +212,11 @@ class InMemoryEventBus:
         self._dispatching = False
         self.published: list[DomainEvent] = []
 
+    @property
+    def started_empty(self) -> bool:
+        """False: nothing of an earlier process is expected here (the store holds it all)."""
+        return False
+
     def subscribe(self, group: str, event_types: Collection[str], handler: Handler) -> None:
         """Call `handler` for every event of `event_types` ("*" for all) as group `group`."""
         self._groups.append((group, frozenset(event_types), handler))

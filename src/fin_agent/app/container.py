@@ -19,6 +19,7 @@ from fin_agent.app.config.live import LiveConfig
 from fin_agent.app.config.settings import Settings
 from fin_agent.app.coordinator import Coordinator
 from fin_agent.app.day.agent import Agent
+from fin_agent.app.instance import ActiveInstance
 from fin_agent.app.observability.metrics import Metrics
 from fin_agent.app.observability.notifications import NotificationRouter
 from fin_agent.ports.bus_admin import BusStats, DeadLetters
@@ -65,6 +66,8 @@ class Container:
     metrics: Metrics
     notifications: NotificationRouter
     live: LiveConfig
+    lease: ActiveInstance | None = None
+    """The active-instance lease of an agent on Redis (None: one process owns its bus)."""
     starters: list[Closer] = field(default_factory=list)
     closers: list[Closer] = field(default_factory=list)
 

@@ -1,7 +1,7 @@
 """`ActiveInstance`: one active agent per set of streams; any other stands by.
 
 The active instance holds a lease (a `Slots` claim with a fencing token, in the bus's Redis) and
-renews it every third of `ha.takeover_secs`. A second agent started on the same streams finds the
+renews it every third of `bus.takeover_secs`. A second agent started on the same streams finds the
 lease taken and stands by, saying so; when the active one dies its lease lapses within
 `takeover_secs` and the standby takes it, then resumes the day from the store (the fold). An
 active instance that fails to renew (it was paused, or Redis lost the lease) stops at once
@@ -22,11 +22,15 @@ from collections.abc import Callable
 
 import structlog
 
-from fin_agent.domain.errors import TransientError
+from fin_agent.domain.errors import PermanentError, TransientError
 from fin_agent.ports.slots import Slots
 
 log = structlog.get_logger(__name__)
 SLOT = "active-instance"
+
+
+class LeaseLostError(PermanentError):
+    """This agent lost its active-instance lease and stopped, so that two never write at once."""
 
 
 class ActiveInstance:
@@ -78,7 +82,7 @@ class ActiveInstance:
                     "instance_standing_by",
                     instance=self._name,
                     detail="another agent is active on these streams; this one takes over "
-                    f"within {self._ttl:.0f} s of it stopping (ha.takeover_secs)",
+                    f"within {self._ttl:.0f} s of it stopping (bus.takeover_secs)",
                 )
             self.standing_by = True
             await _wait(stop, self._ttl / 3)

@@ -66,7 +66,12 @@ def scan_events(
             strategy_version=versions.get("strategy_version", ""),
         ),
     ]
-    events += [
+    return [*events, *signal_events(key, day, result, at)]
+
+
+def signal_events(key: str, day: date, result: ScanResult, at: datetime) -> list[DomainEvent]:
+    """A signal per candidate of the scan `result` (the same ids each time they are made)."""
+    return [
         SignalGenerated(
             id=SignalGenerated.id_for(f"{key}:{c.symbol}"),
             occurred_at=at,
@@ -75,7 +80,6 @@ def scan_events(
         )
         for c in result.candidates
     ]
-    return events
 
 
 def state_changed(day: date, change: StateChange, at: datetime) -> RiskStateChanged:

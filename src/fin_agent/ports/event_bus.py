@@ -31,6 +31,13 @@ class EventBus(Protocol):
     event id it has already handled is not handed to it again.
     """
 
+    @property
+    def started_empty(self) -> bool:
+        """True when the bus keeps entries across restarts and started without an earlier run's
+        (a new Redis, or one that lost its data): what that run left unacknowledged is gone.
+        An in-process bus keeps nothing across restarts and says False."""
+        ...
+
     async def publish(self, events: Sequence[DomainEvent]) -> None:
         """Publish events in order; returns once the bus accepted them (back-pressure may wait)."""
         ...

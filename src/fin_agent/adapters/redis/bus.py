@@ -73,6 +73,11 @@ class RedisStreamsEventBus:
         self.fresh_redis = False
 
     @property
+    def started_empty(self) -> bool:
+        """True when Redis held none of this bus's entries at start (new, or lost its data)."""
+        return self.fresh_redis
+
+    @property
     def redis(self) -> Redis:
         """The bus's Redis client (the scheduler's slots share its connection)."""
         return self._link.redis

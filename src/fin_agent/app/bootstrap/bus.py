@@ -19,10 +19,11 @@ from fin_agent.adapters.redis.dead_letters import RedisDeadLetters
 from fin_agent.adapters.redis.embedded import EmbeddedRedis
 from fin_agent.adapters.redis.probe import RedisProbe
 from fin_agent.adapters.redis.slots import InMemorySlots, RedisSlots
-from fin_agent.adapters.redis.streams import StreamsSettings, default_consumer
+from fin_agent.adapters.redis.streams import StreamsSettings
 from fin_agent.app.config.runtime import BusSettings
 from fin_agent.app.config.settings import Settings
 from fin_agent.app.container import Closer, Container
+from fin_agent.app.instance import ActiveInstance
 from fin_agent.app.observability.metrics import Metrics
 from fin_agent.domain.errors import FinAgentError
 from fin_agent.ports.bus_admin import BusStats, DeadLetters
@@ -67,6 +68,16 @@ def bus_admin(bus: EventBus) -> tuple[BusStats | None, DeadLetters | None]:
     return None, None
 
 
+def lease(settings: Settings, bus: EventBus) -> ActiveInstance | None:
+    """One active agent per set of streams on Redis: the lease lives beside the streams."""
+    if not isinstance(bus, RedisStreamsEventBus):
+        return None
+    slots = RedisSlots(bus.redis, prefix=bus.settings.prefix)
+    return ActiveInstance(
+        slots, takeover_secs=settings.bus.takeover_secs, name=settings.bus.consumer
+    )
+
+
 def readiness_ping(container: Container) -> Callable[[], Awaitable[None]]:
     """The bus's readiness PING: on Redis, over a connection of its own with short timeouts (a
     flood of probes never takes the bus's connections), closed with the container."""
@@ -82,7 +93,8 @@ def streams_settings(config: BusSettings, prefix: str | None = None) -> StreamsS
     """The bus's tuning from the `bus` section of the config."""
     return StreamsSettings(
         prefix=prefix or config.stream_prefix,
-        consumer=default_consumer(),
+        consumer=config.consumer,
+        take_over_on_start=True,  # serving agents start the bus only once they hold the lease
         block_ms=config.block_ms,
         read_count=config.read_count,
         claim_idle_ms=config.claim_idle_ms,

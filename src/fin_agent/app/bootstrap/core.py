@@ -19,13 +19,14 @@ from fin_agent.adapters.exchange_calendar import ExchangeCalendar
 from fin_agent.adapters.memory import FixedClock
 from fin_agent.adapters.redis.bus import RedisStreamsEventBus
 from fin_agent.adapters.system_clock import SystemClock
-from fin_agent.app.bootstrap.bus import BusKind, bus_admin, event_bus
+from fin_agent.app.bootstrap.bus import BusKind, bus_admin, event_bus, lease
 from fin_agent.app.bootstrap.notifications import notification_router
 from fin_agent.app.bootstrap.store import StoreKind, open_store
 from fin_agent.app.config.live import LiveConfig
 from fin_agent.app.config.settings import Settings
 from fin_agent.app.container import Closer, Container
 from fin_agent.app.coordinator import Coordinator
+from fin_agent.app.day.agent import GROUP as AGENT_GROUP
 from fin_agent.app.day.agent import Agent
 from fin_agent.app.observability.metrics import Metrics
 from fin_agent.domain.events import BarsClosed
@@ -76,8 +77,10 @@ async def build(
     if news is None:
         raise TypeError("build() needs news ports: pass news=, or a market function giving both")
     agent = Agent()
-    coordinator = Coordinator(event_store)
-    the_bus.subscribe("agent", [BarsClosed.TYPE], agent.on_bars)
+    coordinator = Coordinator(
+        event_store, clock=clock, outage_tolerance_secs=settings.store.outage_tolerance_secs
+    )
+    the_bus.subscribe(AGENT_GROUP, [BarsClosed.TYPE], agent.on_bars)
     coordinator.attach(the_bus)
     starters: list[Closer] = []
     router = notification_router(settings, starters, closers)
@@ -106,6 +109,7 @@ async def build(
         metrics=metrics,
         notifications=router,
         live=LiveConfig(settings),
+        lease=lease(settings, the_bus),
         starters=starters,
         closers=closers,
     )

@@ -290,6 +290,23 @@ class BusSettings(SettingsSection):
     retain_hours: float = Field(
         default=72, ge=0, le=24 * 365, description="Handled entries kept this long before trimming."
     )
+    consumer: str = Field(
+        default="fin-agent",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description=(
+            "This agent's consumer name in every group: fixed, so a restarted agent re-reads at "
+            "once what its killed predecessor left unacknowledged."
+        ),
+    )
+    takeover_secs: float = Field(
+        default=15.0,
+        ge=1.0,
+        le=3600.0,
+        description=(
+            "redis: the active agent's lease lasts this long unrenewed; a second agent on the "
+            "same streams stands by and takes over within this many seconds of it dying."
+        ),
+    )
 
 
 class StoreSettings(SettingsSection):
@@ -325,6 +342,15 @@ class StoreSettings(SettingsSection):
         description=(
             "timescale: compress the chunks whose rows are older than this many days (they stay "
             "readable and writable); null leaves every chunk uncompressed."
+        ),
+    )
+    outage_tolerance_secs: float = Field(
+        default=900.0,
+        ge=0.0,
+        le=86_400.0,
+        description=(
+            "While the store refuses writes longer than this, the agent opens no new positions "
+            "(open ones are still managed); every event waits on the bus until the store is back."
         ),
     )
     bars_retention_days: int | None = Field(

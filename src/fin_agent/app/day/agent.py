@@ -7,6 +7,9 @@ import asyncio
 from fin_agent.app.day.trading_day import TradingDay
 from fin_agent.domain.events import BarsClosed, DomainEvent
 
+GROUP = "agent"
+"""The consumer group of the market's bars."""
+
 
 class Agent:
     """Holds the current `TradingDay` and hands it each minute of bars it consumes from the bus.

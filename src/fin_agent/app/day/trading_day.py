@@ -19,6 +19,7 @@ from fin_agent.app.config.live import LiveConfig
 from fin_agent.app.day.collect import UniverseCollector
 from fin_agent.app.day.ports import DayPorts
 from fin_agent.app.day.traces import SymbolTraces
+from fin_agent.domain.day_events import signal_events
 from fin_agent.domain.day_state import DayState
 from fin_agent.domain.day_times import DayTimes
 from fin_agent.domain.events import (
@@ -28,6 +29,7 @@ from fin_agent.domain.events import (
     PlanExecuted,
     PlanRejected,
     PositionClosed,
+    ScanCompleted,
     SignalGenerated,
 )
 from fin_agent.domain.gap_scanner import ScanResult, UniverseSnapshot
@@ -145,6 +147,13 @@ class TradingDay:
         await self._ports.orders.restore(
             self.state.working_orders(), self.state.held(), tuple(self.state.last_bars.values())
         )
+        scans = [e for e in events if isinstance(e, ScanCompleted)]
+        if scans and self.state.scan_result is not None:  # signals cut off by a kill go out now
+            stored = {e.id for e in events}
+            signals = signal_events(
+                self.state.key, self.day, self.state.scan_result, scans[-1].occurred_at
+            )
+            await self._ports.bus.publish([e for e in signals if e.id not in stored])
         log.info(
             "day_resumed",
             trading_day=str(self.day),

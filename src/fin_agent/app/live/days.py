@@ -25,6 +25,8 @@ import structlog
 from structlog.contextvars import bound_contextvars
 
 from fin_agent.app.container import Container
+from fin_agent.app.coordinator import GROUP as COORDINATOR_GROUP
+from fin_agent.app.day.agent import GROUP as AGENT_GROUP
 from fin_agent.app.day.ports import DayPorts
 from fin_agent.app.day.trading_day import TradingDay
 from fin_agent.app.http.read_models import ReadModels
@@ -38,7 +40,6 @@ from fin_agent.domain.values import Session, Symbol, symbol
 from fin_agent.ports.market_data import LiveMarketData
 
 log = structlog.get_logger(__name__)
-RESUME_DRAIN_SECS = 30.0  # after a restart, time for the store to take what the last run sent
 
 ScanFactory = Callable[[Container], LiveScan]
 Watch = Callable[[Sequence[Symbol]], None]
@@ -173,7 +174,8 @@ class LiveDays:
         session = container.calendar.session(today)
         if container.agent.day is not None or session is None:
             return None
-        await self._drain(RESUME_DRAIN_SECS)  # what the last run published is stored first
+        # what the last run published is stored first, however long the store takes
+        await container.bus.drain(groups=[COORDINATOR_GROUP])
         events = await container.store.events(day=today)
         started = [e for e in events if isinstance(e, DayStarted)]
         scans = [e for e in events if isinstance(e, ScanCompleted)]
@@ -216,6 +218,7 @@ class LiveDays:
             ),
             news_lookback=timedelta(hours=container.live.current.settings.scan.news_lookback_hours),
             live=container.live,
+            entry_guard=container.coordinator.entries_blocked,
         )
 
     def _universe(self) -> list[Symbol]:
@@ -240,10 +243,11 @@ class LiveDays:
         return self._equity
 
     async def _drain(self, timeout_secs: float | None = None) -> None:
-        """Wait for every consumer to catch up; on a deadline, go on with what has arrived."""
+        """Wait for the day's bars to reach it; on a deadline, go on with what has arrived (a
+        live day keeps its times: the store catching up is not waited for)."""
         timeout = timeout_secs if timeout_secs is not None else max(self._settle_secs, 5.0)
         try:
-            await self._container.bus.drain(timeout_secs=timeout)
+            await self._container.bus.drain(timeout_secs=timeout, groups=[AGENT_GROUP])
         except TransientError as exc:  # a deadline too: go on with what has arrived
             log.warning("bus_not_drained", error=str(exc))
 

@@ -46,6 +46,7 @@ async def run_live(
     async def body(stop: asyncio.Event) -> None:
         log.info("agent_started", market="finnhub", bus=type(container.bus).__name__)
         await agent.days.resume()
+        container.agent.open_gate()  # the day is back (or there is none): bars flow again
         tasks = [
             asyncio.create_task(agent.feed.run(stop), name="market-feed"),
             asyncio.create_task(agent.scheduler.run(stop), name="scheduler"),
@@ -62,6 +63,7 @@ async def run_live(
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
 
+    container.agent.close_gate()  # bars waiting on the bus wait until the day is resumed
     checks: dict[str, Check] = {
         "scheduler": scheduler_check(agent),
         "feed": watchdog.check,
