@@ -33,8 +33,9 @@ from fin_agent.adapters.codec.event_codec import EventCodec, default_registry
 from fin_agent.adapters.exchange_calendar import ExchangeCalendar
 from fin_agent.adapters.memory import FixedClock
 from fin_agent.adapters.storage.duckdb_store import DuckDBStore
+from fin_agent.app.bootstrap import build_live
 from fin_agent.app.config.settings import Settings, load_settings
-from fin_agent.app.live.build import LiveAgent, build_live
+from fin_agent.app.live.agent import LiveAgent
 from fin_agent.app.live.runner import run_live
 from fin_agent.domain.events import (
     ErrorRaised,

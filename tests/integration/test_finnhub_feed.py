@@ -519,7 +519,7 @@ async def _leaky_session(local: ModuleType, server: Any) -> FeedStats:
         async with running(refused, Collector()):
             await eventually(lambda: refusing.rejected >= 2, "two refused attempts")
     feed = FinnhubTradeFeed(fast(server.ws_url, stale_after_secs=0.3), API_KEY)
-    market = MarketFeed(feed, InMemoryEventBus(), clock=FixedClock(NOW))
+    market = MarketFeed(feed, InMemoryEventBus(), clock=FixedClock(NOW), aggregator=BarAggregator())
     market.set_watchlist(["AIG"])
     stop = asyncio.Event()
     before = len(server.connections)
@@ -619,7 +619,11 @@ async def test_recorded_minute_bars_survive_the_wire_and_the_bus_exactly(
     await bus.start()
     feed = FinnhubTradeFeed(fast(server.ws_url), API_KEY)
     market = MarketFeed(
-        feed, bus, clock=FixedClock(NOW), config=MarketFeedConfig(flush_every_secs=None)
+        feed,
+        bus,
+        clock=FixedClock(NOW),
+        aggregator=BarAggregator(),
+        config=MarketFeedConfig(flush_every_secs=None),
     )
     market.set_watchlist(symbols)
     stop = asyncio.Event()
@@ -660,7 +664,11 @@ async def test_market_feed_closes_quiet_minutes_by_the_clock_and_tells_trade_lis
     bus = InMemoryEventBus()
     feed = FinnhubTradeFeed(fast(server.ws_url), API_KEY)
     market = MarketFeed(
-        feed, bus, clock=clock, config=MarketFeedConfig(flush_every_secs=None, flush_grace_secs=2)
+        feed,
+        bus,
+        clock=clock,
+        aggregator=BarAggregator(),
+        config=MarketFeedConfig(flush_every_secs=None, flush_grace_secs=2),
     )
     heard: list[Trade] = []
     market.add_trade_listener(heard.extend)
@@ -749,7 +757,11 @@ async def test_market_feed_stops_and_raises_when_publishing_fails_for_good(
 
     feed = FinnhubTradeFeed(fast(server.ws_url), API_KEY)
     market = MarketFeed(
-        feed, BrokenBus(), clock=FixedClock(NOW), config=MarketFeedConfig(flush_every_secs=None)
+        feed,
+        BrokenBus(),
+        clock=FixedClock(NOW),
+        aggregator=BarAggregator(),
+        config=MarketFeedConfig(flush_every_secs=None),
     )
     market.set_watchlist(["AIG"])
     task = asyncio.create_task(market.run(asyncio.Event()))

@@ -20,13 +20,11 @@ import structlog
 from structlog.contextvars import bound_contextvars
 
 from fin_agent import __version__
-from fin_agent.adapters.memory import FixedClock
-from fin_agent.adapters.redis.bus import RedisStreamsEventBus
-from fin_agent.adapters.system_clock import SystemClock
-from fin_agent.app.bootstrap import Container, readiness_ping, running
+from fin_agent.app.bootstrap import readiness_ping
 from fin_agent.app.config.live import ConfigWatcher
 from fin_agent.app.config.settings import render_effective
 from fin_agent.app.config.version import ConfigHistory
+from fin_agent.app.container import Container, running
 from fin_agent.app.coordinator import GROUP as COORDINATOR_GROUP
 from fin_agent.app.coordinator import Coordinator
 from fin_agent.app.day.ports import DayPorts
@@ -48,6 +46,7 @@ from fin_agent.domain.errors import FinAgentError
 from fin_agent.domain.events import BarsClosed, DayStarted, ErrorRaised, Severity
 from fin_agent.domain.report import DailyReport
 from fin_agent.domain.values import Bar, Session, Symbol, symbol
+from fin_agent.ports.clock import SettableClock
 from fin_agent.ports.event_bus import EventBus
 from fin_agent.ports.store import Store
 
@@ -335,7 +334,7 @@ async def _serve_active(
                 config_path,
                 container.live,
                 publish=container.bus.publish,
-                clock=SystemClock(),
+                clock=container.wall_clock,
                 history=history,
             )
             watch = asyncio.create_task(watcher.run(stop), name="config-watcher")
@@ -405,9 +404,7 @@ def http_deps(
         settings.schedule, container.calendar, exchange_timezone=settings.timezone
     )
     bus_letters = (
-        dead_letters_source(container.bus.dead_letters())
-        if isinstance(container.bus, RedisStreamsEventBus)
-        else None
+        dead_letters_source(container.dead_letters) if container.dead_letters is not None else None
     )
 
     def upcoming() -> list[dict[str, object]]:
@@ -440,16 +437,16 @@ def http_deps(
 def container_now(container: Container) -> datetime:
     """The wall clock, unless the container's own clock is a live one (a test's controlled clock
     is): a simulated day's fixed clock is not the time of day."""
-    return SystemClock().now() if isinstance(container.clock, FixedClock) else container.clock.now()
+    return container.wall_clock.now() if container.sim_clock is not None else container.clock.now()
 
 
-def _moved(container: Container) -> FixedClock:
+def _moved(container: Container) -> SettableClock:
     """The clock a simulated or replayed day moves itself (a live run reads the wall clock)."""
-    if not isinstance(container.clock, FixedClock):
+    if container.sim_clock is None:
         raise TypeError(
             "run_session drives a simulated or replayed day: build it with a FixedClock"
         )
-    return container.clock
+    return container.sim_clock
 
 
 def _start(bar: Bar) -> object:

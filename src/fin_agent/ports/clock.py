@@ -12,3 +12,11 @@ class Clock(Protocol):
     def now(self) -> datetime:
         """Return the current instant, timezone-aware UTC."""
         ...
+
+
+class SettableClock(Clock, Protocol):
+    """A clock its owner moves (a simulated or replayed day's), never the wall clock."""
+
+    def set(self, instant: datetime) -> None:
+        """Make `instant` (aware UTC) the current instant."""
+        ...

@@ -25,11 +25,7 @@ from fin_agent.adapters.yahoo.daily import (
     YAHOO_WINDOWS,
     YahooDailyBars,
 )
-from fin_agent.app.config.settings import Settings, load_settings
-from fin_agent.app.config.version import LIVE_SECTIONS, diff, effective, is_live
-from fin_agent.app.live.market_feed import MarketFeedConfig
-from fin_agent.app.live.scan import LiveScan
-from fin_agent.app.live.settings import (
+from fin_agent.app.bootstrap.vendors import (
     bar_aggregator,
     finnhub_budget,
     finnhub_feed_config,
@@ -38,6 +34,10 @@ from fin_agent.app.live.settings import (
     yahoo_budget,
     yahoo_policy,
 )
+from fin_agent.app.config.settings import Settings, load_settings
+from fin_agent.app.config.version import LIVE_SECTIONS, diff, effective, is_live
+from fin_agent.app.live.market_feed import MarketFeedConfig
+from fin_agent.app.live.scan import LiveScan
 from fin_agent.domain.errors import ConfigError
 
 NEW_SECTIONS = ("market", "finnhub", "feed", "yahoo")

@@ -15,7 +15,7 @@ from fin_agent.adapters.exchange_calendar import ExchangeCalendar
 from fin_agent.adapters.finnhub.feed_config import FeedStats
 from fin_agent.adapters.memory import FixedClock, InMemoryEventBus
 from fin_agent.app.config.settings import Settings
-from fin_agent.app.live.build import LiveAgent
+from fin_agent.app.live.agent import LiveAgent
 from fin_agent.app.live.runner import FeedWatchdog
 from fin_agent.domain.events import ErrorRaised, Severity
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from urllib.parse import urlsplit
 
 from fin_agent.domain.errors import ConfigError
+from fin_agent.ports.trade_feed import FeedStats as FeedStats  # the port's value, re-exported
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,29 +70,3 @@ class FinnhubFeedConfig:
     def host(self) -> str:
         """The host (and port) of the URL: all that is ever logged of it."""
         return urlsplit(self.url).netloc
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FeedStats:
-    """A snapshot of the feed's health and counts since it was made (for metrics and readiness).
-
-    `reconnects` counts connections made after the first; `downtime_secs` the time spent without
-    a connection after a drop or a failed attempt (including the outage in progress).
-    """
-
-    connected: bool
-    reconnects: int
-    connect_failures: int
-    disconnects: int
-    stale_reconnects: int
-    downtime_secs: float
-    frames: int
-    trades: int
-    malformed: int
-    malformed_trades: int
-    ignored_trades: int
-    pings: int
-    server_errors: int
-    subscribed: int
-    watchlist: int
-    last_frame_at: datetime | None

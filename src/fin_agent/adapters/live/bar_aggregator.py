@@ -25,22 +25,19 @@ out the official open and close reports (0x4000000, 0x1000000) and book the clos
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import NamedTuple
 
 from fin_agent.domain.errors import ConfigError
 from fin_agent.domain.values import Bar, Symbol, Trade, require_utc
+from fin_agent.ports.trade_feed import AggregatorStats as AggregatorStats
+from fin_agent.ports.trade_feed import ClosedMinute as ClosedMinute
+from fin_agent.ports.trade_feed import Price as Price
+from fin_agent.ports.trade_feed import RawTick as RawTick
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
-
-Price = float | Decimal
-
-
-RawTick = tuple[str, Price, int, int, Sequence[str]]
-"""A trade as the wire gave it: (symbol, price, at_ms, size, conditions); plain tuples are cheap."""
 
 
 class Tick(NamedTuple):
@@ -66,32 +63,6 @@ def trade_of(tick: RawTick) -> Trade:
 def tick_of(trade: Trade, conditions: Sequence[str] = ()) -> Tick:
     """A domain `Trade` as a `Tick` (its time to whole milliseconds, rounded down)."""
     return Tick(trade.symbol, trade.price, (trade.at - EPOCH) // _MS, trade.size, conditions)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ClosedMinute:
-    """Every symbol's bar of one closed minute (symbols without a trade in it have none)."""
-
-    start: datetime
-    bars: tuple[Bar, ...]
-
-    @property
-    def end(self) -> datetime:
-        """The instant the minute ended (exclusive)."""
-        return self.start + timedelta(seconds=60)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AggregatorStats:
-    """What the aggregator did with the trades it was given."""
-
-    trades: int
-    excluded: int
-    late: int
-    bars: int
-    minutes: int
-    open_bars: int
-    closed_through: datetime | None
 
 
 class _Open:

@@ -16,13 +16,13 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import TextIO
 
-from fin_agent.app.bootstrap import Container, running
 from fin_agent.app.cli.dashboard import (
     child_environ,
     dashboard_app,
     free_port,
     streamlit_command,
 )
+from fin_agent.app.container import Container, running
 from fin_agent.app.http.server import HttpServer
 from fin_agent.app.runner import http_deps, run_sessions
 from fin_agent.domain.report import DailyReport

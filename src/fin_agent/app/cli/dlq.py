@@ -4,34 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import TextIO
 
-from redis.asyncio import Redis
-
-from fin_agent.adapters.redis.dead_letters import RedisDeadLetters
-from fin_agent.adapters.redis.embedded import EmbeddedRedis
-from fin_agent.adapters.redis.streams import DeadLetter
-from fin_agent.app.bootstrap import streams_settings
+from fin_agent.app.bootstrap import open_dead_letters
 from fin_agent.app.config.settings import Settings
-
-
-@asynccontextmanager
-async def dead_letters(settings: Settings) -> AsyncIterator[RedisDeadLetters]:
-    """The dead letters of the configured bus: its Redis URL, or the embedded server's folder."""
-    server: EmbeddedRedis | None = None
-    url = settings.bus.redis_url
-    if url is None:
-        server = EmbeddedRedis(settings.data_path("redis"))
-        url = server.attach_or_start()
-    client = Redis.from_url(url, password=settings.bus_redis_password(), socket_connect_timeout=5.0)
-    try:
-        yield RedisDeadLetters(client, streams_settings(settings.bus))
-    finally:
-        await client.aclose()
-        if server is not None:
-            server.stop_if_started()
+from fin_agent.ports.bus_admin import DeadLetter
 
 
 def _row(letter: DeadLetter) -> str:
@@ -57,7 +34,7 @@ def _as_dict(letter: DeadLetter) -> dict[str, object]:
 
 async def dlq_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """Run one `dlq` subcommand and print its result."""
-    async with dead_letters(settings) as letters:
+    async with open_dead_letters(settings) as letters:
         if args.dlq_command == "list":
             rows = await letters.oldest(args.limit)
             if args.json:

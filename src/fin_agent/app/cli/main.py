@@ -18,10 +18,13 @@ from typing import TextIO
 
 from opentelemetry.sdk.trace import TracerProvider
 
-from fin_agent.adapters.files.bar_files import BarFileSpec, BarStamp, describe_dropped
-from fin_agent.adapters.files.replay import load_replay
-from fin_agent.adapters.redis.bus import RedisStreamsEventBus
-from fin_agent.app.bootstrap import build_replay, build_simulation, running
+from fin_agent.app.bootstrap import (
+    build_live,
+    build_replay,
+    build_simulation,
+    load_bar_files,
+    running,
+)
 from fin_agent.app.cli import config_check
 from fin_agent.app.cli.config_diff import config_diff_command
 from fin_agent.app.cli.dashboard import dashboard_command
@@ -32,7 +35,6 @@ from fin_agent.app.cli.schedule import schedule_command
 from fin_agent.app.cli.store import db_command, replay_command
 from fin_agent.app.config.settings import Settings, load_settings
 from fin_agent.app.config.sources import CONFIG_ENV_VAR
-from fin_agent.app.live.build import build_live
 from fin_agent.app.live.runner import run_live
 from fin_agent.app.observability.logs import configure_logging
 from fin_agent.app.observability.tracing import configure_tracing
@@ -160,10 +162,13 @@ def _demo(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
     async def go() -> list[DailyReport]:
         container = await build_simulation(
-            settings, seed=args.seed, bus=args.bus, store=args.store, stream_prefix=prefix
+            settings,
+            seed=args.seed,
+            bus=args.bus,
+            store=args.store,
+            stream_prefix=prefix,
+            delete_streams=True,  # after the consumers stop
         )
-        if isinstance(container.bus, RedisStreamsEventBus):
-            container.closers.append(container.bus.delete_streams)  # after the consumers stop
         sessions = container.calendar.sessions(first, first + timedelta(days=7 * args.days + 14))
         if args.dashboard:
             return await demo_with_dashboard(
@@ -219,18 +224,14 @@ def _backtest(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
     if args.end < args.start:
         raise UsageError(f"--to {args.end} is before --from {args.start}: swap them")
     factors = args.factors or settings.replay.factors_dir
-    spec = BarFileSpec(
+    loaded = load_bar_files(
+        args.data,
         timezone=args.tz or settings.replay.timezone,
-        bar_stamp=BarStamp(args.bar_stamp or settings.replay.bar_stamp),
+        bar_stamp=args.bar_stamp or settings.replay.bar_stamp,
         factors_dir=Path(factors) if factors else None,
     )
-    loaded = load_replay(args.data, spec)
-    if loaded.dropped:
-        err.write(f"warning: {describe_dropped(loaded.dropped)}\n")
-    if loaded.unadjusted_symbols and spec.factors_dir is not None:
-        names = ", ".join(loaded.unadjusted_symbols)
-        err.write(f"warning: no split factors for {names}: their prices are as traded\n")
-    market = loaded.market_data
+    err.writelines(f"warning: {warning}\n" for warning in loaded.warnings)
+    market = loaded.market
     days = [d for d in market.sessions() if args.start <= d <= args.end]
     if not days:
         covered = market.sessions()

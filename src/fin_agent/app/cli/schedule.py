@@ -12,22 +12,13 @@ from datetime import date, datetime, time, timedelta
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
-from fin_agent.adapters.exchange_calendar import ExchangeCalendar
-from fin_agent.adapters.system_clock import SystemClock
+from fin_agent.app.bootstrap import exchange_calendar, wall_clock
 from fin_agent.app.config.settings import Settings
 from fin_agent.app.schedule.runs import Schedule, ScheduledRun
 from fin_agent.ports.calendar import Calendar
 from fin_agent.ports.clock import Clock
 
 DEFAULT_COUNT = 10
-
-
-def exchange_calendar(settings: Settings) -> ExchangeCalendar:
-    """The exchange calendar of `schedule.calendar`, between its configured bounds."""
-    schedule = settings.schedule
-    return ExchangeCalendar(
-        schedule.calendar, start=schedule.calendar_start, end=schedule.calendar_end
-    )
 
 
 def schedule_command(
@@ -51,7 +42,7 @@ def schedule_command(
     if first_day is not None:
         start = datetime.combine(first_day, time(0, 0), zone)
     else:
-        start = (clock or SystemClock()).now().astimezone(zone)
+        start = (clock or wall_clock()).now().astimezone(zone)
     runs = schedule.upcoming(start, count)
     if getattr(args, "json", False):
         out.write(json.dumps([run.as_dict() for run in runs], indent=2) + "\n")

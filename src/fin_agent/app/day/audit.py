@@ -21,15 +21,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeVar
 
-from fin_agent.adapters.codec.event_codec import EventCodec, default_registry
-from fin_agent.adapters.memory import (
-    FixedCalendar,
-    InMemoryMarketData,
-    InMemoryNews,
-)
-from fin_agent.app.bootstrap import build, running
+from fin_agent.app.bootstrap import build_audit
 from fin_agent.app.config.settings import Settings
 from fin_agent.app.config.version import ConfigHistory, strategy_version_of
+from fin_agent.app.container import running
 from fin_agent.app.runner import run_session
 from fin_agent.domain.errors import ConfigError, DataError
 from fin_agent.domain.events import (
@@ -49,6 +44,7 @@ from fin_agent.domain.events import (
     SnapshotTaken,
 )
 from fin_agent.domain.values import Session
+from fin_agent.ports.event_codec import EventEncoder
 from fin_agent.ports.store import Store
 
 DECISIONS: tuple[type[DomainEvent], ...] = (
@@ -103,19 +99,9 @@ async def audit_day(store: Store, settings: Settings, day: date) -> AuditResult:
     )
     started = _one(recorded, DayStarted, day)
     snapshot = _one(recorded, SnapshotTaken, day).snapshot
-    market = InMemoryMarketData()
-    news = InMemoryNews()
-    for item in snapshot.symbols:
-        market.add_daily(item.daily_bars)
-        if item.premarket is not None:
-            market.premarkets[(item.symbol, day)] = item.premarket
-        news.items.extend(item.headlines)
-    market.add_intraday(b for e in recorded if isinstance(e, BarsClosed) for b in e.bars)
+    bars = [b for e in recorded if isinstance(e, BarsClosed) for b in e.bars]
     session = Session(day=day, open=started.session_open, close=started.session_close)
-    calendar = FixedCalendar()
-    container = await build(
-        settings, market=market, news=news, calendar=calendar, bus="memory", store="memory"
-    )
+    container = await build_audit(settings, day, snapshot, bars)
     async with running(container):
         await run_session(
             container,
@@ -124,14 +110,18 @@ async def audit_day(store: Store, settings: Settings, day: date) -> AuditResult:
             universe=[s.symbol for s in snapshot.symbols],
         )
         replayed = await container.store.events(day=day)
-    return compare(day, recorded, replayed)
+    return compare(day, recorded, replayed, codec=container.codec)
 
 
 def compare(
-    day: date, recorded: Sequence[DomainEvent], replayed: Sequence[DomainEvent]
+    day: date,
+    recorded: Sequence[DomainEvent],
+    replayed: Sequence[DomainEvent],
+    *,
+    codec: EventEncoder,
 ) -> AuditResult:
-    """Match decisions by id and compare their fields (time of the decision excluded)."""
-    codec = EventCodec(default_registry())
+    """Match decisions by id and compare their fields as they travel (`codec`: the wire format;
+    time of the decision excluded)."""
     kinds = tuple(DECISIONS)
     before = {e.id: e for e in recorded if isinstance(e, kinds)}
     after = {e.id: e for e in replayed if isinstance(e, kinds)}
@@ -168,7 +158,7 @@ def compare(
     )
 
 
-def _compared(codec: EventCodec, event: DomainEvent) -> dict[str, Any]:
+def _compared(codec: EventEncoder, event: DomainEvent) -> dict[str, Any]:
     """The fields of `event` that the audit compares, as they travel."""
     data: dict[str, Any] = json.loads(codec.encode(event)["data"])
     return {k: v for k, v in data.items() if k not in NOT_COMPARED}

@@ -20,12 +20,12 @@ from datetime import date
 import structlog
 from aiohttp import web
 
-from fin_agent.adapters.redis.dead_letters import RedisDeadLetters
 from fin_agent.app.http.read_models import ReadModels, jsonable
 from fin_agent.app.http.readiness import CHECK_TIMEOUT_SECS, Readiness
 from fin_agent.app.http.readiness import Check as Check  # re-exported: checks are built with it
 from fin_agent.app.observability.metrics import CONTENT_TYPE, Metrics
 from fin_agent.domain.errors import FinAgentError
+from fin_agent.ports.bus_admin import DeadLetters
 from fin_agent.ports.store import CandleWidth, Store
 
 log = structlog.get_logger(__name__)
@@ -58,8 +58,8 @@ class HttpDeps:
     config_version: Callable[[], str] | None = None
 
 
-def dead_letters_source(letters: RedisDeadLetters) -> DeadLetterSource:
-    """The dead letters of a Redis bus as the dashboard reads them (original fields included)."""
+def dead_letters_source(letters: DeadLetters) -> DeadLetterSource:
+    """The dead letters of a durable bus as the dashboard reads them (original fields included)."""
 
     async def read(limit: int) -> Mapping[str, object]:
         rows = await letters.oldest(limit)

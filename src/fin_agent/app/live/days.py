@@ -24,8 +24,7 @@ from typing import TextIO
 import structlog
 from structlog.contextvars import bound_contextvars
 
-from fin_agent.adapters.live.market import LiveMarket
-from fin_agent.app.bootstrap import Container
+from fin_agent.app.container import Container
 from fin_agent.app.coordinator import GROUP as COORDINATOR_GROUP
 from fin_agent.app.day.agent import GROUP as AGENT_GROUP
 from fin_agent.app.day.ports import DayPorts
@@ -38,6 +37,7 @@ from fin_agent.domain.day_times import DayTimes
 from fin_agent.domain.errors import TransientError
 from fin_agent.domain.events import DayStarted, ErrorRaised, ReportDaily, ScanCompleted, Severity
 from fin_agent.domain.values import Session, Symbol, symbol
+from fin_agent.ports.market_data import LiveMarketData
 
 log = structlog.get_logger(__name__)
 
@@ -52,7 +52,7 @@ class LiveDays:
         self,
         container: Container,
         *,
-        market: LiveMarket,
+        market: LiveMarketData,
         scanner: ScanFactory,
         watch: Watch,
         settle_secs: float,

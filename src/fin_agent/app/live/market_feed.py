@@ -1,8 +1,9 @@
 """`MarketFeed`: live trades in, one `market.bars_closed` event per closed minute out, on the bus.
 
-The trade source (a `FinnhubTradeFeed`) hands each frame's trades to the `BarAggregator`; every
-minute it closes becomes a `BarsClosed` event with every symbol's bar of that minute, its id
-derived from the trading day and the minute (so a replay or a redelivery carries the same id).
+The trade source (a `FinnhubTradeFeed`) hands each frame's trades to the `MinuteAggregator` (a
+`BarAggregator`); every minute it closes becomes a `BarsClosed` event with every symbol's bar of
+that minute, its id derived from the trading day and the minute (so a replay or a redelivery
+carries the same id).
 A publisher task sends the events in batches: whatever closed while the previous publish was in
 flight goes in the next one. The buffer is bounded: when it is full the feed stops reading
 (back-pressure, counted) rather than dropping. A failed publish is retried until it succeeds or
@@ -27,14 +28,19 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from fin_agent.adapters.finnhub.feed import FeedStats, Sink
-from fin_agent.adapters.finnhub.feed_decode import TradeBatch
-from fin_agent.adapters.live.bar_aggregator import AggregatorStats, BarAggregator, ClosedMinute
 from fin_agent.domain.errors import ConfigError, TransientError
 from fin_agent.domain.events import BarsClosed, DomainEvent
 from fin_agent.domain.values import Trade
 from fin_agent.ports.clock import Clock
 from fin_agent.ports.event_bus import EventBus
+from fin_agent.ports.trade_feed import (
+    AggregatorStats,
+    ClosedMinute,
+    FeedStats,
+    MinuteAggregator,
+    Sink,
+    TickBatch,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -107,11 +113,11 @@ class MarketFeed:
         *,
         clock: Clock,
         timezone: str = "America/New_York",
-        aggregator: BarAggregator | None = None,
+        aggregator: MinuteAggregator,
         config: MarketFeedConfig | None = None,
     ) -> None:
         self.source = source
-        self.aggregator = aggregator or BarAggregator()
+        self.aggregator = aggregator
         self.config = config or MarketFeedConfig()
         self._bus = bus
         self._clock = clock
@@ -198,7 +204,7 @@ class MarketFeed:
 
     # -- the pipeline -----------------------------------------------------------------------------
 
-    async def _on_batch(self, batch: TradeBatch) -> None:
+    async def _on_batch(self, batch: TickBatch) -> None:
         closed = self.aggregator.add(batch.ticks)
         if self._listeners:
             self._tell_listeners(batch.trades())

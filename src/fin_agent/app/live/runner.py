@@ -17,7 +17,7 @@ from typing import TextIO
 import structlog
 
 from fin_agent.app.http.server import Check
-from fin_agent.app.live.build import LiveAgent, in_session
+from fin_agent.app.live.agent import LiveAgent, in_session
 from fin_agent.app.observability.metrics import LiveValues, Sample
 from fin_agent.app.runner import http_deps, serve
 from fin_agent.app.schedule.scheduler import wait_or_stop
@@ -196,7 +196,7 @@ def register_live_metrics(agent: LiveAgent) -> None:
             "feed_downtime_seconds_total": [({}, feed.downtime_secs)],
             "data_budget_used_ratio": [
                 ({"budget": stats.name}, max((w.ratio for w in stats.windows), default=0.0))
-                for stats in (agent.rest.budget.stats, agent.daily_budget.stats)
+                for stats in (budget.stats for budget in agent.budgets)
             ],
             "scheduler_runs_total": [
                 ({"job": job, "outcome": outcome}, float(n))

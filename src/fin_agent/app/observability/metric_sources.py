@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from fin_agent.adapters.redis.bus import RedisStreamsEventBus
-from fin_agent.app.bootstrap import Container
+from fin_agent.app.container import Container
 from fin_agent.app.observability.metrics import LiveValues, Metrics, Sample
 from fin_agent.domain.trade_plan import PlanState
 
@@ -13,8 +12,8 @@ def register_sources(metrics: Metrics, container: Container) -> None:
 
     async def refresh(values: LiveValues) -> None:
         samples: dict[str, list[Sample]] = {}
-        bus = container.bus
-        if isinstance(bus, RedisStreamsEventBus):
+        bus = container.bus_stats
+        if bus is not None:
             c = bus.counters
             for name, value in (
                 ("bus_published_total", c.published),

@@ -1,33 +1,23 @@
 """The live agent's parts, wired from settings: Finnhub's REST and trade feed, Yahoo's daily bars
 cached in the store, the live market ports, the market feed onto the bus, the schedule's slots and
-the jobs that run each trading day."""
+the jobs that run each trading day (`LiveAgent`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
 import aiohttp
-import structlog
-from redis.asyncio import Redis
 
 from fin_agent.adapters.finnhub.feed import FinnhubTradeFeed
 from fin_agent.adapters.finnhub.rest import FinnhubRest
 from fin_agent.adapters.live.market import DailyBarSource, LiveMarket
-from fin_agent.adapters.redis.bus import RedisStreamsEventBus
-from fin_agent.adapters.redis.slots import InMemorySlots, RedisSlots
-from fin_agent.adapters.system_clock import SystemClock
 from fin_agent.adapters.vendor_http.rate_budget import RateBudget
 from fin_agent.adapters.yahoo.daily import YahooDailyBars
-from fin_agent.app.bootstrap import BusKind, Container, build, embedded_redis_url
-from fin_agent.app.cli.schedule import exchange_calendar
-from fin_agent.app.config.settings import Settings
-from fin_agent.app.live.days import LiveDays
-from fin_agent.app.live.market_feed import MarketFeed
-from fin_agent.app.live.scan import LiveScan
-from fin_agent.app.live.settings import (
+from fin_agent.app.bootstrap.bus import BusKind, slots
+from fin_agent.app.bootstrap.core import build, exchange_calendar, wall_clock
+from fin_agent.app.bootstrap.vendors import (
     bar_aggregator,
     finnhub_budget,
     finnhub_feed_config,
@@ -36,35 +26,24 @@ from fin_agent.app.live.settings import (
     yahoo_budget,
     yahoo_policy,
 )
+from fin_agent.app.config.settings import Settings
+from fin_agent.app.container import Container
+from fin_agent.app.live.agent import LiveAgent, in_session
+from fin_agent.app.live.days import LiveDays
+from fin_agent.app.live.market_feed import MarketFeed
+from fin_agent.app.live.scan import LiveScan
 from fin_agent.app.schedule.runs import Schedule
 from fin_agent.app.schedule.scheduler import Scheduler, Waiter, wait_or_stop
-from fin_agent.domain.errors import ConfigError, FinAgentError
+from fin_agent.domain.errors import ConfigError
 from fin_agent.domain.events import BarsClosed, DomainEvent
 from fin_agent.domain.values import symbol
 from fin_agent.ports.calendar import Calendar
 from fin_agent.ports.clock import Clock
 from fin_agent.ports.market_data import MarketData
 from fin_agent.ports.news import News
-from fin_agent.ports.slots import Slots
 from fin_agent.ports.store import Store
 
-log = structlog.get_logger(__name__)
 SETTLE_SECS = 1.0  # after a minute's bars are published, time for the bus to hand them over
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LiveAgent:
-    """A container on the live market, with the parts only a live run has."""
-
-    container: Container
-    rest: FinnhubRest
-    yahoo: YahooDailyBars
-    daily_budget: RateBudget
-    market: LiveMarket
-    trades: FinnhubTradeFeed
-    feed: MarketFeed
-    scheduler: Scheduler
-    days: LiveDays
 
 
 async def build_live(
@@ -86,7 +65,7 @@ async def build_live(
             "list them in config.yaml"
         )
     key = settings.finnhub_api_key.get_secret_value()
-    clock = clock or SystemClock()
+    clock = clock or wall_clock()
     calendar = calendar or exchange_calendar(settings)
     session = aiohttp.ClientSession()
     rest = FinnhubRest(
@@ -151,7 +130,7 @@ async def build_live(
     container.bus.subscribe("market-buffer", [BarsClosed.TYPE], keep_bars)
     schedule = Schedule(settings.schedule, calendar, exchange_timezone=settings.timezone)
     scheduler = Scheduler(
-        schedule, slots=_slots(container, clock), bus=container.bus, clock=clock, waiter=waiter
+        schedule, slots=slots(container, clock), bus=container.bus, clock=clock, waiter=waiter
     )
     feed_settings = settings.feed
     settle = (feed_settings.flush_every_secs or 0.0) + feed_settings.flush_grace_secs + SETTLE_SECS
@@ -166,14 +145,12 @@ async def build_live(
     days.register(scheduler)
     return LiveAgent(
         container=container,
-        rest=rest,
-        yahoo=yahoo,
-        daily_budget=daily_budget,
         market=market,
         trades=trades,
         feed=feed,
         scheduler=scheduler,
         days=days,
+        budgets=(rest.budget, daily_budget),
     )
 
 
@@ -196,35 +173,3 @@ def _scanner(
         concurrency=scan.collection_concurrency,
         margin=timedelta(seconds=scan.collection_margin_secs),
     )
-
-
-def _slots(container: Container, clock: Clock) -> Slots:
-    """Slots in Redis, so each runs once across restarts (and instances): the bus's Redis, or
-    with a memory bus the agent's own redis-server under data_dir/redis (AOF on). Without a
-    redis-server to start, in memory: once per process, said in a warning."""
-    bus = container.bus
-    if isinstance(bus, RedisStreamsEventBus):
-        return RedisSlots(bus.redis, prefix=bus.settings.prefix)
-    settings = container.settings
-    try:
-        url = embedded_redis_url(settings, container.closers)
-    except FinAgentError as exc:
-        log.warning(
-            "slots_in_memory",
-            error=str(exc),
-            detail="each slot runs once per process, not across restarts: install redis-server "
-            "or use bus.kind: redis",
-        )
-        return InMemorySlots(clock)
-    client = Redis.from_url(url, socket_connect_timeout=5.0)
-    container.closers.append(client.aclose)  # closed before the server stops
-    return RedisSlots(client, prefix=settings.bus.stream_prefix)
-
-
-def in_session(calendar: Calendar, now: datetime, tz: ZoneInfo) -> bool:
-    """Whether `now` falls inside a regular session (a silent socket then is suspicious)."""
-    try:
-        session = calendar.session(now.astimezone(tz).date())
-    except ConfigError:
-        return False
-    return session is not None and session.open <= now < session.close

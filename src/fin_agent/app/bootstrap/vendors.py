@@ -1,4 +1,5 @@
-"""The live market's settings as the adapters' own configs, for the composition root.
+"""The live market's settings as the vendor adapters' own configs (Finnhub's feed and REST,
+Yahoo's daily bars, their rate budgets and HTTP policies, the bar aggregator).
 
 Kept apart from `config.market` so that loading the settings never imports the network
 libraries. The settings already hold every check the adapters make, so none of these raises.
