@@ -32,10 +32,10 @@ def equal_jitter_backoff(
 ) -> Callable[[int], float]:
     """The wait after failure `n` (1, 2, ...): `step = min(max, initial * factor**(n-1))`, then
     `step/2` plus a uniform draw in `[0, step/2]` from `rng` (the `random` module's by default)."""
-    if not (0 < initial_secs <= max_secs and factor >= 1):
+    if not (initial_secs >= 0 and max_secs >= 0 and factor >= 1):
         raise ConfigError(
             f"backoff of initial {initial_secs} s, max {max_secs} s, factor {factor} is not a "
-            "backoff: use 0 < initial_secs <= max_secs and factor >= 1"
+            "backoff: use initial_secs >= 0, max_secs >= 0 and factor >= 1"
         )
     uniform = rng.uniform if rng is not None else random.uniform
 
@@ -65,7 +65,7 @@ class WaitEqualJitter(tenacity.wait.wait_base):
         return self._backoff(retry_state.attempt_number)
 
 
-class Again(Exception):  # noqa: N818 - an instruction to the retry loop, not an error
+class Again(Exception):
     """Raised by an attempt to be tried again after `wait_secs` (already logged and counted)."""
 
     def __init__(self, wait_secs: float) -> None:
