@@ -16,7 +16,8 @@ of symbols the connection subscribed; `{"type":"ping"}` every `ping_every_secs` 
 
 REST, under `http://HOST:PORT/api/v1`: `/quote`, `/company-news`, `/stock/market-status`,
 `/stock/market-holiday`, `/stock/profile2`; the key must come in the `X-Finnhub-Token` header
-(401 otherwise; a `token=` in the query is recorded, not accepted, to catch keys in URLs). Bodies
+(401 otherwise; a `token=` in the query is recorded, not accepted, to catch keys in URLs); like
+Finnhub it also answers finnhub-python's doubled slash (`/api/v1//quote`). Bodies
 are canned: `rest.set(path, body, symbol=None)` (per symbol or for all), with Finnhub's answers
 for unknown symbols by default. `rest.fail_next(n, status=429, retry_after_secs=1)` answers the
 next n calls with that status; `rest.fail_for(secs, ...)` does it for a time window. Every call is
@@ -477,6 +478,7 @@ class LocalFinnhub:
         app.router.add_get("/", self._websocket)
         for path in RestState.DEFAULTS:
             app.router.add_get("/api/v1" + path, self._rest)
+            app.router.add_get("/api/v1/" + path, self._rest)  # finnhub-python: /api/v1//quote
         _control_routes(app, self)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -679,7 +681,7 @@ class LocalFinnhub:
             await _send(conn, '{"type":"ping"}')
 
     async def _rest(self, request: web.Request) -> web.StreamResponse:
-        path = request.path.removeprefix("/api/v1")
+        path = request.path.removeprefix("/api/v1").replace("//", "/")
         response = self.rest.answer(
             path, dict(request.query), request.headers.get(TOKEN_HEADER), self.token
         )

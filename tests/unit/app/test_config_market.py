@@ -9,11 +9,12 @@ from collections.abc import Callable
 from datetime import time, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
 from fin_agent.adapters.finnhub.feed_config import FinnhubFeedConfig
-from fin_agent.adapters.finnhub.rest import FINNHUB_BASE_URL
+from fin_agent.adapters.finnhub.rest import FINNHUB_BASE_URL, FinnhubRest, FinnhubTransport
 from fin_agent.adapters.live.bar_aggregator import BarAggregator
 from fin_agent.adapters.live.market import PREMARKET_OPENS, LiveMarket
 from fin_agent.adapters.vendor_http.circuit_breaker import BreakerConfig
@@ -34,6 +35,7 @@ from fin_agent.app.bootstrap.vendors import (
     yahoo_budget,
     yahoo_policy,
 )
+from fin_agent.app.config.market import FinnhubTransportName
 from fin_agent.app.config.settings import Settings, load_settings
 from fin_agent.app.config.version import LIVE_SECTIONS, diff, effective, is_live
 from fin_agent.app.live.market_feed import MarketFeedConfig
@@ -366,6 +368,18 @@ def test_market_daily_sources_and_premarket_opens(tmp_path: Path) -> None:
     assert problems(tmp_path, "market: {daily_sources: [stooq]}\n") == [
         "market.daily_sources[0]: 'stooq' is not an allowed value (set in config.yaml line 1); "
         "use one of: 'yahoo'"
+    ]
+
+
+def test_finnhub_transport_defaults_to_the_adapters_and_names_the_choices(tmp_path: Path) -> None:
+    assert Settings().finnhub.transport == defaults_of(FinnhubRest)["transport"] == "aiohttp"
+    assert set(get_args(FinnhubTransportName)) == set(get_args(FinnhubTransport))
+    assert load(tmp_path, "finnhub: {transport: finnhub-python}\n").finnhub.transport == (
+        "finnhub-python"
+    )
+    assert problems(tmp_path, "finnhub: {transport: requests}\n") == [
+        "finnhub.transport: 'requests' is not an allowed value (set in config.yaml line 1); use "
+        "one of: aiohttp, finnhub-python"
     ]
 
 

@@ -31,6 +31,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketExce
 from fin_agent.adapters.finnhub.feed_config import FeedStats, FinnhubFeedConfig
 from fin_agent.adapters.finnhub.feed_decode import FrameDecoder, TradeBatch
 from fin_agent.adapters.finnhub.feed_secrets import MaskingLogger, mask_secret, url_with_token
+from fin_agent.adapters.retrying import equal_jitter_backoff
 from fin_agent.adapters.system_clock import SystemClock
 from fin_agent.domain.errors import ConfigError
 from fin_agent.domain.values import Symbol, symbol
@@ -63,7 +64,12 @@ class FinnhubTradeFeed:
         self._host = config.host
         self._clock = clock or SystemClock()
         self._market_open = market_open or _always
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._backoff = equal_jitter_backoff(
+            initial_secs=config.backoff_initial_secs,
+            max_secs=config.backoff_max_secs,
+            factor=config.backoff_factor,
+            rng=rng or random.Random(),  # noqa: S311 - jitter, not cryptography
+        )
         self._ws_logger = MaskingLogger(logging.getLogger("fin_agent.finnhub.websockets"), api_key)
         self._decoder = FrameDecoder()
         self._watched: frozenset[Symbol] = frozenset()
@@ -385,9 +391,7 @@ class FinnhubTradeFeed:
 
     def _delay(self, failures: int) -> float:
         """Exponential in the failures in a row, capped, with equal jitter (half to all of it)."""
-        c = self.config
-        base = min(c.backoff_max_secs, c.backoff_initial_secs * c.backoff_factor ** (failures - 1))
-        delay = base * (0.5 + self._rng.random() / 2)
+        delay = self._backoff(failures)
         log.info(
             "feed_retry_scheduled", host=self._host, in_secs=round(delay, 3), failures=failures
         )

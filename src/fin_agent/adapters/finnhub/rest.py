@@ -1,9 +1,10 @@
-"""`FinnhubRest`: Finnhub's REST API on aiohttp: quote, company news, market status and holidays,
-company profile.
+"""`FinnhubRest`: Finnhub's REST API: quote, company news, market status and holidays, company
+profile; on aiohttp, or on the official finnhub-python client (`transport="finnhub-python"`).
 
 The key travels only in the `X-Finnhub-Token` header (never in a URL, which ends up in logs); logs
 name endpoint paths only. Every call shares one `RateBudget` (60/min and 30/s on the free plan),
-rides out 429s, retries transient failures and has a breaker per endpoint (`JsonHttpClient`).
+rides out 429s, retries transient failures and has a breaker per endpoint (`JsonHttpClient`),
+whichever transport sends the requests (`adapters.finnhub.sdk_transport` for the SDK).
 Stock candles are a paid endpoint and are not used: daily bars come from Yahoo (`adapters.yahoo`).
 """
 
@@ -16,10 +17,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal, get_args
 
 import aiohttp
 
+from fin_agent.adapters.finnhub.sdk_transport import FinnhubSdkTransport
 from fin_agent.adapters.vendor_http.json_client import HttpPolicy, HttpStats, JsonHttpClient
 from fin_agent.adapters.vendor_http.rate_budget import RateBudget
 from fin_agent.domain.errors import ConfigError, DataError
@@ -28,6 +30,8 @@ from fin_agent.domain.values import Headline, Quote, Symbol
 FINNHUB_BASE_URL = "https://finnhub.io/api/v1"
 TOKEN_HEADER = "X-Finnhub-Token"  # noqa: S105 - the header's name, not a secret
 MILLION = Decimal(1_000_000)
+FinnhubTransport = Literal["aiohttp", "finnhub-python"]
+"""What sends the REST requests: aiohttp (async, the default) or finnhub-python in a thread."""
 
 _AUTH_HINT = (
     "the API key is missing or invalid, or this endpoint needs a paid Finnhub plan; check "
@@ -118,6 +122,7 @@ class FinnhubRest:
         session: aiohttp.ClientSession | None = None,
         *,
         policy: HttpPolicy | None = None,
+        transport: FinnhubTransport = "aiohttp",
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -128,14 +133,30 @@ class FinnhubRest:
                 "finnhub_api_key is empty: set FIN_AGENT_FINNHUB_API_KEY or write the key to a "
                 "file named finnhub_api_key in secrets_dir"
             )
+        if transport not in get_args(FinnhubTransport):
+            raise ConfigError(
+                f"finnhub transport {transport!r} is unknown: set finnhub.transport to "
+                "aiohttp or finnhub-python"
+            )
+        secret_headers = {TOKEN_HEADER: api_key.strip()}
+        sdk = None
+        if transport == "finnhub-python":
+            sdk = FinnhubSdkTransport(
+                base_url,
+                secret_headers=secret_headers,
+                timeout_secs=(policy or HttpPolicy()).timeout_secs,
+                wall_clock=wall_clock,
+            )
+        self.transport: FinnhubTransport = transport
         self._http = JsonHttpClient(
             service="finnhub",
             base_url=base_url,
             budget=budget,
             auth_hint=_AUTH_HINT,
             policy=policy,
-            secret_headers={TOKEN_HEADER: api_key.strip()},
+            secret_headers=secret_headers,
             session=session,
+            transport=sdk,
             clock=clock,
             wall_clock=wall_clock,
             sleep=sleep,
@@ -143,7 +164,7 @@ class FinnhubRest:
         )
 
     def __repr__(self) -> str:
-        return f"FinnhubRest(base_url={str(self._http.base_url)!r})"
+        return f"FinnhubRest(base_url={str(self._http.base_url)!r}, transport={self.transport!r})"
 
     @property
     def stats(self) -> HttpStats:
@@ -156,7 +177,7 @@ class FinnhubRest:
         return self._http.budget
 
     async def close(self) -> None:
-        """Close the HTTP session if this client opened it."""
+        """Close the transport (the HTTP session if this client opened it)."""
         await self._http.close()
 
     async def quote_figures(self, symbol: Symbol) -> FinnhubQuote:

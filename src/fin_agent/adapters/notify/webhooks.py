@@ -14,7 +14,6 @@ import contextlib
 import contextvars
 import json
 import math
-import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -24,6 +23,8 @@ from typing import Any, ClassVar
 
 import aiohttp
 import structlog
+import tenacity
+from tenacity.asyncio import AsyncRetrying
 from yarl import URL
 
 from fin_agent.adapters.notify.payloads import discord_payload, json_payload
@@ -33,6 +34,7 @@ from fin_agent.adapters.notify.token_bucket import (
     RateLimit,
     TokenBucket,
 )
+from fin_agent.adapters.retrying import equal_jitter_backoff
 from fin_agent.domain.errors import ConfigError
 from fin_agent.ports.notifier import Notification
 
@@ -111,6 +113,9 @@ class _WebhookNotifier:
         self._worker: asyncio.Task[None] | None = None
         self._closed = False
         self._counts = {f.name: 0 for f in fields(DeliveryStats)}
+        self._backoff = equal_jitter_backoff(
+            initial_secs=self._config.backoff_base_secs, max_secs=self._config.backoff_max_secs
+        )
         self._log = log.bind(notifier=self.name, host=self.host)
 
     def __repr__(self) -> str:
@@ -213,35 +218,61 @@ class _WebhookNotifier:
     async def _deliver(self, message: Notification) -> None:
         body, headers = self.payload(message), self.headers_for(message)
         config = self._config
-        result, attempt = _Attempt(retryable=False, error="no attempt allowed"), 0
-        while attempt < config.max_attempts:
-            attempt += 1
+        if config.max_attempts < 1:
+            self._fail(message, _Attempt(retryable=False, error="no attempt allowed"), 0)
+            return
+        attempts = 0
+
+        async def attempt() -> _Attempt:
+            nonlocal attempts
+            attempts += 1
             await self._bucket.acquire()
-            result = await self._post(body, headers)
-            if result.ok:
-                self._count("sent")
-                self._log.debug("notification_sent", kind=str(message.kind), attempt=attempt)
-                return
-            wait = result.retry_after_secs
-            if wait is None:
-                wait = _backoff(attempt, config.backoff_base_secs, config.backoff_max_secs)
-            if not result.retryable or attempt == config.max_attempts:
-                break
-            if wait > config.max_retry_after_secs:
-                self._fail(message, result, attempt, why="retry_after_too_long", wait_secs=wait)
-                return
+            return await self._post(body, headers)
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            wait = _result(state).retry_after_secs
+            return self._backoff(state.attempt_number) if wait is None else wait
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            too_long = (state.upcoming_sleep or 0.0) > config.max_retry_after_secs
+            return state.attempt_number >= config.max_attempts or too_long
+
+        def retrying(state: tenacity.RetryCallState) -> None:
+            result = _result(state)
             self._count("retried")
             self._log.info(
                 "notification_retrying",
                 kind=str(message.kind),
                 event_id=message.event_id,
-                attempt=attempt,
+                attempt=state.attempt_number,
                 status=result.status,
                 error=result.error,
-                wait_secs=round(wait, 3),
+                wait_secs=round(state.upcoming_sleep, 3),
             )
-            await asyncio.sleep(wait)
-        self._fail(message, result, attempt)
+
+        def given_up(state: tenacity.RetryCallState) -> None:
+            result, wait_secs = _result(state), state.upcoming_sleep
+            if state.attempt_number >= config.max_attempts:
+                self._fail(message, result, state.attempt_number)
+            else:
+                why = "retry_after_too_long"
+                self._fail(message, result, state.attempt_number, why=why, wait_secs=wait_secs)
+
+        result: _Attempt | None = await AsyncRetrying(
+            retry=tenacity.retry_if_result(lambda r: not r.ok and r.retryable),
+            wait=wait,
+            stop=stop,
+            before_sleep=retrying,
+            retry_error_callback=given_up,
+            sleep=asyncio.sleep,
+        )(attempt)
+        if result is None:  # given up: failed and logged
+            return
+        if result.ok:
+            self._count("sent")
+            self._log.debug("notification_sent", kind=str(message.kind), attempt=attempts)
+            return
+        self._fail(message, result, attempts)
 
     def _fail(
         self,
@@ -359,10 +390,12 @@ def _secret_parts(url: URL) -> tuple[str, ...]:
     return tuple(sorted((p for p in parts if len(p) > 1), key=len, reverse=True))
 
 
-def _backoff(attempt: int, base_secs: float, max_secs: float) -> float:
-    """Equal jitter: half the exponential step, plus up to the other half at random."""
-    step = min(max_secs, base_secs * 2.0 ** (attempt - 1))
-    return step / 2 + random.uniform(0, step / 2)  # noqa: S311 - jitter, not cryptography
+def _result(state: tenacity.RetryCallState) -> _Attempt:
+    outcome = state.outcome
+    if outcome is None:  # pragma: no cover - tenacity calls these after an attempt
+        raise AssertionError("no attempt yet")
+    result: _Attempt = outcome.result()
+    return result
 
 
 def _seconds(value: object) -> float | None:

@@ -20,8 +20,17 @@ from urllib.parse import urlparse
 
 import asyncpg
 import structlog
+from tenacity import (
+    RetryCallState,
+    retry_if_exception,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_incrementing,
+)
+from tenacity.asyncio import AsyncRetrying
 
 from fin_agent.adapters.codec.event_codec import EventCodec
+from fin_agent.adapters.retrying import sleep_unless_zero
 from fin_agent.adapters.storage.candles import (
     CAGGS,
     cagg_query,
@@ -310,15 +319,15 @@ class TimescaleStore:
         """Drop the store's schema and everything in it (tests and throwaway stores only)."""
 
         async def run(con: Conn) -> None:
-            for attempt in range(1, _DROP_ATTEMPTS + 1):
-                try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception_type(_BUSY),  # a background job at work on its tables
+                wait=wait_incrementing(start=0.2, increment=0.2),  # 0.2 s, 0.4 s, ...
+                stop=stop_after_attempt(_DROP_ATTEMPTS),
+                reraise=True,
+            ):
+                with attempt:
                     await delete_schema_jobs(con, self._schema)
                     await con.execute(f"DROP SCHEMA IF EXISTS {ident(self._schema)} CASCADE")
-                    return
-                except _BUSY:  # a background job at work on its tables: once it is done
-                    if attempt == _DROP_ATTEMPTS:
-                        raise
-                    await asyncio.sleep(0.2 * attempt)
 
         await self._with_connection(run, f"drop schema {self._schema}")
         await self._pool.expire_connections()
@@ -341,27 +350,40 @@ class TimescaleStore:
         """
         if self._closed:
             raise AdapterError(f"cannot {doing}: the store is closed: connect a new one")
-        for attempt in (1, 2):
-            try:
-                async with self._pool.acquire() as con:
-                    try:
-                        return await run(con)
-                    except _BROKEN:
-                        with contextlib.suppress(asyncpg.InterfaceError):  # already released
-                            con.terminate()  # never hand a half-dead connection out again
-                        raise
-            except FinAgentError:
-                raise
-            except _BROKEN as exc:
-                if attempt == 1 and not isinstance(exc, TimeoutError):
-                    log.warning("store_connection_lost", doing=doing, error=str(exc))
-                    # the server likely dropped every connection (a restart): replace them all
-                    await self._pool.expire_connections()
-                    continue
-                raise _failure(exc, doing, self._where) from exc
-            except Exception as exc:
-                raise _failure(exc, doing, self._where) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        async def reconnect(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            log.warning("store_connection_lost", doing=doing, error=str(error))
+            # the server likely dropped every connection (a restart): replace them all
+            await self._pool.expire_connections()
+
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(_reconnectable),
+                stop=stop_after_attempt(2),
+                before_sleep=reconnect,
+                sleep=sleep_unless_zero(asyncio.sleep),
+                reraise=True,
+            ):
+                with attempt:
+                    async with self._pool.acquire() as con:
+                        try:
+                            return await run(con)
+                        except _BROKEN:
+                            with contextlib.suppress(asyncpg.InterfaceError):  # already released
+                                con.terminate()  # never hand a half-dead connection out again
+                            raise
+        except FinAgentError:
+            raise
+        except Exception as exc:
+            raise _failure(exc, doing, self._where) from exc
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+
+def _reconnectable(exc: BaseException) -> bool:
+    """A dropped connection is tried once more on fresh ones; a timeout is not (it would wait
+    twice as long for a server that is slow, not gone)."""
+    return isinstance(exc, _BROKEN) and not isinstance(exc, TimeoutError)
 
 
 _DROP_ATTEMPTS: Final = 10

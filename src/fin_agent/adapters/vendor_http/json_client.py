@@ -10,32 +10,34 @@ headers are sent and never logged: logs name the endpoint path only, and error t
 from __future__ import annotations
 
 import asyncio
-import json
-import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
-from email.utils import parsedate_to_datetime
-from enum import StrEnum
 from typing import Any
 
 import aiohttp
 import structlog
 from yarl import URL
 
+from fin_agent.adapters.retrying import Again, equal_jitter_backoff, retry_when_asked
 from fin_agent.adapters.vendor_http.circuit_breaker import (
     BreakerConfig,
     BreakerStats,
+    CircuitBreaker,
     CircuitBreakers,
 )
 from fin_agent.adapters.vendor_http.rate_budget import RateBudget
+from fin_agent.adapters.vendor_http.transport import (
+    AiohttpTransport,
+    HttpTransport,
+    Outcome,
+    OutcomeKind,
+    Redactor,
+)
 from fin_agent.domain.errors import AdapterError, ConfigError, DataError, FinAgentError
 
 log = structlog.get_logger(__name__)
-
-_EXCERPT_MAX = 200
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,30 +81,13 @@ class HttpStats:
     breakers: tuple[BreakerStats, ...] = ()
 
 
-class _Kind(StrEnum):
-    OK = "ok"
-    NOT_FOUND = "not_found"
-    RATE_LIMITED = "rate_limited"
-    AUTH = "auth"
-    REFUSED = "refused"
-    TRANSIENT = "transient"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Outcome:
-    kind: _Kind
-    status: int | None = None
-    data: Any = None
-    retry_after_secs: float | None = None
-    error: str = ""
-
-
 class JsonHttpClient:
     """GET JSON from one service's base URL, under a budget, breakers and a retry policy.
 
     `secret_headers` (an API key) go out with every request and are redacted from any text this
     client logs or raises. Redirects are not followed unless `follow_redirects`: a redirect to
-    another host would carry the secret header there.
+    another host would carry the secret header there. `transport` replaces the aiohttp one (then
+    `headers`, `secret_headers`, `follow_redirects` and `session` are the transport's business).
     """
 
     def __init__(
@@ -117,6 +102,7 @@ class JsonHttpClient:
         secret_headers: Mapping[str, str] | None = None,
         follow_redirects: bool = False,
         session: aiohttp.ClientSession | None = None,
+        transport: HttpTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -133,17 +119,22 @@ class JsonHttpClient:
         self._budget = budget
         self._auth_hint = auth_hint
         self._policy = policy or HttpPolicy()
-        self._headers = {**(headers or {}), **(secret_headers or {})}
-        self._secrets = tuple(
-            sorted((v for v in (secret_headers or {}).values() if v), key=len, reverse=True)
+        self._transport = transport or AiohttpTransport(
+            base,
+            timeout_secs=self._policy.timeout_secs,
+            headers={**(headers or {}), **(secret_headers or {})},
+            redact=Redactor(secret_headers),
+            wall_clock=wall_clock,
+            follow_redirects=follow_redirects,
+            session=session,
         )
-        self._follow = follow_redirects
-        self._session = session
-        self._owns_session = session is None
         self._breakers = CircuitBreakers(service, self._policy.breaker, clock=clock)
-        self._wall_clock = wall_clock
         self._sleep = sleep
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._backoff = equal_jitter_backoff(
+            initial_secs=self._policy.backoff_base_secs,
+            max_secs=self._policy.backoff_max_secs,
+            rng=rng or random.Random(),  # noqa: S311 - jitter, not cryptography
+        )
         self._counts = dict.fromkeys(("calls", "attempts", "retries", "rate_limited", "failed"), 0)
         self._log = log.bind(service=service)
 
@@ -161,10 +152,8 @@ class JsonHttpClient:
         return self._budget
 
     async def close(self) -> None:
-        """Close the HTTP session if this client opened it."""
-        if self._owns_session and self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Close the transport (and the HTTP session if this client opened it)."""
+        await self._transport.close()
 
     async def get(
         self,
@@ -180,183 +169,123 @@ class JsonHttpClient:
         path). A 404 returns None when `not_found_ok`, else raises `DataError`.
         """
         self._counts["calls"] += 1
+        call = _Call(
+            endpoint=endpoint,
+            path=path or endpoint,
+            query=dict(params or {}),
+            not_found_ok=not_found_ok,
+            breaker=self._breakers.for_endpoint(endpoint),
+        )
         try:
-            return await self._get(endpoint, params, path, not_found_ok=not_found_ok)
+            async for attempt in retry_when_asked(self._sleep):
+                with attempt:
+                    return await self._once(call)
         except FinAgentError:
             self._counts["failed"] += 1
             raise
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
-    async def _get(
-        self,
-        endpoint: str,
-        params: Mapping[str, str] | None,
-        path: str | None,
-        *,
-        not_found_ok: bool,
-    ) -> Any:
-        breaker = self._breakers.for_endpoint(endpoint)
-        url = self.base_url.joinpath((path or endpoint).lstrip("/"))
-        query = dict(params or {})
-        policy = self._policy
-        failures = limited = 0
-        while True:
-            try:
-                ticket = breaker.allow()
-            except AdapterError as exc:
-                self._log.info("http_circuit_open", endpoint=endpoint, error=str(exc))
-                raise
-            try:
-                await self._budget.acquire()
-                self._counts["attempts"] += 1
-                outcome = await self._attempt(url, query)
-            except BaseException:
+    async def _once(self, call: _Call) -> Any:
+        """One attempt: its data, a final error, or `Again` (after a 429 or a transient failure)."""
+        try:
+            ticket = call.breaker.allow()
+        except AdapterError as exc:
+            self._log.info("http_circuit_open", endpoint=call.endpoint, error=str(exc))
+            raise
+        try:
+            await self._budget.acquire()
+            self._counts["attempts"] += 1
+            outcome = await self._transport.get(call.path, call.query)
+        except BaseException:
+            ticket.release()
+            raise
+        endpoint = call.endpoint
+        match outcome.kind:
+            case OutcomeKind.OK:
+                ticket.success()
+                return outcome.data
+            case OutcomeKind.NOT_FOUND:
+                ticket.success()
+                if call.not_found_ok:
+                    return None
+                raise DataError(
+                    f"{self.service} {endpoint} answered HTTP 404 ({outcome.error}): "
+                    "check the symbol"
+                )
+            case OutcomeKind.AUTH:
+                ticket.success()
+                self._log.error("http_refused_auth", endpoint=endpoint, status=outcome.status)
+                raise ConfigError(
+                    f"{self.service} {endpoint} answered HTTP {outcome.status}: {self._auth_hint}"
+                )
+            case OutcomeKind.REFUSED:
+                ticket.success()
+                raise DataError(
+                    f"{self.service} {endpoint} refused the request with HTTP "
+                    f"{outcome.status} ({outcome.error}): check the symbol and dates asked for"
+                )
+            case OutcomeKind.RATE_LIMITED:
                 ticket.release()
-                raise
-            match outcome.kind:
-                case _Kind.OK:
-                    ticket.success()
-                    return outcome.data
-                case _Kind.NOT_FOUND:
-                    ticket.success()
-                    if not_found_ok:
-                        return None
-                    raise DataError(
-                        f"{self.service} {endpoint} answered HTTP 404 ({outcome.error}): "
-                        "check the symbol"
-                    )
-                case _Kind.AUTH:
-                    ticket.success()
-                    self._log.error("http_refused_auth", endpoint=endpoint, status=outcome.status)
-                    raise ConfigError(
-                        f"{self.service} {endpoint} answered HTTP {outcome.status}: "
-                        f"{self._auth_hint}"
-                    )
-                case _Kind.REFUSED:
-                    ticket.success()
-                    raise DataError(
-                        f"{self.service} {endpoint} refused the request with HTTP "
-                        f"{outcome.status} ({outcome.error}): check the symbol and dates asked for"
-                    )
-                case _Kind.RATE_LIMITED:
-                    ticket.release()
-                    limited += 1
-                    self._counts["rate_limited"] += 1
-                    wait = outcome.retry_after_secs
-                    if wait is None:
-                        wait = policy.retry_after_default_secs
-                    wait = min(wait, policy.max_retry_after_secs)
-                    self._budget.pause_for(wait)
-                    self._log.warning(
-                        "http_rate_limited",
-                        endpoint=endpoint,
-                        pause_secs=round(wait, 3),
-                        times_this_call=limited,
-                    )
-                    if limited > policy.max_rate_limited:
-                        raise AdapterError(
-                            f"{self.service} {endpoint} answered 429 {limited} times to one call: "
-                            "another client may share the key; lower the budget's windows"
-                        )
-                case _Kind.TRANSIENT:
-                    ticket.failure(outcome.error)
-                    failures += 1
-                    if failures >= policy.max_attempts:
-                        self._log.error(
-                            "http_failed", endpoint=endpoint, attempts=failures, error=outcome.error
-                        )
-                        raise AdapterError(
-                            f"{self.service} {endpoint} failed {failures} times "
-                            f"(last: {outcome.error}); the service or the network is down"
-                        )
-                    delay = self._backoff(failures)
-                    self._counts["retries"] += 1
-                    self._log.warning(
-                        "http_retrying",
-                        endpoint=endpoint,
-                        attempt=failures,
-                        status=outcome.status,
-                        error=outcome.error,
-                        delay_secs=round(delay, 3),
-                    )
-                    await self._sleep(delay)
+                raise self._rate_limited(call, outcome)
+            case OutcomeKind.TRANSIENT:
+                ticket.failure(outcome.error)
+                raise self._transient(call, outcome)
 
-    def _backoff(self, failures: int) -> float:
-        """Equal jitter: half the exponential step, plus up to the other half at random."""
+    def _rate_limited(self, call: _Call, outcome: Outcome) -> Again:
+        """Pause the budget for the server's wait; `Again` at once (the budget holds the call)."""
         policy = self._policy
-        step = min(policy.backoff_max_secs, policy.backoff_base_secs * 2.0 ** (failures - 1))
-        return step / 2 + self._rng.uniform(0, step / 2)
-
-    async def _attempt(self, url: URL, query: Mapping[str, str]) -> _Outcome:
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        timeout = aiohttp.ClientTimeout(total=self._policy.timeout_secs)
-        try:
-            async with self._session.get(
-                url,
-                params=query,
-                headers=self._headers,
-                timeout=timeout,
-                allow_redirects=self._follow,
-            ) as response:
-                status = response.status
-                body = await response.read()
-                if status == 200:
-                    return self._parse(body)
-                excerpt = self._redact(body[:_EXCERPT_MAX].decode("utf-8", "replace"))
-                if status == 429:
-                    wait = self._retry_after(response.headers)
-                    return _Outcome(kind=_Kind.RATE_LIMITED, status=status, retry_after_secs=wait)
-                if status in (401, 403):
-                    return _Outcome(kind=_Kind.AUTH, status=status, error=excerpt)
-                if status == 404:
-                    return _Outcome(kind=_Kind.NOT_FOUND, status=status, error=excerpt)
-                if status >= 500 or status == 408:
-                    error = f"HTTP {status}"
-                    return _Outcome(kind=_Kind.TRANSIENT, status=status, error=error)
-                return _Outcome(kind=_Kind.REFUSED, status=status, error=excerpt)
-        except TimeoutError:
-            error = f"no answer in {self._policy.timeout_secs:g} s"
-            return _Outcome(kind=_Kind.TRANSIENT, error=error)
-        except aiohttp.ClientError as exc:
-            return _Outcome(
-                kind=_Kind.TRANSIENT, error=self._redact(f"{type(exc).__name__}: {exc}")
+        call.limited += 1
+        self._counts["rate_limited"] += 1
+        wait = outcome.retry_after_secs
+        if wait is None:
+            wait = policy.retry_after_default_secs
+        wait = min(wait, policy.max_retry_after_secs)
+        self._budget.pause_for(wait)
+        self._log.warning(
+            "http_rate_limited",
+            endpoint=call.endpoint,
+            pause_secs=round(wait, 3),
+            times_this_call=call.limited,
+        )
+        if call.limited > policy.max_rate_limited:
+            raise AdapterError(
+                f"{self.service} {call.endpoint} answered 429 {call.limited} times to one call: "
+                "another client may share the key; lower the budget's windows"
             )
+        return Again(0.0)
 
-    def _parse(self, body: bytes) -> _Outcome:
-        try:
-            data = json.loads(body, parse_float=Decimal)
-        except ValueError:
-            return _Outcome(kind=_Kind.TRANSIENT, status=200, error="HTTP 200 with a non-JSON body")
-        return _Outcome(kind=_Kind.OK, status=200, data=data)
-
-    def _retry_after(self, headers: Mapping[str, str]) -> float | None:
-        """Seconds to wait: `Retry-After` (seconds or an HTTP date), else `X-Ratelimit-Reset`."""
-        header = headers.get("Retry-After")
-        if header is not None:
-            if (secs := _seconds(header)) is not None:
-                return secs
-            try:
-                when = parsedate_to_datetime(header)
-            except (TypeError, ValueError):
-                when = None
-            if when is not None and when.tzinfo is not None:
-                return max(0.0, when.timestamp() - self._wall_clock())
-        reset = _seconds(headers.get("X-Ratelimit-Reset"))
-        if reset is not None:
-            return max(0.0, reset - self._wall_clock())
-        return None
-
-    def _redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "<redacted>")
-        return text
+    def _transient(self, call: _Call, outcome: Outcome) -> Again:
+        """`Again` after a jittered backoff, or `AdapterError` after `max_attempts` failures."""
+        call.failures += 1
+        if call.failures >= self._policy.max_attempts:
+            self._log.error(
+                "http_failed", endpoint=call.endpoint, attempts=call.failures, error=outcome.error
+            )
+            raise AdapterError(
+                f"{self.service} {call.endpoint} failed {call.failures} times "
+                f"(last: {outcome.error}); the service or the network is down"
+            )
+        delay = self._backoff(call.failures)
+        self._counts["retries"] += 1
+        self._log.warning(
+            "http_retrying",
+            endpoint=call.endpoint,
+            attempt=call.failures,
+            status=outcome.status,
+            error=outcome.error,
+            delay_secs=round(delay, 3),
+        )
+        return Again(delay)
 
 
-def _seconds(value: object) -> float | None:
-    if value is None:
-        return None
-    try:
-        secs = float(str(value))
-    except ValueError:
-        return None
-    return secs if math.isfinite(secs) and secs >= 0 else None
+@dataclass(slots=True, kw_only=True)
+class _Call:
+    """One `get`: what it asks, and its 429s and transient failures so far."""
+
+    endpoint: str
+    path: str
+    query: dict[str, str]
+    not_found_ok: bool
+    breaker: CircuitBreaker
+    failures: int = 0
+    limited: int = 0

@@ -74,6 +74,7 @@ async def build_live(
         finnhub_budget(settings),
         session,
         policy=finnhub_policy(settings),
+        transport=settings.finnhub.transport,
     )
     daily_budget = yahoo_budget(settings)
     yahoo = YahooDailyBars(

@@ -36,6 +36,7 @@ from fin_agent.app.config.problems import (
 from fin_agent.app.config.sections import SettingsSection
 
 DailySourceName = Literal["yahoo"]
+FinnhubTransportName = Literal["aiohttp", "finnhub-python"]
 
 
 def _default_daily_sources() -> list[DailySourceName]:
@@ -218,6 +219,12 @@ class FinnhubSettings(SettingsSection):
     )
     http: HttpPolicySettings = Field(
         default_factory=HttpPolicySettings, description="Timeouts, retries and breakers."
+    )
+    transport: FinnhubTransportName = Field(
+        default="aiohttp",
+        description="What sends the REST requests, behind the same budget, retries and breakers: "
+        "aiohttp (async, the default: faster, see the README's figures) or finnhub-python (the "
+        "official SDK, blocking, run in a worker thread per call).",
     )
 
     @model_validator(mode="after")
