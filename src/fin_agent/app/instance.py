@@ -68,9 +68,11 @@ class ActiveInstance:
                 self.token = await self._slots.claim(SLOT, self._ttl, self.holder)
                 if self.token is None and await self._predecessor_dead():
                     self.token = await self._slots.claim(SLOT, self._ttl, self.holder)
-            except TransientError as exc:
+            except TransientError as exc:  # Redis is down: nobody can be told apart yet
                 log.warning("instance_lease_unreachable", error=str(exc))
                 self.token = None
+                await _wait(stop, self._ttl / 3)
+                continue
             if self.token is not None:
                 if self.standing_by:
                     log.warning("instance_takes_over", instance=self._name, token=self.token)

@@ -15,7 +15,6 @@ import structlog
 
 from fin_agent.adapters.broker.paper import PaperBroker
 from fin_agent.adapters.codec.event_codec import EventCodec, default_registry
-from fin_agent.adapters.exchange_calendar import ExchangeCalendar
 from fin_agent.adapters.memory import FixedClock
 from fin_agent.adapters.redis.bus import RedisStreamsEventBus
 from fin_agent.adapters.system_clock import SystemClock
@@ -122,6 +121,10 @@ def wall_clock() -> Clock:
 
 def exchange_calendar(settings: Settings) -> Calendar:
     """The exchange calendar of `schedule.calendar`, between its configured bounds."""
+    # imported here: exchange_calendars brings pandas (about 1.5 s), which only live runs need,
+    # and a restarted simulated run must be consuming again within seconds
+    from fin_agent.adapters.exchange_calendar import ExchangeCalendar
+
     schedule = settings.schedule
     return ExchangeCalendar(
         schedule.calendar, start=schedule.calendar_start, end=schedule.calendar_end
