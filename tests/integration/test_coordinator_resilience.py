@@ -40,7 +40,7 @@ from fin_agent.adapters.storage.timescale_store import TimescaleStore
 from fin_agent.app.coordinator import GROUP, Coordinator
 from fin_agent.app.http.read_models import ReadModels
 from fin_agent.app.http.server import HttpDeps, make_app, store_check
-from fin_agent.app.runner import readiness_checks
+from fin_agent.app.serve import readiness_checks
 from fin_agent.domain.errors import AdapterError
 from fin_agent.domain.events import BarsClosed, DomainEvent, ErrorRaised
 from fin_agent.domain.values import Bar, symbol

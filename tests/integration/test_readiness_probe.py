@@ -24,7 +24,7 @@ from fin_agent.app.bootstrap import Container, build_simulation, running
 from fin_agent.app.cli.main import main
 from fin_agent.app.config.settings import load_settings
 from fin_agent.app.http.server import HttpServer
-from fin_agent.app.runner import http_deps
+from fin_agent.app.serve import http_deps
 from fin_agent.domain.errors import AdapterError
 from support import RedisServerFactory, free_port
 

@@ -15,7 +15,8 @@ from fin_agent.app.bootstrap import Container, build_simulation, running
 from fin_agent.app.config.settings import load_settings
 from fin_agent.app.http.read_models import ReadModels
 from fin_agent.app.http.server import HttpDeps, make_app, store_check
-from fin_agent.app.runner import http_deps, run_session
+from fin_agent.app.runner import run_session
+from fin_agent.app.serve import http_deps
 from fin_agent.domain.events import OrderPlaced, PlanCreated, PositionClosed, ScanCompleted
 
 REPO = Path(__file__).resolve().parents[3]

@@ -22,7 +22,7 @@ from fin_agent.app.config.urls import URL_MASK, mask_url_secrets
 from fin_agent.app.config.version import ConfigHistory, config_version, diff, render_diff
 from fin_agent.app.http.server import make_app
 from fin_agent.app.observability.logs import configure_logging
-from fin_agent.app.runner import http_deps
+from fin_agent.app.serve import http_deps
 from fin_agent.domain.errors import ConfigError
 
 REPO_CONFIG = Path(__file__).resolve().parents[3] / "config.yaml"

@@ -24,7 +24,8 @@ from fin_agent.app.cli.dashboard import (
 )
 from fin_agent.app.container import Container, running
 from fin_agent.app.http.server import HttpServer
-from fin_agent.app.runner import http_deps, run_sessions
+from fin_agent.app.runner import run_sessions
+from fin_agent.app.serve import http_deps
 from fin_agent.domain.report import DailyReport
 from fin_agent.domain.values import Session
 

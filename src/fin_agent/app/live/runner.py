@@ -19,8 +19,8 @@ import structlog
 from fin_agent.app.http.server import Check
 from fin_agent.app.live.agent import LiveAgent, in_session
 from fin_agent.app.observability.metrics import LiveValues, Sample
-from fin_agent.app.runner import http_deps, serve
 from fin_agent.app.schedule.scheduler import wait_or_stop
+from fin_agent.app.serve import http_deps, serve
 from fin_agent.domain.events import ErrorRaised, Severity
 
 log = structlog.get_logger(__name__)
