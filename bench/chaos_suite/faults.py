@@ -1,0 +1,378 @@
+"""One function per fault: run the agent, inject the fault, supervise, compare with the reference.
+
+Every run gets a fresh database (owned by the agent's non-superuser role) and its own redis-server
+(AOF on, except for the data-loss fault). The supervisor restarts the agent after a kill -9 and
+after any non-zero exit (recorded, at most `MAX_UNPLANNED` times), and stops it at the deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from pg_cluster import PostgresCluster
+
+from chaos_suite.agent import Agent, AgentConfig, StoreWatch
+from chaos_suite.compare import IGNORED, StoreDiff, diff_stores, read_store
+from chaos_suite.services import (
+    admin_dsn,
+    create_database,
+    fill_disk,
+    new_cluster,
+    new_redis,
+    restart_redis_empty,
+    set_inserts,
+    small_disk,
+)
+from support import RedisServer
+
+MAX_UNPLANNED = 5
+MID_RUN = 0.3  # a fault starts once this share of the reference's events is stored
+
+
+@dataclass(slots=True, kw_only=True)
+class Options:
+    """The suite's knobs (bench/chaos.py's arguments)."""
+
+    days: int
+    seed: int
+    kills: int
+    refuse_secs: float
+    db_down_secs: float
+    disk_full_secs: float
+    deadline_secs: float
+    work: Path
+
+
+@dataclass(slots=True, kw_only=True)
+class Reference:
+    """The uninterrupted run every fault run is compared with."""
+
+    rows: dict[str, list[dict[str, Any]]]
+    events: int
+    seconds: float
+    database: str
+
+
+@dataclass(slots=True, kw_only=True)
+class Run:
+    """One fault run in progress: its servers, its agents, what happened."""
+
+    name: str
+    cluster: PostgresCluster
+    database: str
+    redis: RedisServer
+    agent: Agent
+    watch: StoreWatch
+    opts: Options
+    others: list[Agent] = field(default_factory=list)
+    notes: dict[str, Any] = field(default_factory=dict)
+    fault_ends: list[float] = field(default_factory=list)
+    kills: int = 0
+
+
+Inject = Callable[[Run, Reference], Awaitable[None]]
+
+
+async def run_agent(
+    name: str,
+    cluster: PostgresCluster,
+    opts: Options,
+    *,
+    appendonly: bool = True,
+    inject: Inject | None = None,
+    reference: Reference | None = None,
+) -> Run:
+    """Run the agent to its end with `inject` alongside; the run, its store left in place."""
+    database = f"chaos_{name}"
+    dsn = await create_database(cluster, database)
+    folder = opts.work / name
+    redis = new_redis(folder / "redis", appendonly=appendonly)
+    config = AgentConfig(
+        name="primary", data_dir=folder / "agent", store_dsn=dsn, redis_url=redis.url,
+        days=opts.days, seed=opts.seed,
+    )  # fmt: skip
+    try:
+        async with StoreWatch(admin_dsn(cluster, database)) as watch:
+            run = Run(
+                name=name, cluster=cluster, database=database, redis=redis,
+                agent=Agent(config), watch=watch, opts=opts,
+            )  # fmt: skip
+            started = time.monotonic()
+            await run.agent.start()
+            task = asyncio.create_task(inject(run, reference) if inject and reference else _idle())
+            await _supervise(run, started + opts.deadline_secs, task)
+            run.notes["seconds"] = round(time.monotonic() - started, 1)
+    finally:
+        redis.stop()
+    return run
+
+
+async def _idle() -> None:
+    return None
+
+
+async def _supervise(run: Run, deadline: float, inject: asyncio.Task[None]) -> None:
+    """Restart after kills and non-zero exits until exit 0, then let the injection finish."""
+    agent, unplanned = run.agent, 0
+    while True:
+        left = deadline - time.monotonic()
+        end = await agent.wait(max(left, 0.0)) if agent.running else None
+        if end is None and agent.running:
+            run.notes["timed_out"] = True
+            await agent.stop()
+            break
+        if end is not None and end.code == 0:
+            break
+        if end is not None and not end.killed:
+            unplanned += 1
+            if unplanned > MAX_UNPLANNED:
+                run.notes["gave_up"] = f"{unplanned} non-zero exits"
+                break
+        await agent.start()
+    await asyncio.wait_for(inject, max(deadline - time.monotonic(), 60.0))
+    for other in run.others:
+        if await other.wait(max(deadline - time.monotonic(), 1.0)) is None:
+            run.notes[f"{other.config.name}_timed_out"] = True
+            await other.stop()
+
+
+# --- the faults ------------------------------------------------------------------------------
+
+
+async def _mid_run(run: Run, reference: Reference) -> bool:
+    """Wait until MID_RUN of the reference's events are stored; False if the agent ended first."""
+    target = max(1, int(reference.events * MID_RUN))
+    while run.agent.running or not run.agent.exits:
+        if run.watch.count() >= target:
+            return True
+        await asyncio.sleep(0.1)
+        if run.agent.exits and run.agent.exits[-1].code == 0:
+            break
+    run.notes["fault_skipped"] = "the run ended before the fault could start"
+    return False
+
+
+async def kill9(run: Run, reference: Reference) -> None:
+    """(a) kill -9 at `kills` random moments; the supervisor restarts the agent each time."""
+    rng = random.Random(run.opts.seed)  # noqa: S311 (reproducible moments, not security)
+    spread = max(1.5, 2 * reference.seconds / (run.opts.kills + 1))
+    moments: list[float] = []
+    while run.kills < run.opts.kills:
+        delay = rng.uniform(0.5, spread)
+        moments.append(round(delay, 2))
+        await asyncio.sleep(delay)
+        if not run.agent.running:
+            if run.agent.exits and run.agent.exits[-1].code == 0:
+                break
+            await asyncio.sleep(0.2)
+            continue
+        if run.agent.kill9():
+            run.kills += 1
+            await _restarted(run)
+    run.notes["kill_after_s"] = moments
+
+
+async def _restarted(run: Run) -> None:
+    starts = run.agent.starts
+    while run.agent.starts == starts:
+        await asyncio.sleep(0.05)
+    run.fault_ends.append(time.monotonic())
+
+
+async def write_refused(run: Run, reference: Reference) -> None:
+    """(b) REVOKE INSERT on the store's tables from the agent's role, GRANT it back later."""
+    if not await _mid_run(run, reference):
+        return
+    await set_inserts(run.cluster, run.database, allowed=False)
+    await asyncio.sleep(run.opts.refuse_secs)
+    await set_inserts(run.cluster, run.database, allowed=True)
+    run.fault_ends.append(time.monotonic())
+
+
+async def db_down(run: Run, reference: Reference) -> None:
+    """(c) Stop the database server, start it again after `db_down_secs`."""
+    if not await _mid_run(run, reference):
+        return
+    await asyncio.to_thread(run.cluster.stop)
+    await asyncio.sleep(run.opts.db_down_secs)
+    await asyncio.to_thread(run.cluster.start)
+    run.fault_ends.append(time.monotonic())
+
+
+async def redis_lost(run: Run, reference: Reference) -> None:
+    """(d) Redis restarted without its data (no persistence: the streams and groups are gone)."""
+    if not await _mid_run(run, reference):
+        return
+    await asyncio.to_thread(restart_redis_empty, run.redis)
+    run.fault_ends.append(time.monotonic())
+
+
+async def second_agent(run: Run, reference: Reference) -> None:
+    """(e) A second agent on the same Redis streams, groups and store, started mid-run."""
+    if not await _mid_run(run, reference):
+        return
+    primary = run.agent.config
+    other = Agent(
+        AgentConfig(
+            name="second", data_dir=primary.data_dir.parent / "second",
+            store_dsn=primary.store_dsn, redis_url=primary.redis_url,
+            days=primary.days, seed=primary.seed,
+        )  # fmt: skip
+    )
+    await other.start()
+    run.others.append(other)
+
+
+async def disk_full(run: Run, reference: Reference) -> None:
+    """(f) The database's disk full for `disk_full_secs` (a ballast file fills its tmpfs)."""
+    if not await _mid_run(run, reference):
+        return
+    ballast = await asyncio.to_thread(fill_disk, run.cluster.folder)
+    await asyncio.sleep(run.opts.disk_full_secs)
+    ballast.unlink()
+    run.fault_ends.append(time.monotonic())
+    if not await asyncio.to_thread(lambda: run.cluster.running):
+        run.notes["database_restarted_by_harness"] = True  # it crashed on ENOSPC: as an operator
+        await asyncio.to_thread(run.cluster.start)
+
+
+FAULTS: dict[str, tuple[str, Inject | None]] = {
+    "uninterrupted": ("-", None),
+    "kill9": ("a", kill9),
+    "write_refused": ("b", write_refused),
+    "db_down": ("c", db_down),
+    "redis_lost": ("d", redis_lost),
+    "second_agent": ("e", second_agent),
+    "disk_full": ("f", disk_full),
+}
+
+
+# --- results ---------------------------------------------------------------------------------
+
+
+async def reference_run(cluster: PostgresCluster, opts: Options) -> Reference:
+    """The uninterrupted run of the same days and seed."""
+    run = await run_agent("reference", cluster, opts)
+    ends = [e.code for e in run.agent.exits]
+    if ends != [0] or run.notes.get("timed_out"):
+        raise RuntimeError(f"the reference run did not end cleanly: exits {ends}, {run.notes}")
+    rows = await read_store(admin_dsn(cluster, run.database))
+    return Reference(
+        rows=rows, events=len(rows["events"]), seconds=run.notes["seconds"], database=run.database
+    )
+
+
+async def fault_run(name: str, cluster: PostgresCluster, opts: Options, ref: Reference) -> dict[str, Any]:
+    """Run fault `name` and its figures as one JSON-able dict."""
+    _, inject = FAULTS[name]
+    if name == "disk_full":
+        return await _disk_full_run(opts, ref)
+    run = await run_agent(
+        name, cluster, opts, appendonly=name != "redis_lost", inject=inject, reference=ref
+    )
+    if not cluster.running:
+        cluster.start()
+    return await result(run, ref)
+
+
+async def _disk_full_run(opts: Options, ref: Reference) -> dict[str, Any]:
+    with small_disk(opts.work / "disk", size_mb=160) as mount:
+        cluster = new_cluster(mount / "pg")
+        try:
+            run = await run_agent("disk_full", cluster, opts, inject=disk_full, reference=ref)
+            if not cluster.running:
+                cluster.start()
+            return await result(run, ref)
+        finally:
+            cluster.stop()
+
+
+async def result(run: Run, ref: Reference) -> dict[str, Any]:
+    """The JSON line of one run: differences, exits, restarts, recovery, loud signals."""
+    rows = await read_store(admin_dsn(run.cluster, run.database))
+    diff: StoreDiff = diff_stores(ref.rows, rows)
+    agents = [run.agent, *run.others]
+    exits = [{"agent": a.config.name, "code": e.code, "killed": e.killed} for a in agents for e in a.exits]
+    unplanned = [e for a in agents for e in a.exits if e.code != 0 and not e.killed]
+    errors = [f"{r['code']}: {r['message'][:160]}" for r in rows.get("errors", [])]
+    loud_exits = [f"exit {e.code}: {e.last_error}" for e in unplanned if e.last_error]
+    logs = [line for a in agents for line in a.loud_logs()]
+    loud = bool(errors or loud_exits or logs)
+    recoveries = [run.watch.recovery_secs(t) for t in run.fault_ends]
+    measured = [r for r in recoveries if r is not None]
+    verdict = "equal" if diff.equal else ("loud" if loud else "silent_difference")
+    return {
+        "bench": "chaos",
+        "metric": run.name,
+        "lost": diff.lost,
+        "duplicated": diff.duplicated,
+        "changed": diff.changed,
+        "recovery_s": max(measured) if measured else None,
+        "verdict": verdict,
+        "tables": diff.per_table(),
+        "examples": {t.table: list(t.examples) for t in diff.tables if t.examples},
+        "reference_events": ref.events,
+        "run_events": len(rows["events"]),
+        "exit_codes": [e["code"] for e in exits],
+        "exits": exits,
+        "restarts": sum(a.starts for a in agents) - len(agents),
+        "unplanned_restarts": len(unplanned),
+        "kills": run.kills,
+        "recoveries_s": recoveries,
+        "loud": loud,
+        "error_raised": errors[:10],
+        "loud_exits": loud_exits[:5],
+        "loud_logs": logs[:10],
+        "ignored_columns": IGNORED,
+        **run.notes,
+    }
+
+
+async def self_check(cluster: PostgresCluster, ref: Reference) -> dict[str, Any]:
+    """Prove the comparison counts: a copy of the reference with one fill deleted, one trade
+    changed and one order added must read as 1 lost, 1 changed, 1 duplicated, nothing else."""
+    copy = "chaos_self_check"
+    con = await asyncpg.connect(admin_dsn(cluster), timeout=10)
+    try:
+        await con.execute(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
+        await con.execute(f'CREATE DATABASE "{copy}" TEMPLATE "{ref.database}"')
+    finally:
+        await con.close()
+    con = await asyncpg.connect(admin_dsn(cluster, copy), timeout=10)
+    try:
+        await con.execute("DELETE FROM fills WHERE ctid = (SELECT min(ctid) FROM fills)")
+        await con.execute(
+            "UPDATE trades SET net_pnl = net_pnl + 0.01 WHERE ctid = (SELECT min(ctid) FROM trades)"
+        )
+        await con.execute(
+            "INSERT INTO orders SELECT 'chaos-extra-' || event_id, occurred_at, trading_day, "
+            "client_order_id, symbol, side, qty, trigger, stop, target, config_version "
+            "FROM orders LIMIT 1"
+        )
+    finally:
+        await con.close()
+    diff = diff_stores(ref.rows, await read_store(admin_dsn(cluster, copy)))
+    expected = {
+        "fills": {"lost": 1, "duplicated": 0, "changed": 0},
+        "trades": {"lost": 0, "duplicated": 0, "changed": 1},
+        "orders": {"lost": 0, "duplicated": 1, "changed": 0},
+    }
+    found = {t: {k: v for k, v in d.items() if k != "reference"} for t, d in diff.per_table().items()}
+    return {
+        "bench": "chaos",
+        "metric": "self_check",
+        "lost": diff.lost,
+        "duplicated": diff.duplicated,
+        "changed": diff.changed,
+        "recovery_s": None,
+        "verdict": "detects" if found == expected else "blind",
+        "tables": found,
+        "expected": expected,
+    }
