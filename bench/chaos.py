@@ -96,7 +96,7 @@ def emit(line: dict[str, Any]) -> None:
     )
 
 
-async def suite(names: list[str], opts: Options) -> int:
+async def suite(names: list[str], opts: Options, *, keep: bool = False) -> int:
     """Reference, self check, then each fault; the exit code."""
     cluster = new_cluster()
     failed = False
@@ -111,7 +111,7 @@ async def suite(names: list[str], opts: Options) -> int:
             note(f"{name}: running")
             try:
                 line = await fault_run(name, cluster, opts, ref)
-            except Exception as exc:  # noqa: BLE001 (one broken scenario must not hide the rest)
+            except Exception as exc:  # one broken scenario must not hide the rest
                 line = {"bench": "chaos", "metric": name, "lost": None, "duplicated": None,
                         "changed": None, "recovery_s": None, "verdict": "harness_error",
                         "error": f"{type(exc).__name__}: {exc}"}  # fmt: skip
@@ -119,7 +119,11 @@ async def suite(names: list[str], opts: Options) -> int:
             failed |= line["verdict"] in {"silent_difference", "harness_error"}
             failed |= name == "uninterrupted" and line["verdict"] != "equal"
     finally:
-        cluster.destroy()
+        if keep:
+            cluster.stop()
+            note(f"kept the cluster in {cluster.folder} (pg_ctl start -D {cluster.data})")
+        else:
+            cluster.destroy()
     return 1 if failed else 0
 
 
@@ -134,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet_logs()
     work = Path(tempfile.mkdtemp(prefix="fin-chaos-", dir="/tmp"))
     try:
-        return asyncio.run(suite(names, options(args, work)))
+        return asyncio.run(suite(names, options(args, work), keep=args.keep))
     finally:
         if args.keep:
             note(f"kept {work}")

@@ -123,7 +123,9 @@ class Agent:
         except TimeoutError:
             return None
         self._proc = None
-        end = Exit(code=code, killed=self._killed, last_error=last_error(self.log_path(self.starts)))
+        end = Exit(
+            code=code, killed=self._killed, last_error=last_error(self.log_path(self.starts))
+        )
         self.exits.append(end)
         return end
 

@@ -134,6 +134,12 @@ def _keyed(rows: Sequence[Row], spec: TableSpec) -> tuple[dict[tuple[Any, ...], 
     return keyed, counts
 
 
+def _example(what: str, key: tuple[Any, ...], rows: Mapping[tuple[Any, ...], Row]) -> str:
+    row = rows[key]
+    kind = row.get("type") or row.get("state") or row.get("kind") or ""
+    return f"{what} {'/'.join(str(k) for k in key)} {row.get('trading_day', '')} {kind}".strip()
+
+
 def diff_table(spec: TableSpec, reference: Sequence[Row], run: Sequence[Row]) -> TableDiff:
     """Lost, duplicated and changed rows of `run` against `reference` (diagnostics left out)."""
     if spec.name == "events":
@@ -152,8 +158,9 @@ def diff_table(spec: TableSpec, reference: Sequence[Row], run: Sequence[Row]) ->
         columns = [c for c in ref if c not in spec.ignored]
         if any(_normal(ref[c]) != _normal(got.get(c)) for c in columns):
             changed.append(key)
-    examples = [f"lost {k}" for k in lost[:2]] + [f"extra {k}" for k in extra[:2]]
-    examples += [f"changed {k}" for k in changed[:2]]
+    examples = [_example("lost", k, ref_rows) for k in lost[:3]]
+    examples += [_example("extra", k, run_rows) for k in extra[:3]]
+    examples += [_example("changed", k, run_rows) for k in changed[:3]]
     return TableDiff(
         table=spec.name,
         reference_rows=len(reference),

@@ -8,15 +8,17 @@ after any non-zero exit (recorded, at most `MAX_UNPLANNED` times), and stops it 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import shutil
+import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-from pg_cluster import PostgresCluster
 
 from chaos_suite.agent import Agent, AgentConfig, StoreWatch
 from chaos_suite.compare import IGNORED, StoreDiff, diff_stores, read_store
@@ -30,9 +32,11 @@ from chaos_suite.services import (
     set_inserts,
     small_disk,
 )
+from pg_cluster import PostgresCluster
 from support import RedisServer
 
 MAX_UNPLANNED = 5
+DISK_MB = 160  # the disk-full fault's tmpfs: the cluster and a 10-day store fit with room to spare
 MID_RUN = 0.3  # a fault starts once this share of the reference's events is stored
 
 
@@ -75,9 +79,10 @@ class Run:
     notes: dict[str, Any] = field(default_factory=dict)
     fault_ends: list[float] = field(default_factory=list)
     kills: int = 0
+    restarted: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-Inject = Callable[[Run, Reference], Awaitable[None]]
+Inject = Callable[[Run, Reference], Coroutine[Any, Any, None]]
 
 
 async def run_agent(
@@ -136,6 +141,7 @@ async def _supervise(run: Run, deadline: float, inject: asyncio.Task[None]) -> N
                 run.notes["gave_up"] = f"{unplanned} non-zero exits"
                 break
         await agent.start()
+        run.restarted.set()
     await asyncio.wait_for(inject, max(deadline - time.monotonic(), 60.0))
     for other in run.others:
         if await other.wait(max(deadline - time.monotonic(), 1.0)) is None:
@@ -160,30 +166,39 @@ async def _mid_run(run: Run, reference: Reference) -> bool:
 
 
 async def kill9(run: Run, reference: Reference) -> None:
-    """(a) kill -9 at `kills` random moments; the supervisor restarts the agent each time."""
-    rng = random.Random(run.opts.seed)  # noqa: S311 (reproducible moments, not security)
-    spread = max(1.5, 2 * reference.seconds / (run.opts.kills + 1))
+    """(a) kill -9 at `kills` random moments of the agent's work, restarted each time.
+
+    Each process is killed a random time (up to twice an even share of the reference's length)
+    after it stored its first new event: so every kill lands in work, wherever the run is, and the
+    wait for that first event is the restart's recovery time (None: killed by the deadline)."""
+    rng = random.Random(run.opts.seed)  # reproducible moments
+    spread = 2 * reference.seconds / (run.opts.kills + 1)
     moments: list[float] = []
+    at_kill: list[int] = []
     while run.kills < run.opts.kills:
-        delay = rng.uniform(0.5, spread)
+        if not await _progress(run, since=run.watch.count()):
+            break
+        delay = rng.uniform(0.0, spread)
         moments.append(round(delay, 2))
         await asyncio.sleep(delay)
-        if not run.agent.running:
-            if run.agent.exits and run.agent.exits[-1].code == 0:
-                break
-            await asyncio.sleep(0.2)
-            continue
-        if run.agent.kill9():
-            run.kills += 1
-            await _restarted(run)
-    run.notes["kill_after_s"] = moments
+        run.restarted.clear()
+        if not run.agent.kill9():
+            break  # the run ended first
+        run.kills += 1
+        at_kill.append(run.watch.count())
+        await run.restarted.wait()
+        run.fault_ends.append(time.monotonic())
+    run.notes["kill_after_first_event_s"] = moments
+    run.notes["events_stored_at_each_kill"] = at_kill
 
 
-async def _restarted(run: Run) -> None:
-    starts = run.agent.starts
-    while run.agent.starts == starts:
+async def _progress(run: Run, *, since: int) -> bool:
+    """Wait until the running agent stores an event beyond `since`; False if it ended first."""
+    while run.agent.running:
+        if run.watch.count() > since:
+            return True
         await asyncio.sleep(0.05)
-    run.fault_ends.append(time.monotonic())
+    return False
 
 
 async def write_refused(run: Run, reference: Reference) -> None:
@@ -191,7 +206,9 @@ async def write_refused(run: Run, reference: Reference) -> None:
     if not await _mid_run(run, reference):
         return
     await set_inserts(run.cluster, run.database, allowed=False)
+    before = run.watch.count()
     await asyncio.sleep(run.opts.refuse_secs)
+    run.notes["stored_while_refused"] = run.watch.count() - before  # 0: the REVOKE held
     await set_inserts(run.cluster, run.database, allowed=True)
     run.fault_ends.append(time.monotonic())
 
@@ -201,6 +218,7 @@ async def db_down(run: Run, reference: Reference) -> None:
     if not await _mid_run(run, reference):
         return
     await asyncio.to_thread(run.cluster.stop)
+    run.notes["database_stopped"] = not await asyncio.to_thread(lambda: run.cluster.running)
     await asyncio.sleep(run.opts.db_down_secs)
     await asyncio.to_thread(run.cluster.start)
     run.fault_ends.append(time.monotonic())
@@ -210,7 +228,7 @@ async def redis_lost(run: Run, reference: Reference) -> None:
     """(d) Redis restarted without its data (no persistence: the streams and groups are gone)."""
     if not await _mid_run(run, reference):
         return
-    await asyncio.to_thread(restart_redis_empty, run.redis)
+    run.notes["redis_keys_lost"] = await asyncio.to_thread(restart_redis_empty, run.redis)
     run.fault_ends.append(time.monotonic())
 
 
@@ -221,10 +239,13 @@ async def second_agent(run: Run, reference: Reference) -> None:
     primary = run.agent.config
     other = Agent(
         AgentConfig(
-            name="second", data_dir=primary.data_dir.parent / "second",
-            store_dsn=primary.store_dsn, redis_url=primary.redis_url,
-            days=primary.days, seed=primary.seed,
-        )  # fmt: skip
+            name="second",
+            data_dir=primary.data_dir.parent / "second",
+            store_dsn=primary.store_dsn,
+            redis_url=primary.redis_url,
+            days=primary.days,
+            seed=primary.seed,
+        )
     )
     await other.start()
     run.others.append(other)
@@ -235,12 +256,20 @@ async def disk_full(run: Run, reference: Reference) -> None:
     if not await _mid_run(run, reference):
         return
     ballast = await asyncio.to_thread(fill_disk, run.cluster.folder)
+    run.notes["disk_free_bytes_while_full"] = await asyncio.to_thread(_free_bytes, ballast.parent)
+    before = run.watch.count()
     await asyncio.sleep(run.opts.disk_full_secs)
+    run.notes["stored_while_full"] = run.watch.count() - before
     ballast.unlink()
     run.fault_ends.append(time.monotonic())
     if not await asyncio.to_thread(lambda: run.cluster.running):
         run.notes["database_restarted_by_harness"] = True  # it crashed on ENOSPC: as an operator
         await asyncio.to_thread(run.cluster.start)
+
+
+def _free_bytes(folder: Path) -> int:
+    stats = os.statvfs(folder)
+    return stats.f_bavail * stats.f_frsize
 
 
 FAULTS: dict[str, tuple[str, Inject | None]] = {
@@ -269,7 +298,9 @@ async def reference_run(cluster: PostgresCluster, opts: Options) -> Reference:
     )
 
 
-async def fault_run(name: str, cluster: PostgresCluster, opts: Options, ref: Reference) -> dict[str, Any]:
+async def fault_run(
+    name: str, cluster: PostgresCluster, opts: Options, ref: Reference
+) -> dict[str, Any]:
     """Run fault `name` and its figures as one JSON-able dict."""
     _, inject = FAULTS[name]
     if name == "disk_full":
@@ -283,8 +314,9 @@ async def fault_run(name: str, cluster: PostgresCluster, opts: Options, ref: Ref
 
 
 async def _disk_full_run(opts: Options, ref: Reference) -> dict[str, Any]:
-    with small_disk(opts.work / "disk", size_mb=160) as mount:
-        cluster = new_cluster(mount / "pg")
+    mountpoint = Path(tempfile.mkdtemp(prefix="fin-chaos-disk-", dir="/tmp"))
+    with small_disk(mountpoint, size_mb=DISK_MB) as mount:
+        cluster = new_cluster(mount)
         try:
             run = await run_agent("disk_full", cluster, opts, inject=disk_full, reference=ref)
             if not cluster.running:
@@ -292,6 +324,7 @@ async def _disk_full_run(opts: Options, ref: Reference) -> dict[str, Any]:
             return await result(run, ref)
         finally:
             cluster.stop()
+    shutil.rmtree(mountpoint, ignore_errors=True)  # the mount point, empty once unmounted
 
 
 async def result(run: Run, ref: Reference) -> dict[str, Any]:
@@ -299,7 +332,11 @@ async def result(run: Run, ref: Reference) -> dict[str, Any]:
     rows = await read_store(admin_dsn(run.cluster, run.database))
     diff: StoreDiff = diff_stores(ref.rows, rows)
     agents = [run.agent, *run.others]
-    exits = [{"agent": a.config.name, "code": e.code, "killed": e.killed} for a in agents for e in a.exits]
+    exits = [
+        {"agent": a.config.name, "code": e.code, "killed": e.killed}
+        for a in agents
+        for e in a.exits
+    ]
     unplanned = [e for a in agents for e in a.exits if e.code != 0 and not e.killed]
     errors = [f"{r['code']}: {r['message'][:160]}" for r in rows.get("errors", [])]
     loud_exits = [f"exit {e.code}: {e.last_error}" for e in unplanned if e.last_error]
@@ -364,7 +401,9 @@ async def self_check(cluster: PostgresCluster, ref: Reference) -> dict[str, Any]
         "trades": {"lost": 0, "duplicated": 0, "changed": 1},
         "orders": {"lost": 0, "duplicated": 1, "changed": 0},
     }
-    found = {t: {k: v for k, v in d.items() if k != "reference"} for t, d in diff.per_table().items()}
+    found = {
+        t: {k: v for k, v in d.items() if k != "reference"} for t, d in diff.per_table().items()
+    }
     return {
         "bench": "chaos",
         "metric": "self_check",

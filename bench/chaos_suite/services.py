@@ -19,10 +19,9 @@ from pathlib import Path
 
 import asyncpg
 
+from fin_agent.adapters.redis.embedded import find_redis_server
 from pg_cluster import PostgresCluster, find_pg_bin
 from support import RedisServer, free_port
-
-from fin_agent.adapters.redis.embedded import find_redis_server
 
 AGENT_ROLE = "chaos_agent"
 
@@ -37,7 +36,7 @@ def missing_binaries() -> str | None:
         return "no PostgreSQL server binaries (initdb, pg_ctl): set FIN_AGENT_TEST_PG_BIN"
     try:
         find_redis_server()
-    except Exception as exc:  # noqa: BLE001 (whatever it raises, it says what is missing)
+    except Exception as exc:  # whatever it raises says what is missing
         return f"no redis-server: {exc}"
     if os.geteuid() == 0:
         try:
@@ -48,7 +47,8 @@ def missing_binaries() -> str | None:
 
 
 def new_cluster(folder: Path | None = None) -> PostgresCluster:
-    """A private cluster, initialised and started, in `folder` (a new one under /tmp if None)."""
+    """A private cluster, initialised and started, in `folder` (a new one under /tmp if None;
+    its parents must be open to the `postgres` user when root)."""
     bin_dir = find_pg_bin()
     if bin_dir is None:
         raise MissingServer("no PostgreSQL server binaries (initdb, pg_ctl)")
@@ -93,10 +93,9 @@ async def set_inserts(cluster: PostgresCluster, database: str, *, allowed: bool)
     """GRANT or REVOKE INSERT on every table of `database`'s public schema for the agent's role."""
     con = await asyncpg.connect(admin_dsn(cluster, database), timeout=10)
     try:
-        verb = "GRANT INSERT ON ALL TABLES IN SCHEMA public TO" if allowed else (
-            "REVOKE INSERT ON ALL TABLES IN SCHEMA public FROM"
-        )
-        await con.execute(f"{verb} {AGENT_ROLE}")
+        tables = "ON ALL TABLES IN SCHEMA public"
+        grant = f"GRANT INSERT {tables} TO" if allowed else f"REVOKE INSERT {tables} FROM"
+        await con.execute(f"{grant} {AGENT_ROLE}")
     finally:
         await con.close()
 
@@ -116,8 +115,14 @@ def new_redis(folder: Path, *, appendonly: bool) -> RedisServer:
     raise RuntimeError("no free port for redis-server after 5 attempts")
 
 
-def restart_redis_empty(server: RedisServer) -> None:
-    """Kill the server, delete its data, start it again on the same port: Redis lost its data."""
+def restart_redis_empty(server: RedisServer) -> int:
+    """Kill the server, delete its data, start it again on the same port: Redis lost its data.
+    The number of keys it held (what was lost)."""
+    client = server.client()
+    try:
+        keys = int(client.dbsize())
+    finally:
+        client.close()
     server.kill()
     for path in server.folder.iterdir():
         if path.name != server.log_path.name:
@@ -126,6 +131,7 @@ def restart_redis_empty(server: RedisServer) -> None:
             else:
                 path.unlink()
     server.start()
+    return keys
 
 
 @contextlib.contextmanager
@@ -139,7 +145,7 @@ def small_disk(folder: Path, size_mb: int) -> Iterator[Path]:
         entry = pwd.getpwnam("postgres")
         options += f",uid={entry.pw_uid},gid={entry.pw_gid}"
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],  # noqa: S607
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     if done.returncode != 0:
@@ -147,7 +153,7 @@ def small_disk(folder: Path, size_mb: int) -> Iterator[Path]:
     try:
         yield folder
     finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)  # noqa: S607
+        subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 def fill_disk(folder: Path) -> Path:
