@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import shutil
 import sys
@@ -45,6 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--faults", help=f"comma-separated letters or names (default {DEFAULT})")
     parser.add_argument("--scenario", action="append", default=[], help="a fault by name (repeat)")
+    parser.add_argument("--rounds", type=int, default=1, help="runs of each fault (default 1)")
     parser.add_argument("--kills", type=int, help="kill -9 count of fault a (default 20)")
     parser.add_argument("--days", type=int, help="simulated sessions per run (default 10)")
     parser.add_argument("--seed", type=int, default=7, help="simulator seed (default 7)")
@@ -96,21 +98,21 @@ def emit(line: dict[str, Any]) -> None:
     )
 
 
-async def suite(names: list[str], opts: Options, *, keep: bool = False) -> int:
+async def suite(names: list[str], opts: Options, *, rounds: int = 1, keep: bool = False) -> int:
     """Reference, self check, then each fault; the exit code."""
     cluster = new_cluster()
     failed = False
     try:
         note(f"reference: {opts.days} days, seed {opts.seed}, cluster port {cluster.port}")
         ref = await reference_run(cluster, opts)
-        note(f"reference: {ref.events} events in {ref.seconds} s")
+        note(f"reference: {ref.events} events in {ref.seconds} s ({ref.work_seconds} s storing)")
         check = await self_check(cluster, ref)
         emit(check)
         failed |= check["verdict"] != "detects"
-        for name in names:
-            note(f"{name}: running")
+        for round_no, name in itertools.product(range(1, rounds + 1), names):
+            note(f"{name}: running (round {round_no})")
             try:
-                line = await fault_run(name, cluster, opts, ref)
+                line = await fault_run(name, cluster, opts, ref, round_no=round_no)
             except Exception as exc:  # one broken scenario must not hide the rest
                 line = {"bench": "chaos", "metric": name, "lost": None, "duplicated": None,
                         "changed": None, "recovery_s": None, "verdict": "harness_error",
@@ -138,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet_logs()
     work = Path(tempfile.mkdtemp(prefix="fin-chaos-", dir="/tmp"))
     try:
-        return asyncio.run(suite(names, options(args, work), keep=args.keep))
+        return asyncio.run(suite(names, options(args, work), rounds=args.rounds, keep=args.keep))
     finally:
         if args.keep:
             note(f"kept {work}")

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -61,6 +59,7 @@ class Reference:
     rows: dict[str, list[dict[str, Any]]]
     events: int
     seconds: float
+    work_seconds: float
     database: str
 
 
@@ -93,11 +92,13 @@ async def run_agent(
     appendonly: bool = True,
     inject: Inject | None = None,
     reference: Reference | None = None,
+    tag: str = "",
 ) -> Run:
-    """Run the agent to its end with `inject` alongside; the run, its store left in place."""
-    database = f"chaos_{name}"
+    """Run the agent to its end with `inject` alongside; the run, its store left in place
+    (database chaos_<name><tag>, folder <work>/<name><tag>)."""
+    database = f"chaos_{name}{tag}"
     dsn = await create_database(cluster, database)
-    folder = opts.work / name
+    folder = opts.work / f"{name}{tag}"
     redis = new_redis(folder / "redis", appendonly=appendonly)
     config = AgentConfig(
         name="primary", data_dir=folder / "agent", store_dsn=dsn, redis_url=redis.url,
@@ -168,11 +169,11 @@ async def _mid_run(run: Run, reference: Reference) -> bool:
 async def kill9(run: Run, reference: Reference) -> None:
     """(a) kill -9 at `kills` random moments of the agent's work, restarted each time.
 
-    Each process is killed a random time (up to twice an even share of the reference's length)
-    after it stored its first new event: so every kill lands in work, wherever the run is, and the
-    wait for that first event is the restart's recovery time (None: killed by the deadline)."""
+    Each process is killed a random time (up to twice an even share of the reference's work: from
+    its first event stored to its last) after it stored its first new event, so every kill lands
+    in work wherever the run is, and the wait for that first event is the restart's recovery."""
     rng = random.Random(run.opts.seed)  # reproducible moments
-    spread = 2 * reference.seconds / (run.opts.kills + 1)
+    spread = 2 * reference.work_seconds / (run.opts.kills + 1)
     moments: list[float] = []
     at_kill: list[int] = []
     while run.kills < run.opts.kills:
@@ -293,38 +294,50 @@ async def reference_run(cluster: PostgresCluster, opts: Options) -> Reference:
     if ends != [0] or run.notes.get("timed_out"):
         raise RuntimeError(f"the reference run did not end cleanly: exits {ends}, {run.notes}")
     rows = await read_store(admin_dsn(cluster, run.database))
+    events = len(rows["events"])
+    stored = [t for t, n in run.watch.samples if n > 0]
+    done = [t for t, n in run.watch.samples if n >= events]
+    work = (done[0] - stored[0]) if stored and done else run.notes["seconds"]
     return Reference(
-        rows=rows, events=len(rows["events"]), seconds=run.notes["seconds"], database=run.database
+        rows=rows,
+        events=events,
+        seconds=run.notes["seconds"],
+        work_seconds=round(max(work, 0.5), 2),
+        database=run.database,
     )
 
 
 async def fault_run(
-    name: str, cluster: PostgresCluster, opts: Options, ref: Reference
+    name: str, cluster: PostgresCluster, opts: Options, ref: Reference, *, round_no: int = 1
 ) -> dict[str, Any]:
-    """Run fault `name` and its figures as one JSON-able dict."""
+    """Run fault `name` (its `round_no`th round) and its figures as one JSON-able dict."""
     _, inject = FAULTS[name]
+    tag = f"_{round_no}" if round_no > 1 else ""
     if name == "disk_full":
-        return await _disk_full_run(opts, ref)
-    run = await run_agent(
-        name, cluster, opts, appendonly=name != "redis_lost", inject=inject, reference=ref
-    )
-    if not cluster.running:
-        cluster.start()
-    return await result(run, ref)
+        line = await _disk_full_run(opts, ref, tag)
+    else:
+        run = await run_agent(
+            name, cluster, opts, appendonly=name != "redis_lost", inject=inject, reference=ref,
+            tag=tag,
+        )  # fmt: skip
+        if not cluster.running:
+            cluster.start()
+        line = await result(run, ref)
+    return {**line, "round": round_no}
 
 
-async def _disk_full_run(opts: Options, ref: Reference) -> dict[str, Any]:
-    mountpoint = Path(tempfile.mkdtemp(prefix="fin-chaos-disk-", dir="/tmp"))
-    with small_disk(mountpoint, size_mb=DISK_MB) as mount:
+async def _disk_full_run(opts: Options, ref: Reference, tag: str) -> dict[str, Any]:
+    with small_disk(size_mb=DISK_MB) as mount:
         cluster = new_cluster(mount)
         try:
-            run = await run_agent("disk_full", cluster, opts, inject=disk_full, reference=ref)
+            run = await run_agent(
+                "disk_full", cluster, opts, inject=disk_full, reference=ref, tag=tag
+            )
             if not cluster.running:
                 cluster.start()
             return await result(run, ref)
         finally:
             cluster.stop()
-    shutil.rmtree(mountpoint, ignore_errors=True)  # the mount point, empty once unmounted
 
 
 async def result(run: Run, ref: Reference) -> dict[str, Any]:

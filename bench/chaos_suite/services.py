@@ -135,11 +135,11 @@ def restart_redis_empty(server: RedisServer) -> int:
 
 
 @contextlib.contextmanager
-def small_disk(folder: Path, size_mb: int) -> Iterator[Path]:
-    """A tmpfs of `size_mb` mounted on `folder` (owned by `postgres` when root), unmounted after.
-
-    Raises MissingServer when it cannot be mounted (not root, or no CAP_SYS_ADMIN)."""
-    folder.mkdir(parents=True, exist_ok=True)
+def small_disk(size_mb: int) -> Iterator[Path]:
+    """A tmpfs of `size_mb` mounted on a new folder under /tmp (owned by `postgres` when root),
+    unmounted and removed after. Raises MissingServer when it cannot be mounted (not root, or
+    no CAP_SYS_ADMIN)."""
+    folder = Path(tempfile.mkdtemp(prefix="fin-chaos-disk-", dir="/tmp"))
     options = f"size={size_mb}m,mode=700"
     if os.geteuid() == 0:
         entry = pwd.getpwnam("postgres")
@@ -149,11 +149,15 @@ def small_disk(folder: Path, size_mb: int) -> Iterator[Path]:
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     if done.returncode != 0:
+        folder.rmdir()
         raise MissingServer(f"cannot mount a tmpfs for the disk-full fault: {done.stderr.strip()}")
     try:
         yield folder
     finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
+        if subprocess.run(["umount", str(folder)], check=False).returncode != 0:
+            subprocess.run(["umount", "-l", str(folder)], check=False)  # busy: detach it
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def fill_disk(folder: Path) -> Path:

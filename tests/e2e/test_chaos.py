@@ -105,7 +105,16 @@ def test_chaos_uninterrupted_run_equals_the_reference(
 @pytest.mark.parametrize(
     "fault",
     [
-        "kill9",
+        pytest.param(
+            "kill9",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="issue 14 item 1: a restarted `fin-agent run` begins again at the first day "
+                "(src/fin_agent/app/runner.py:138) whose bars its group already handled, so the "
+                "re-run days plan without an opening range and store extra plan.rejected events. "
+                "Remove this mark once `run` resumes where it stopped.",
+            ),
+        ),
         "write_refused",
         "redis_lost",
         pytest.param(
