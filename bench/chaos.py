@@ -84,7 +84,7 @@ def options(args: argparse.Namespace, work: Path) -> Options:
         refuse_secs=args.refuse_secs or (5.0 if short else 10.0),
         db_down_secs=args.db_down_secs or (10.0 if short else 30.0),
         disk_full_secs=args.disk_full_secs,
-        deadline_secs=args.deadline_secs or (60.0 if short else 300.0),
+        deadline_secs=args.deadline_secs or (90.0 if short else 900.0),
         work=work,
     )
 

@@ -253,15 +253,22 @@ async def second_agent(run: Run, reference: Reference) -> None:
 
 
 async def disk_full(run: Run, reference: Reference) -> None:
-    """(f) The database's disk full for `disk_full_secs` (a ballast file fills its tmpfs)."""
+    """(f) The database's disk full for `disk_full_secs`: ballast files fill its tmpfs, topped up
+    every 0.2 s (the server frees space as it goes: WAL recycling, temporary files)."""
     if not await _mid_run(run, reference):
         return
-    ballast = await asyncio.to_thread(fill_disk, run.cluster.folder)
-    run.notes["disk_free_bytes_while_full"] = await asyncio.to_thread(_free_bytes, ballast.parent)
+    folder = run.cluster.folder
+    ballasts = [await asyncio.to_thread(fill_disk, folder, 0)]
+    run.notes["disk_free_bytes_while_full"] = await asyncio.to_thread(_free_bytes, folder)
     before = run.watch.count()
-    await asyncio.sleep(run.opts.disk_full_secs)
+    end = time.monotonic() + run.opts.disk_full_secs
+    while time.monotonic() < end:
+        await asyncio.sleep(0.2)
+        if await asyncio.to_thread(_free_bytes, folder):
+            ballasts.append(await asyncio.to_thread(fill_disk, folder, len(ballasts)))
     run.notes["stored_while_full"] = run.watch.count() - before
-    ballast.unlink()
+    for ballast in ballasts:
+        ballast.unlink()
     run.fault_ends.append(time.monotonic())
     if not await asyncio.to_thread(lambda: run.cluster.running):
         run.notes["database_restarted_by_harness"] = True  # it crashed on ENOSPC: as an operator

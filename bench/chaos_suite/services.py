@@ -160,9 +160,9 @@ def small_disk(size_mb: int) -> Iterator[Path]:
             folder.rmdir()
 
 
-def fill_disk(folder: Path) -> Path:
-    """Fill the filesystem of `folder` to the last byte with a ballast file; its path."""
-    ballast = folder / "ballast"
+def fill_disk(folder: Path, number: int) -> Path:
+    """Fill the filesystem of `folder` to the last byte with ballast file `number`; its path."""
+    ballast = folder / f"ballast-{number}"
     stats = os.statvfs(folder)
     free = stats.f_bavail * stats.f_frsize
     with ballast.open("wb") as handle:
