@@ -178,7 +178,8 @@ def last_error(path: Path) -> str:
 
 
 class StoreWatch:
-    """Samples the run database's event count every `every_secs`, to time recovery."""
+    """Samples the run database's event count every `every_secs`, to time recovery (so a
+    recovery time is good to about `every_secs`)."""
 
     def __init__(self, admin_dsn: str, every_secs: float = 0.2) -> None:
         self._dsn = admin_dsn
@@ -216,20 +217,26 @@ class StoreWatch:
         """The latest count seen (0 before the first)."""
         return self.samples[-1][1] if self.samples else 0
 
-    async def wait_for(self, count: int, timeout_secs: float) -> bool:
-        """Wait until at least `count` events are stored; False after `timeout_secs`."""
-        deadline = time.monotonic() + timeout_secs
-        while time.monotonic() < deadline:
-            if self.count() >= count:
-                return True
-            await asyncio.sleep(0.1)
-        return False
+    async def sample_now(self) -> tuple[float, int]:
+        """The event count right now (retried up to 30 s while the database comes back), with
+        its time: where a fault's recovery is counted from."""
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                con = await asyncpg.connect(self._dsn, timeout=2)
+                try:
+                    count = int(await con.fetchval("SELECT count(*) FROM events"))
+                finally:
+                    await con.close()
+                return time.monotonic(), count
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+                if time.monotonic() > deadline:
+                    return time.monotonic(), self.count()
+                await asyncio.sleep(0.1)
 
-    def recovery_secs(self, fault_end: float) -> float | None:
-        """From `fault_end` to the first sample whose count is above the count at `fault_end`."""
-        before = [n for t, n in self.samples if t <= fault_end]
-        base = before[-1] if before else 0
+    def recovery_secs(self, fault_end: float, stored: int) -> float | None:
+        """From `fault_end` (when `stored` events were) to the first sample above `stored`."""
         for t, n in self.samples:
-            if t > fault_end and n > base:
+            if t > fault_end and n > stored:
                 return round(t - fault_end, 2)
         return None

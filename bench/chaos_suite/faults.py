@@ -76,9 +76,10 @@ class Run:
     opts: Options
     others: list[Agent] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
-    fault_ends: list[float] = field(default_factory=list)
+    fault_ends: list[tuple[float, int]] = field(default_factory=list)  # (when, events stored)
     kills: int = 0
     restarted: asyncio.Event = field(default_factory=asyncio.Event)
+    finished: asyncio.Event = field(default_factory=asyncio.Event)  # no more restarts
 
 
 Inject = Callable[[Run, Reference], Coroutine[Any, Any, None]]
@@ -143,6 +144,8 @@ async def _supervise(run: Run, deadline: float, inject: asyncio.Task[None]) -> N
                 break
         await agent.start()
         run.restarted.set()
+    run.finished.set()
+    run.restarted.set()  # a kill waiting for a restart that will not come
     await asyncio.wait_for(inject, max(deadline - time.monotonic(), 60.0))
     for other in run.others:
         if await other.wait(max(deadline - time.monotonic(), 1.0)) is None:
@@ -154,14 +157,12 @@ async def _supervise(run: Run, deadline: float, inject: asyncio.Task[None]) -> N
 
 
 async def _mid_run(run: Run, reference: Reference) -> bool:
-    """Wait until MID_RUN of the reference's events are stored; False if the agent ended first."""
+    """Wait until MID_RUN of the reference's events are stored; False if the run ended first."""
     target = max(1, int(reference.events * MID_RUN))
-    while run.agent.running or not run.agent.exits:
+    while not run.finished.is_set():
         if run.watch.count() >= target:
             return True
         await asyncio.sleep(0.1)
-        if run.agent.exits and run.agent.exits[-1].code == 0:
-            break
     run.notes["fault_skipped"] = "the run ended before the fault could start"
     return False
 
@@ -188,15 +189,17 @@ async def kill9(run: Run, reference: Reference) -> None:
         run.kills += 1
         at_kill.append(run.watch.count())
         await run.restarted.wait()
-        run.fault_ends.append(time.monotonic())
+        if run.finished.is_set():
+            break
+        run.fault_ends.append(await run.watch.sample_now())
     run.notes["kill_after_first_event_s"] = moments
     run.notes["events_stored_at_each_kill"] = at_kill
 
 
 async def _progress(run: Run, *, since: int) -> bool:
-    """Wait until the running agent stores an event beyond `since`; False if it ended first."""
-    while run.agent.running:
-        if run.watch.count() > since:
+    """Wait until the agent stores an event beyond `since`; False if the run ended first."""
+    while not run.finished.is_set():
+        if run.watch.count() > since and run.agent.running:
             return True
         await asyncio.sleep(0.05)
     return False
@@ -211,7 +214,7 @@ async def write_refused(run: Run, reference: Reference) -> None:
     await asyncio.sleep(run.opts.refuse_secs)
     run.notes["stored_while_refused"] = run.watch.count() - before  # 0: the REVOKE held
     await set_inserts(run.cluster, run.database, allowed=True)
-    run.fault_ends.append(time.monotonic())
+    run.fault_ends.append(await run.watch.sample_now())
 
 
 async def db_down(run: Run, reference: Reference) -> None:
@@ -222,7 +225,7 @@ async def db_down(run: Run, reference: Reference) -> None:
     run.notes["database_stopped"] = not await asyncio.to_thread(lambda: run.cluster.running)
     await asyncio.sleep(run.opts.db_down_secs)
     await asyncio.to_thread(run.cluster.start)
-    run.fault_ends.append(time.monotonic())
+    run.fault_ends.append(await run.watch.sample_now())
 
 
 async def redis_lost(run: Run, reference: Reference) -> None:
@@ -230,7 +233,7 @@ async def redis_lost(run: Run, reference: Reference) -> None:
     if not await _mid_run(run, reference):
         return
     run.notes["redis_keys_lost"] = await asyncio.to_thread(restart_redis_empty, run.redis)
-    run.fault_ends.append(time.monotonic())
+    run.fault_ends.append(await run.watch.sample_now())
 
 
 async def second_agent(run: Run, reference: Reference) -> None:
@@ -269,7 +272,7 @@ async def disk_full(run: Run, reference: Reference) -> None:
     run.notes["stored_while_full"] = run.watch.count() - before
     for ballast in ballasts:
         ballast.unlink()
-    run.fault_ends.append(time.monotonic())
+    run.fault_ends.append(await run.watch.sample_now())
     if not await asyncio.to_thread(lambda: run.cluster.running):
         run.notes["database_restarted_by_harness"] = True  # it crashed on ENOSPC: as an operator
         await asyncio.to_thread(run.cluster.start)
@@ -362,7 +365,7 @@ async def result(run: Run, ref: Reference) -> dict[str, Any]:
     loud_exits = [f"exit {e.code}: {e.last_error}" for e in unplanned if e.last_error]
     logs = [line for a in agents for line in a.loud_logs()]
     loud = bool(errors or loud_exits or logs)
-    recoveries = [run.watch.recovery_secs(t) for t in run.fault_ends]
+    recoveries = [run.watch.recovery_secs(t, n) for t, n in run.fault_ends]
     measured = [r for r in recoveries if r is not None]
     verdict = "equal" if diff.equal else ("loud" if loud else "silent_difference")
     return {
