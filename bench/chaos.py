@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from _common import note, quiet_logs
-from chaos_suite.faults import FAULTS, Options, fault_run, reference_run, self_check
+from chaos_suite.faults import FAULTS, Options, fault_run, reference_run
+from chaos_suite.self_check import self_check
 from chaos_suite.services import missing_binaries, new_cluster
 
 LETTERS = {letter: name for name, (letter, _) in FAULTS.items() if letter != "-"}

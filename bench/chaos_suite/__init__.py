@@ -4,7 +4,8 @@
   agent's non-superuser role;
 - `agent`: `fin-agent run --bus redis` as a supervised child process (kill -9, restarts, exits);
 - `compare`: a fault run's store against the uninterrupted reference, table by table, by key;
-- `faults`: one function per fault, each returning the figures of one JSON line.
+- `faults`: one function per fault, each returning the figures of one JSON line;
+- `self_check`: a tampered copy of the reference, which the comparison must see.
 """
 
 import sys
