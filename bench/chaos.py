@@ -17,7 +17,8 @@ copy of the reference must read as 1 lost, 1 changed, 1 duplicated). One JSON li
 stdout (`{"bench": "chaos", "metric": "<scenario>", "lost": n, "duplicated": n, "changed": n,
 "recovery_s": x, ...}`); progress on stderr. Exit 1 if a store ends different from the reference
 without a loud signal (an `error.raised`, an error log, a non-zero exit with a message), or the
-control differs, or the self check is blind; 2 when a server binary is missing.
+control differs, or the self check is blind, or a fault could not be injected (the run ended
+first); 2 when a server binary is missing.
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ async def suite(names: list[str], opts: Options, *, rounds: int = 1, keep: bool 
                         "changed": None, "recovery_s": None, "verdict": "harness_error",
                         "error": f"{type(exc).__name__}: {exc}"}  # fmt: skip
             emit(line)
-            failed |= line["verdict"] in {"silent_difference", "harness_error"}
+            failed |= line["verdict"] in {"silent_difference", "harness_error", "not_injected"}
             failed |= name == "uninterrupted" and line["verdict"] != "equal"
     finally:
         if keep:

@@ -168,11 +168,12 @@ async def _mid_run(run: Run, reference: Reference) -> bool:
 async def kill9(run: Run, reference: Reference) -> None:
     """(a) kill -9 at `kills` random moments of the agent's work, restarted each time.
 
-    Each process is killed a random time (up to twice an even share of the reference's work: from
-    its first event stored to its last) after it stored its first new event, so every kill lands
-    in work wherever the run is, and the wait for that first event is the restart's recovery."""
+    Each process is killed a random time (up to 1.5 times an even share of the reference's work,
+    from its first event stored to its last) after it stored its first new event, so every kill
+    lands in work wherever the run is, and the wait for that first event is the restart's
+    recovery."""
     rng = random.Random(run.opts.seed)  # reproducible moments
-    spread = 2 * reference.work_seconds / (run.opts.kills + 1)
+    spread = 1.5 * reference.work_seconds / (run.opts.kills + 1)
     moments: list[float] = []
     at_kill: list[int] = []
     while run.kills < run.opts.kills:
@@ -190,6 +191,10 @@ async def kill9(run: Run, reference: Reference) -> None:
         if run.finished.is_set():
             break
         run.fault_ends.append(await run.watch.sample_now())
+    if run.kills < run.opts.kills:
+        run.notes["kills_missed"] = f"the run ended after {run.kills} of {run.opts.kills} kills"
+    if not run.kills:
+        run.notes["fault_skipped"] = "the run ended before the first kill"
     run.notes["kill_after_first_event_s"] = moments
     run.notes["events_stored_at_each_kill"] = at_kill
 
@@ -368,6 +373,8 @@ async def result(run: Run, ref: Reference) -> dict[str, Any]:
     recoveries = [run.watch.recovery_secs(t, n) for t, n in run.fault_ends]
     measured = [r for r in recoveries if r is not None]
     verdict = "equal" if diff.equal else ("loud" if loud else "silent_difference")
+    if "fault_skipped" in run.notes:
+        verdict = "not_injected"  # an equal store proves nothing then
     return {
         "bench": "chaos",
         "metric": run.name,
