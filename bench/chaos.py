@@ -10,7 +10,8 @@ table, by key (chaos_suite/compare.py names the one column left out and why). Fa
   c db_down        the database server stopped for --db-down-secs, then started
   d redis_lost     Redis restarted without its data (no persistence) mid-run
   e second_agent   a second agent on the same streams, groups and store, started mid-run
-  f disk_full      the database's disk (a tmpfs) filled for --disk-full-secs (needs root)
+  f disk_full      the database's disk (a tmpfs) filled for --disk-full-secs (needs root to
+                   mount it: skipped, saying so, without)
 
 plus `uninterrupted` (a second clean run: the comparison's control) and `self_check` (a tampered
 copy of the reference must read as 1 lost, 1 changed, 1 duplicated). One JSON line per scenario on
@@ -36,7 +37,7 @@ from typing import Any
 from _common import note, quiet_logs
 from chaos_suite.faults import FAULTS, Options, fault_run, reference_run
 from chaos_suite.self_check import self_check
-from chaos_suite.services import missing_binaries, new_cluster
+from chaos_suite.services import MissingServer, missing_binaries, new_cluster
 
 LETTERS = {letter: name for name, (letter, _) in FAULTS.items() if letter != "-"}
 DEFAULT = "uninterrupted,a,b,c,d,e,f"
@@ -115,6 +116,10 @@ async def suite(names: list[str], opts: Options, *, rounds: int = 1, keep: bool 
             note(f"{name}: running (round {round_no})")
             try:
                 line = await fault_run(name, cluster, opts, ref, round_no=round_no)
+            except MissingServer as exc:  # the disk-full fault without the right to mount
+                line = {"bench": "chaos", "metric": name, "lost": None, "duplicated": None,
+                        "changed": None, "recovery_s": None, "verdict": "skipped",
+                        "reason": str(exc)}  # fmt: skip
             except Exception as exc:  # one broken scenario must not hide the rest
                 line = {"bench": "chaos", "metric": name, "lost": None, "duplicated": None,
                         "changed": None, "recovery_s": None, "verdict": "harness_error",

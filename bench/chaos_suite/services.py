@@ -32,7 +32,8 @@ class MissingServer(RuntimeError):
 
 def missing_binaries() -> str | None:
     """What is missing to run the suite, or None."""
-    if find_pg_bin() is None:
+    bin_dir = find_pg_bin()
+    if bin_dir is None or not (bin_dir / "initdb").exists():
         return "no PostgreSQL server binaries (initdb, pg_ctl): set FIN_AGENT_TEST_PG_BIN"
     try:
         find_redis_server()
