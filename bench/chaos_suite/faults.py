@@ -177,7 +177,8 @@ async def kill9(run: Run, reference: Reference) -> None:
     moments: list[float] = []
     at_kill: list[int] = []
     while run.kills < run.opts.kills:
-        if not await _progress(run, since=run.watch.count()):
+        since = run.fault_ends[-1][1] if run.fault_ends else 0  # counted fresh at the restart
+        if not await _progress(run, since=since):
             break
         delay = rng.uniform(0.0, spread)
         moments.append(round(delay, 2))

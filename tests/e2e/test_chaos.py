@@ -108,24 +108,17 @@ def test_chaos_uninterrupted_run_equals_the_reference(
         pytest.param(
             "kill9",
             marks=pytest.mark.xfail(
-                strict=True,
-                reason="issue 14 item 1: a restarted `fin-agent run` begins again at the first day "
-                "(src/fin_agent/app/runner.py:138) whose bars its group already handled, so the "
-                "re-run days plan without an opening range and store extra plan.rejected events. "
-                "Remove this mark once `run` resumes where it stopped.",
+                strict=False,  # only a kill in that window shows it: 3 kills may all miss it
+                reason="issue 14 item 1: a run killed early in a day (after its scan, before the "
+                "opening range's bars were stored) resumes that day without an opening range "
+                "(src/fin_agent/app/runner.py resume_session feeds only the bars after the last "
+                "stored minute): its plans are rejected, and the later days size from another "
+                "equity. Remove this mark once a resumed day equals an uninterrupted one.",
             ),
         ),
         "write_refused",
         "redis_lost",
-        pytest.param(
-            "second_agent",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="issue 14 item 5: `fin-agent run` takes no lease (ActiveInstance, "
-                "src/fin_agent/app/instance.py, is not wired in): both agents trade the same "
-                "groups and store extra plan states silently. Remove this mark once it is.",
-            ),
-        ),
+        "second_agent",
     ],
 )
 def test_chaos_fault_ends_equal_to_the_reference_or_loud(
