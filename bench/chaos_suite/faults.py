@@ -168,12 +168,12 @@ async def _mid_run(run: Run, reference: Reference) -> bool:
 async def kill9(run: Run, reference: Reference) -> None:
     """(a) kill -9 at `kills` random moments of the agent's work, restarted each time.
 
-    Each process is killed a random time (up to 1.5 times an even share of the reference's work,
+    Each process is killed a random time (up to an even share of the reference's work,
     from its first event stored to its last) after it stored its first new event, so every kill
     lands in work wherever the run is, and the wait for that first event is the restart's
     recovery."""
     rng = random.Random(run.opts.seed)  # reproducible moments
-    spread = 1.5 * reference.work_seconds / (run.opts.kills + 1)
+    spread = reference.work_seconds / (run.opts.kills + 1)
     moments: list[float] = []
     at_kill: list[int] = []
     while run.kills < run.opts.kills:
