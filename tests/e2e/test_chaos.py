@@ -105,17 +105,7 @@ def test_chaos_uninterrupted_run_equals_the_reference(
 @pytest.mark.parametrize(
     "fault",
     [
-        pytest.param(
-            "kill9",
-            marks=pytest.mark.xfail(
-                strict=False,  # only a kill in that window shows it: 3 kills may all miss it
-                reason="issue 14 item 1: a run killed early in a day (after its scan, before the "
-                "opening range's bars were stored) resumes that day without an opening range "
-                "(src/fin_agent/app/runner.py resume_session feeds only the bars after the last "
-                "stored minute): its plans are rejected, and the later days size from another "
-                "equity. Remove this mark once a resumed day equals an uninterrupted one.",
-            ),
-        ),
+        "kill9",
         "write_refused",
         "redis_lost",
         "second_agent",

@@ -43,7 +43,10 @@ def progress_of(events: Sequence[DomainEvent]) -> RunProgress:
     """The progress the day-start, scan and report events of a run say."""
     reports = {e.trading_day: e for e in events if isinstance(e, ReportDaily)}
     scanned = {e.trading_day for e in events if isinstance(e, ScanCompleted)}
-    open_days = sorted(d for d in scanned if d not in reports and d > max(reports, default=d))
+    last_report = max(reports, default=None)
+    open_days = sorted(
+        d for d in scanned if d not in reports and (last_report is None or d > last_report)
+    )
     last = reports[max(reports)] if reports else None
     return RunProgress(
         reported=tuple(sorted(reports)),
