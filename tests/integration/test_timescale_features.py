@@ -292,9 +292,11 @@ async def test_turning_retention_off_removes_its_job_and_an_older_agents_retenti
     with_retention = await open_store(bars_retention_days=30)
     await with_retention.migrate()
     await with_retention.write(session(BACKTEST_DAY, minutes=10))
-    # what an older agent left: TimescaleDB's policy, which drops by timestamps (back-dated rows)
+    # what an older agent left: TimescaleDB's policy, which drops by timestamps (back-dated rows);
+    # its first run an hour away, so the background worker cannot drop the rows before migrate()
     await admin.execute(
-        "SELECT public.add_retention_policy($1::regclass, INTERVAL '365 days')",
+        "SELECT public.add_retention_policy($1::regclass, INTERVAL '365 days', "
+        "initial_start => now() + INTERVAL '1 hour')",
         f'"{with_retention.schema}"."bars_1m"',
     )
     assert {r["proc_name"] for r in await jobs(admin, with_retention.schema)} >= {
