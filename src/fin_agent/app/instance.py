@@ -115,6 +115,7 @@ class ActiveInstance:
             await _wait(stop, self._ttl / 3)
             if stop.is_set():
                 return
+            answered = True
             try:
                 held = await self._slots.extend(SLOT, token, self._ttl)
             except TransientError as exc:
@@ -122,7 +123,13 @@ class ActiveInstance:
                 if failures * self._ttl / 3 < self._ttl:  # keep trying while the lease lasts
                     log.warning("instance_lease_renewal_failed", error=str(exc))
                     continue
-                held = False
+                held = answered = False
+            if not held and answered and await self._vacant():
+                # nobody holds it: Redis lost it (restarted empty), nobody took it; take it again
+                # rather than stop, or the journal of what to publish again would die with us
+                again = await self._claim_again()
+                if again is not None:
+                    token, held = again, True
             if not held:
                 why = (
                     f"this agent lost its lease (token {token}) as the active instance: another "
@@ -132,6 +139,27 @@ class ActiveInstance:
                 lost(why)
                 return
             failures = 0
+
+    async def _vacant(self) -> bool:
+        try:
+            return await self._slots.holder(SLOT) is None
+        except TransientError:
+            return False
+
+    async def _claim_again(self) -> int | None:
+        try:
+            token = await self._slots.claim(SLOT, self._ttl, self.holder)
+        except TransientError as exc:
+            log.warning("instance_lease_unreachable", error=str(exc))
+            return None
+        if token is not None:
+            self.token = token
+            log.warning(
+                "instance_lease_reclaimed",
+                token=token,
+                detail="the lease was gone (Redis lost its data?) and nobody else held it",
+            )
+        return token
 
     async def release(self) -> None:
         """Give the lease up (a clean stop), so a standby takes over at once."""

@@ -100,3 +100,28 @@ async def test_a_restart_takes_over_from_its_killed_predecessor_not_from_a_live_
     other_host = ActiveInstance(slots, takeover_secs=60, name="agent", host="elsewhere", pid=100)
     assert await slots.holder(SLOT) == (restarted.token, "agent@h:300")
     assert other_host.holder == "agent@elsewhere:100"
+
+
+async def test_an_instance_whose_lease_vanished_takes_it_again_and_keeps_going() -> None:
+    """Redis restarted empty: the lease is gone but nobody took it, so the active one goes on
+    (stopping would lose what it still has to publish again)."""
+    slots = InMemorySlots(SystemClock())
+    stop = asyncio.Event()
+    active = ActiveInstance(slots, takeover_secs=TAKEOVER_SECS, name="active")
+    assert await active.acquire(stop)
+    first = active.token
+    assert first is not None
+    assert await slots.release(SLOT, first)  # the lease vanished with Redis's data
+    told: list[str] = []
+
+    keeping = asyncio.create_task(active.keep(stop, told.append))
+    await asyncio.sleep(TAKEOVER_SECS)
+    stop.set()
+    await asyncio.wait_for(keeping, TAKEOVER_SECS * 2)
+
+    assert told == []
+    assert active.token is not None
+    assert active.token != first
+    held = await slots.holder(SLOT)
+    assert held is not None
+    assert held[0] == active.token
