@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from fin_agent.adapters.exchange_calendar import ExchangeCalendar
 from fin_agent.app.cli.schedule import schedule_command
-from fin_agent.app.config.runtime import JobSchedule, JobsSettings, ScheduleSettings
+from fin_agent.app.config.schedule import JobSchedule, JobsSettings, ScheduleSettings
 from fin_agent.app.config.settings import Settings
 from fin_agent.app.schedule.runs import Cron, CronSyntaxError, Schedule, ScheduledRun
 

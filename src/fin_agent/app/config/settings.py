@@ -37,16 +37,14 @@ from fin_agent.app.config.runtime import (
     BusSettings,
     DashboardSettings,
     HttpSettings,
-    JobSchedule,
-    JobsSettings,
     LoggingSettings,
     NotificationsSettings,
     ReplaySettings,
-    ScheduleSettings,
     SimulatorSettings,
     StoreSettings,
     TracingSettings,
 )
+from fin_agent.app.config.schedule import JobSchedule, JobsSettings, ScheduleSettings
 from fin_agent.app.config.sections import (
     AccountSettings,
     ExecutionSettings,

@@ -28,7 +28,7 @@ from fin_agent.domain.values import Session
 from fin_agent.ports.calendar import Calendar
 
 if TYPE_CHECKING:
-    from fin_agent.app.config.runtime import ScheduleSettings
+    from fin_agent.app.config.schedule import ScheduleSettings
 
 _FIELDS = (
     ("minute", 0, 59),
