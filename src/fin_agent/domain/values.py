@@ -5,28 +5,32 @@ All are immutable; prices are `Decimal`, times are aware UTC, and bars are stamp
 
 from __future__ import annotations
 
+import numbers
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import NewType
+from typing import NewType, TypeGuard
 
 from fin_agent.domain.errors import DataError
 
 Symbol = NewType("Symbol", str)
 
-_SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.\-]{0,14}$")
+_SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.]{0,14}$")
+_CLASS_SEPARATORS = str.maketrans({"-": ".", "_": "."})
 CENT = Decimal("0.01")
+_MAX_VOLUME = 10**15  # above any real volume: what is bigger is a unit error or infinity
 
 
 def symbol(text: str) -> Symbol:
-    """Return `text` as a validated, upper-case ticker symbol."""
-    cleaned = text.strip().upper()
+    """Return `text` as a validated, upper-case ticker symbol; a share class's separator, written
+    `.`, `-` or `_` by different sources (BRK.B, BRK-B, ABR_A), is always `.`."""
+    cleaned = text.strip().upper().translate(_CLASS_SEPARATORS)
     if not _SYMBOL_RE.match(cleaned):
         raise DataError(
-            f"{text!r} is not a ticker symbol: use 1-15 letters, digits, '.' or '-', "
-            "starting with a letter (for example AAPL or BRK.B)"
+            f"{text!r} is not a ticker symbol: use 1-15 letters, digits and a share class after "
+            "'.', '-' or '_', starting with a letter (for example AAPL, BRK.B, BRK-B or ABR_A)"
         )
     return Symbol(cleaned)
 
@@ -59,15 +63,32 @@ def _check_ohlc(
     close: Decimal,
     volume: int,
 ) -> None:
-    """Raise `DataError` for non-positive or inconsistent prices; the label is built only then."""
-    if (
-        min(open_, high, low, close) > 0
-        and high >= max(open_, close, low)
-        and low <= min(open_, close)
-        and volume >= 0
-    ):
-        return
+    """Raise `DataError` for non-finite, non-positive or inconsistent prices and volumes; the
+    label is built only then."""
+    try:
+        if (
+            min(open_, high, low, close) > 0
+            and high.is_finite()  # the highest price: the others are below it and above 0
+            and high >= max(open_, close, low)
+            and low <= min(open_, close)
+            and 0 <= volume < _MAX_VOLUME
+            and (type(volume) is int or _integral(volume))
+        ):
+            return
+    except (InvalidOperation, TypeError, AttributeError):  # NaN or not a Decimal at all
+        pass
     what = f"{kind} {name} {when.isoformat()}"
+    prices = (open_, high, low, close)
+    if not all(isinstance(p, Decimal) and p.is_finite() for p in prices):
+        raise DataError(
+            f"{what}: prices must be finite numbers, got o={open_} h={high} l={low} c={close}; "
+            "fix or drop the row in the source data"
+        )
+    if not _whole(volume) and not (_integral(volume) and int(volume) < 0):
+        raise DataError(
+            f"{what}: volume must be a whole number of shares, got {volume!r}; "
+            "fix or drop the row in the source data"
+        )
     if min(open_, high, low, close) <= 0:
         raise DataError(
             f"{what}: prices must be positive, got o={open_} h={high} l={low} c={close}"
@@ -79,6 +100,16 @@ def _check_ohlc(
         )
     if volume < 0:
         raise DataError(f"{what}: volume must not be negative, got {volume}")
+
+
+def _integral(value: object) -> TypeGuard[numbers.Integral]:
+    """An integer (numpy's too), never a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _whole(volume: object) -> bool:
+    """A count of shares: an integer from 0 below `_MAX_VOLUME`."""
+    return _integral(volume) and 0 <= int(volume) < _MAX_VOLUME
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -151,8 +182,11 @@ class Trade:
     def __post_init__(self) -> None:
         if self.at.tzinfo is not UTC:  # the label is built only when the check can fail
             require_utc(self.at, f"trade time of {self.symbol}")
-        if self.price <= 0 or self.size < 0:
-            raise DataError(f"trade {self.symbol}: price must be positive and size not negative")
+        if not (self.price.is_finite() and self.price > 0 and 0 <= self.size < _MAX_VOLUME):
+            raise DataError(
+                f"trade {self.symbol}: price must be a positive finite number and size a whole "
+                f"number of shares, got {self.price} x {self.size}"
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -197,6 +231,17 @@ class Premarket:
 
     def __post_init__(self) -> None:
         require_utc(self.as_of, f"pre-market time of {self.symbol}")
+        if not (isinstance(self.last, Decimal) and self.last.is_finite() and self.last > 0):
+            raise DataError(
+                f"pre-market of {self.symbol}: the last price must be a positive finite number, "
+                f"got {self.last!r}"
+            )
+        volume = self.volume
+        if volume is not None and not _whole(volume):
+            raise DataError(
+                f"pre-market of {self.symbol}: volume must be a whole number of shares or None "
+                f"(no pre-market data), got {volume!r}"
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
