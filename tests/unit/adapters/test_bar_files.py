@@ -16,6 +16,7 @@ from fin_agent.adapters.files.bar_files import (
     BarFileSpec,
     BarKind,
     BarStamp,
+    DroppedRow,
     DropReason,
     describe_dropped,
     read_bar_file,
@@ -372,9 +373,25 @@ def test_bad_rows_are_dropped_and_counted_not_fatal(tmp_path: Path) -> None:
         (7, "AAPL", date(2019, 2, 11), DropReason.DUPLICATE),
         (8, "MSFT", date(2019, 2, 11), DropReason.INCONSISTENT_OHLC),
     ]
-    assert describe_dropped(loaded.dropped).startswith(
-        "bad.csv: 2 row(s) with inconsistent OHLC (AAPL 2019-02-12, MSFT 2019-02-11)"
+    described = describe_dropped(loaded.dropped)
+    assert described.startswith(
+        "bad.csv: 2 row(s) of 2 symbol(s) with inconsistent OHLC (AAPL 2019-02-12, MSFT 2019-02-11)"
     )
+    assert "1 row(s) of 1 symbol(s) with bad symbol (BAD/SYM row 6)" in described
+
+
+def test_the_dropped_rows_warning_names_each_symbol_once_up_to_ten() -> None:
+    path = Path("big.csv")
+    rows = [
+        DroppedRow(path=path, row=n, symbol=f"S{n % 12}", day=None, reason=DropReason.BAD_SYMBOL)
+        for n in range(1, 101)
+    ]
+
+    described = describe_dropped(rows)
+
+    assert described.startswith("big.csv: 100 row(s) of 12 symbol(s) with bad symbol (S1 row 1, ")
+    assert described.count("S1 ") == 1
+    assert described.endswith("S10 row 10 and 2 more)")
 
 
 def test_parquet_and_gzip_csv_read_the_same_bars(tmp_path: Path) -> None:

@@ -173,16 +173,26 @@ def read_bar_files(paths: Sequence[Path], spec: BarFileSpec | None = None) -> tu
     return tuple(_build(p, factors, reference, missing) for p in parsed)
 
 
-def describe_dropped(rows: Sequence[DroppedRow], *, examples: int = 5) -> str:
-    """Summarise dropped rows per file and reason with a few symbol/date examples, for a warning."""
+def describe_dropped(rows: Sequence[DroppedRow], *, examples: int = 10) -> str:
+    """Summarise dropped rows per file and rule: the count, how many symbols, and up to
+    `examples` of them (one row each, with its day, else its row number), for a warning."""
     groups: dict[tuple[Path, DropReason], list[DroppedRow]] = {}
     for row in rows:
         groups.setdefault((row.path, row.reason), []).append(row)
     parts: list[str] = []
     for (path, reason), found in groups.items():
-        shown = ", ".join(f"{r.symbol or '?'} {r.day or '?'}" for r in found[:examples])
-        more = f" and {len(found) - examples} more" if len(found) > examples else ""
-        parts.append(f"{path.name}: {len(found)} row(s) with {reason} ({shown}{more})")
+        first: dict[str, DroppedRow] = {}
+        for row in found:
+            first.setdefault(row.symbol, row)
+        shown = ", ".join(
+            f"{r.symbol or '(no symbol)'} {r.day if r.day is not None else f'row {r.row}'}"
+            for r in list(first.values())[:examples]
+        )
+        more = f" and {len(first) - examples} more" if len(first) > examples else ""
+        parts.append(
+            f"{path.name}: {len(found)} row(s) of {len(first)} symbol(s) with {reason} "
+            f"({shown}{more})"
+        )
     return "; ".join(parts)
 
 
