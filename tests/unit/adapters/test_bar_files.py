@@ -730,3 +730,28 @@ def test_split_reference_is_the_last_date_of_all_files(tmp_path: Path) -> None:
     first, _ = read_bar_files([before, after], BarFileSpec(factors_dir=folder))
 
     assert first.daily[0].close == Decimal("92.2243")
+
+
+def test_infinite_prices_and_absurd_volumes_are_dropped_and_named_not_fatal(
+    tmp_path: Path,
+) -> None:
+    rows = [
+        "AAPL,2019-02-11,10,11,9,10,100",
+        "AAPL,2019-02-12,10,inf,9,10,100",
+        "AAPL,2019-02-13,10,11,9,10,nan",
+        "AAPL,2019-02-14,10,11,9,10,1e20",
+        "BRK_B,2019-02-11,10,11,9,10,100",
+    ]
+    path = write(tmp_path / "odd.csv", csv_text(rows, "symbol,date,open,high,low,close,volume"))
+
+    loaded = read_bar_file(path)
+
+    assert [(b.symbol, b.session) for b in loaded.daily] == [
+        (AAPL, date(2019, 2, 11)),
+        (symbol("BRK.B"), date(2019, 2, 11)),
+    ]
+    assert [(r.row, r.reason) for r in loaded.dropped] == [
+        (2, DropReason.NOT_FINITE),
+        (3, DropReason.MISSING_VALUE),
+        (4, DropReason.NOT_FINITE),
+    ]

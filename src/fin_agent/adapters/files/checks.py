@@ -1,6 +1,7 @@
 """Row checks and value conversion of bar files, done on Arrow columns before any bar is built.
 
-A row passes when every value is present, prices are positive and high/low bound open and close.
+A row passes when every value is present and finite, prices are positive, high/low bound open
+and close, and the volume is a count of shares below `MAX_VOLUME`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ import pyarrow.compute as pc
 from fin_agent.adapters.files.columns import PRICES, VOLUME
 
 
+MAX_VOLUME = 1e15  # the domain's bound: above it a volume is a unit error, not shares
+
+
 class DropReason(StrEnum):
     """Why a row of a bar file was left out."""
 
@@ -25,6 +29,7 @@ class DropReason(StrEnum):
     NON_POSITIVE_PRICE = "non-positive price"
     INCONSISTENT_OHLC = "inconsistent OHLC"
     NEGATIVE_VOLUME = "negative volume"
+    NOT_FINITE = "infinite or out-of-range value"
     DUPLICATE = "duplicate stamp"
 
 
@@ -35,6 +40,8 @@ def good_rows(table: pa.Table) -> Any:
     checks = [
         pc.and_(pc.is_valid(table[r]), pc.invert(pc.is_nan(table[r]))) for r in table.column_names
     ]
+    checks += [pc.is_finite(column) for column in (open_, high, low, close, volume)]
+    checks.append(pc.less(volume, pa.scalar(MAX_VOLUME)))
     lowest = pc.min_element_wise(open_, high, low, close, skip_nulls=False)
     checks.append(pc.greater(lowest, zero))
     checks.append(pc.greater_equal(high, pc.max_element_wise(open_, close, low, skip_nulls=False)))
@@ -58,6 +65,8 @@ def drop_reason(row: Mapping[str, float | None]) -> DropReason:
     if len(present) < len(values):
         return DropReason.MISSING_VALUE
     open_, high, low, close, volume = present
+    if not all(math.isfinite(v) for v in present) or volume >= MAX_VOLUME:
+        return DropReason.NOT_FINITE
     if min(open_, high, low, close) <= 0:
         return DropReason.NON_POSITIVE_PRICE
     if volume < 0:
