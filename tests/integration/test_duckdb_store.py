@@ -13,9 +13,9 @@ import duckdb
 import pytest
 
 from fin_agent.adapters.codec.event_codec import EventCodec, default_registry
+from fin_agent.adapters.storage.duckdb_migrations import DUCKDB
 from fin_agent.adapters.storage.duckdb_store import DuckDBStore
 from fin_agent.adapters.storage.rows import SCHEMA_VERSION, TABLES, Kind
-from fin_agent.adapters.storage.schema_history import DUCKDB
 from fin_agent.domain.errors import AdapterError, DataError
 from fin_agent.domain.events import BarsClosed, DomainEvent, ErrorRaised, Severity
 from fin_agent.domain.values import Bar, DailyBar, Symbol, symbol
@@ -135,7 +135,7 @@ async def test_migrate_records_each_version_once(tmp_path: Path) -> None:
 
 
 async def test_released_schema_versions_are_frozen() -> None:
-    # Released versions are history (schema_history.DUCKDB): to change the schema, append a
+    # Released versions are history (duckdb_migrations.DUCKDB): to change the schema, append a
     # version altering it, instead of updating these digests.
     digests = [hashlib.sha256(DUCKDB[v].encode()).hexdigest() for v in (1, 2, 3)]
     assert digests == [

@@ -149,8 +149,8 @@ def test_migrations_reach_the_schema_version_of_the_shared_tables() -> None:
 
 
 def test_released_migrations_are_frozen() -> None:
-    # Released versions are history (schema_history.POSTGRES): to change the schema, append a
-    # version altering it, instead of updating these digests.
+    # Released versions are history (timescale_migrations.MIGRATIONS): to change the schema,
+    # append a version altering it, instead of updating these digests.
     digests = [hashlib.sha256(m.sql.encode()).hexdigest() for m in MIGRATIONS[:3]]
     assert digests == [
         "aad88a34d20a49a6b805e659154945b89914b59c5ab587f2a03f6d0155cd5724",

@@ -18,8 +18,8 @@ import structlog
 
 from fin_agent import __version__
 from fin_agent.app.bootstrap import readiness_ping
+from fin_agent.app.config.effective import render_effective
 from fin_agent.app.config.live import ConfigWatcher
-from fin_agent.app.config.settings import render_effective
 from fin_agent.app.config.version import ConfigHistory
 from fin_agent.app.container import Container, running
 from fin_agent.app.coordinator import Coordinator

@@ -16,8 +16,10 @@ from fin_agent.adapters.exchange_calendar import ExchangeCalendar
 from fin_agent.adapters.memory import FixedClock, InMemoryEventBus
 from fin_agent.adapters.redis.slots import InMemorySlots
 from fin_agent.app.config.schedule import JobSchedule, JobsSettings, ScheduleSettings
+from fin_agent.app.schedule.jobs import Job
+from fin_agent.app.schedule.outcomes import SlotStatus
 from fin_agent.app.schedule.runs import Schedule, ScheduledRun
-from fin_agent.app.schedule.scheduler import Job, Scheduler, SlotStatus
+from fin_agent.app.schedule.scheduler import Scheduler
 from fin_agent.domain.errors import ConfigError
 from fin_agent.domain.events import ErrorRaised, Severity
 

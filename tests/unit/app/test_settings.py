@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from fin_agent.app.config.settings import SECRET_MASK, Settings, load_settings, render_effective
+from fin_agent.app.config.effective import SECRET_MASK, render_effective
+from fin_agent.app.config.settings import Settings, load_settings
 from fin_agent.app.config.sources import secret_fields
 from fin_agent.domain.errors import ConfigError
 from fin_agent.domain.rules import Direction, Strategy

@@ -17,7 +17,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from fin_agent.app.bootstrap import build_simulation, running
 from fin_agent.app.cli import config_check
-from fin_agent.app.config.settings import SECRET_MASK, Settings, load_settings
+from fin_agent.app.config.effective import SECRET_MASK
+from fin_agent.app.config.settings import Settings, load_settings
 from fin_agent.app.config.urls import URL_MASK, mask_url_secrets
 from fin_agent.app.config.version import ConfigHistory, config_version, diff, render_diff
 from fin_agent.app.http.server import make_app

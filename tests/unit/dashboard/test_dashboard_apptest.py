@@ -24,7 +24,8 @@ from streamlit.testing.v1 import AppTest
 from fin_agent.adapters.codec.event_codec import EventCodec, default_registry
 from fin_agent.adapters.memory import InMemoryStore
 from fin_agent.app.bootstrap import build_simulation, running
-from fin_agent.app.config.settings import load_settings, render_effective
+from fin_agent.app.config.effective import render_effective
+from fin_agent.app.config.settings import load_settings
 from fin_agent.app.http.read_models import ReadModels
 from fin_agent.app.http.server import Check, HttpDeps, make_app
 from fin_agent.app.runner import run_session

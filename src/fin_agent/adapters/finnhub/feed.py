@@ -25,10 +25,11 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 
 import structlog
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 from fin_agent.adapters.finnhub.feed_config import FeedStats, FinnhubFeedConfig
+from fin_agent.adapters.finnhub.feed_connection import connect_once, wait_or_stop
 from fin_agent.adapters.finnhub.feed_decode import FrameDecoder, TradeBatch
 from fin_agent.adapters.finnhub.feed_secrets import MaskingLogger, mask_secret, url_with_token
 from fin_agent.adapters.retrying import equal_jitter_backoff
@@ -171,7 +172,9 @@ class FinnhubTradeFeed:
                     failures = 0
                 attempt_at = time.perf_counter()
                 log.debug("feed_connecting", host=self._host, attempt=failures + 1)
-                ws = await self._connect(stop)
+                ws = await connect_once(
+                    self._url, self.config, stop, logger=self._ws_logger, secret=self._secret
+                )
                 if ws is None:
                     if stop.is_set():
                         break
@@ -179,7 +182,7 @@ class FinnhubTradeFeed:
                     self._connect_failures += 1
                     if self._down_since is None:
                         self._down_since = attempt_at
-                    if await _wait(stop, self._delay(failures)):
+                    if await wait_or_stop(stop, self._delay(failures)):
                         break
                     continue
                 connected_at = self._mark_up()
@@ -195,7 +198,7 @@ class FinnhubTradeFeed:
                 failures += 1
                 if stop.is_set():
                     break
-                if await _wait(stop, self._delay(failures)):
+                if await wait_or_stop(stop, self._delay(failures)):
                     break
         finally:
             if self._down_since is not None:
@@ -205,47 +208,6 @@ class FinnhubTradeFeed:
             log.info("feed_stopped", host=self._host, reconnects=self._reconnects)
 
     # -- connection -------------------------------------------------------------------------------
-
-    async def _connect(self, stop: asyncio.Event) -> ClientConnection | None:
-        """One attempt, abandoned when `stop` is set; None (logged) when it fails."""
-        config = self.config
-        attempt = asyncio.ensure_future(
-            connect(
-                self._url,
-                open_timeout=config.open_timeout_secs,
-                close_timeout=config.close_timeout_secs,
-                ping_interval=config.ping_interval_secs,
-                ping_timeout=config.ping_timeout_secs,
-                max_size=config.max_frame_bytes,
-                max_queue=config.max_queued_frames,
-                compression="deflate" if config.compression else None,
-                logger=self._ws_logger,
-            )
-        )
-        stopped = asyncio.ensure_future(stop.wait())
-        try:
-            await asyncio.wait([attempt, stopped], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopped.cancel()
-        if not attempt.done():
-            attempt.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await attempt
-            return None
-        try:
-            return attempt.result()
-        except (OSError, TimeoutError, EOFError, WebSocketException) as exc:
-            hint = (
-                "check finnhub_api_key"
-                if isinstance(exc, InvalidStatus) and exc.response.status_code in (401, 403)
-                else "retrying"
-            )
-            log.warning("feed_connect_failed", host=self._host, error=self._mask(exc), hint=hint)
-        except Exception as exc:  # an unforeseen failure must not end the feed: retried too
-            log.error(
-                "feed_connect_failed", host=self._host, error=self._mask(repr(exc)), hint="retrying"
-            )
-        return None
 
     def _mark_up(self) -> float:
         now = time.perf_counter()
@@ -428,10 +390,3 @@ class FinnhubTradeFeed:
 
 def _always() -> bool:
     return True
-
-
-async def _wait(stop: asyncio.Event, secs: float) -> bool:
-    """Sleep `secs` unless `stop` is set first; True when stopping."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), secs)
-    return stop.is_set()

@@ -8,8 +8,8 @@ slower), plainly; when a key is stored already that transaction is rolled back a
 in checking, `events` first with `ON CONFLICT DO NOTHING RETURNING` the new ids, then only the new
 events' rows (`_write`). Reads come back through Arrow too: the DB-API's TIMESTAMPTZ conversion
 needs pytz, Arrow's does not. The daily bar cache (`daily_bar_cache()`) runs on the same connection
-under the same locks. `migrate()` applies the missing versions of `schema_history.DUCKDB` in one
-transaction.
+under the same locks. `migrate()` applies the missing versions of `duckdb_migrations.DUCKDB` in
+one transaction.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import pyarrow as pa
 from fin_agent.adapters.codec.event_codec import EventCodec
 from fin_agent.adapters.storage.candles import candles_query
 from fin_agent.adapters.storage.duckdb_daily_bars import DuckDBDailyBarCache
+from fin_agent.adapters.storage.duckdb_migrations import DUCKDB
 from fin_agent.adapters.storage.queries import (
     EVENT_COLUMNS,
     Query,
@@ -46,7 +47,6 @@ from fin_agent.adapters.storage.rows import (
     Table,
     new_rows,
 )
-from fin_agent.adapters.storage.schema_history import DUCKDB
 from fin_agent.domain.errors import AdapterError, DataError
 from fin_agent.domain.events import DomainEvent
 from fin_agent.ports.daily_bar_cache import DailyBarCache
@@ -208,7 +208,7 @@ class DuckDBStore:
     def _migrate(self, con: Connection) -> int:
         if max(DUCKDB) != SCHEMA_VERSION:
             raise RuntimeError(
-                f"add schema version {SCHEMA_VERSION}'s DuckDB SQL to schema_history.DUCKDB"
+                f"add schema version {SCHEMA_VERSION}'s DuckDB SQL to duckdb_migrations.DUCKDB"
             )
         con.begin()
         try:

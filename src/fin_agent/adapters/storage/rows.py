@@ -12,7 +12,8 @@ Schema version 2 adds the daily bar cache's two tables (`daily_bars`, `daily_bar
 event projects into them, so they are not in `TABLES`; each store's migrations create them.
 Version 3 adds `config_version` (last) to the tables of the events that carry one (`VERSIONED`):
 the content hash of the config that produced the scan, plan, order or trade, `''` when unknown.
-The SQL of each version is frozen in `schema_history`; a change here is a new version there.
+The SQL of each version is frozen in `duckdb_migrations` and `timescale_migrations`; a change
+here is a new version there.
 """
 
 from __future__ import annotations

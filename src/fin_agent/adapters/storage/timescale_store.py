@@ -16,7 +16,6 @@ import contextlib
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import date
 from typing import Final, TypeVar
-from urllib.parse import urlparse
 
 import asyncpg
 import structlog
@@ -47,6 +46,12 @@ from fin_agent.adapters.storage.queries import (
 )
 from fin_agent.adapters.storage.rows import Projector
 from fin_agent.adapters.storage.timescale_daily_bars import TimescaleDailyBarCache
+from fin_agent.adapters.storage.timescale_errors import (
+    BROKEN,
+    describe_dsn,
+    failure,
+    reconnectable,
+)
 from fin_agent.adapters.storage.timescale_features import (
     CONTINUOUS_AGGREGATES,
     Policies,
@@ -65,7 +70,7 @@ from fin_agent.adapters.storage.timescale_writes import (
     create_stages,
     write_batch,
 )
-from fin_agent.domain.errors import AdapterError, ConfigError, DataError, FinAgentError
+from fin_agent.domain.errors import AdapterError, FinAgentError
 from fin_agent.domain.events import DomainEvent
 from fin_agent.ports.daily_bar_cache import DailyBarCache
 from fin_agent.ports.store import CandleWidth, Row, StoreInfo
@@ -73,23 +78,6 @@ from fin_agent.ports.store import CandleWidth, Row, StoreInfo
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
-_CONNECTION_LOST = (
-    OSError,  # TimeoutError included
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.AdminShutdownError,
-    asyncpg.exceptions.CrashShutdownError,
-    asyncpg.exceptions.CannotConnectNowError,
-)
-"""The connection or the server went away: the statement may succeed on a fresh connection."""
-_BROKEN = (*_CONNECTION_LOST, asyncpg.exceptions.InternalClientError)
-"""Failures after which a connection is not trusted again (the protocol may be mid-error)."""
-_UNAVAILABLE = (
-    *_BROKEN,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.InsufficientResourcesError,
-)
-"""Failures of the connection or the server, not of the statement: transient."""
 
 
 class TimescaleStore:
@@ -155,7 +143,7 @@ class TimescaleStore:
                 },
             )
         except Exception as exc:
-            raise _failure(exc, "connect", where) from exc
+            raise failure(exc, "connect", where) from exc
         return cls(
             pool,
             codec,
@@ -306,7 +294,7 @@ class TimescaleStore:
             async with asyncio.timeout(self._ping_timeout_secs * 3):  # with a retry's reconnect
                 await self._with_connection(run, "ping")
         except TimeoutError as exc:
-            raise _failure(exc, "ping", self._where) from exc
+            raise failure(exc, "ping", self._where) from exc
 
     async def close(self) -> None:
         """Close every connection of the pool (idempotent); the store cannot be used afterwards."""
@@ -359,7 +347,7 @@ class TimescaleStore:
 
         try:
             async for attempt in AsyncRetrying(
-                retry=retry_if_exception(_reconnectable),
+                retry=retry_if_exception(reconnectable),
                 stop=stop_after_attempt(2),
                 before_sleep=reconnect,
                 sleep=sleep_unless_zero(asyncio.sleep),
@@ -369,21 +357,15 @@ class TimescaleStore:
                     async with self._pool.acquire() as con:
                         try:
                             return await run(con)
-                        except _BROKEN:
+                        except BROKEN:
                             with contextlib.suppress(asyncpg.InterfaceError):  # already released
                                 con.terminate()  # never hand a half-dead connection out again
                             raise
         except FinAgentError:
             raise
         except Exception as exc:
-            raise _failure(exc, doing, self._where) from exc
+            raise failure(exc, doing, self._where) from exc
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
-
-
-def _reconnectable(exc: BaseException) -> bool:
-    """A dropped connection is tried once more on fresh ones; a timeout is not (it would wait
-    twice as long for a server that is slow, not gone)."""
-    return isinstance(exc, _BROKEN) and not isinstance(exc, TimeoutError)
 
 
 _DROP_ATTEMPTS: Final = 10
@@ -392,49 +374,3 @@ _BUSY = (
     asyncpg.exceptions.DeadlockDetectedError,
     asyncpg.exceptions.LockNotAvailableError,
 )
-
-
-def describe_dsn(dsn: str) -> str:
-    """`host:port/database` of a DSN, without user or password, for messages and logs."""
-    try:
-        url = urlparse(dsn)
-        port = url.port or 5432
-    except ValueError:
-        return "the configured DSN"
-    return f"{url.hostname or 'localhost'}:{port}{url.path or '/'}"
-
-
-def _failure(exc: BaseException, doing: str, where: str) -> FinAgentError:
-    """The error-tree exception for an asyncpg or socket failure, with what to check."""
-    if isinstance(exc, FinAgentError):
-        return exc
-    reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    if isinstance(exc, asyncpg.InvalidAuthorizationSpecificationError):
-        return ConfigError(
-            f"cannot {doing}: PostgreSQL at {where} refused the login ({reason}): check the user "
-            "and password (the DSN or the store password secret)"
-        )
-    if isinstance(exc, asyncpg.InvalidCatalogNameError):
-        return ConfigError(
-            f"cannot {doing}: {reason}: create the database at {where} or fix the DSN"
-        )
-    if isinstance(exc, asyncpg.InsufficientPrivilegeError):
-        return ConfigError(
-            f"cannot {doing}: {reason}: grant the store's user rights on the database and schema "
-            "(or connect as the owner)"
-        )
-    if isinstance(exc, asyncpg.DiskFullError):
-        return AdapterError(
-            f"cannot {doing}: the disk of PostgreSQL at {where} is full ({reason}): free space "
-            "on the volume holding its data directory (or grow it); writing resumes by itself"
-        )
-    if isinstance(exc, asyncpg.UndefinedTableError):
-        return ConfigError(f"cannot {doing}: {reason}: run migrate() before using the store")
-    if isinstance(exc, asyncpg.DataError):
-        return DataError(f"cannot {doing}: PostgreSQL refused a value ({reason})")
-    if isinstance(exc, _UNAVAILABLE):
-        return AdapterError(
-            f"cannot {doing}: PostgreSQL at {where} is unreachable ({reason}): check the host "
-            "and port of the DSN and that PostgreSQL is running and accepting connections"
-        )
-    return AdapterError(f"cannot {doing}: PostgreSQL at {where} failed ({reason})")

@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
-from fin_agent.app.config.settings import load_settings, render_effective
+from fin_agent.app.config.effective import render_effective
+from fin_agent.app.config.settings import load_settings
 from fin_agent.domain.errors import ConfigError
 
 EXIT_OK = 0

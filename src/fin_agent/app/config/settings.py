@@ -9,13 +9,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import time, timedelta
+from datetime import timedelta
 from decimal import Decimal
-from enum import Enum
 from pathlib import Path
 from typing import Any, Literal, Self
 
-import yaml
 from pydantic import (
     Field,
     SecretStr,
@@ -62,12 +60,10 @@ from fin_agent.app.config.sources import (
     secret_fields,
     secrets_layer,
 )
-from fin_agent.app.config.urls import mask_urls_in
 from fin_agent.domain.errors import ConfigError
 from fin_agent.domain.rules import ExecutionCosts, PlanRules, RiskLimits, ScanRules, Strategy
 
 __all__ = [
-    "SECRET_MASK",
     "AccountSettings",
     "BusSettings",
     "DashboardSettings",
@@ -89,10 +85,7 @@ __all__ = [
     "StoreSettings",
     "YahooSettings",
     "load_settings",
-    "render_effective",
 ]
-
-SECRET_MASK = "**********"  # noqa: S105 - the mask shown instead of a secret
 
 
 class Settings(BaseSettings):
@@ -384,47 +377,3 @@ def load_settings(
         lines = dict.fromkeys(str(p) for p in problems)
         raise ConfigError("\n".join(lines))
     return settings
-
-
-class _YamlDumper(yaml.SafeDumper):
-    """Writes Decimals as plain YAML numbers, exactly."""
-
-
-def _represent_decimal(dumper: yaml.SafeDumper, value: Decimal) -> yaml.ScalarNode:
-    exponent = value.as_tuple().exponent
-    if isinstance(exponent, int) and exponent >= 0:
-        return dumper.represent_scalar("tag:yaml.org,2002:int", str(int(value)))
-    return dumper.represent_scalar("tag:yaml.org,2002:float", format(value, "f"))
-
-
-_YamlDumper.add_representer(Decimal, _represent_decimal)
-
-
-def _plain(value: object) -> object:
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    if isinstance(value, SecretStr):
-        return SECRET_MASK
-    if isinstance(value, Enum):  # before str: a StrEnum is a str too
-        return value.value
-    if isinstance(value, str):
-        return mask_urls_in(value)
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, time):
-        return f"{value:%H:%M}"
-    return value
-
-
-def render_effective(settings: Settings) -> str:
-    """The effective settings as YAML; a set secret shows as '**********', an unset one as null,
-    and so does a password inside a URL (`redis://:**********@host`)."""
-    data: dict[str, Any] = {
-        name: _plain(value) for name, value in settings.model_dump(mode="python").items()
-    }
-    data["schedule"]["jobs"] = {  # a job shows the one of cron/at it uses
-        name: job.describe_mapping() for name, job in settings.schedule.jobs.items()
-    }
-    return yaml.dump(data, Dumper=_YamlDumper, sort_keys=False, allow_unicode=True)

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import socket
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from enum import StrEnum
 
 import structlog
 
+from fin_agent.app.schedule.jobs import Job, Lead, Ready
+from fin_agent.app.schedule.outcomes import SlotOutcome, SlotStatus, skipped_detail, slot_record
 from fin_agent.app.schedule.runs import Schedule, ScheduledRun
 from fin_agent.domain.errors import ConfigError, TransientError
 from fin_agent.domain.events import ErrorRaised, Severity
@@ -30,44 +29,13 @@ from fin_agent.ports.slots import Slots
 
 log = structlog.get_logger(__name__)
 
-Job = Callable[[ScheduledRun], Awaitable[str | None]]
-"""A scheduled job: gets its run (job, slot, session, reason), may return a one-line summary."""
-
 Waiter = Callable[[asyncio.Event, float], Awaitable[None]]
 """Waits up to the given seconds or until the event is set (tests pass one that moves a clock)."""
-
-Ready = Callable[[ScheduledRun], str | None]
-"""None when this instance can run the run now, else why not (it holds no state of that day):
-the slot is left to another instance, and reported missed once its grace has passed."""
-
-Lead = Callable[[ScheduledRun], timedelta]
-"""How long before its time a run's slot opens: a job that must be finished by then (the scan's
-data collection) starts that early. The slot, its exactness and its grace stay the run's own."""
 
 FRESH_BEATS = 3  # a heartbeat older than this many heartbeat_secs is stale
 MAX_LEAD = timedelta(hours=2)  # no slot opens earlier than this before its time
 CALENDAR_WARNING = timedelta(days=30)
 _EPSILON = timedelta(microseconds=1)
-
-
-class SlotStatus(StrEnum):
-    """What a tick did with a due slot."""
-
-    RAN = "ran"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    LOST = "lost"  # the job ran but its lease expired first: its result was not recorded
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SlotOutcome:
-    """One slot this instance claimed in a tick, and what came of it."""
-
-    run: ScheduledRun
-    status: SlotStatus
-    late: timedelta
-    token: int
-    detail: str = ""
 
 
 async def wait_or_stop(stop: asyncio.Event, secs: float) -> None:
@@ -231,15 +199,7 @@ class Scheduler:
         setting = (
             f"schedule.jobs.{run.job}.grace_minutes" if own_grace else "schedule.grace_minutes"
         )
-        message = (
-            f"job {run.job} did not run: slot {run.slot_id} was missed by {_span(late)}, "
-            f"beyond its {_span(grace)} grace ({setting}), so it was skipped"
-        )
-        if why_not is not None:
-            message = (
-                f"job {run.job} did not run in slot {run.slot_id}: {why_not}; no instance "
-                f"could run it within its {_span(grace)} grace ({setting}), so it was skipped"
-            )
+        message = skipped_detail(run, late=late, grace=grace, setting=setting, why_not=why_not)
         log.error("slot_skipped", job=run.job, slot=run.slot_id, late_secs=late.total_seconds())
         # Published before the slot is finished: a crash in between repeats the same event id.
         await self._alert(run, now, "schedule.slot_missed", message)
@@ -322,18 +282,15 @@ class Scheduler:
         now: datetime,
         detail: str = "",
     ) -> str:
-        return json.dumps(
-            {
-                "status": status,
-                "job": run.job,
-                "at": run.at.isoformat(),
-                "instance": self.instance,
-                "token": token,
-                "started_at": now.isoformat(),
-                "late_secs": late.total_seconds(),
-                "finished_at": self._clock.now().isoformat(),
-                "detail": detail,
-            }
+        return slot_record(
+            run,
+            status=status,
+            instance=self.instance,
+            token=token,
+            started_at=now,
+            late=late,
+            finished_at=self._clock.now(),
+            detail=detail,
         )
 
     async def _alert(
@@ -434,16 +391,3 @@ class Scheduler:
             await self._publish(
                 today, now, "schedule.calendar_ends", message, Severity.WARNING, key=str(end)
             )
-
-
-def _span(delta: timedelta) -> str:
-    """A duration for people: `1h 5m`, `12m 30s`, `45s`."""
-    total = int(delta.total_seconds())
-    hours, rest = divmod(total, 3600)
-    minutes, seconds = divmod(rest, 60)
-    parts = [f"{hours}h"] if hours else []
-    if minutes:
-        parts.append(f"{minutes}m")
-    if seconds or not parts:
-        parts.append(f"{seconds}s")
-    return " ".join(parts)
