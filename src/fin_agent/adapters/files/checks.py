@@ -17,7 +17,6 @@ import pyarrow.compute as pc
 
 from fin_agent.adapters.files.columns import PRICES, VOLUME
 
-
 MAX_VOLUME = 1e15  # the domain's bound: above it a volume is a unit error, not shares
 
 
