@@ -22,11 +22,12 @@ HUNDRED = Decimal(100)
 
 # Price ratios (new / old) a stock split or reverse split produces; a gap this close to one is
 # almost always a split the data did not adjust for, not a move to trade.
+# Forward splits (2:1 .. 20:1, 3:2, 4:3, 5:4) and the common reverse splits (1:2 .. 1:50).
 SPLIT_RATIOS: tuple[Fraction, ...] = tuple(
     sorted(
         {Fraction(1, n) for n in (2, 3, 4, 5, 7, 8, 10, 15, 20)}
         | {Fraction(2, 3), Fraction(3, 4), Fraction(4, 5)}
-        | {Fraction(n) for n in (2, 3, 4, 5, 8, 10, 15, 20)}
+        | {Fraction(n) for n in (2, 3, 4, 5, 6, 7, 8, 10, 12, 15, 20, 25, 30, 40, 50)}
     )
 )
 SPLIT_TOLERANCE = Decimal("0.0025")
@@ -178,7 +179,11 @@ class GapScanner:
         def reject(rule: RejectRule, detail: str) -> Rejection:
             return Rejection(symbol=item.symbol, rule=rule, detail=detail, gap_pct=gap)
 
-        if rules.split_guard and (split := looks_like_split(prev_close, pm.last)) is not None:
+        if (
+            rules.split_guard
+            and (split := looks_like_split(prev_close, pm.last)) is not None
+            and not self._heavy(item)
+        ):
             return reject(
                 RejectRule.SPLIT_GUARD,
                 f"gap {gap:.2f}% matches a {split.denominator}:{split.numerator} split ratio; "
@@ -232,6 +237,17 @@ class GapScanner:
             top_headline=item.headlines[-1].title if item.headlines else None,
             skipped_rules=tuple(skipped),
         )
+
+    def _heavy(self, item: SymbolSnapshot) -> bool:
+        """Pre-market volume of at least `split_guard_heavy_volume_pct` of the average daily
+        volume: a gap people trade that hard is news, not a split the data left unadjusted."""
+        pm = item.premarket
+        if pm is None or pm.volume is None:
+            return False
+        adv = average_volume(item.daily_bars, self._rules.adv_period)
+        if adv is None or adv <= 0:
+            return False
+        return Decimal(pm.volume) * HUNDRED >= adv * self._rules.split_guard_heavy_volume_pct
 
     def _side_for(self, gap: Decimal) -> Side | None:
         direction = self._rules.direction

@@ -44,6 +44,7 @@ class ScanRules:
     rank_by: RankBy = RankBy.GAP_PCT
     top_n: int = 5
     split_guard: bool = True
+    split_guard_heavy_volume_pct: Decimal = Decimal(25)
 
     @property
     def history_bars(self) -> int:

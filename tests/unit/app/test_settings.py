@@ -584,7 +584,7 @@ def test_profile_problems_name_the_overlay(write_config: WriteConfig, no_secrets
             "collection_concurrency, collection_margin_secs, direction, gap_max_pct, "
             "gap_min_pct, min_history_bars, news_for_candidates, news_lookback_hours, "
             "news_reserve_calls, pm_volume_min, price_max, price_min, rank_by, split_guard, "
-            "top_n, universe",
+            "split_guard_heavy_volume_pct, top_n, universe",
         ),
     ):
         load(path, no_secrets)

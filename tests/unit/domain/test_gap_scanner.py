@@ -453,6 +453,43 @@ def test_split_guard_lets_a_real_twelve_percent_gap_through() -> None:
     assert candidate.gap_pct == Decimal(12)
 
 
+def test_split_guard_flags_a_one_for_seven_reverse_split() -> None:
+    rules = ScanRules(gap_max_pct=Decimal(1000))
+
+    # 2.00 -> 14.00 is +600 %: the 7x price ratio of a 1:7 reverse split
+    rejection = only_rejection(scan(snap("AAA", prev_close="2.00", pm_last="14.00"), rules=rules))
+
+    assert rejection.rule is RejectRule.SPLIT_GUARD
+    assert rejection.detail.startswith("gap 600.00% matches a 1:7 split ratio;")
+
+
+@pytest.mark.parametrize("reverse", [2, 3, 4, 5, 6, 7, 8, 10, 12, 15, 20, 25, 30, 40, 50])
+def test_split_guard_knows_the_common_reverse_splits(reverse: int) -> None:
+    assert looks_like_split(Decimal("1.00"), Decimal(reverse)) == Fraction(reverse)
+
+
+def test_split_guard_lets_a_gap_at_a_split_ratio_through_on_heavy_premarket_volume() -> None:
+    rules = ScanRules(direction=Direction.BOTH)
+
+    # -33.30 % is the 3:2 ratio, but 300,000 shares before the open is 30 % of the ADV: news
+    candidate = only_candidate(
+        scan(snap("AAA", prev_close="30.00", pm_last="20.01", pm_volume=300_000), rules=rules)
+    )
+
+    assert candidate.side is Side.SHORT
+
+
+def test_split_guard_still_flags_the_ratio_on_ordinary_premarket_volume() -> None:
+    rules = ScanRules(direction=Direction.BOTH, split_guard_heavy_volume_pct=Decimal(25))
+
+    # 240,000 shares is 24 % of the 1,000,000 ADV: below the 25 % that would make it news
+    rejection = only_rejection(
+        scan(snap("AAA", prev_close="30.00", pm_last="20.01", pm_volume=240_000), rules=rules)
+    )
+
+    assert rejection.rule is RejectRule.SPLIT_GUARD
+
+
 def test_split_guard_can_be_turned_off() -> None:
     rules = ScanRules(direction=Direction.SHORT, split_guard=False)
 

@@ -108,6 +108,15 @@ class ScanSettings(SettingsSection):
     split_guard: bool = Field(
         default=True, description="Reject a gap that a stock split explains rather than trading."
     )
+    split_guard_heavy_volume_pct: Decimal = Field(
+        default=Decimal(25),
+        ge=0,
+        le=1000,
+        description=(
+            "A gap at a split ratio is still traded when its pre-market volume is at least this "
+            "percent of the average daily volume (news, not an unadjusted split)."
+        ),
+    )
     universe: list[str] = Field(
         default_factory=list,
         max_length=20_000,

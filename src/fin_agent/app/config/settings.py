@@ -279,6 +279,7 @@ class Settings(BaseSettings):
                 rank_by=scan.rank_by,
                 top_n=scan.top_n,
                 split_guard=scan.split_guard,
+                split_guard_heavy_volume_pct=scan.split_guard_heavy_volume_pct,
             ),
             plan=PlanRules(
                 opening_range_minutes=plan.opening_range_minutes,
