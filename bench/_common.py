@@ -290,3 +290,43 @@ def _hiredis() -> bool:
     from redis.utils import HIREDIS_AVAILABLE
 
     return bool(HIREDIS_AVAILABLE)
+
+
+SERVER = Path(__file__).resolve().parent / "finnhub_local.py"
+
+
+@contextlib.contextmanager
+def finnhub_local_process(
+    token: str,
+) -> Iterator[tuple[subprocess.Popen[bytes], dict[str, Any]]]:
+    """bench/finnhub_local.py in a process of its own; yields it and where it listens (its first
+    stdout line); stopped with SIGTERM (then killed) at the end."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(__file__).resolve().parent / "finnhub_local.py"),
+            "--port",
+            "0",
+            "--token",
+            token,
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError("bench/finnhub_local.py exited before it said where it listens")
+        yield proc, json.loads(line)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()

@@ -36,14 +36,12 @@ import contextlib
 import itertools
 import json
 import math
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -51,6 +49,7 @@ from _common import (
     RedisInfo,
     emit,
     environment,
+    finnhub_local_process,
     note,
     parse_args,
     percentile,
@@ -72,7 +71,6 @@ from fin_agent.domain.events import BarsClosed, DomainEvent
 BENCH = "feed"
 REFERENCE_NAME = "bare websockets recv() + json.loads loop"
 TOKEN = "bench-token"  # noqa: S105 - the local server's test key
-HERE = Path(__file__).resolve().parent
 THROUGHPUT_TAPE = {"tape": "ticks", "day": "2013-10-10", "window_ms": 100, "max_trades": 50}
 LATENCY_RATE = 1_000  # frames/s
 LATENCY_TAPE = {"tape": "bars", "align_to": "2013-10-07", "minute_frames": True}
@@ -115,35 +113,9 @@ class Server:
         return [(int(t), float(s)) for t, s in await self.get("sent", id=conn_id)]
 
 
-@contextlib.contextmanager
-def server_process() -> Iterator[tuple[subprocess.Popen[bytes], dict[str, Any]]]:
-    proc = subprocess.Popen(
-        [sys.executable, str(HERE / "finnhub_local.py"), "--port", "0", "--token", TOKEN],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if not line:
-            raise RuntimeError("bench/finnhub_local.py exited before it said where it listens")
-        yield proc, json.loads(line)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
-
-
 @contextlib.asynccontextmanager
 async def local_finnhub() -> AsyncIterator[Server]:
-    with server_process() as (proc, where):
+    with finnhub_local_process(TOKEN) as (proc, where):
         async with aiohttp.ClientSession() as http:
             yield Server(
                 proc,

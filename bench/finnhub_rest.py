@@ -21,26 +21,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import json
 import os
 import platform
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
-from _common import emit, note, percentile, quiet_logs
+from _common import emit, finnhub_local_process, note, percentile, quiet_logs
 
 from fin_agent.adapters.finnhub.rest import FinnhubRest, FinnhubTransport
 from fin_agent.adapters.vendor_http.rate_budget import RateBudget, RateWindow
 from fin_agent.domain.values import symbol
 
-HERE = Path(__file__).resolve().parent
 TOKEN = "bench-token"  # noqa: S105 - the local server's key
 REFERENCE: FinnhubTransport = "aiohttp"
 VALUE: FinnhubTransport = "finnhub-python"
@@ -60,33 +52,6 @@ class Side:
     calls: int = 0
     wall_secs: float = 0.0
     cpu_secs: float = 0.0
-
-
-@contextlib.contextmanager
-def server_process() -> Iterator[str]:
-    """bench/finnhub_local.py in a process of its own; yields its REST base URL."""
-    proc = subprocess.Popen(
-        [sys.executable, str(HERE / "finnhub_local.py"), "--port", "0", "--token", TOKEN],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if not line:
-            raise RuntimeError("bench/finnhub_local.py exited before it said where it listens")
-        yield str(json.loads(line)["rest_url"])
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 def client(rest_url: str, transport: FinnhubTransport) -> FinnhubRest:
@@ -154,7 +119,8 @@ def main() -> None:
     if not 4 <= args.seconds <= 60:
         parser.error("--seconds must be between 4 and 60")
     quiet_logs()
-    with server_process() as rest_url:
+    with finnhub_local_process(TOKEN) as (_, where):
+        rest_url = str(where["rest_url"])
         note(f"local Finnhub REST at {rest_url}; measuring {args.seconds:g} s")
         seq_ref, seq_val, con_ref, con_val = asyncio.run(measure(rest_url, args.seconds))
 

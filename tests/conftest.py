@@ -20,7 +20,7 @@ import asyncpg
 import pytest
 
 from fin_agent.adapters.redis.embedded import find_redis_server
-from support import RedisServer, RedisServerFactory, free_port, in_ci
+from support import RedisServer, RedisServerFactory, in_ci, start_redis
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -115,17 +115,7 @@ def redis_server_factory(tmp_path: Path) -> Iterator[RedisServerFactory]:
 
     def factory(*, appendonly: bool = False) -> RedisServer:
         folder = tmp_path / f"redis-{len(servers)}"
-        for _attempt in range(5):  # the free port may be taken before the server binds it
-            server = RedisServer(binary, folder, free_port(), appendonly=appendonly)
-            servers.append(server)
-            try:
-                server.start()
-            except RuntimeError as error:
-                if "already in use" not in str(error):
-                    raise
-                continue
-            return server
-        raise RuntimeError("no free port for redis-server after 5 attempts")
+        return start_redis(binary, folder, appendonly=appendonly, tried=servers)
 
     yield factory
     for server in servers:

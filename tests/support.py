@@ -129,6 +129,25 @@ def free_port() -> int:
         return port
 
 
+def start_redis(
+    binary: Path, folder: Path, *, appendonly: bool, tried: list[RedisServer] | None = None
+) -> RedisServer:
+    """A redis-server started on a free port, tried again on another when the port was taken
+    before it bound; every server tried goes into `tried` (the caller stops them all)."""
+    for _attempt in range(5):
+        server = RedisServer(binary, folder, free_port(), appendonly=appendonly)
+        if tried is not None:
+            tried.append(server)
+        try:
+            server.start()
+        except RuntimeError as error:
+            if "already in use" not in str(error):
+                raise
+            continue
+        return server
+    raise RuntimeError("no free port for redis-server after 5 attempts")
+
+
 RedisServerFactory = Callable[..., RedisServer]
 
 

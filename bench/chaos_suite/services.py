@@ -21,7 +21,7 @@ import asyncpg
 
 from fin_agent.adapters.redis.embedded import find_redis_server
 from pg_cluster import PostgresCluster, find_pg_bin
-from support import RedisServer, free_port
+from support import RedisServer, start_redis
 
 AGENT_ROLE = "chaos_agent"
 
@@ -103,17 +103,7 @@ async def set_inserts(cluster: PostgresCluster, database: str, *, allowed: bool)
 
 def new_redis(folder: Path, *, appendonly: bool) -> RedisServer:
     """A started redis-server on a free port with its data in `folder`."""
-    binary = find_redis_server()
-    for _attempt in range(5):  # the free port may be taken before the server binds it
-        server = RedisServer(binary, folder, free_port(), appendonly=appendonly)
-        try:
-            server.start()
-        except RuntimeError as error:
-            if "already in use" not in str(error):
-                raise
-            continue
-        return server
-    raise RuntimeError("no free port for redis-server after 5 attempts")
+    return start_redis(find_redis_server(), folder, appendonly=appendonly)
 
 
 def restart_redis_empty(server: RedisServer) -> int:
