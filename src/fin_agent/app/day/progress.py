@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from fin_agent.domain.events import DayStarted, DomainEvent, ReportDaily, ScanCompleted
+from fin_agent.domain.events import DayStarted, DomainEvent, ReportDaily
 from fin_agent.ports.store import Store
 
 
@@ -35,14 +35,16 @@ class RunProgress:
 
 async def read_progress(store: Store, first: date) -> RunProgress:
     """What the store holds of a run that starts at `first` (days before it are another run's)."""
-    events = await store.events(types=[DayStarted.TYPE, ScanCompleted.TYPE, ReportDaily.TYPE])
+    events = await store.events(types=[DayStarted.TYPE, ReportDaily.TYPE])
     return progress_of([e for e in events if e.trading_day >= first])
 
 
 def progress_of(events: Sequence[DomainEvent]) -> RunProgress:
-    """The progress the day-start, scan and report events of a run say."""
+    """The progress the day-start and report events of a run say. A day's start travels in one
+    publish with its scan (`scan_events`), so a started day is a scanned one; the start is read
+    rather than the scan, whose result lists every symbol of the universe."""
     reports = {e.trading_day: e for e in events if isinstance(e, ReportDaily)}
-    scanned = {e.trading_day for e in events if isinstance(e, ScanCompleted)}
+    scanned = {e.trading_day for e in events if isinstance(e, DayStarted)}
     last_report = max(reports, default=None)
     open_days = sorted(
         d for d in scanned if d not in reports and (last_report is None or d > last_report)
