@@ -218,3 +218,50 @@ def test_rate_budget_refuses_windows_that_allow_nothing(
 ) -> None:
     with pytest.raises(ConfigError, match=match):
         RateBudget(windows, margin_secs=margin)
+
+
+@pytest.mark.asyncio
+async def test_rate_budget_counts_a_call_from_its_answer_not_from_when_it_left() -> None:
+    fake = FakeTime()
+    budget = budget_on(fake, (RateWindow(max_calls=2, per_secs=1.0),))
+    answer = asyncio.Event()
+
+    async def slow_call() -> None:
+        async with budget.call():
+            await answer.wait()
+
+    slow = asyncio.create_task(slow_call())
+    await asyncio.sleep(0)  # the slow call leaves at 0 s
+    await budget.acquire()  # an instant call at 0 s
+    fake.now += 0.5
+    answer.set()  # the slow call's answer comes back at 0.5 s
+    await slow
+
+    stamps = await stamps_of(budget, fake, 2)
+
+    # the instant call ages out at 1 s; the slow one at 1.5 s, not at 1 s as if counted on leaving
+    assert stamps == [pytest.approx(1.0), pytest.approx(1.5)]
+
+
+@pytest.mark.asyncio
+async def test_rate_budget_waits_for_an_answer_when_every_place_is_in_flight() -> None:
+    fake = FakeTime()
+    budget = budget_on(fake, (RateWindow(max_calls=1, per_secs=1.0),), margin_secs=0.25)
+    answer = asyncio.Event()
+
+    async def slow_call() -> None:
+        async with budget.call():
+            await answer.wait()
+
+    slow = asyncio.create_task(slow_call())
+    await asyncio.sleep(0)
+    second = asyncio.create_task(budget.acquire())
+    await asyncio.sleep(0)
+    fake.now += 3.0  # no time-based wait can free the place: only the answer
+    assert not second.done()
+
+    answer.set()
+    await asyncio.gather(slow, second)
+
+    assert fake.now - 1000.0 == pytest.approx(3.0 + 1.0 + 0.25)
+    assert budget.stats.waits == 1

@@ -84,8 +84,8 @@ def test_default_urls_user_agent_and_budget_margins_equal_the_adapters() -> None
     assert settings.yahoo.base_url == defaults_of(YahooDailyBars)["base_url"] == YAHOO_BASE_URL
     assert settings.yahoo.user_agent == defaults_of(YahooDailyBars)["user_agent"]
     assert settings.yahoo.user_agent == DEFAULT_USER_AGENT
-    assert settings.finnhub.budget_margin_secs == 0.0
-    assert settings.yahoo.budget_margin_secs == 0.0
+    assert settings.finnhub.budget_margin_secs == 0.25
+    assert settings.yahoo.budget_margin_secs == 0.25
 
 
 def test_default_bar_scan_and_market_keys_equal_the_adapters() -> None:

@@ -193,9 +193,9 @@ class JsonHttpClient:
             self._log.info("http_circuit_open", endpoint=call.endpoint, error=str(exc))
             raise
         try:
-            await self._budget.acquire()
-            self._counts["attempts"] += 1
-            outcome = await self._transport.get(call.path, call.query)
+            async with self._budget.call():
+                self._counts["attempts"] += 1
+                outcome = await self._transport.get(call.path, call.query)
         except BaseException:
             ticket.release()
             raise

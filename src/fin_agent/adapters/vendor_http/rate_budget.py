@@ -1,8 +1,11 @@
 """`RateBudget`: the calls a vendor allows, shared by every caller of that vendor.
 
 A budget holds several sliding windows at once (Finnhub's free plan: 60 calls a minute and 30 a
-second); `acquire()` waits, in arrival order, until every window has room and never drops a call.
-A 429 pauses the whole budget for the server's Retry-After (`pause_for`). `stats` feeds metrics.
+second); `call()` waits, in arrival order, until every window has room and never drops a call.
+A call stays in its windows from the moment it goes until its answer is back, and a window counts
+it from that answer: the server received it somewhere in between, so however long a call waits in
+a connection pool or on the wire, no window the server counts by arrival can overflow. A 429
+pauses the whole budget for the server's Retry-After (`pause_for`). `stats` feeds metrics.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from fin_agent.domain.errors import ConfigError
@@ -67,11 +71,20 @@ class BudgetStats:
     waiting: int
 
 
+class _Stamp:
+    """One call: in flight until `at` is set to the moment its answer came back."""
+
+    __slots__ = ("at",)
+
+    def __init__(self) -> None:
+        self.at: float | None = None
+
+
 class RateBudget:
-    """Sliding windows of calls: `acquire()` before every call, `pause_for()` after every 429.
+    """Sliding windows of calls: `async with call():` around every call, `pause_for()` after 429s.
 
     Waiters are served first come, first served (an `asyncio.Lock` is fair). `margin_secs` keeps a
-    call in its windows a little longer than the vendor would, for the jitter of network latency.
+    call in its windows that much longer still, for a server whose clock runs ahead of ours.
     """
 
     def __init__(
@@ -98,8 +111,10 @@ class RateBudget:
         self._margin = margin_secs
         self._clock = clock
         self._sleep = sleep
-        # Only the newest max_calls stamps of a window can ever hold a caller back.
-        self._stamps = tuple(deque[float](maxlen=w.max_calls) for w in self._windows)
+        # Every call still in flight or answered within the longest window (plus the margin).
+        self._stamps = deque[_Stamp]()
+        self._longest_secs = max(w.per_secs for w in self._windows) + margin_secs
+        self._answered = asyncio.Event()
         self._lock = asyncio.Lock()
         self._paused_until = clock()
         self._acquired = 0
@@ -122,23 +137,48 @@ class RateBudget:
         """The sustained rate the tightest window allows: what a long collection can count on."""
         return min(w.calls_per_minute for w in self._windows)
 
+    @asynccontextmanager
+    async def call(self) -> AsyncIterator[None]:
+        """Wait until every window has room (and no pause is on), then hold one call's place in
+        them while the block runs: the call counts from when the block ends, answered or not."""
+        stamp = await self._take()
+        try:
+            yield
+        finally:
+            stamp.at = self._clock()
+            self._answered.set()
+
     async def acquire(self) -> None:
-        """Wait until every window has room (and no pause is on), then count one call."""
+        """Wait for room, then count one call made at once: for a caller that cannot say when
+        its call was answered (`call()` is exact)."""
+        stamp = await self._take()
+        stamp.at = self._clock()
+        self._answered.set()
+
+    async def _take(self) -> _Stamp:
         self._waiting += 1
         try:
             async with self._lock:
                 started = self._clock()
                 waited = False
-                while (delay := self._delay(self._clock())) > 0:
-                    waited = True
-                    await self._sleep(delay)
-                now = self._clock()
-                for stamps in self._stamps:
-                    stamps.append(now)
+                while True:
+                    self._answered.clear()
+                    delay = self._delay(self._clock())
+                    if delay is None:  # every window is full of calls still in flight
+                        waited = True
+                        await self._answered.wait()
+                    elif delay > 0:
+                        waited = True
+                        await self._sleep(delay)
+                    else:
+                        break
+                stamp = _Stamp()
+                self._stamps.append(stamp)
                 self._acquired += 1
                 if waited:
                     self._waits += 1
-                    self._wait_secs += now - started
+                    self._wait_secs += self._clock() - started
+                return stamp
         finally:
             self._waiting -= 1
 
@@ -152,10 +192,7 @@ class RateBudget:
     def stats(self) -> BudgetStats:
         """A snapshot of the counters and of how full each window is now."""
         now = self._clock()
-        uses = tuple(
-            WindowUse(window=w, used=sum(1 for t in stamps if t > now - w.per_secs))
-            for w, stamps in zip(self._windows, self._stamps, strict=True)
-        )
+        uses = tuple(WindowUse(window=w, used=len(self._counted(w, now))) for w in self._windows)
         return BudgetStats(
             name=self.name,
             windows=uses,
@@ -167,10 +204,26 @@ class RateBudget:
             waiting=self._waiting,
         )
 
-    def _delay(self, now: float) -> float:
-        """Seconds until a call may go, 0 when it may go now."""
+    def _counted(self, window: RateWindow, now: float) -> list[_Stamp]:
+        """The calls `window` still holds at `now`: in flight, or answered within it."""
+        since = now - window.per_secs - self._margin
+        return [stamp for stamp in self._stamps if stamp.at is None or stamp.at > since]
+
+    def _delay(self, now: float) -> float | None:
+        """Seconds until a call may go (0: now), or None until a call in flight is answered."""
+        while self._stamps and (at := self._stamps[0].at) is not None:
+            if at > now - self._longest_secs:
+                break
+            self._stamps.popleft()
         delay = self._paused_until - now
-        for window, stamps in zip(self._windows, self._stamps, strict=True):
-            if len(stamps) == window.max_calls:
-                delay = max(delay, stamps[0] + window.per_secs + self._margin - now)
+        for window in self._windows:
+            held = self._counted(window, now)
+            if len(held) < window.max_calls:
+                continue
+            answered = sorted(s.at for s in held if s.at is not None)
+            # The window frees a place when enough answered calls have aged out of it.
+            excess = len(held) - window.max_calls
+            if excess >= len(answered):
+                return None
+            delay = max(delay, answered[excess] + window.per_secs + self._margin - now)
         return delay

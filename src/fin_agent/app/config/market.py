@@ -211,11 +211,11 @@ class FinnhubSettings(SettingsSection):
         "second); every REST call shares it.",
     )
     budget_margin_secs: float = Field(
-        default=0.0,
+        default=0.25,
         ge=0,
         le=60,
-        description="A call stays in its windows this much longer than Finnhub counts it, "
-        "seconds: slack for network jitter.",
+        description="A call stays in its windows this much longer than from its answer, "
+        "seconds: slack for a server that counts a little late.",
     )
     http: HttpPolicySettings = Field(
         default_factory=HttpPolicySettings, description="Timeouts, retries and breakers."
@@ -370,10 +370,11 @@ class YahooSettings(SettingsSection):
         "these stay well under the rates reported to trigger its 429s.",
     )
     budget_margin_secs: float = Field(
-        default=0.0,
+        default=0.25,
         ge=0,
         le=60,
-        description="A call stays in its windows this much longer, seconds: slack for jitter.",
+        description="A call stays in its windows this much longer than from its answer, "
+        "seconds: slack for a server that counts a little late.",
     )
     http: HttpPolicySettings = Field(
         default_factory=HttpPolicySettings, description="Timeouts, retries and breakers."
