@@ -399,8 +399,11 @@ async def test_a_connection_silent_while_the_market_is_open_is_replaced(server: 
     async with running(feed, Collector()):
         await server.wait_for(lambda: len(server.connections) >= 3, timeout_secs=5)
 
-    assert feed.stats.stale_reconnects >= 2
-    assert feed.stats.reconnects >= 2
+    stats = feed.stats
+    assert stats.stale_reconnects >= 2
+    assert stats.reconnects >= 2
+    # every silent stretch, from the last frame to its replacement, counts as downtime
+    assert stats.downtime_secs >= 0.2 * stats.stale_reconnects
 
 
 @pytest.mark.asyncio
@@ -725,7 +728,7 @@ async def test_market_feed_retries_a_failing_bus_and_drops_nothing(
         feed,
         bus,
         clock=FixedClock(NOW),
-        aggregator=BarAggregator(),
+        aggregator=BarAggregator(lateness_secs=0),
         config=MarketFeedConfig(flush_every_secs=None, retry_initial_secs=0.01),
     )
     market.set_watchlist(["AIG"])
@@ -760,7 +763,7 @@ async def test_market_feed_stops_and_raises_when_publishing_fails_for_good(
         feed,
         BrokenBus(),
         clock=FixedClock(NOW),
-        aggregator=BarAggregator(),
+        aggregator=BarAggregator(lateness_secs=0),
         config=MarketFeedConfig(flush_every_secs=None),
     )
     market.set_watchlist(["AIG"])

@@ -39,7 +39,7 @@ def only(minutes: Sequence[ClosedMinute]) -> ClosedMinute:
 
 
 def test_bar_is_exact_ohlcv_stamped_at_its_utc_start() -> None:
-    agg = BarAggregator()
+    agg = BarAggregator(lateness_secs=0)
     agg.add(
         [
             tick("AAPL", 187.3, 0.5, 100),
@@ -66,7 +66,7 @@ def test_bar_is_exact_ohlcv_stamped_at_its_utc_start() -> None:
 
 
 def test_prices_come_back_as_the_decimal_text_that_was_sent() -> None:
-    agg = BarAggregator()
+    agg = BarAggregator(lateness_secs=0)
     agg.add([tick("X", 0.1 + 0.2, 0, 1), tick("X", 1234.5678, 1, 1), tick("X", 0.0001, 2, 1)])
 
     bar = only(agg.close_all()).bars[0]
@@ -76,7 +76,7 @@ def test_prices_come_back_as_the_decimal_text_that_was_sent() -> None:
 
 
 def test_a_later_trade_of_any_symbol_closes_the_minute_for_every_symbol() -> None:
-    agg = BarAggregator()
+    agg = BarAggregator(lateness_secs=0)
     assert not agg.add([tick("MSFT", 370.1, 5, 10), tick("AAPL", 187.3, 30, 100)])
 
     minute = only(list(agg.add([tick("AAPL", 187.4, 61, 5)])))
@@ -87,7 +87,7 @@ def test_a_later_trade_of_any_symbol_closes_the_minute_for_every_symbol() -> Non
 
 
 def test_open_and_close_follow_trade_times_within_the_minute() -> None:
-    agg = BarAggregator()
+    agg = BarAggregator(lateness_secs=0)
     agg.add([tick("A", 10.0, 30, 1), tick("A", 11.0, 50, 1), tick("A", 9.0, 1, 1)])
     agg.add([tick("A", 10.5, 40, 1)])  # between: neither first nor last
 
@@ -103,7 +103,7 @@ def test_open_and_close_follow_trade_times_within_the_minute() -> None:
 
 
 def test_same_millisecond_trades_keep_arrival_order() -> None:
-    agg = BarAggregator()
+    agg = BarAggregator(lateness_secs=0)
     agg.add([tick("A", 10.0, 1, 1), tick("A", 10.2, 1, 1), tick("A", 10.1, 1, 1)])
 
     bar = only(agg.close_all()).bars[0]
@@ -112,7 +112,7 @@ def test_same_millisecond_trades_keep_arrival_order() -> None:
 
 
 def test_a_trade_of_a_closed_minute_is_late_counted_and_dropped() -> None:
-    agg = BarAggregator()
+    agg = BarAggregator(lateness_secs=0)
     agg.add([tick("A", 10.0, 1, 100)])
     first = only(list(agg.add([tick("A", 10.1, 61, 1)])))
 
@@ -154,8 +154,19 @@ def test_lateness_holds_the_minute_until_trade_time_passes_its_end_plus_lateness
     assert minute.bars[0].volume == 2
 
 
+def test_by_default_trades_out_of_order_across_frames_land_in_their_own_minute() -> None:
+    agg = BarAggregator()  # the default lateness: 2 s of trade time
+    agg.add([tick("A", 10.0, 59.8, 100)])
+    agg.add([tick("B", 20.0, 60.1, 50)])  # a frame of the next minute arrives first...
+    agg.add([tick("A", 10.5, 59.7, 200)])  # ...then a trade 0.4 s older, of the minute before
+    minute = only(list(agg.add([tick("B", 20.1, 62.0, 1)])))
+
+    assert [(b.symbol, b.volume, b.close) for b in minute.bars] == [("A", 300, Decimal("10.0"))]
+    assert agg.stats.late == 0
+
+
 def test_flush_closes_minutes_that_ended_by_now_and_no_others() -> None:
-    agg = BarAggregator()
+    agg = BarAggregator(lateness_secs=0)
     agg.add([tick("A", 10.0, 30, 1)])
 
     assert not agg.flush(T0 + timedelta(seconds=59.999))
@@ -168,11 +179,11 @@ def test_flush_closes_minutes_that_ended_by_now_and_no_others() -> None:
 
 def test_flush_refuses_a_naive_time() -> None:
     with pytest.raises(DataError, match="timezone-aware UTC"):
-        BarAggregator().flush(datetime(2024, 1, 2, 14, 31))  # noqa: DTZ001 - the case under test
+        BarAggregator(lateness_secs=0).flush(datetime(2024, 1, 2, 14, 31))  # noqa: DTZ001 - the case under test
 
 
 def test_minutes_close_in_order_across_a_gap() -> None:
-    agg = BarAggregator()
+    agg = BarAggregator(lateness_secs=0)
     agg.add([tick("A", 10.0, 1, 1)])
 
     closed = [*agg.add([tick("B", 5.0, 70, 1), tick("A", 10.5, 600, 1)])]
@@ -203,7 +214,7 @@ def test_domain_trades_aggregate_like_ticks() -> None:
         Trade(symbol=Symbol("AAPL"), price=Decimal("187.30"), size=10, at=T0),
         Trade(symbol=Symbol("AAPL"), price=Decimal("187.35"), size=5, at=T0 + timedelta(seconds=3)),
     ]
-    agg = BarAggregator()
+    agg = BarAggregator(lateness_secs=0)
     agg.add_trades(trades)
 
     bar = only(agg.close_all()).bars[0]
@@ -213,7 +224,7 @@ def test_domain_trades_aggregate_like_ticks() -> None:
 
 
 def test_stats_count_what_happened() -> None:
-    agg = BarAggregator()
+    agg = BarAggregator(lateness_secs=0)
     agg.add([tick("A", 1.0, 1, 1), tick("B", 2.0, 2, 1)])
     agg.add([tick("A", 1.0, 61, 1)])
 
@@ -295,7 +306,7 @@ def test_aig_ticks_give_lean_minute_volume_within_one_percent_each_day(
 @pytest.mark.data
 def test_aig_bars_from_ticks_are_consistent_and_cover_every_lean_minute(shared_data: Path) -> None:
     ticks = _aig_ticks(shared_data)
-    agg = BarAggregator()
+    agg = BarAggregator(lateness_secs=0)
 
     minutes = [*agg.add(ticks[:100_000]), *agg.add(ticks[100_000:]), *agg.close_all()]
 

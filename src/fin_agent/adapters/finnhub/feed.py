@@ -236,7 +236,9 @@ class FinnhubTradeFeed:
         self._subscribed = set()
         if not stopping:
             self._disconnects += 1
-            self._down_since = time.perf_counter()
+            # Down since the last frame: a connection that went silent before it was found out
+            # (the stale watchdog) was no use for that whole time.
+            self._down_since = self._last_frame or time.perf_counter()
 
     async def _serve(self, ws: ClientConnection, sink: Sink, stop: asyncio.Event) -> None:
         """Subscribe, then receive until the connection ends or `stop` is set."""

@@ -98,7 +98,7 @@ class BarAggregator:
     """Turns trades into 1-minute bars stamped at their UTC start (see the module docstring)."""
 
     def __init__(
-        self, *, lateness_secs: float = 0.0, exclude_conditions: Collection[str] = ()
+        self, *, lateness_secs: float = 2.0, exclude_conditions: Collection[str] = ()
     ) -> None:
         if lateness_secs < 0:
             raise ConfigError(f"bar lateness_secs must be 0 or more, got {lateness_secs}")

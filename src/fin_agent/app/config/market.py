@@ -293,11 +293,12 @@ class FeedSettings(SettingsSection):
         description="Frames received but not yet read that the connection buffers.",
     )
     lateness_secs: float = Field(
-        default=0.0,
+        default=2.0,
         ge=0,
         le=60,
         description="A minute closes once trades this far past its end arrive, seconds "
-        "(0: the first trade of a later minute closes it).",
+        "(0: the first trade of a later minute closes it; a consolidated feed delivers trades "
+        "up to about half a second out of order across frames). Later trades are counted as late.",
     )
     exclude_conditions: list[ConditionCode] = Field(
         default_factory=list,
