@@ -13,6 +13,8 @@ WebSocket, as `wss://ws.finnhub.io?token=KEY`: `ws://HOST:PORT/?token=KEY`, HTTP
 token. `{"type":"subscribe","symbol":S}` / `unsubscribe` change the connection's subscriptions;
 trades go out as `{"type":"trade","data":[{"s","p","t","v","c"}, ...]}`, several per frame, only
 of symbols the connection subscribed; `{"type":"ping"}` every `ping_every_secs` and on demand.
+With `one_connection_per_key`, a second connection on a key in use is accepted and closed at
+once (as Finnhub drops it), counted in `in_use_refused`.
 
 REST, under `http://HOST:PORT/api/v1`: `/quote`, `/company-news`, `/stock/market-status`,
 `/stock/market-holiday`, `/stock/profile2`; the key must come in the `X-Finnhub-Token` header
@@ -454,9 +456,12 @@ class LocalFinnhub:
         host: str = "127.0.0.1",
         port: int = 0,
         ping_every_secs: float | None = None,
+        one_connection_per_key: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.token = token
+        self.one_connection_per_key = one_connection_per_key
+        self.in_use_refused = 0
         self.host = host
         self.port = port
         self.ping_every_secs = ping_every_secs
@@ -641,6 +646,11 @@ class LocalFinnhub:
             return web.json_response({"error": "Invalid API key"}, status=401)
         ws = web.WebSocketResponse(autoping=True, compress=False, max_msg_size=1 << 20)
         await ws.prepare(request)
+        if self.one_connection_per_key and any(c.token == token for c in self.open_connections):
+            self.in_use_refused += 1
+            await ws.close(code=1008, message=b"key in use")
+            await self._notify()
+            return ws
         conn = Connection(next(self._ids), ws, request, token)
         self.connections[conn.id] = conn
         if self.ping_every_secs is not None:

@@ -284,8 +284,15 @@ async def test_every_one_of_100_forced_disconnects_is_followed_by_a_full_resubsc
     feed.set_watchlist(wanted)
     sink = Collector()
 
+    async def serving(reconnects: int) -> None:
+        """Finnhub pings now and then: a connection counts as up once a frame arrives."""
+        await server.send_ping()
+        await eventually(lambda: feed.stats.reconnects == reconnects, "a frame on the connection")
+        await eventually(lambda: feed.stats.pings == reconnects + 1, "the ping read")
+
     async with running(feed, sink):
         await server.wait_for(subscribed(server, wanted))
+        await serving(0)
         for i in range(100):
             before = server.latest.id
             if i % 10 == 3:  # the watchlist changes now and then, right before a drop
@@ -303,6 +310,7 @@ async def test_every_one_of_100_forced_disconnects_is_followed_by_a_full_resubsc
             assert sorted(conn.received) == sorted(
                 f'{{"type": "subscribe", "symbol": "{name}"}}' for name in wanted
             ), f"drop {i + 1}: resubscribed more or less than the watchlist"
+            await serving(i + 1)
         await server.send_trades([trade(local, name, 10.0, T) for name in sorted(wanted)])
         await eventually(lambda: feed.stats.trades == len(wanted), "trades after the last drop")
 
@@ -319,12 +327,16 @@ async def test_a_clean_close_by_the_server_is_a_drop_too(server: Any) -> None:
 
     async with running(feed, Collector()):
         await server.wait_for(subscribed(server, {"AIG"}))
+        await server.send_ping()
+        await eventually(lambda: feed.stats.pings == 1, "the first connection serving")
         assert await server.close_all(code=1001) == 1
         await server.wait_for(
             lambda: len(server.connections) == 2 and subscribed(server, {"AIG"})()
         )
+        await server.send_ping()
+        await eventually(lambda: feed.stats.pings == 2, "the second connection serving")
 
-    assert feed.stats.reconnects == 1
+    assert (feed.stats.reconnects, feed.stats.disconnects) == (1, 1)
 
 
 @pytest.mark.asyncio
@@ -368,7 +380,33 @@ async def test_backoff_keeps_growing_while_connections_drop_right_away(server: A
             await flapper
 
     assert 4 <= len(server.connections) <= 11  # not reset by a connection that did not last
-    assert feed.stats.reconnects == len(server.connections) - 1
+    # dropped before any frame: refused attempts (as Finnhub drops a second connection on a key
+    # in use), not reconnects; the last one may still be open when the feed stops
+    stats = feed.stats
+    assert (stats.reconnects, stats.disconnects) == (0, 0)
+    assert len(server.connections) - 1 <= stats.connect_failures <= len(server.connections)
+
+
+@pytest.mark.asyncio
+async def test_a_second_connection_refused_on_a_key_in_use_is_no_reconnect(
+    local: ModuleType,
+) -> None:
+    async with local.LocalFinnhub(token=API_KEY, one_connection_per_key=True) as server:
+        other = FinnhubTradeFeed(fast(server.ws_url), API_KEY)  # another program on the key
+        other.set_watchlist(["AIG"])
+        config = fast(server.ws_url, backoff_initial_secs=0.05, backoff_max_secs=0.2)
+        feed = FinnhubTradeFeed(config, API_KEY, rng=random.Random(3))
+        feed.set_watchlist(["AIG"])
+        async with running(other, Collector()):
+            await server.wait_for(lambda: len(server.open_connections) == 1)
+            async with running(feed, Collector()):
+                await server.wait_for(lambda: server.in_use_refused >= 3, timeout_secs=5)
+                await asyncio.sleep(0.3)
+                stats = feed.stats
+
+    assert (stats.reconnects, stats.disconnects) == (0, 0)
+    assert stats.connect_failures >= 3
+    assert stats.downtime_secs >= 0.3  # down from the first attempt, not a string of short blips
 
 
 @pytest.mark.asyncio
@@ -401,7 +439,8 @@ async def test_a_connection_silent_while_the_market_is_open_is_replaced(server: 
 
     stats = feed.stats
     assert stats.stale_reconnects >= 2
-    assert stats.reconnects >= 2
+    # each replaced connection was up (only silent); the last was not yet serving at the stop
+    assert stats.reconnects == stats.stale_reconnects - 1
     # every silent stretch, from the last frame to its replacement, counts as downtime
     assert stats.downtime_secs >= 0.2 * stats.stale_reconnects
 

@@ -8,6 +8,11 @@ for a while, so a flapping server is never stormed. A connection silent for `sta
 while the market is open is closed and replaced. A malformed frame is counted and logged (at most
 once per `malformed_log_every_secs`, with a sample), never fatal.
 
+A connection counts as up from its first frame (a trade or a ping), or once it has lasted
+`healthy_after_secs`: one the server closes before either (Finnhub accepts a second connection on
+a key in use, then drops it) is a refused attempt, not a reconnect, and the outage goes on.
+Downtime runs from the last frame received before a drop to the first frame after it.
+
 The API key goes in the URL (`?token=`), as Finnhub requires for WebSockets, so the URL is never
 logged: log lines name the host only, exception texts are masked, and the `websockets` library
 logs through a masking adapter (its debug lines would show the request line).
@@ -83,6 +88,9 @@ class FinnhubTradeFeed:
         self._from_idle = False  # the next connection follows an idle spell, not a drop
         self._connected = False
         self._ever_connected = False
+        self._proven = False  # the current connection has shown it serves (a frame, or its age)
+        self._closed_by_us = False  # the watchdog closed it: it was up, only silent
+        self._connected_at = 0.0
         self._running = False
         self._reconnects = 0
         self._connect_failures = 0
@@ -211,29 +219,48 @@ class FinnhubTradeFeed:
 
     def _mark_up(self) -> float:
         now = time.perf_counter()
+        self._connected = True
+        self._proven = self._closed_by_us = False
+        self._connected_at = self._last_frame = now
+        log.info("feed_connected", host=self._host, symbols=len(self._watched))
+        return now
+
+    def _prove(self, at: float) -> None:
+        """The connection serves (since `at`): the outage before it ends, a reconnect counts."""
+        self._proven = True
         outage = None
         if self._down_since is not None:
-            outage = now - self._down_since
+            outage = max(0.0, at - self._down_since)
             self._downtime += outage
             self._down_since = None
         if self._ever_connected and not self._from_idle:
             self._reconnects += 1
         self._from_idle = False
         self._ever_connected = True
-        self._connected = True
-        self._last_frame = now
         log.info(
-            "feed_connected",
+            "feed_serving",
             host=self._host,
             reconnects=self._reconnects,
             outage_secs=None if outage is None else round(outage, 3),
-            symbols=len(self._watched),
         )
-        return now
 
     def _mark_down(self, *, stopping: bool) -> None:
         self._connected = False
         self._subscribed = set()
+        if not self._proven and not stopping:
+            lasted = time.perf_counter() - self._connected_at
+            if not self._closed_by_us and lasted < self.config.healthy_after_secs:
+                self._connect_failures += 1
+                if self._down_since is None:
+                    self._down_since = self._connected_at
+                log.warning(
+                    "feed_connection_refused",
+                    host=self._host,
+                    after_secs=round(lasted, 3),
+                    detail="closed by the server before any frame: is the key in use elsewhere?",
+                )
+                return
+            self._prove(self._connected_at)  # it was up, only silent
         if not stopping:
             self._disconnects += 1
             # Down since the last frame: a connection that went silent before it was found out
@@ -272,6 +299,8 @@ class FinnhubTradeFeed:
                 now = perf()
                 self._last_frame = now
                 ticks = decode(message, self._watched)
+                if not self._proven and decoder.server_error is None:
+                    self._prove(now)
                 if decoder.problem is not None:
                     self._log_problem()
                 if decoder.server_error is not None:
@@ -349,6 +378,7 @@ class FinnhubTradeFeed:
             silent = time.perf_counter() - (self._last_frame or 0.0)
             if silent >= limit_secs and not self._in_sink and self._market_open():
                 self._stale += 1
+                self._closed_by_us = True
                 log.warning("feed_stale", host=self._host, silent_secs=round(silent, 1))
                 await ws.close(4000, "no frame while the market is open")
                 return

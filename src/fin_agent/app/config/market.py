@@ -277,7 +277,8 @@ class FeedSettings(SettingsSection):
         default=10.0,
         ge=0,
         le=3600,
-        description="A connection up this long resets the reconnect backoff, seconds.",
+        description="A connection up this long resets the reconnect backoff and counts as up even "
+        "without a frame, seconds (one dropped sooner, frameless, is a refused attempt).",
     )
     stale_after_secs: float | None = Field(
         default=60.0,
