@@ -176,7 +176,7 @@ class Settings(BaseSettings):
     )
     api_token: SecretStr | None = Field(
         default=None,
-        min_length=16,
+        min_length=12,
         description="Bearer token of the HTTP API (/api/*, /metrics), required when http.host is "
         "not a loopback address (environment or secret file only).",
     )
@@ -220,7 +220,7 @@ class Settings(BaseSettings):
                     ("api_token",),
                     f"http.host {self.http.host} is not a loopback address but api_token is not "
                     "set, so the API and /metrics would be open to the network",
-                    "set FIN_AGENT_API_TOKEN or write a token (16+ characters) to a file named "
+                    "set FIN_AGENT_API_TOKEN or write a token (12+ characters) to a file named "
                     f"api_token in secrets_dir ({self.secrets_dir}), or set http.host to "
                     "127.0.0.1",
                 )

@@ -218,11 +218,12 @@ class TradingDay:
             return
         self._adopt()  # a minute boundary is a decision point: a pending config applies here
         minute = bars[0].start
-        events: list[DomainEvent] = await self._decide_commands(minute)
+        events: list[DomainEvent] = []
         if self._entry_guard is not None:
             events += self.state.guard(self._entry_guard(), minute)
         if minute >= self.times.range_ends_at:
             events += self._traced(self.state.plan(minute))
+        events += await self._decide_commands(minute)  # before any entry of this minute
         if minute >= self.times.flatten_at and not self._flattened:
             await self._flatten(minute)
         if minute >= self.times.entries_until:
