@@ -149,6 +149,7 @@ async def run_agent(
     out: TextIO,
     keep_serving: bool = False,
     config_path: Path | None = None,
+    pace_secs: float = 0.0,
 ) -> int:
     """The running agent on a simulated market: sessions back to back until `days` are done or
     SIGINT/SIGTERM. A signal lets the session in progress finish (flattened, reported) first."""
@@ -174,7 +175,9 @@ async def run_agent(
             day += timedelta(days=1)
             if session is None:
                 continue
-            equity = _reported(out, await run_session(container, session, equity))
+            equity = _reported(
+                out, await run_session(container, session, equity, pace_secs=pace_secs)
+            )
             done += 1
             trimmed = await container.bus.trim(settings.bus.retain_hours * 3600)
             if any(trimmed.values()):
