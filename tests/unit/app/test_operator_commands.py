@@ -23,6 +23,7 @@ from fin_agent.app.day.agent import Agent
 from fin_agent.app.day.commands import NO_DAY, CommandRequest, OperatorDesk
 from fin_agent.app.day.ports import DayPorts
 from fin_agent.app.day.trading_day import TradingDay
+from fin_agent.app.observability.notifications import notification_for
 from fin_agent.domain.day_times import DayTimes
 from fin_agent.domain.events import (
     CommandKind,
@@ -40,6 +41,7 @@ from fin_agent.domain.risk_engine import RiskReason, TradingState
 from fin_agent.domain.rules import Strategy
 from fin_agent.domain.trade_plan import PlanState
 from fin_agent.domain.values import Bar, DailyBar, Premarket, symbol
+from fin_agent.ports.notifier import NotificationKind
 
 NY = ZoneInfo("America/New_York")
 DAY = date(2025, 3, 4)
@@ -333,3 +335,19 @@ async def test_a_command_with_no_day_running_is_refused_at_once() -> None:
     [refused] = of_type(bus, OperatorCommandRefused)
     assert (refused.command_id, refused.reason) == ("k1", NO_DAY)
     assert len(of_type(bus, OperatorCommand)) == 1
+
+
+def test_a_commands_outcome_is_notified_as_an_operator_command() -> None:
+    applied = OperatorCommandApplied(
+        id=OperatorCommandApplied.id_for("n1"), occurred_at=et(10, 0), trading_day=DAY,
+        command_id="n1", kind=CommandKind.HALT, detail="trading halted: no new entries",
+    )  # fmt: skip
+
+    message = notification_for(applied)
+
+    assert message is not None
+    assert (message.kind, message.title) == (
+        NotificationKind.OPERATOR_COMMAND,
+        "Operator halt applied",
+    )
+    assert message.text == "trading halted: no new entries"

@@ -631,11 +631,27 @@ def test_sign_in_refuses_a_client_past_five_wrong_passwords_a_minute(
     dashboard_env.setenv("FIN_AGENT_DASHBOARD_PASSWORD", "hunter2-secret")
     at = open_app(agent.url, dashboard_env)
     for _ in range(5):
-        at.text_input(key="password").set_value("wrong").run()
+        at.text_input(key="password").input("wrong")
         at.button[0].click().run()
         assert "Wrong password." in texts(at)
 
-    at.text_input(key="password").set_value("hunter2-secret").run()
+    at.text_input(key="password").input("hunter2-secret")  # right, but too late
     at.button[0].click().run()
 
     assert "Too many wrong passwords: try again in" in texts(at)
+
+
+def test_an_expired_sign_in_asks_for_the_password_again(
+    agent: FakeAgent, dashboard_env: pytest.MonkeyPatch
+) -> None:
+    dashboard_env.setenv("FIN_AGENT_DASHBOARD_PASSWORD", "hunter2-secret")
+    dashboard_env.setenv("FIN_AGENT_DASHBOARD__SESSION_TTL_MINS", "1")
+    at = open_app(agent.url, dashboard_env)
+    at.text_input(key="password").input("hunter2-secret")
+    at.button[0].click().run()
+    assert "Agent ready" in texts(at)
+
+    at.session_state["authenticated_at"] -= 61  # signed in 61 s earlier than it was
+    at.run()
+
+    assert "Your session expired: sign in again." in texts(at)
