@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -19,11 +20,15 @@ from fin_agent.adapters.memory import (
     InMemoryNews,
     InMemoryStore,
 )
+from fin_agent.app.bootstrap import build_simulation, running
+from fin_agent.app.config.settings import load_settings
 from fin_agent.app.day.agent import Agent
+from fin_agent.app.day.audit import audit_day
 from fin_agent.app.day.commands import NO_DAY, CommandRequest, OperatorDesk
 from fin_agent.app.day.ports import DayPorts
 from fin_agent.app.day.trading_day import TradingDay
 from fin_agent.app.observability.notifications import notification_for
+from fin_agent.app.runner import run_session
 from fin_agent.domain.day_times import DayTimes
 from fin_agent.domain.events import (
     CommandKind,
@@ -44,6 +49,7 @@ from fin_agent.domain.values import Bar, DailyBar, Premarket, symbol
 from fin_agent.ports.notifier import NotificationKind
 
 NY = ZoneInfo("America/New_York")
+REPO = Path(__file__).resolve().parents[3]
 DAY = date(2025, 3, 4)
 D = Decimal
 E = TypeVar("E", bound=DomainEvent)
@@ -351,3 +357,28 @@ def test_a_commands_outcome_is_notified_as_an_operator_command() -> None:
         "Operator halt applied",
     )
     assert message.text == "trading halted: no new entries"
+
+
+@pytest.mark.asyncio
+async def test_an_audit_replays_a_recorded_days_operator_commands_where_it_decided_them(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(
+        REPO / "config.yaml", environ={"FIN_AGENT_DATA_DIR": str(tmp_path)}, secrets_dir=tmp_path
+    )
+    container = await build_simulation(settings, bus="memory", store="memory")
+    session = container.calendar.session(settings.simulator.start_date)
+    assert session is not None
+    halt = OperatorCommand(
+        id=OperatorCommand.id_for("a1"), occurred_at=session.open, trading_day=session.day,
+        command_id="a1", kind=CommandKind.HALT, reason="audit me",
+    )  # fmt: skip
+    async with running(container):
+        await run_session(container, session, D(100_000), commands=[(session.open, halt)])
+        await container.store.write([halt])  # stored as the bus's coordinator stores it
+
+        result = await audit_day(container.store, settings, session.day)
+        halted = await container.store.events(day=session.day, types=[RiskStateChanged.TYPE])
+
+    assert [e.current for e in halted if isinstance(e, RiskStateChanged)] == [TradingState.HALTED]
+    assert result.matches, result.differences

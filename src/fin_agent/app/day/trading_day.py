@@ -78,6 +78,7 @@ class TradingDay:
         self._entry_guard = entry_guard
         self._flattened = False
         self._commands: list[OperatorCommand] = []  # operator commands for the next decision
+        self._scheduled: list[tuple[datetime, OperatorCommand]] = []  # an audit's, by instant
         self.traces = SymbolTraces()
         if live is not None:
             self.state.config_version = live.version
@@ -278,8 +279,15 @@ class TradingDay:
         self._commands.append(command)
         return True
 
+    def schedule_commands(self, commands: Sequence[tuple[datetime, OperatorCommand]]) -> None:
+        """Queue each command at the decision point of its instant (an audit replaying the
+        commands a recorded day decided, where it decided them)."""
+        self._scheduled = sorted([*self._scheduled, *commands], key=lambda c: c[0])
+
     async def _decide_commands(self, at: datetime) -> list[DomainEvent]:
         """Decide the queued operator commands at `at` and give the broker their work."""
+        while self._scheduled and self._scheduled[0][0] <= at:
+            self.take_command(self._scheduled.pop(0)[1])
         commands, self._commands = self._commands, []
         events: list[DomainEvent] = []
         for command in commands:
