@@ -7,6 +7,8 @@ above the page chosen in the sidebar. Everything comes from the agent's HTTP API
 from __future__ import annotations
 
 import sys
+import time
+import uuid
 from pathlib import Path
 
 _ROOT = str(Path(__file__).resolve().parents[1])
@@ -19,10 +21,12 @@ from dashboard import ui  # noqa: E402
 from dashboard.banner import banner  # noqa: E402
 from dashboard.client import AgentClient, Unreachable  # noqa: E402
 from dashboard.config import load_config  # noqa: E402
+from dashboard.login_limit import LoginLimiter  # noqa: E402
 from fin_agent.domain.errors import ConfigError  # noqa: E402
 
 VIEWS = Path(__file__).parent / "views"
 AUTH_KEY = "authenticated"
+AUTH_AT_KEY = "authenticated_at"
 STYLE = """<style>
 [data-testid="stMetricValue"] { font-size: 1.65rem; font-variant-numeric: tabular-nums; }
 [data-testid="stMetricLabel"] p { font-size: 0.8rem; text-transform: uppercase;
@@ -45,25 +49,57 @@ def _configure() -> bool:
         )
         return False
     st.session_state[ui.CONFIG_KEY] = config
-    st.session_state[ui.CLIENT_KEY] = AgentClient(config.agent_url)
+    token = config.api_token.get_secret_value() if config.api_token else None
+    st.session_state[ui.CLIENT_KEY] = AgentClient(config.agent_url, token=token)
     return True
 
 
+@st.cache_resource
+def _limiter(per_minute: int) -> LoginLimiter:
+    """One limiter for every session of this process (a new tab is no way around it)."""
+    return LoginLimiter(per_minute)
+
+
+def _client_key() -> str:
+    """Who is signing in: the browser's address (a session of its own when unknown)."""
+    address: object = st.context.ip_address
+    if isinstance(address, str) and address:
+        return address
+    return str(st.session_state.setdefault("client_key", f"session:{uuid.uuid4()}"))
+
+
 def _signed_in() -> bool:
-    """True once the password was given (or when none is set); else shows the sign-in form."""
+    """True once the password was given (or when none is set) and the sign-in has not expired;
+    else shows the sign-in form, refusing a client past its wrong attempts for the minute."""
     config = ui.config()
-    if config.password is None or st.session_state.get(AUTH_KEY):
+    if config.password is None:
         return True
+    signed_at = st.session_state.get(AUTH_AT_KEY)
+    if st.session_state.get(AUTH_KEY) and signed_at is not None:
+        if time.monotonic() - float(signed_at) < config.session_ttl_mins * 60:
+            return True
+        st.session_state.pop(AUTH_KEY, None)  # expired: ask again
+        st.info("Your session expired: sign in again.", icon=":material/timer_off:")
+    limiter, client = _limiter(config.login_attempts_per_min), _client_key()
     _, middle, _ = st.columns([1, 1, 1])
     with middle, st.form("sign_in"):
         st.markdown("### :material/candlestick_chart: fin_agent")
         given = st.text_input("Password", type="password", key="password")
         if st.form_submit_button("Sign in", type="primary"):
-            if config.password_matches(given):
+            wait = limiter.wait_secs(client)
+            if wait > 0:
+                st.error(
+                    f"Too many wrong passwords: try again in {wait:.0f} s.", icon=":material/lock:"
+                )
+            elif config.password_matches(given):
+                limiter.succeeded(client)
                 st.session_state[AUTH_KEY] = True
+                st.session_state[AUTH_AT_KEY] = time.monotonic()
                 st.session_state.pop("password", None)
                 st.rerun()
-            st.error("Wrong password.", icon=":material/lock:")
+            else:
+                limiter.failed(client)
+                st.error("Wrong password.", icon=":material/lock:")
     return False
 
 
@@ -95,6 +131,7 @@ def _pages() -> dict[str, list[st.Page]]:
             page("positions", "Positions & P&L", ":material/show_chart:"),
         ],
         "Operations": [
+            page("control", "Control", ":material/front_hand:"),
             page("events", "Event log", ":material/list_alt:"),
             page("dead_letters", "Dead letters", ":material/mark_email_unread:"),
             page("system", "Config & schedule", ":material/settings:"),

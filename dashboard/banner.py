@@ -109,6 +109,10 @@ def banner() -> None:
         return
     status = agent.status()
     _strip(ready, status if isinstance(status, dict) else {})
+    last = status.get("last_command") if isinstance(status, dict) else None
+    if isinstance(last, dict):  # the latest operator command's outcome
+        when = clock(last.get("occurred_at"), ui.zone())
+        st.caption(f":material/front_hand: {when} · {last.get('summary')}")
     if isinstance(ready, Readiness) and not ready.ready:
         reasons = "; ".join(f"**{name}**: {why}" for name, why in ready.failing.items())
         st.error(f"Not ready: {reasons}", icon=":material/block:")

@@ -68,9 +68,22 @@ class Readiness:
 class AgentClient:
     """Reads the agent's API at `base_url` (e.g. http://127.0.0.1:8080) with a timeout per call."""
 
-    def __init__(self, base_url: str, *, timeout_secs: float = DEFAULT_TIMEOUT_SECS) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout_secs: float = DEFAULT_TIMEOUT_SECS,
+        token: str | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_secs = timeout_secs
+        self._token = token
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        return headers
 
     def __repr__(self) -> str:
         return f"AgentClient({self.base_url!r})"
@@ -84,7 +97,7 @@ class AgentClient:
         if query:
             url += "?" + urllib.parse.urlencode({k: str(v) for k, v in query.items()})
         # The URL is the agent's, from config: http(s) only (S310 warns about file: URLs).
-        request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
+        request = urllib.request.Request(url, headers=self._headers())  # noqa: S310
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_secs) as reply:  # noqa: S310
                 body = reply.read()
@@ -194,6 +207,44 @@ class AgentClient:
     def config(self) -> JSON | Unreachable:
         """`/api/config`: the effective config as YAML, secrets masked."""
         return self._object("/api/config")
+
+    def command(
+        self,
+        command: str,
+        command_id: str,
+        *,
+        reason: str = "",
+        symbol: str = "",
+        plan_id: str = "",
+    ) -> JSON | Unreachable:
+        """`POST /api/commands`: an operator command (halt, resume, flatten, cancel) under the
+        idempotency key `command_id`; the agent answers 202 with the command id."""
+        body = {"command": command, "reason": reason, "source": "dashboard"}
+        if symbol:
+            body["symbol"] = symbol
+        if plan_id:
+            body["plan_id"] = plan_id
+        url = self.base_url + "/api/commands"
+        headers = {
+            **self._headers(),
+            "Content-Type": "application/json",
+            "Idempotency-Key": command_id,
+        }
+        data = json.dumps(body).encode()
+        request = urllib.request.Request(url, data=data, headers=headers)  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_secs) as reply:  # noqa: S310
+                decoded: object = json.loads(reply.read())
+        except urllib.error.HTTPError as exc:
+            text = exc.read().decode("utf-8", "replace").strip()
+            return Unreachable(url, text[:300] or exc.reason or "error", exc.code)
+        except (OSError, ValueError) as exc:
+            return Unreachable(url, _why(exc))
+        return decoded if isinstance(decoded, dict) else Unreachable(url, "expected an object")
+
+    def command_outcome(self, command_id: str) -> JSON | Unreachable:
+        """`/api/commands/ID`: applied or refused (with why), pending, or unknown."""
+        return self._object(f"/api/commands/{urllib.parse.quote(command_id)}")
 
     def schedule(self, limit: int = 10) -> JSON | Unreachable:
         """`/api/schedule`: the next scheduled runs, soonest first."""

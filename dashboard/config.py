@@ -28,6 +28,10 @@ class DashboardConfig:
     agent_url: str
     password: SecretStr | None = field(default=None, repr=False)
     timezone: str = "America/New_York"
+    api_token: SecretStr | None = field(default=None, repr=False)
+    """The agent's bearer token (the `api_token` secret), sent with every request."""
+    session_ttl_mins: int = 480
+    login_attempts_per_min: int = 5
 
     def password_matches(self, given: str) -> bool:
         """Whether `given` is the password, compared in constant time; True when none is set."""
@@ -66,4 +70,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> DashboardConfig:
         agent_url=agent_url_of(settings, environ),
         password=settings.dashboard_password,
         timezone=settings.timezone,
+        api_token=settings.api_token,
+        session_ttl_mins=settings.dashboard.session_ttl_mins,
+        login_attempts_per_min=settings.dashboard.login_attempts_per_min,
     )

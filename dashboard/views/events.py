@@ -28,6 +28,9 @@ TYPES = [
     "error.raised",
     "report.daily",
     "config.changed",
+    "operator.command",
+    "operator.command_applied",
+    "operator.command_refused",
     "scan.snapshot_taken",
     "market.bars_closed",
 ]

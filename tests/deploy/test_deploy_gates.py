@@ -420,8 +420,10 @@ def test_settings_read_the_mounted_secrets_and_each_service_config_loads(tmp_pat
         assert "FIN_AGENT_SECRETS_DIR" not in environ, f"{name}: compose mounts secrets elsewhere"
         loaded[name] = load_settings(REPO / "config.yaml", environ=environ, secrets_dir=folder)
     agent, dashboard = loaded["agent"], loaded["dashboard"]
-    # The dashboard needs no secret to start: its settings show where both services look.
+    # The dashboard needs only the api_token (the agent listens off loopback) to start: its
+    # settings show where both services look.
     environ = {**image_env, **{k: str(v) for k, v in services["dashboard"]["environment"].items()}}
+    environ["FIN_AGENT_API_TOKEN"] = "test-api_token"
     secrets_dir = load_settings(REPO / "config.yaml", environ=environ).secrets_dir
     assert secrets_dir == Path(SECRETS_MOUNT), f"the settings read secrets from {secrets_dir}"
     assert agent.profile == "prod"
@@ -447,6 +449,8 @@ def test_settings_read_the_mounted_secrets_and_each_service_config_loads(tmp_pat
     assert [p.rsplit(":", 1)[1] for p in services["dashboard"]["ports"]] == [str(port)]
     assert f":{port}/_stcore/health" in services["dashboard"]["healthcheck"]["test"][-1]
     assert dashboard.dashboard_password is not None
+    assert agent.api_token is not None
+    assert dashboard.api_token is not None
 
 
 def test_secrets_stay_out_of_git_and_are_documented() -> None:
@@ -475,7 +479,7 @@ def mounted(service: str, container_path: str) -> Path:
     raise AssertionError(f"{service} mounts nothing of the repo at {container_path}")
 
 
-def test_prometheus_scrapes_the_agent_and_passes_promtool() -> None:
+def test_prometheus_scrapes_the_agent_and_passes_promtool(tmp_path: Path) -> None:
     command = compose()["services"]["prometheus"]["command"]
     config_path = next(a.split("=", 1)[1] for a in command if a.startswith("--config.file="))
     path = mounted("prometheus", config_path)
@@ -488,7 +492,17 @@ def test_prometheus_scrapes_the_agent_and_passes_promtool() -> None:
     promtool = shutil.which("promtool")
     require_tool(promtool, "promtool", "apt install prometheus (.ci/run does)")
     assert promtool is not None
-    result = run([promtool, "check", "config", str(path)])
+    # The agent's /metrics needs its api_token: read from the secret compose mounts, which
+    # promtool stats, so it checks a copy pointing at a token file of the test's own.
+    auth = jobs["fin_agent"]["authorization"]
+    assert auth["credentials_file"] == f"{SECRETS_MOUNT}/api_token"
+    assert "api_token" in compose()["services"]["prometheus"]["secrets"]
+    (tmp_path / "api_token").write_text("test-api_token\n")
+    checked = tmp_path / "prometheus.yml"
+    checked.write_text(
+        path.read_text().replace(auth["credentials_file"], str(tmp_path / "api_token"))
+    )
+    result = run([promtool, "check", "config", str(checked)])
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -213,3 +213,96 @@ def test_dashboard_shows_the_day_and_the_injected_error_in_chromium(
             browser.close()
     assert SCREENSHOT.stat().st_size > 50_000
     assert shutil.which("chromium") or CHROMIUM.exists()
+
+
+def test_the_halt_and_resume_buttons_steer_a_running_day_in_chromium(
+    agent_env: dict[str, str], tmp_path: Path
+) -> None:
+    """During a paced simulated day: Halt (confirmed) stops new entries, Resume restores them,
+    and both outcomes are in the event log."""
+    if not CHROMIUM.exists():
+        if in_ci():
+            pytest.fail("CI must have Debian's chromium (/usr/bin/chromium): .ci/run installs it")
+        pytest.skip("Debian's chromium is not installed (apt install chromium)")
+    log = (tmp_path / "dashboard.log").open("w")
+    dashboard = subprocess.Popen(
+        [sys.executable, "-m", "fin_agent.app.cli.dashboard"],
+        stdout=log, stderr=subprocess.STDOUT, env=agent_env, cwd=REPO, start_new_session=True,
+    )  # fmt: skip
+    agent: subprocess.Popen[Any] | None = None
+    dash_url = f"http://127.0.0.1:{agent_env['FIN_AGENT_DASHBOARD__PORT']}"
+    url = f"http://127.0.0.1:{agent_env['FIN_AGENT_HTTP__PORT']}"
+    expect = playwright_api.expect
+    try:
+        wait_until(lambda: http_get(f"{dash_url}/_stcore/health")[0] == 200, "the dashboard", 60)
+        with playwright_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1100})
+                page.goto(f"{dash_url}/control")
+                expect(page.get_by_role("button", name="Halt")).to_be_visible(timeout=UI_TIMEOUT_MS)
+                agent = subprocess.Popen(  # the day starts once the controls are on screen
+                    [str(FIN_AGENT), "run", "--bus", "redis", "--days", "1", "--pace-secs",
+                     "0.08", "--keep-serving"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=agent_env,
+                    start_new_session=True,
+                )  # fmt: skip
+                expect(page.get_by_text("Trading is ACTIVE")).to_be_visible(timeout=UI_TIMEOUT_MS)
+                page.get_by_label("Reason (shown in the event log and notified)").fill("e2e halt")
+                page.get_by_role("button", name="Halt").click()
+                page.get_by_role("button", name="Confirm").click()
+                expect(page.get_by_text("Applied: trading halted")).to_be_visible(
+                    timeout=UI_TIMEOUT_MS
+                )
+                expect(page.get_by_text("Trading HALTED")).to_be_visible(timeout=UI_TIMEOUT_MS)
+                halted_at = _state_changes(url)[0]["occurred_at"]
+                wait_until(  # half an hour of the simulated day goes by halted
+                    lambda: _last_minute(url) >= _plus_minutes(halted_at, 30), "30 minutes", 60
+                )
+                page.get_by_role("button", name="Resume").click()
+                page.get_by_role("button", name="Confirm").click()
+                expect(page.get_by_text("Applied: trading active")).to_be_visible(
+                    timeout=UI_TIMEOUT_MS
+                )
+
+                page.get_by_role("link", name="Event log").click()
+                page.get_by_label("Search").fill("operator")
+                page.get_by_label("Search").press("Enter")
+                cells = page.locator('[data-testid="stDataFrame"] [role="gridcell"]')
+                expect(cells.first).to_be_attached(timeout=UI_TIMEOUT_MS)
+                wait_until(
+                    lambda: (
+                        {"operator halt applied", "operator resume applied"}
+                        <= {t.split(":")[0] for t in cells.all_text_contents()}
+                    ),
+                    "both commands in the event log",
+                )
+            finally:
+                browser.close()
+        halt, resume = _state_changes(url)[:2]
+        placed = [
+            e["occurred_at"]
+            for e in get_json(f"{url}/api/events?types=order.placed&limit=1000")["events"]
+        ]
+        assert not [at for at in placed if halt["occurred_at"] <= at < resume["occurred_at"]]
+        assert resume["summary"].startswith("trading halted -> active")
+    finally:
+        if agent is not None:
+            stop(agent, 60)
+        stop(dashboard)
+        log.close()
+
+
+def _state_changes(url: str) -> list[dict[str, Any]]:
+    events = get_json(f"{url}/api/events?types=risk.state_changed")["events"]
+    assert isinstance(events, list)
+    return [e for e in events if isinstance(e, dict)]
+
+
+def _last_minute(url: str) -> str:
+    bars = get_json(f"{url}/api/events?types=market.bars_closed&exclude=&limit=1")["events"]
+    return str(bars[-1]["occurred_at"]) if bars else ""
+
+
+def _plus_minutes(instant: str, minutes: int) -> str:
+    return (datetime.fromisoformat(instant) + timedelta(minutes=minutes)).isoformat()

@@ -19,6 +19,7 @@ from fin_agent.app.config.live import LiveConfig
 from fin_agent.app.config.settings import Settings
 from fin_agent.app.coordinator import Coordinator
 from fin_agent.app.day.agent import Agent
+from fin_agent.app.day.commands import OperatorDesk
 from fin_agent.app.instance import ActiveInstance
 from fin_agent.app.observability.metrics import Metrics
 from fin_agent.app.observability.notifications import NotificationRouter
@@ -68,6 +69,8 @@ class Container:
     live: LiveConfig
     lease: ActiveInstance | None = None
     """The active-instance lease of an agent on Redis (None: one process owns its bus)."""
+    operator: OperatorDesk | None = None
+    """Operator commands in, to the day in progress (None: a run that takes none)."""
     starters: list[Closer] = field(default_factory=list)
     closers: list[Closer] = field(default_factory=list)
 

@@ -24,7 +24,13 @@ from fin_agent.app.day.progress import RunProgress, read_progress
 from fin_agent.app.day.trading_day import TradingDay
 from fin_agent.app.serve import http_deps, serve
 from fin_agent.domain.day_times import DayTimes
-from fin_agent.domain.events import BarsClosed, DayStarted, ErrorRaised, Severity
+from fin_agent.domain.events import (
+    BarsClosed,
+    DayStarted,
+    ErrorRaised,
+    OperatorCommand,
+    Severity,
+)
 from fin_agent.domain.report import DailyReport
 from fin_agent.domain.values import Bar, Session, Symbol, symbol
 from fin_agent.ports.clock import SettableClock
@@ -40,9 +46,12 @@ async def run_session(
     *,
     universe: Sequence[Symbol] | None = None,
     pace_secs: float = 0.0,
+    commands: Sequence[tuple[datetime, OperatorCommand]] = (),
 ) -> DailyReport:
-    """Run one session end to end and return its report (`universe`: else scan.universe)."""
+    """Run one session end to end and return its report (`universe`: else scan.universe;
+    `commands`: operator commands decided at the given instants, as an audit replays them)."""
     day = _new_day(container, session, start_equity, universe)
+    day.schedule_commands(commands)
     with bound_contextvars(trading_day=str(session.day)):
         await day.scan()
         return await _trade(container, day, session, pace_secs=pace_secs)
@@ -149,6 +158,7 @@ async def run_agent(
     out: TextIO,
     keep_serving: bool = False,
     config_path: Path | None = None,
+    pace_secs: float = 0.0,
 ) -> int:
     """The running agent on a simulated market: sessions back to back until `days` are done or
     SIGINT/SIGTERM. A signal lets the session in progress finish (flattened, reported) first."""
@@ -174,7 +184,9 @@ async def run_agent(
             day += timedelta(days=1)
             if session is None:
                 continue
-            equity = _reported(out, await run_session(container, session, equity))
+            equity = _reported(
+                out, await run_session(container, session, equity, pace_secs=pace_secs)
+            )
             done += 1
             trimmed = await container.bus.trim(settings.bus.retain_hours * 3600)
             if any(trimmed.values()):

@@ -204,6 +204,8 @@ def http_deps(
         dead_letters=bus_letters,
         schedule=upcoming,
         config_version=lambda: container.live.version,
+        commands=container.operator,
+        api_token=settings.api_token.get_secret_value() if settings.api_token else None,
     )
 
 

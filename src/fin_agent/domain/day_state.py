@@ -18,6 +18,9 @@ from fin_agent.domain.day_times import DayTimes
 from fin_agent.domain.events import (
     BarsClosed,
     DomainEvent,
+    OperatorCommand,
+    OperatorCommandApplied,
+    OperatorCommandRefused,
     OrderPlaced,
     PlanCreated,
     PlanExecuted,
@@ -30,6 +33,7 @@ from fin_agent.domain.events import (
 )
 from fin_agent.domain.gap_scanner import ScanResult, UniverseSnapshot
 from fin_agent.domain.indicators import opening_range
+from fin_agent.domain.operator import OPERATOR_CANCELLED, CommandDecision, DayView, decide
 from fin_agent.domain.orders import BracketOrder, Fill, FillKind
 from fin_agent.domain.positions import Ledger
 from fin_agent.domain.report import DailyReport, performance
@@ -66,6 +70,7 @@ class DayState:
         self.reported = False
         self._rejected: set[str] = set()
         self._applied: set[str] = set()
+        self.commands: set[str] = set()  # operator command ids decided (applied or refused)
 
     # -- what the day is -----------------------------------------------------------------------
 
@@ -167,6 +172,8 @@ class DayState:
                 self.risk.apply(event.current, event.reason)
             case ReportDaily():
                 self.reported = True
+            case OperatorCommandApplied() | OperatorCommandRefused():
+                self.commands.add(event.command_id)
             case _:
                 pass
 
@@ -197,7 +204,8 @@ class DayState:
             return
         reason = event.reason.removeprefix(RISK_PREFIX)
         armed = reason in RiskReason.__members__.values() and RiskReason(reason).keeps_plan_armed
-        if plan.state is PlanState.PLANNED and not armed:
+        operator = reason == OPERATOR_CANCELLED and plan.state is PlanState.TRIGGERED
+        if (plan.state is PlanState.PLANNED and not armed) or operator:
             self.plans[plan.symbol] = plan.cancel(event.detail, event.occurred_at)
 
     def _rejection(
@@ -336,6 +344,20 @@ class DayState:
         if change is None:
             return []
         return self._record([state_changed(self.day, change, at)])
+
+    def command(self, command: OperatorCommand, at: datetime) -> CommandDecision:
+        """An operator's command decided at `at` (nothing for a command id decided before)."""
+        if command.command_id in self.commands:
+            return CommandDecision()
+        view = DayView(
+            day=self.day,
+            risk=self.risk,
+            plans=tuple(self.plans.values()),
+            positions=self.ledger.open_positions,
+        )
+        decision = decide(view, command, at)
+        self._record(decision.events)
+        return decision
 
     def expire(self, at: datetime) -> list[DomainEvent]:
         """Plans not triggered by `at` (the entry deadline, or the day's end) expire."""

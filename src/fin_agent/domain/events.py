@@ -213,6 +213,50 @@ class ConfigChanged(DomainEvent):
     restart_keys: tuple[str, ...]
 
 
+class CommandKind(StrEnum):
+    """What an operator asks of the agent."""
+
+    HALT = "halt"
+    RESUME = "resume"
+    FLATTEN = "flatten"
+    CANCEL = "cancel"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OperatorCommand(DomainEvent):
+    """An operator's command as it travels: halt, resume, flatten (all, or `symbol`) or cancel
+    `plan_id`. The day decides it at its next decision point; `command_id` makes it idempotent."""
+
+    TYPE: ClassVar[str] = "operator.command"
+    command_id: str
+    kind: CommandKind
+    reason: str = ""
+    symbol: str = ""
+    plan_id: str = ""
+    source: str = ""
+    issued_by: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OperatorCommandApplied(DomainEvent):
+    """An operator's command took effect; `detail` says what it did."""
+
+    TYPE: ClassVar[str] = "operator.command_applied"
+    command_id: str
+    kind: CommandKind
+    detail: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OperatorCommandRefused(DomainEvent):
+    """An operator's command was refused; `reason` says why and what to do instead."""
+
+    TYPE: ClassVar[str] = "operator.command_refused"
+    command_id: str
+    kind: CommandKind
+    reason: str
+
+
 EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     BarsClosed,
     DayStarted,
@@ -229,4 +273,7 @@ EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     ErrorRaised,
     ReportDaily,
     ConfigChanged,
+    OperatorCommand,
+    OperatorCommandApplied,
+    OperatorCommandRefused,
 )

@@ -22,6 +22,7 @@ class NotificationKind(StrEnum):
     POSITION_CLOSED = "position.closed"
     ERROR_RAISED = "error.raised"
     REPORT_DAILY = "report.daily"
+    OPERATOR_COMMAND = "operator.command"
 
 
 class NotificationSeverity(StrEnum):

@@ -16,16 +16,20 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp import web
 from streamlit.testing.v1 import AppTest
 
 from fin_agent.adapters.codec.event_codec import EventCodec, default_registry
-from fin_agent.adapters.memory import InMemoryStore
+from fin_agent.adapters.memory import FixedClock, InMemoryEventBus, InMemoryStore
 from fin_agent.app.bootstrap import build_simulation, running
 from fin_agent.app.config.effective import render_effective
 from fin_agent.app.config.settings import load_settings
+from fin_agent.app.coordinator import Coordinator
+from fin_agent.app.day.agent import Agent
+from fin_agent.app.day.commands import OperatorDesk
 from fin_agent.app.http.read_models import ReadModels
 from fin_agent.app.http.server import Check, HttpDeps, make_app
 from fin_agent.app.runner import run_session
@@ -69,6 +73,7 @@ class FakeAgent:
     checks: Mapping[str, Check] = field(default_factory=dict)
     dead_letters: Callable[[int], Any] | None = None
     schedule: Callable[[], Any] | None = None
+    commands: bool = False  # operator commands, refused: no day runs in a fake agent
     url: str = ""
     _loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
     _runner: web.AppRunner | None = None
@@ -103,6 +108,7 @@ class FakeAgent:
             dead_letters=self.dead_letters,
             schedule=self.schedule,
             config_version=lambda: "90d5fcd64eea",
+            commands=self._desk(store) if self.commands else None,
         )
         self._runner = web.AppRunner(make_app(deps), access_log=None)
         await self._runner.setup()
@@ -110,6 +116,20 @@ class FakeAgent:
         await site.start()
         port = self._runner.addresses[0][1]
         self.url = f"http://127.0.0.1:{port}"
+
+    @staticmethod
+    def _desk(store: InMemoryStore) -> OperatorDesk:
+        bus = InMemoryEventBus()
+        Coordinator(store).attach(bus)
+        desk = OperatorDesk(
+            agent=Agent(),
+            bus=bus,
+            store=store,
+            clock=FixedClock(datetime(2025, 3, 3, 15, 0, tzinfo=UTC)),
+            timezone=ZoneInfo("America/New_York"),
+        )
+        desk.attach(bus)
+        return desk
 
     async def _cleanup(self) -> None:
         if self._runner is not None:
@@ -583,3 +603,55 @@ def test_a_broken_config_is_shown_not_raised(
     [error] = at.error
     assert "cannot read the agent's config" in error.value
     assert "gap_min_pct" in error.value
+
+
+def test_control_page_confirms_a_halt_and_shows_the_agents_answer(
+    mid_day: list[DomainEvent], dashboard_env: pytest.MonkeyPatch
+) -> None:
+    fake = FakeAgent(events=mid_day, checks={"bus": ok, "store": ok}, commands=True).start()
+    try:
+        at = open_app(fake.url, dashboard_env)
+        at.switch_page("views/control.py").run()
+        at.text_input(key="control_reason").set_value("news pending").run()
+        [halt] = [b for b in at.button if b.label == "Halt"]
+        halt.click().run()  # asks first
+        assert "Halt new entries?" in texts(at)
+        [confirm] = [b for b in at.button if b.label == "Confirm"]
+        confirm.click().run()
+    finally:
+        fake.stop()
+
+    assert not at.exception, at.exception
+    assert "Refused: no trading day is running" in texts(at)  # the fake agent runs no day
+
+
+def test_sign_in_refuses_a_client_past_five_wrong_passwords_a_minute(
+    agent: FakeAgent, dashboard_env: pytest.MonkeyPatch
+) -> None:
+    dashboard_env.setenv("FIN_AGENT_DASHBOARD_PASSWORD", "hunter2-secret")
+    at = open_app(agent.url, dashboard_env)
+    for _ in range(5):
+        at.text_input(key="password").input("wrong")
+        at.button[0].click().run()
+        assert "Wrong password." in texts(at)
+
+    at.text_input(key="password").input("hunter2-secret")  # right, but too late
+    at.button[0].click().run()
+
+    assert "Too many wrong passwords: try again in" in texts(at)
+
+
+def test_an_expired_sign_in_asks_for_the_password_again(
+    agent: FakeAgent, dashboard_env: pytest.MonkeyPatch
+) -> None:
+    dashboard_env.setenv("FIN_AGENT_DASHBOARD_PASSWORD", "hunter2-secret")
+    dashboard_env.setenv("FIN_AGENT_DASHBOARD__SESSION_TTL_MINS", "1")
+    at = open_app(agent.url, dashboard_env)
+    at.text_input(key="password").input("hunter2-secret")
+    at.button[0].click().run()
+    assert "Agent ready" in texts(at)
+
+    at.session_state["authenticated_at"] -= 61  # signed in 61 s earlier than it was
+    at.run()
+
+    assert "Your session expired: sign in again." in texts(at)

@@ -27,6 +27,7 @@ from fin_agent.app.container import Closer, Container
 from fin_agent.app.coordinator import Coordinator
 from fin_agent.app.day.agent import GROUP as AGENT_GROUP
 from fin_agent.app.day.agent import Agent
+from fin_agent.app.day.commands import OperatorDesk
 from fin_agent.app.observability.metrics import Metrics
 from fin_agent.domain.events import BarsClosed
 from fin_agent.ports.calendar import Calendar
@@ -80,6 +81,14 @@ async def build(
         event_store, clock=clock, outage_tolerance_secs=settings.store.outage_tolerance_secs
     )
     the_bus.subscribe(AGENT_GROUP, [BarsClosed.TYPE], agent.on_bars)
+    desk = OperatorDesk(
+        agent=agent,
+        bus=the_bus,
+        store=event_store,
+        clock=clock,
+        timezone=ZoneInfo(settings.timezone),
+    )
+    desk.attach(the_bus)
     coordinator.attach(the_bus)
     starters: list[Closer] = []
     router = notification_router(settings, starters, closers)
@@ -109,6 +118,7 @@ async def build(
         notifications=router,
         live=LiveConfig(settings),
         lease=lease(settings, the_bus),
+        operator=desk,
         starters=starters,
         closers=closers,
     )

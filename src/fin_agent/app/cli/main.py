@@ -27,6 +27,7 @@ from fin_agent.app.bootstrap import (
 )
 from fin_agent.app.cli import config_check
 from fin_agent.app.cli.config_diff import config_diff_command
+from fin_agent.app.cli.ctl import add_ctl_parser, ctl_command
 from fin_agent.app.cli.dashboard import dashboard_command
 from fin_agent.app.cli.demo_dashboard import demo_with_dashboard
 from fin_agent.app.cli.dlq import dlq_command
@@ -72,6 +73,12 @@ def _parser() -> argparse.ArgumentParser:
         "--keep-serving",
         action="store_true",
         help="after the sessions, keep serving HTTP until SIGINT/SIGTERM",
+    )
+    run.add_argument(
+        "--pace-secs",
+        type=float,
+        default=0.0,
+        help="simulator: wait this long after each minute of bars (to watch, or steer, a day)",
     )
 
     dlq = commands.add_parser("dlq", help="inspect and replay the dead-letter stream")
@@ -129,6 +136,7 @@ def _parser() -> argparse.ArgumentParser:
         "--from", dest="from_version", help="older version (default: the last one recorded)"
     )
     config_diff.add_argument("--to", help="newer version (default: config.yaml as it is now)")
+    add_ctl_parser(commands)
     return parser
 
 
@@ -215,6 +223,7 @@ def _run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             out=out,
             keep_serving=args.keep_serving,
             config_path=config_path,
+            pace_secs=args.pace_secs,
         )
 
     return asyncio.run(go())
@@ -289,6 +298,8 @@ def main(
             return asyncio.run(replay_command(args, settings, out))
         if args.command == "config":
             return config_diff_command(args, settings, out)
+        if args.command == "ctl":
+            return ctl_command(args, settings, out, err)
         return _backtest(args, settings, out, err)
     except FinAgentError as exc:
         err.write(f"fin-agent: error: {exc}\n")

@@ -192,6 +192,18 @@ class DashboardSettings(SettingsSection):
     port: int = Field(
         default=8501, ge=0, le=65535, description="Port to listen on; 0 picks a free one."
     )
+    session_ttl_mins: int = Field(
+        default=480,
+        ge=1,
+        le=10_080,
+        description="Minutes a dashboard sign-in lasts before the password is asked again.",
+    )
+    login_attempts_per_min: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description="Wrong passwords a client may try per minute before sign-in waits.",
+    )
 
 
 def _upper(value: object) -> object:
@@ -226,12 +238,15 @@ class TracingSettings(SettingsSection):
     )
 
 
-NotificationKindName = Literal["plan.executed", "position.closed", "error.raised", "report.daily"]
+NotificationKindName = Literal[
+    "plan.executed", "position.closed", "error.raised", "report.daily", "operator.command"
+]
 ALL_NOTIFICATION_KINDS: tuple[NotificationKindName, ...] = (
     "plan.executed",
     "position.closed",
     "error.raised",
     "report.daily",
+    "operator.command",
 )
 
 
@@ -243,9 +258,9 @@ class NotificationsSettings(SettingsSection):
 
     kinds: list[NotificationKindName] = Field(
         default_factory=lambda: list(ALL_NOTIFICATION_KINDS),
-        max_length=4,
+        max_length=5,
         description="Events people are told about: plan.executed, position.closed, error.raised, "
-        "report.daily; [] for none.",
+        "report.daily, operator.command (a command's outcome); [] for none.",
     )
     error_min_severity: Literal["warning", "error", "critical"] = Field(
         default="warning", description="Least severe error.raised that is notified."

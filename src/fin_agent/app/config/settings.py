@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from fin_agent.app.config.access import is_loopback
 from fin_agent.app.config.fields import AbsolutePath, TimeZoneName
 from fin_agent.app.config.file import read_config_file
 from fin_agent.app.config.market import (
@@ -173,6 +174,12 @@ class Settings(BaseSettings):
         default=None,
         description="Generic JSON webhook for notifications (environment or secret file only).",
     )
+    api_token: SecretStr | None = Field(
+        default=None,
+        min_length=12,
+        description="Bearer token of the HTTP API (/api/*, /metrics), required when http.host is "
+        "not a loopback address (environment or secret file only).",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -205,6 +212,17 @@ class Settings(BaseSettings):
                     f"dashboard.port ({self.dashboard.port}) must differ from "
                     f"http.port ({self.http.port})",
                     "change one of them",
+                )
+            )
+        if not is_loopback(self.http.host) and self.api_token is None:
+            problems.append(
+                problem(
+                    ("api_token",),
+                    f"http.host {self.http.host} is not a loopback address but api_token is not "
+                    "set, so the API and /metrics would be open to the network",
+                    "set FIN_AGENT_API_TOKEN or write a token (12+ characters) to a file named "
+                    f"api_token in secrets_dir ({self.secrets_dir}), or set http.host to "
+                    "127.0.0.1",
                 )
             )
         raise_if(problems)

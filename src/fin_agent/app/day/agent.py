@@ -34,6 +34,10 @@ class Agent:
         """Hand bars to the day again."""
         self._gate.set()
 
+    async def ready(self) -> None:
+        """Return once the gate is open (the day a restart resumes is back)."""
+        await self._gate.wait()
+
     async def on_bars(self, event: DomainEvent) -> None:
         """Handle a `market.bars_closed` event: only bars of the day in progress count."""
         if not isinstance(event, BarsClosed):

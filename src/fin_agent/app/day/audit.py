@@ -18,7 +18,7 @@ import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from fin_agent.app.bootstrap import build_audit
@@ -31,6 +31,9 @@ from fin_agent.domain.events import (
     BarsClosed,
     DayStarted,
     DomainEvent,
+    OperatorCommand,
+    OperatorCommandApplied,
+    OperatorCommandRefused,
     OrderPlaced,
     PlanCreated,
     PlanExecuted,
@@ -108,9 +111,21 @@ async def audit_day(store: Store, settings: Settings, day: date) -> AuditResult:
             session,
             started.start_equity,
             universe=[s.symbol for s in snapshot.symbols],
+            commands=decided_commands(recorded),
         )
         replayed = await container.store.events(day=day)
     return compare(day, recorded, replayed, codec=container.codec)
+
+
+def decided_commands(recorded: Sequence[DomainEvent]) -> list[tuple[datetime, OperatorCommand]]:
+    """The operator commands the recorded day decided, each at the instant it decided it."""
+    commands = {e.command_id: e for e in recorded if isinstance(e, OperatorCommand)}
+    return [
+        (e.occurred_at, commands[e.command_id])
+        for e in recorded
+        if isinstance(e, OperatorCommandApplied | OperatorCommandRefused)
+        and e.command_id in commands
+    ]
 
 
 def compare(

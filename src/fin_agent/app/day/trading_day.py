@@ -24,6 +24,7 @@ from fin_agent.domain.day_state import DayState
 from fin_agent.domain.day_times import DayTimes
 from fin_agent.domain.events import (
     DomainEvent,
+    OperatorCommand,
     OrderPlaced,
     PlanCreated,
     PlanExecuted,
@@ -76,6 +77,8 @@ class TradingDay:
         self._live = live
         self._entry_guard = entry_guard
         self._flattened = False
+        self._commands: list[OperatorCommand] = []  # operator commands for the next decision
+        self._scheduled: list[tuple[datetime, OperatorCommand]] = []  # an audit's, by instant
         self.traces = SymbolTraces()
         if live is not None:
             self.state.config_version = live.version
@@ -134,6 +137,18 @@ class TradingDay:
         return self._flattened
 
     @property
+    def reported(self) -> bool:
+        """Whether the day's report is out (the day is over)."""
+        return self.state.reported
+
+    @property
+    def now(self) -> datetime:
+        """The day's present: the clock, or the end of the latest bar seen when that is later (a
+        simulated day's clock stands still between its scan and its close)."""
+        ends = [bar.end for bar in self.state.last_bars.values()]
+        return max([self._ports.clock.now(), *ends])
+
+    @property
     def orders_placed(self) -> int:
         """Entry orders sent today."""
         return self.state.orders_placed
@@ -147,6 +162,9 @@ class TradingDay:
         await self._ports.orders.restore(
             self.state.working_orders(), self.state.held(), tuple(self.state.last_bars.values())
         )
+        for event in sorted(events, key=lambda e: e.occurred_at):  # cut off before decided
+            if isinstance(event, OperatorCommand):
+                self.take_command(event)
         scans = [e for e in events if isinstance(e, ScanCompleted)]
         if scans and self.state.scan_result is not None:  # signals cut off by a kill go out now
             stored = {e.id for e in events}
@@ -206,6 +224,7 @@ class TradingDay:
             events += self.state.guard(self._entry_guard(), minute)
         if minute >= self.times.range_ends_at:
             events += self._traced(self.state.plan(minute))
+        events += await self._decide_commands(minute)  # before any entry of this minute
         if minute >= self.times.flatten_at and not self._flattened:
             await self._flatten(minute)
         if minute >= self.times.entries_until:
@@ -228,7 +247,8 @@ class TradingDay:
     async def flatten_now(self, at: datetime) -> int:
         """Expire the plans not entered and close every open position now (the scheduled
         `flatten` job); returns how many positions were closed."""
-        events = self.state.expire(at)
+        events = await self._decide_commands(at)
+        events += self.state.expire(at)
         closing = 0 if self._flattened else len(self.state.ledger.open_positions)
         if not self._flattened:
             await self._flatten(at)
@@ -239,7 +259,8 @@ class TradingDay:
     async def finish(self) -> DailyReport:
         """Close the day: expire, flatten what is left at the last price, and publish the report."""
         at = self.times.closes_at
-        events = self._traced(self.state.plan(at))
+        events = await self._decide_commands(at)
+        events += self._traced(self.state.plan(at))
         events += self.state.expire(at)
         if not self._flattened:
             await self._flatten(at)
@@ -248,6 +269,39 @@ class TradingDay:
         report, reported = self.state.report(at)
         await self.traces.publish(self._ports.bus, [*events, *reported])
         return report
+
+    def take_command(self, command: OperatorCommand) -> bool:
+        """Queue an operator's command for the next decision point; False for a command id
+        already decided or queued (the same command twice applies once)."""
+        queued = {c.command_id for c in self._commands}
+        if command.command_id in self.state.commands or command.command_id in queued:
+            return False
+        self._commands.append(command)
+        return True
+
+    def schedule_commands(self, commands: Sequence[tuple[datetime, OperatorCommand]]) -> None:
+        """Queue each command at the decision point of its instant (an audit replaying the
+        commands a recorded day decided, where it decided them)."""
+        self._scheduled = sorted([*self._scheduled, *commands], key=lambda c: c[0])
+
+    async def _decide_commands(self, at: datetime) -> list[DomainEvent]:
+        """Decide the queued operator commands at `at` and give the broker their work."""
+        while self._scheduled and self._scheduled[0][0] <= at:
+            self.take_command(self._scheduled.pop(0)[1])
+        commands, self._commands = self._commands, []
+        events: list[DomainEvent] = []
+        for command in commands:
+            decision = self.state.command(command, at)
+            for plan_id in decision.cancel:
+                await self._ports.orders.cancel(plan_id)
+            for plan_id in decision.close:
+                await self._ports.orders.close(plan_id, FillKind.FLATTEN, at)
+            events += decision.events
+            log.info(
+                "operator_command_decided", command_id=command.command_id, kind=str(command.kind),
+                outcome=decision.events[-1].TYPE if decision.events else "duplicate",
+            )  # fmt: skip
+        return events
 
     def _adopt(self) -> None:
         """Put a pending config version in force (called only at decision points)."""

@@ -17,6 +17,9 @@ from fin_agent.domain.events import (
     DayStarted,
     DomainEvent,
     ErrorRaised,
+    OperatorCommand,
+    OperatorCommandApplied,
+    OperatorCommandRefused,
     OrderPlaced,
     PlanCreated,
     PlanExecuted,
@@ -142,7 +145,23 @@ class ReadModels:
             "trades": len(detail["trades"]),
             "pnl": detail["pnl"],
             "errors": detail["errors"][-5:],
+            "last_command": await self._last_command(day),
         }
+
+    async def _last_command(self, day: date) -> dict[str, JSONValue] | None:
+        """The day's latest operator command outcome, for the banner."""
+        types = {OperatorCommandApplied.TYPE, OperatorCommandRefused.TYPE}
+        found = await self._store.events(day=day, types=types)
+        if not found:
+            return None
+        last = found[-1]
+        return jsonable(  # type: ignore[no-any-return]
+            {
+                "type": last.TYPE,
+                "occurred_at": last.occurred_at,
+                "summary": event_summary(last),
+            }
+        )
 
     async def equity_curve(self) -> list[dict[str, JSONValue]]:
         """End-of-day equity across every reported day."""
@@ -249,6 +268,8 @@ def _event_symbol(event: DomainEvent) -> str | None:
         return str(event.fill.symbol)
     if isinstance(event, PlanRejected | PlanExpired):
         return str(event.symbol)
+    if isinstance(event, OperatorCommand) and event.symbol:
+        return event.symbol
     return None
 
 
@@ -295,4 +316,23 @@ def event_summary(event: DomainEvent) -> str:
             f"report: {len(perf.trades)} trades, net {perf.net_pnl:+,.2f}, "
             f"equity {perf.end_equity:,.2f}"
         )
+    if isinstance(event, OperatorCommand | OperatorCommandApplied | OperatorCommandRefused):
+        return operator_summary(event)
     return event.TYPE
+
+
+def operator_summary(
+    event: OperatorCommand | OperatorCommandApplied | OperatorCommandRefused,
+) -> str:
+    """One line for an operator command or its outcome."""
+    if isinstance(event, OperatorCommandApplied):
+        return f"operator {event.kind} applied: {event.detail} [{event.command_id}]"
+    if isinstance(event, OperatorCommandRefused):
+        return f"operator {event.kind} refused: {event.reason} [{event.command_id}]"
+    target = event.symbol or event.plan_id
+    who = event.issued_by or event.source or "operator"
+    return (
+        f"operator {event.kind}{' ' + target if target else ''} by {who}"
+        + (f": {event.reason}" if event.reason else "")
+        + f" [{event.command_id}]"
+    )

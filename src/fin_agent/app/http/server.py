@@ -11,15 +11,18 @@ the next scheduled runs.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import inspect
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import structlog
 from aiohttp import web
 
+from fin_agent.app.day.commands import OperatorDesk
+from fin_agent.app.http.commands import command_routes
 from fin_agent.app.http.read_models import ReadModels, jsonable
 from fin_agent.app.http.readiness import CHECK_TIMEOUT_SECS, Readiness
 from fin_agent.app.http.readiness import Check as Check  # re-exported: checks are built with it
@@ -56,6 +59,10 @@ class HttpDeps:
     dead_letters: DeadLetterSource | None = None
     schedule: ScheduleSource | None = None
     config_version: Callable[[], str] | None = None
+    commands: OperatorDesk | None = None
+    """Operator commands (`POST /api/commands`); None: this server takes none."""
+    api_token: str | None = field(default=None, repr=False)
+    """The bearer token `/api/*` and `/metrics` require (None: open, on a loopback address)."""
 
 
 def dead_letters_source(letters: DeadLetters) -> DeadLetterSource:
@@ -131,9 +138,33 @@ def make_app(deps: HttpDeps) -> web.Application:
     async def healthz(_: web.Request) -> web.Response:
         return _json({"status": "alive"})
 
-    async def readyz(_: web.Request) -> web.Response:
+    def authorised(request: web.Request) -> bool:
+        if deps.api_token is None:
+            return True
+        given = request.headers.get("Authorization", "")
+        scheme, _, token = given.partition(" ")
+        expected = deps.api_token.encode()
+        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), expected)
+
+    @web.middleware
+    async def guard(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        path = request.path
+        if (path.startswith("/api/") or path == "/metrics") and not authorised(request):
+            raise web.HTTPUnauthorized(
+                text="this agent requires its API token: send the header "
+                "'Authorization: Bearer <api_token>' (the api_token secret)",
+                headers={"WWW-Authenticate": 'Bearer realm="fin-agent"'},
+            )
+        return await handler(request)
+
+    async def readyz(request: web.Request) -> web.Response:
         results = await readiness.results()
         ready = all(r["ok"] for r in results.values())
+        if not authorised(request):  # open to probes: whether, never why or what
+            checks = {name: {"ok": r["ok"]} for name, r in results.items()}
+            return _json({"ready": ready, "checks": checks}, 200 if ready else 503)
         version = {"config_version": deps.config_version()} if deps.config_version else {}
         body = {"ready": ready, "checks": results, **deps.info, **version}
         return _json(body, 200 if ready else 503)
@@ -218,7 +249,9 @@ def make_app(deps: HttpDeps) -> web.Application:
             body=await deps.metrics.render(), headers={"Content-Type": CONTENT_TYPE}
         )
 
-    app = web.Application()
+    app = web.Application(middlewares=[guard])
+    if deps.commands is not None:
+        app.add_routes(command_routes(deps.commands))
     app.add_routes(
         [
             web.get("/healthz", healthz),

@@ -19,6 +19,8 @@ import structlog
 from fin_agent.domain.events import (
     DomainEvent,
     ErrorRaised,
+    OperatorCommandApplied,
+    OperatorCommandRefused,
     PlanExecuted,
     PositionClosed,
     ReportDaily,
@@ -153,11 +155,32 @@ def _report_daily(event: ReportDaily) -> Notification:
     )
 
 
+def _operator(event: OperatorCommandApplied | OperatorCommandRefused) -> Notification:
+    applied = isinstance(event, OperatorCommandApplied)
+    outcome = event.detail if isinstance(event, OperatorCommandApplied) else event.reason
+    return Notification(
+        kind=NotificationKind.OPERATOR_COMMAND,
+        title=f"Operator {event.kind} {'applied' if applied else 'refused'}",
+        text=outcome,
+        fields=(
+            ("Command", str(event.kind)),
+            ("Outcome", "applied" if applied else "refused"),
+            ("Command id", event.command_id),
+            ("Trading day", event.trading_day.isoformat()),
+        ),
+        severity=NotificationSeverity.WARNING,
+        event_id=event.id,
+        occurred_at=event.occurred_at,
+    )
+
+
 _KINDS: dict[str, NotificationKind] = {
     PlanExecuted.TYPE: NotificationKind.PLAN_EXECUTED,
     PositionClosed.TYPE: NotificationKind.POSITION_CLOSED,
     ErrorRaised.TYPE: NotificationKind.ERROR_RAISED,
     ReportDaily.TYPE: NotificationKind.REPORT_DAILY,
+    OperatorCommandApplied.TYPE: NotificationKind.OPERATOR_COMMAND,
+    OperatorCommandRefused.TYPE: NotificationKind.OPERATOR_COMMAND,
 }
 
 
@@ -172,6 +195,8 @@ def notification_for(event: DomainEvent) -> Notification | None:
             return _error_raised(event)
         case ReportDaily():
             return _report_daily(event)
+        case OperatorCommandApplied() | OperatorCommandRefused():
+            return _operator(event)
     return None
 
 
