@@ -38,6 +38,7 @@ from fin_agent.app.config.runtime import (
     LoggingSettings,
     NotificationsSettings,
     ReplaySettings,
+    ReportSettings,
     SimulatorSettings,
     StoreSettings,
     TracingSettings,
@@ -150,6 +151,9 @@ class Settings(BaseSettings):
     )
     notifications: NotificationsSettings = Field(
         default_factory=NotificationsSettings, description="Discord and webhook notifications."
+    )
+    report: ReportSettings = Field(
+        default_factory=ReportSettings, description="The backtest report (backtest --report)."
     )
     finnhub_api_key: SecretStr | None = Field(
         default=None, description="Finnhub API key (environment or secret file only)."
