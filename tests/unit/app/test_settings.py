@@ -581,7 +581,7 @@ def test_profile_problems_name_the_overlay(write_config: WriteConfig, no_secrets
             "choose the profile with --profile, FIN_AGENT_PROFILE or the top-level profile key",
             "profiles.prod.scan.top: unknown key; did you mean top_n? allowed keys in "
             "profiles.prod.scan: adv_min, adv_period, atr_period, catalyst_required, "
-            "collection_concurrency, collection_margin_secs, direction, gap_max_pct, "
+            "collection_concurrency, collection_margin_secs, direction, filters, gap_max_pct, "
             "gap_min_pct, min_history_bars, news_for_candidates, news_lookback_hours, "
             "news_reserve_calls, pm_volume_min, price_max, price_min, rank_by, split_guard, "
             "split_guard_heavy_volume_pct, top_n, universe",
