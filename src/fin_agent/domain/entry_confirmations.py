@@ -87,12 +87,8 @@ def entry_refusal(context: EntryContext, rules: EntryConfirmations) -> tuple[str
     if rules.rsi_max is not None:
         value = last(rsi([b.close for b in bars], rules.rsi_period))
         where, cap = _rsi_cap(side, rules.rsi_max)
-        if value is None:
-            return (
-                "rsi_max",
-                f"{len(bars)} minute bars, too few for a 1-minute RSI({rules.rsi_period})",
-            )
-        if (value > cap) if side is Side.LONG else (value < cap):
+        # Until `rsi_period` + 1 minutes have closed there is no RSI: nothing to refuse on.
+        if value is not None and ((value > cap) if side is Side.LONG else (value < cap)):
             return (
                 "rsi_max",
                 f"1-minute RSI({rules.rsi_period}) {value:.2f} {where} {cap}",

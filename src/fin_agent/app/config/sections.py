@@ -94,7 +94,7 @@ class EntryConfirmationSettings(SettingsSection):
         gt=50,
         lt=100,
         description="Enter a long only while the 1-minute RSI is at most this (a short: at least "
-        "100 - this); null: off.",
+        "100 - this); no refusal before rsi_period + 1 minutes have closed; null: off.",
     )
     relative_volume_min: Decimal | None = Field(
         default=None,
