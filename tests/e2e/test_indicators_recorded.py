@@ -16,7 +16,7 @@ from fin_agent.adapters.files.replay import load_replay
 from fin_agent.app.bootstrap import build_replay, running
 from fin_agent.app.config.settings import load_settings
 from fin_agent.app.runner import run_sessions
-from fin_agent.domain.events import OrderPlaced, PlanExpired, PlanRejected
+from fin_agent.domain.events import DomainEvent, OrderPlaced, PlanExpired, PlanRejected
 from fin_agent.domain.report import DailyReport
 from fin_agent.domain.technicals import Series, bollinger, ema, macd, rsi, sma, vwap
 from fin_agent.domain.values import Bar
@@ -71,7 +71,7 @@ def test_vwap_matches_numpy_on_recorded_minutes(sessions: list[list[Bar]]) -> No
         same(vwap(bars), reference)
 
 
-async def run_week(shared_data: Path) -> tuple[list[DailyReport], list[object]]:
+async def run_week(shared_data: Path) -> tuple[list[DailyReport], list[DomainEvent]]:
     settings = load_settings(REPO / "config.yaml")
     market = load_replay([shared_data / DAILY, shared_data / MINUTES], BarFileSpec()).market_data
     container = await build_replay(settings, market)
