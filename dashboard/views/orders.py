@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import ui
+from dashboard import trade_charts, ui
 from dashboard.tables import CONFIG_COLUMN, Column, table
 
 ORDERS: list[Column] = [
@@ -35,13 +35,14 @@ def body() -> None:
     found = ui.day_detail()
     if found is None:
         return
-    _, detail = found
+    day, detail = found
     zone = ui.zone()
     orders, fills = ui.rows(detail, "orders"), ui.rows(detail, "fills")
     st.markdown(f"**Orders** ({len(orders)})")
     table(list(reversed(orders)), ORDERS, zone, empty="No order placed yet.")
     st.markdown(f"**Fills** ({len(fills)})")
     table(list(reversed(fills)), FILLS, zone, empty="Nothing filled yet.")
+    trade_charts.show(day, detail, zone)
 
 
 ui.heading("Orders & fills", caption="Bracket orders of the paper broker: entry, stop, target.")

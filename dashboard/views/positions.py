@@ -6,7 +6,7 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard import charts, ui
+from dashboard import charts, trade_charts, ui
 from dashboard.tables import CONFIG_COLUMN, TRADE_COLUMNS, Column, money, number, table
 
 POSITIONS: list[Column] = [
@@ -75,6 +75,7 @@ def body() -> None:
     trades = ui.rows(detail, "trades")
     st.markdown(f"**Closed trades** ({len(trades)})")
     table(trades, TRADE_DETAIL, zone, empty="No closed trade yet.")
+    trade_charts.show(day, detail, zone)
 
 
 ui.heading("Positions & P&L")

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from fin_agent.domain.day_events import Refusal, causal_order, scan_events, state_changed
 from fin_agent.domain.day_times import DayTimes
+from fin_agent.domain.entry_confirmations import CONFIRMATION_PREFIX, plan_refusal
 from fin_agent.domain.events import (
     BarsClosed,
     DomainEvent,
@@ -66,6 +67,8 @@ class DayState:
         self.plan_versions: dict[str, tuple[str, str]] = {}  # plan id -> (config, strategy)
         self.range_bars: dict[Symbol, dict[datetime, Bar]] = {}
         self.last_bars: dict[Symbol, Bar] = {}
+        self.session_bars: dict[Symbol, dict[datetime, Bar]] = {}  # for entry confirmations
+        self._unconfirmed: set[tuple[str, str]] = set()  # (plan id, reason) announced
         self.planned = False
         self.reported = False
         self._rejected: set[str] = set()
@@ -191,12 +194,16 @@ class DayState:
         for bar in session:
             if window.contains(bar):
                 self.range_bars.setdefault(bar.symbol, {})[bar.start] = bar
+            self.session_bars.setdefault(bar.symbol, {})[bar.start] = bar
             last = self.last_bars.get(bar.symbol)
             if last is None or bar.start >= last.start:
                 self.last_bars[bar.symbol] = bar
         return session
 
     def _on_rejected(self, event: PlanRejected) -> None:
+        if event.reason.startswith(CONFIRMATION_PREFIX):
+            self._unconfirmed.add((event.plan_id, event.reason))
+            return  # not confirmed yet: the plan stays armed for its next trigger
         self._rejected.add(event.plan_id)
         plan = self.plans.get(event.symbol)
         if plan is None or plan.id != event.plan_id:
@@ -295,6 +302,9 @@ class DayState:
         )
         events: list[DomainEvent] = []
         for plan in fired:
+            if (unconfirmed := self._confirm(plan, at)) is not None:
+                events += unconfirmed
+                continue
             pending = [p for p in self.plans.values() if p.state is PlanState.TRIGGERED]
             decision = self.risk.check(
                 notional=plan.entry * plan.qty,
@@ -331,6 +341,18 @@ class DayState:
             )
             events += self._record([placed])
         return events
+
+    def _confirm(self, plan: TradePlan, at: datetime) -> list[DomainEvent] | None:
+        """None when the entry confirmations (if any) agree with a trigger in the bar starting
+        `at`; else their refusal, announced once per plan and rule."""
+        bars = self.session_bars.get(plan.symbol, {}).values()
+        rules = self._strategy.plan.confirmations
+        if (refusal := plan_refusal(rules, plan, self.scan_result, bars, self.times, at)) is None:
+            return None
+        if (plan.id, refusal[0]) in self._unconfirmed:
+            return []
+        refused = self._rejection(plan.id, plan.symbol, refusal[0], at, again=refusal[0])
+        return self._record([refused.with_detail(refusal[1])])
 
     def guard(self, blocked: str | None, at: datetime) -> list[DomainEvent]:
         """The agent's own halt: while `blocked` says why (its store down too long) no entry

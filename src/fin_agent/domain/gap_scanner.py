@@ -1,7 +1,8 @@
 """`GapScanner`: a universe snapshot in, ranked gap candidates and reasoned rejections out.
 
 Rules run in a fixed order and a symbol is rejected by the first it fails: data present, split
-guard, gap band (with direction), price band, pre-market volume, history, average volume, catalyst.
+guard, gap band (with direction), price band, pre-market volume, history, average volume, catalyst,
+and the optional indicator filters (`ScanFilters`, off by default).
 Candidates beyond `top_n` are rejected by the `rank` rule. Every symbol ends up in exactly one list.
 """
 
@@ -16,6 +17,7 @@ from fractions import Fraction
 
 from fin_agent.domain.indicators import average_volume, wilder_atr
 from fin_agent.domain.rules import Direction, RankBy, ScanRules
+from fin_agent.domain.scan_filters import scan_refusal
 from fin_agent.domain.values import DailyBar, Headline, Premarket, Side, Symbol
 
 HUNDRED = Decimal(100)
@@ -45,6 +47,7 @@ class RejectRule(StrEnum):
     ADV = "adv"
     CATALYST = "catalyst"
     RANK = "rank"
+    INDICATOR = "indicator"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -211,7 +214,7 @@ class GapScanner:
                 f"pre-market volume {pm.volume} below {rules.pm_volume_min}",
             )
         history = len(item.daily_bars)
-        atr = wilder_atr(item.daily_bars, rules.atr_period)
+        atr = wilder_atr(item.daily_bars[-rules.core_history_bars :], rules.atr_period)
         if history < rules.min_history_bars or atr is None:
             need = max(rules.min_history_bars, rules.atr_period + 1)
             return reject(RejectRule.HISTORY, f"{history} prior daily bars, {need} needed")
@@ -222,6 +225,9 @@ class GapScanner:
             return reject(
                 RejectRule.CATALYST, "no headline in the news window; a catalyst is required"
             )
+        refused = scan_refusal(side, pm.last, item.daily_bars, rules.filters)
+        if refused is not None:
+            return reject(RejectRule.INDICATOR, refused)
         return Candidate(
             symbol=item.symbol,
             rank=0,

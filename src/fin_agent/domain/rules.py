@@ -5,7 +5,7 @@ Defaults are the "gap and go" defaults of DESIGN.md section 2; units are in the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import time
 from decimal import Decimal
 from enum import StrEnum
@@ -27,6 +27,41 @@ class RankBy(StrEnum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ScanFilters:
+    """Indicator filters of the scan, on the daily bars up to the previous session."""
+
+    sma_days: int | None = None
+    rsi_period: int = 14
+    rsi_max: Decimal | None = None
+    rsi_min: Decimal | None = None
+
+    @property
+    def history_bars(self) -> int:
+        """Daily bars the filters need (0 when all are off)."""
+        needs = [0]
+        if self.sma_days is not None:
+            needs.append(self.sma_days)
+        if self.rsi_max is not None or self.rsi_min is not None:
+            needs.append(3 * self.rsi_period + 1)  # Wilder smoothing settles
+        return max(needs)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EntryConfirmations:
+    """Checks made when an entry triggers, on the session's minute bars before the trigger bar."""
+
+    above_vwap: bool = False
+    rsi_period: int = 14
+    rsi_max: Decimal | None = None
+    relative_volume_min: Decimal | None = None
+
+    @property
+    def enabled(self) -> bool:
+        """True when any confirmation is on."""
+        return self.above_vwap or self.rsi_max is not None or self.relative_volume_min is not None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ScanRules:
     """Filters and ranking of the pre-market gap scan."""
 
@@ -45,11 +80,19 @@ class ScanRules:
     top_n: int = 5
     split_guard: bool = True
     split_guard_heavy_volume_pct: Decimal = Decimal(25)
+    filters: ScanFilters = field(default_factory=ScanFilters)
 
     @property
     def history_bars(self) -> int:
         """Daily bars the scan needs per symbol: the history rule, the volume average, and enough
-        for the ATR to settle (3 x period + 1, so it does not depend on where the data starts)."""
+        for the ATR to settle (3 x period + 1, so it does not depend on where the data starts),
+        and what the optional indicator filters need."""
+        return max(self.core_history_bars, self.filters.history_bars)
+
+    @property
+    def core_history_bars(self) -> int:
+        """The daily bars of the gap rules alone: the ATR is taken over these, so turning on an
+        indicator filter that reads more history does not move a stop."""
         return max(self.min_history_bars, self.adv_period, 3 * self.atr_period + 1)
 
 
@@ -65,6 +108,7 @@ class PlanRules:
     risk_per_trade_pct: Decimal = Decimal(1)
     max_position_pct: Decimal = Decimal(25)
     flatten_before_close_minutes: int = 5
+    confirmations: EntryConfirmations = field(default_factory=EntryConfirmations)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -36,12 +36,15 @@ from fin_agent.app.cli.schedule import schedule_command
 from fin_agent.app.cli.store import db_command, replay_command
 from fin_agent.app.config.settings import Settings, load_settings
 from fin_agent.app.config.sources import CONFIG_ENV_VAR
+from fin_agent.app.container import Container
 from fin_agent.app.live.runner import run_live
 from fin_agent.app.observability.logs import configure_logging
 from fin_agent.app.observability.tracing import configure_tracing
+from fin_agent.app.report import gather, write_report
 from fin_agent.app.runner import run_agent, run_sessions
 from fin_agent.domain.errors import FinAgentError, PermanentError
 from fin_agent.domain.report import DailyReport, summarize
+from fin_agent.domain.values import Session
 
 EXIT_USAGE = 2
 
@@ -108,6 +111,12 @@ def _parser() -> argparse.ArgumentParser:
     backtest.add_argument("--tz", help="time zone of naive timestamps (default: replay.timezone)")
     backtest.add_argument("--factors", type=Path, help="folder of split factor files")
     backtest.add_argument("--json", action="store_true", help="print the report as JSON")
+    backtest.add_argument(
+        "--report",
+        type=Path,
+        metavar="DIR",
+        help="also write report.html (self-contained) and report.json into DIR",
+    )
 
     dashboard = commands.add_parser("dashboard", help="serve the Streamlit dashboard")
     dashboard.add_argument(
@@ -254,11 +263,35 @@ def _backtest(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
         container = await build_replay(settings, market)
         sessions = [s for d in days if (s := container.calendar.session(d)) is not None]
         async with running(container):
-            return await run_sessions(container, sessions, settings.strategy_equity())
+            reports = await run_sessions(container, sessions, settings.strategy_equity())
+            if args.report is not None:
+                await _write_report(args.report, container, sessions, reports, err)
+            return reports
 
     reports = asyncio.run(go())
     _print_report(reports, settings, args.json, out)
     return 0
+
+
+async def _write_report(
+    directory: Path,
+    container: Container,
+    sessions: Sequence[Session],
+    reports: Sequence[DailyReport],
+    err: TextIO,
+) -> None:
+    """`--report DIR`: report.json and report.html of the run, said on stderr."""
+    settings = container.settings
+    result = await gather(
+        container, sessions, reports, settings.strategy_equity(), settings.report.benchmark_symbol
+    )
+    try:
+        data, page = write_report(directory, result)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write the report into {directory}: {exc}; choose another --report DIR"
+        ) from None
+    err.write(f"report: {page} and {data}\n")
 
 
 class UsageError(PermanentError):

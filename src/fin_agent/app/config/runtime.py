@@ -326,3 +326,16 @@ class NotificationsSettings(SettingsSection):
                 "lower notifications.backoff_base_secs or raise notifications.backoff_max_secs",
             )
         return self
+
+
+class ReportSettings(SettingsSection):
+    """The backtest report (`fin-agent backtest --report DIR`)."""
+
+    benchmark_symbol: str | None = Field(
+        default="SPY",
+        min_length=1,
+        max_length=12,
+        pattern=r"^[A-Z][A-Z0-9.\-]*$",
+        description="Symbol whose buy-and-hold the report compares with, when the data has it; "
+        "null: no benchmark.",
+    )

@@ -40,6 +40,71 @@ class AccountSettings(SettingsSection):
     )
 
 
+class ScanFilterSettings(SettingsSection):
+    """Optional indicator filters of the scan, on daily bars up to the previous session; each
+    null is off (the default), and a symbol it refuses is rejected with rule `indicator`."""
+
+    sma_days: int | None = Field(
+        default=None,
+        ge=2,
+        le=250,
+        description="Keep a gap only if its pre-market price is above the SMA of this many daily "
+        "closes (below, for a short); null: off.",
+    )
+    rsi_period: int = Field(
+        default=14, ge=2, le=100, description="Daily closes in the Wilder RSI of rsi_min/rsi_max."
+    )
+    rsi_max: Decimal | None = Field(
+        default=None, gt=0, lt=100, description="Highest daily RSI kept; null: off."
+    )
+    rsi_min: Decimal | None = Field(
+        default=None, gt=0, lt=100, description="Lowest daily RSI kept; null: off."
+    )
+
+    @model_validator(mode="after")
+    def _band(self) -> Self:
+        if self.rsi_min is not None and self.rsi_max is not None and self.rsi_min >= self.rsi_max:
+            raise_if(
+                [
+                    problem(
+                        ("rsi_min",),
+                        f"scan.filters.rsi_min ({self.rsi_min}) must be below "
+                        f"scan.filters.rsi_max ({self.rsi_max})",
+                        "lower scan.filters.rsi_min or raise scan.filters.rsi_max",
+                    )
+                ]
+            )
+        return self
+
+
+class EntryConfirmationSettings(SettingsSection):
+    """Optional checks when an entry triggers, on the session's 1-minute bars before the trigger
+    bar; all off by default. A refusal is recorded (plan.rejected, reason confirmation:<rule>)
+    and the plan stays armed until the entry deadline."""
+
+    above_vwap: bool = Field(
+        default=False,
+        description="Enter a long only at or above the session VWAP (a short at or below).",
+    )
+    rsi_period: int = Field(
+        default=14, ge=2, le=100, description="1-minute closes in the Wilder RSI of rsi_max."
+    )
+    rsi_max: Decimal | None = Field(
+        default=None,
+        gt=50,
+        lt=100,
+        description="Enter a long only while the 1-minute RSI is at most this (a short: at least "
+        "100 - this); no refusal before rsi_period + 1 minutes have closed; null: off.",
+    )
+    relative_volume_min: Decimal | None = Field(
+        default=None,
+        gt=0,
+        le=1000,
+        description="Enter only when the session's volume so far is at least this multiple of "
+        "the average daily volume's share of the minutes gone; null: off.",
+    )
+
+
 class ScanSettings(SettingsSection):
     """Filters and ranking of the pre-market gap scan (DESIGN.md section 2, step 1).
 
@@ -146,6 +211,10 @@ class ScanSettings(SettingsSection):
         description="A live scan fetches the candidates' headlines to show them, even when "
         "catalyst_required is false.",
     )
+    filters: ScanFilterSettings = Field(
+        default_factory=ScanFilterSettings,
+        description="Optional indicator filters (daily SMA trend, daily RSI band); off by default.",
+    )
 
     @field_validator("universe")
     @classmethod
@@ -247,6 +316,11 @@ class PlanSettings(SettingsSection):
         ge=1,
         le=120,
         description="Minutes before the close when every position is flattened.",
+    )
+    confirmations: EntryConfirmationSettings = Field(
+        default_factory=EntryConfirmationSettings,
+        description="Optional entry confirmations (VWAP, 1-minute RSI, relative volume); off by "
+        "default.",
     )
 
     @model_validator(mode="after")

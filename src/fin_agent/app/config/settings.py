@@ -39,6 +39,7 @@ from fin_agent.app.config.runtime import (
     LoggingSettings,
     NotificationsSettings,
     ReplaySettings,
+    ReportSettings,
     SimulatorSettings,
     StoreSettings,
     TracingSettings,
@@ -62,7 +63,15 @@ from fin_agent.app.config.sources import (
     secrets_layer,
 )
 from fin_agent.domain.errors import ConfigError
-from fin_agent.domain.rules import ExecutionCosts, PlanRules, RiskLimits, ScanRules, Strategy
+from fin_agent.domain.rules import (
+    EntryConfirmations,
+    ExecutionCosts,
+    PlanRules,
+    RiskLimits,
+    ScanFilters,
+    ScanRules,
+    Strategy,
+)
 
 __all__ = [
     "AccountSettings",
@@ -151,6 +160,9 @@ class Settings(BaseSettings):
     )
     notifications: NotificationsSettings = Field(
         default_factory=NotificationsSettings, description="Discord and webhook notifications."
+    )
+    report: ReportSettings = Field(
+        default_factory=ReportSettings, description="The backtest report (backtest --report)."
     )
     finnhub_api_key: SecretStr | None = Field(
         default=None, description="Finnhub API key (environment or secret file only)."
@@ -298,6 +310,12 @@ class Settings(BaseSettings):
                 top_n=scan.top_n,
                 split_guard=scan.split_guard,
                 split_guard_heavy_volume_pct=scan.split_guard_heavy_volume_pct,
+                filters=ScanFilters(
+                    sma_days=scan.filters.sma_days,
+                    rsi_period=scan.filters.rsi_period,
+                    rsi_max=scan.filters.rsi_max,
+                    rsi_min=scan.filters.rsi_min,
+                ),
             ),
             plan=PlanRules(
                 opening_range_minutes=plan.opening_range_minutes,
@@ -308,6 +326,12 @@ class Settings(BaseSettings):
                 risk_per_trade_pct=plan.risk_per_trade_pct,
                 max_position_pct=plan.max_position_pct,
                 flatten_before_close_minutes=plan.flatten_before_close_minutes,
+                confirmations=EntryConfirmations(
+                    above_vwap=plan.confirmations.above_vwap,
+                    rsi_period=plan.confirmations.rsi_period,
+                    rsi_max=plan.confirmations.rsi_max,
+                    relative_volume_min=plan.confirmations.relative_volume_min,
+                ),
             ),
             risk=RiskLimits(
                 max_open_positions=risk.max_open_positions,
