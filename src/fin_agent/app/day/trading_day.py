@@ -223,6 +223,7 @@ class TradingDay:
             await self._flatten(minute)
         if minute >= self.times.entries_until:
             events += self.state.expire(minute)
+        await self._close(self.state.to_flatten(), minute)  # again: a resumed day's too
         events += await self._enter(bars, minute)
         await self._ports.orders.on_market(bars)
         events += await self._settle()
