@@ -1,5 +1,4 @@
-"""The stored daily reports a day's risk looks back on: the equity peak (the maximum drawdown)
-and the strategy's daily P&L (its VaR)."""
+"""The stored daily reports a day's risk looks back on: the equity peak (the maximum drawdown)."""
 
 from __future__ import annotations
 
@@ -24,8 +23,3 @@ async def reports_before(store: Store, day: date | None = None) -> list[DailyRep
 async def equity_peak_before(store: Store, day: date) -> Decimal | None:
     """The highest equity of the days reported before `day` (None: none reported)."""
     return equity_peak(await reports_before(store, day))
-
-
-async def daily_pnls(store: Store) -> list[Decimal]:
-    """The strategy's net P&L of every reported day, oldest first."""
-    return [r.performance.net_pnl for r in await reports_before(store)]
