@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from e2e.test_backtest_recorded_days import DAILY, MINUTES, run_cli
 
 pytestmark = pytest.mark.data
