@@ -49,7 +49,10 @@ BARS = [
 
 
 def make_day(
-    market: InMemoryMarketData, strategy: Strategy, orders: PaperBroker | None = None
+    market: InMemoryMarketData,
+    strategy: Strategy,
+    orders: PaperBroker | None = None,
+    **extra: Any,
 ) -> tuple[TradingDay, InMemoryEventBus]:
     session = FixedCalendar().session(DAY)
     assert session is not None
@@ -67,6 +70,7 @@ def make_day(
         strategy=strategy,
         start_equity=D(100_000),
         ports=ports,
+        **extra,
     )
     return day, bus
 
@@ -217,3 +221,40 @@ class RejectingBroker(PaperBroker):
 
     async def submit(self, order: BracketOrder) -> None:
         raise OrderRejectedError("insufficient buying power")
+
+
+async def test_a_day_starting_past_the_max_drawdown_starts_halted() -> None:
+    # Peak 112,000 over the stored reports, equity 100,000: 10.71 % down, past a 10 % limit.
+    market = market_with("AAA", "BBB", extra_bars=BARS)
+    day, bus = make_day(market, strategy(max_drawdown_pct=D(10)), equity_peak=D(112_000))
+    await day.scan()
+    await run_minutes(day, await minutes(day, market))
+
+    [halt] = of_type(bus, RiskStateChanged)
+    assert (halt.current, halt.reason, halt.occurred_at) == (
+        TradingState.HALTED,
+        RiskReason.MAX_DRAWDOWN,
+        day.times.scan_at,
+    )
+    assert "10.71 % below its peak of 112000.00" in halt.detail
+    assert {r.reason for r in of_type(bus, PlanRejected)} == {"risk:halted"}
+    assert of_type(bus, OrderPlaced) == []
+
+
+async def test_store_outages_trip_the_error_breaker_at_the_next_minute() -> None:
+    outages = [0]
+    market = market_with("AAA", "BBB", extra_bars=BARS)
+    day, bus = make_day(market, strategy(error_breaker_count=2), store_failures=lambda: outages[0])
+    await day.scan()
+    for minute in await minutes(day, market):
+        if minute[0].start == et(9, 33):
+            outages[0] = 2  # two outages since the last minute
+        await day.on_bars(minute)
+
+    [halt] = of_type(bus, RiskStateChanged)
+    assert (halt.current, halt.reason, halt.occurred_at) == (
+        TradingState.HALTED,
+        RiskReason.ERROR_BREAKER,
+        et(9, 33),
+    )
+    assert of_type(bus, OrderPlaced) == []
