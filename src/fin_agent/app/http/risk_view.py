@@ -43,7 +43,8 @@ async def value_at_risk(
         name = symbol(str(p["symbol"]))
         exposed[name] = exposed.get(name, Decimal(0)) + price * int(str(p["qty"])) * sign
     returns = BookReturns()
-    snapshots = await store.events(day=day, types=[SnapshotTaken.TYPE])
+    # The snapshot holds the universe's daily bars: read it only when something is held.
+    snapshots = await store.events(day=day, types=[SnapshotTaken.TYPE]) if exposed else []
     for event in snapshots[-1:]:
         if isinstance(event, SnapshotTaken):
             returns.take(event.snapshot)
