@@ -39,7 +39,9 @@ def _strip(ready: Readiness | Unreachable, status: dict[str, Any]) -> None:
         else:
             st.badge("Agent not ready", icon=":material/error:", color="red")
         state = str(status.get("trading_state") or "idle")
-        st.badge(f"Trading {state.upper()}", color=_STATE_COLORS.get(state, "gray"))
+        risk = status.get("risk") or {}
+        why = f" · {risk['reason']}" if state != "active" and risk.get("reason") else ""
+        st.badge(f"Trading {state.upper()}{why}", color=_STATE_COLORS.get(state, "gray"))
         if status.get("day"):
             st.badge(f"Day {status['day']}", icon=":material/calendar_today:", color="gray")
         pnl = status.get("pnl") or {}
@@ -93,6 +95,19 @@ def _errors(errors: list[dict[str, Any]]) -> None:
     )
 
 
+def _risk_state(status: dict[str, Any]) -> None:
+    """Why trading is not ACTIVE (the loss limit, a drawdown, the error breaker, an operator)."""
+    risk = status.get("risk") or {}
+    state = str(status.get("trading_state") or "active")
+    if state in ("active", "idle") or not risk.get("detail"):
+        return
+    text = f"**Trading {state.upper()}** ({risk.get('reason')}): {risk.get('detail')}"
+    if state == "halted":
+        st.error(text, icon=":material/pan_tool:")
+    else:
+        st.warning(text, icon=":material/trending_down:")
+
+
 def banner() -> None:
     """Draw the banner once; `app.py` runs it as a live fragment."""
     agent = ui.client()
@@ -121,4 +136,5 @@ def banner() -> None:
     if isinstance(status, Unreachable):
         st.warning(str(status), icon=":material/warning:")
     else:
+        _risk_state(status)
         _errors([e for e in status.get("errors") or [] if isinstance(e, dict)])

@@ -19,6 +19,12 @@ RUNS: list[Column] = [
     ("rule", "Rule", "text"),
     ("reason", "Why then", "text"),
 ]
+VAR: list[Column] = [
+    ("what", "Of", "text"),
+    ("var95", "VaR 95 %", "money"),
+    ("var99", "VaR 99 %", "money"),
+    ("days", "Days of history", "text"),
+]
 ERRORS: list[Column] = [
     ("trading_day", "Day", "text"),
     ("occurred_at", "Time", "time"),
@@ -72,6 +78,21 @@ def errors() -> None:
     table(list(reversed(reply)), ERRORS, ui.zone(), empty="No error raised.")
 
 
+def value_at_risk() -> None:
+    """One-day historical VaR of the open book and of the strategy (95 % and 99 %)."""
+    st.markdown("**Value at risk (one day, historical)**")
+    status = ui.client().status()
+    if isinstance(status, Unreachable):
+        ui.waiting(status)
+        return
+    var = status.get("var") or {}
+    rows = [
+        {"what": label, **(var.get(key) or {})}
+        for key, label in (("book", "Open book"), ("strategy", "Strategy (daily P&L)"))
+    ]
+    table(rows, VAR, ui.zone(), empty="No VaR yet: no day has started.")
+
+
 def body() -> None:
     """Readiness, schedule and errors, redrawn live."""
     left, right = st.columns(2)
@@ -79,6 +100,8 @@ def body() -> None:
         readiness()
     with right, st.container(border=True):
         schedule()
+    with st.container(border=True):
+        value_at_risk()
     with st.container(border=True):
         errors()
 

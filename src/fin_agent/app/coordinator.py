@@ -40,6 +40,8 @@ class CoordinatorStats:
     events_written: int = 0
     duplicates_skipped: int = 0
     store_failures: int = 0
+    outages: int = 0
+    """Times the store went down (one outage however often its writes are retried)."""
     rejected: int = 0
     store_up: bool = True
     last_error: str = ""
@@ -128,6 +130,7 @@ class Coordinator:
         if not self.stats.store_up:
             return
         self.stats.store_up = False
+        self.stats.outages += 1
         self.stats.down_since_monotonic = time.monotonic()
         log.error("store_down", error=self.stats.last_error, backlog=backlog)
         await self._say(

@@ -19,6 +19,7 @@ from structlog.contextvars import bound_contextvars
 
 from fin_agent.app.container import Container
 from fin_agent.app.coordinator import GROUP as COORDINATOR_GROUP
+from fin_agent.app.day.history import equity_peak_before
 from fin_agent.app.day.ports import DayPorts
 from fin_agent.app.day.progress import RunProgress, read_progress
 from fin_agent.app.day.trading_day import TradingDay
@@ -50,7 +51,8 @@ async def run_session(
 ) -> DailyReport:
     """Run one session end to end and return its report (`universe`: else scan.universe;
     `commands`: operator commands decided at the given instants, as an audit replays them)."""
-    day = _new_day(container, session, start_equity, universe)
+    peak = await equity_peak_before(container.store, session.day)
+    day = _new_day(container, session, start_equity, universe, peak)
     day.schedule_commands(commands)
     with bound_contextvars(trading_day=str(session.day)):
         await day.scan()
@@ -64,7 +66,8 @@ async def resume_session(container: Container, session: Session) -> DailyReport:
     started = [e for e in events if isinstance(e, DayStarted)]
     if not started:
         raise RuntimeError(f"no stored start of {session.day} to resume")
-    day = _new_day(container, session, started[-1].start_equity, None)
+    peak = await equity_peak_before(container.store, session.day)
+    day = _new_day(container, session, started[-1].start_equity, None, peak)
     with bound_contextvars(trading_day=str(session.day)):
         await day.resume(events)
         container.agent.open_gate()
@@ -77,6 +80,7 @@ def _new_day(
     session: Session,
     start_equity: Decimal,
     universe: Sequence[Symbol] | None,
+    equity_peak: Decimal | None = None,
 ) -> TradingDay:
     settings = container.settings
     clock = _moved(container)
@@ -100,6 +104,8 @@ def _new_day(
         news_lookback=timedelta(hours=settings.scan.news_lookback_hours),
         live=container.live,
         entry_guard=container.coordinator.entries_blocked,
+        equity_peak=equity_peak,
+        store_failures=lambda: container.coordinator.stats.outages,
     )
     container.agent.day = day
     return day

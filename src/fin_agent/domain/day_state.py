@@ -13,7 +13,9 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from fin_agent.domain.day_events import Refusal, causal_order, scan_events, state_changed
+from fin_agent.domain.book import BookReturns
+from fin_agent.domain.day_events import causal_order, scan_events, state_changed
+from fin_agent.domain.day_risk import DayRisk
 from fin_agent.domain.day_times import DayTimes
 from fin_agent.domain.entry_confirmations import CONFIRMATION_PREFIX, plan_refusal
 from fin_agent.domain.events import (
@@ -31,6 +33,7 @@ from fin_agent.domain.events import (
     ReportDaily,
     RiskStateChanged,
     ScanCompleted,
+    SnapshotTaken,
 )
 from fin_agent.domain.gap_scanner import ScanResult, UniverseSnapshot
 from fin_agent.domain.indicators import opening_range
@@ -48,11 +51,17 @@ BAR = timedelta(minutes=1)
 RISK_PREFIX = f"{PlanRejectReason.RISK}:"
 
 
-class DayState:
+class DayState(DayRisk):
     """The state of one trading day, moved only by `apply`."""
 
     def __init__(
-        self, *, day: date, strategy: Strategy, times: DayTimes, start_equity: Decimal
+        self,
+        *,
+        day: date,
+        strategy: Strategy,
+        times: DayTimes,
+        start_equity: Decimal,
+        equity_peak: Decimal | None = None,
     ) -> None:
         self.day = day
         self.times = times
@@ -61,6 +70,8 @@ class DayState:
         self.strategy_version = ""
         self.ledger = Ledger(start_equity)
         self.risk = RiskEngine(strategy.risk, start_equity)
+        self.equity_peak = max(equity_peak or start_equity, start_equity)
+        self.returns = BookReturns()
         self.scan_result: ScanResult | None = None
         self.plans: dict[Symbol, TradePlan] = {}
         self.orders: dict[str, BracketOrder] = {}
@@ -142,6 +153,8 @@ class DayState:
         match event:
             case BarsClosed():
                 self.observe(event.bars)
+            case SnapshotTaken():
+                self.returns.take(event.snapshot)
             case ScanCompleted():
                 self.scan_result = event.result
                 self.config_version = event.config_version or self.config_version
@@ -209,28 +222,16 @@ class DayState:
         if plan is None or plan.id != event.plan_id:
             self.planned = True  # refused while planning: it never became a plan
             return
+        if event.reason == PlanRejectReason.ORDER_REJECTED:
+            self.risk.record_error(event.occurred_at)  # the error breaker counts it
+            if plan.state is PlanState.TRIGGERED:  # the broker holds nothing of it
+                self.plans[plan.symbol] = plan.cancel(event.detail, event.occurred_at)
+            return
         reason = event.reason.removeprefix(RISK_PREFIX)
         armed = reason in RiskReason.__members__.values() and RiskReason(reason).keeps_plan_armed
         operator = reason == OPERATOR_CANCELLED and plan.state is PlanState.TRIGGERED
         if (plan.state is PlanState.PLANNED and not armed) or operator:
             self.plans[plan.symbol] = plan.cancel(event.detail, event.occurred_at)
-
-    def _rejection(
-        self, plan_id: str, symbol: Symbol, reason: str, at: datetime, again: str = ""
-    ) -> Refusal:
-        return Refusal(
-            id=PlanRejected.id_for(f"{plan_id}:{again}" if again else plan_id),
-            day=self.day,
-            plan_id=plan_id,
-            symbol=symbol,
-            reason=str(reason),
-            at=at,
-        )
-
-    def _record(self, events: list[DomainEvent]) -> list[DomainEvent]:
-        for event in events:
-            self.apply(event)
-        return events
 
     # -- the decisions -------------------------------------------------------------------------
 
@@ -238,7 +239,7 @@ class DayState:
         self, snapshot: UniverseSnapshot, result: ScanResult, at: datetime
     ) -> list[DomainEvent]:
         """The day starts with the scan of `snapshot`: the day, its inputs, its result and a
-        signal per candidate."""
+        signal per candidate (and a halt when its equity is past the maximum drawdown)."""
         return self._record(
             scan_events(
                 self.key,
@@ -254,7 +255,7 @@ class DayState:
                 },
                 at=at,
             )
-        )
+        ) + self.mark(at)  # a day that starts in a drawdown past the limit starts halted
 
     def plan(self, at: datetime) -> list[DomainEvent]:
         """Build a plan for every candidate from its opening range (once a day)."""
@@ -312,6 +313,7 @@ class DayState:
                 gross_exposure=self.ledger.gross_exposure
                 + sum((p.entry * p.qty for p in pending), Decimal(0)),
                 at=at,
+                book_var=self._var_with(plan) if self.risk.var_limit is not None else None,
             )
             if not decision.approved:
                 reason = decision.reason or RiskReason.HALTED
@@ -353,19 +355,6 @@ class DayState:
             return []
         refused = self._rejection(plan.id, plan.symbol, refusal[0], at, again=refusal[0])
         return self._record([refused.with_detail(refusal[1])])
-
-    def guard(self, blocked: str | None, at: datetime) -> list[DomainEvent]:
-        """The agent's own halt: while `blocked` says why (its store down too long) no entry
-        opens; when it clears, entries resume. An operator's halt is left as it is."""
-        if blocked is not None:
-            change = self.risk.halt(blocked, RiskReason.STORE_OUTAGE)
-        else:
-            change = self.risk.resume("the store is back", RiskReason.STORE_OUTAGE)
-            if self.risk.halted_by is not RiskReason.STORE_OUTAGE:
-                change = None
-        if change is None:
-            return []
-        return self._record([state_changed(self.day, change, at)])
 
     def command(self, command: OperatorCommand, at: datetime) -> CommandDecision:
         """An operator's command decided at `at` (nothing for a command id decided before)."""
@@ -418,7 +407,7 @@ class DayState:
             **self.versions(plan.id),
         )
         events = self._record([closed])
-        change = self.risk.on_realised(self.ledger.realised)
+        change = self.risk.on_loss(self.ledger.realised, self.open_pnl())
         if change is not None:
             events += self._record([state_changed(self.day, change, fill.at)])
         return events

@@ -4,8 +4,9 @@ FinAgentError
 ├── PermanentError          retrying cannot help: fix the input
 │   ├── ConfigError         config.yaml, environment or a secret file is wrong
 │   ├── DataError           a data file or a data source gave unusable data
-│   └── DomainError         a rule of the trading domain was broken
-│       └── InvalidTransitionError   a plan was moved to a state it cannot reach
+│   ├── DomainError         a rule of the trading domain was broken
+│   │   └── InvalidTransitionError   a plan was moved to a state it cannot reach
+│   └── OrderRejectedError  a broker refused an order (dropped; the error breaker counts it)
 └── TransientError          an outside system failed; retried with backoff
     ├── AdapterError        a Redis, database, broker or HTTP call failed
     ├── FeedError           a market or news feed dropped or misbehaved
@@ -37,6 +38,11 @@ class DomainError(PermanentError):
 
 class InvalidTransitionError(DomainError):
     """A trade plan was asked to move to a state its state machine does not allow."""
+
+
+class OrderRejectedError(PermanentError):
+    """A broker refused an order (buying power, a halted symbol, a price out of band); the
+    message is the broker's reason. The order is not retried; `risk.error_breaker` counts it."""
 
 
 class TransientError(FinAgentError):

@@ -84,3 +84,9 @@ def summarize(start_equity: Decimal, reports: Sequence[DailyReport]) -> Performa
     """Performance across several days, equity carried from one day to the next."""
     trades = [t for r in reports for t in r.performance.trades]
     return performance(start_equity, trades)
+
+
+def equity_peak(reports: Sequence[DailyReport]) -> Decimal | None:
+    """The highest equity the reported days stood at, at a start or an end (None: no report)."""
+    values = [v for r in reports for v in (r.performance.start_equity, r.performance.end_equity)]
+    return max(values, default=None)

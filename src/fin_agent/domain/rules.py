@@ -19,6 +19,21 @@ class Direction(StrEnum):
     BOTH = "both"
 
 
+class LossBasis(StrEnum):
+    """What the daily loss limit counts: realised P&L only, or realised plus the open book's
+    losses marked at every minute's close."""
+
+    REALISED = "realised"
+    MARKED = "marked"
+
+
+class LossAction(StrEnum):
+    """What the daily loss limit does when reached: stop new entries, or also close everything."""
+
+    REDUCE = "reduce"
+    FLATTEN = "flatten"
+
+
 class RankBy(StrEnum):
     """The figure candidates are ranked by (descending); ties are broken by pre-market volume."""
 
@@ -119,6 +134,16 @@ class RiskLimits:
     max_gross_exposure_pct: Decimal = Decimal(100)
     daily_loss_limit_pct: Decimal = Decimal(2)
     max_orders_per_minute: int = 10
+    loss_limit_basis: LossBasis = LossBasis.MARKED
+    loss_limit_action: LossAction = LossAction.REDUCE
+    max_drawdown_pct: Decimal | None = None
+    """Halt when equity falls this far below its peak over the stored days (None: off)."""
+    error_breaker_count: int = 5
+    """Halt at this many order rejections or store failures within the window (0: off)."""
+    error_breaker_window_mins: int = 10
+    max_var_pct: Decimal | None = None
+    """Refuse an entry that takes the open book's one-day VaR over this % of equity (None: off)."""
+    var_confidence_pct: int = 95
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

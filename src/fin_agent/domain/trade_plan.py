@@ -53,6 +53,7 @@ class PlanRejectReason(StrEnum):
     ZERO_SIZE = "zero_size"
     INVALID_PRICES = "invalid_prices"
     RISK = "risk"
+    ORDER_REJECTED = "order_rejected"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -55,8 +55,9 @@ def test_run_lists_every_problem_and_returns_2(tmp_path: Path) -> None:
         "  scan.top_n: 0 is below the minimum of 1 (set in config.yaml line 1); "
         "use a number from 1 to 100\n"
         "  risk.max_open_position: unknown key (set in config.yaml line 2); did you mean "
-        "max_open_positions? allowed keys in risk: daily_loss_limit_pct, max_gross_exposure_pct, "
-        "max_open_positions, max_orders_per_minute\n"
+        "max_open_positions? allowed keys in risk: daily_loss_limit_pct, error_breaker, "
+        "loss_limit_action, loss_limit_basis, max_drawdown_pct, max_gross_exposure_pct, "
+        "max_open_positions, max_orders_per_minute, max_var_pct, var_confidence_pct\n"
     )
 
 

@@ -370,8 +370,9 @@ def test_unknown_key_suggests_the_closest_and_lists_the_allowed(
         ConfigError,
         match=exactly(
             "risk.max_open_position: unknown key (set in config.yaml line 2); did you mean "
-            "max_open_positions? allowed keys in risk: daily_loss_limit_pct, "
-            "max_gross_exposure_pct, max_open_positions, max_orders_per_minute"
+            "max_open_positions? allowed keys in risk: daily_loss_limit_pct, error_breaker, "
+            "loss_limit_action, loss_limit_basis, max_drawdown_pct, max_gross_exposure_pct, "
+            "max_open_positions, max_orders_per_minute, max_var_pct, var_confidence_pct"
         ),
     ):
         load(path, no_secrets)

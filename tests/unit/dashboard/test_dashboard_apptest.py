@@ -39,8 +39,10 @@ from fin_agent.domain.events import (
     OrderPlaced,
     PlanCreated,
     PositionClosed,
+    RiskStateChanged,
     Severity,
 )
+from fin_agent.domain.risk_engine import RiskReason, TradingState
 
 REPO = Path(__file__).resolve().parents[3]
 APP = REPO / "dashboard" / "app.py"
@@ -655,3 +657,30 @@ def test_an_expired_sign_in_asks_for_the_password_again(
     at.run()
 
     assert "Your session expired: sign in again." in texts(at)
+
+
+def test_banner_shows_why_trading_is_reducing_and_the_system_page_the_var(
+    mid_day: list[DomainEvent], dashboard_env: pytest.MonkeyPatch
+) -> None:
+    reduced = RiskStateChanged(
+        id=RiskStateChanged.id_for("reducing-test"),
+        occurred_at=MID_DAY,
+        trading_day=MID_DAY.date(),
+        previous=TradingState.ACTIVE,
+        current=TradingState.REDUCING,
+        reason=RiskReason.DAILY_LOSS_LIMIT,
+        detail="realised 0.00 and open -2100.00 (risk.loss_limit_basis marked) reached the limit",
+    )
+    fake = FakeAgent(events=[*mid_day, reduced], checks={"bus": ok, "store": ok}).start()
+    try:
+        at = open_app(fake.url, dashboard_env)
+        page = texts(at)
+        assert "Trading REDUCING · daily_loss_limit" in page
+        [warning] = [w for w in at.warning if "Trading REDUCING" in str(w.value)]
+        assert "open -2100.00" in str(warning.value)
+
+        at.switch_page("views/system.py").run()
+        assert not at.exception, at.exception
+        assert column(at, "Of") == ["Open book", "Strategy (daily P&L)"]
+    finally:
+        fake.stop()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -19,7 +19,7 @@ from fin_agent.app.config.fields import (
 )
 from fin_agent.app.config.problems import ConfigProblem, problem, raise_if
 from fin_agent.domain.errors import DataError
-from fin_agent.domain.rules import Direction, RankBy
+from fin_agent.domain.rules import Direction, LossAction, LossBasis, RankBy
 from fin_agent.domain.values import symbol
 
 
@@ -362,6 +362,20 @@ class PlanSettings(SettingsSection):
         return self
 
 
+class ErrorBreakerSettings(SettingsSection):
+    """The error breaker: `count` order rejections or store failures within `window_mins`."""
+
+    count: int = Field(
+        default=5,
+        ge=0,
+        le=1000,
+        description="Errors within the window that halt trading (0 turns the breaker off).",
+    )
+    window_mins: int = Field(
+        default=10, ge=1, le=1440, description="Length of the sliding window, in minutes."
+    )
+
+
 class RiskSettings(SettingsSection):
     """Limits the risk engine applies before any order."""
 
@@ -375,10 +389,53 @@ class RiskSettings(SettingsSection):
         default=Decimal(2),
         gt=0,
         le=100,
-        description="Realised loss, in percent of start-of-day equity, that stops new entries.",
+        description=(
+            "Loss (realised, or marked: see loss_limit_basis), in percent of start-of-day "
+            "equity, that stops new entries."
+        ),
     )
     max_orders_per_minute: int = Field(
         default=10, ge=1, le=1000, description="Most orders sent in any minute."
+    )
+    loss_limit_basis: LossBasis = Field(
+        default=LossBasis.MARKED,
+        description=(
+            "What the daily loss limit counts: 'realised' P&L only, or 'marked': realised plus "
+            "the open positions' losses marked at every minute's close (open gains never offset "
+            "a realised loss)."
+        ),
+    )
+    loss_limit_action: LossAction = Field(
+        default=LossAction.REDUCE,
+        description=(
+            "What reaching the daily loss limit does: 'reduce' stops new entries (open positions "
+            "keep their stop, target and the day's flatten); 'flatten' also closes everything."
+        ),
+    )
+    max_drawdown_pct: Decimal | None = Field(
+        default=None,
+        gt=0,
+        le=100,
+        description=(
+            "Halt (until an operator resumes) when equity falls this many percent below its "
+            "peak over the stored daily reports; null turns it off."
+        ),
+    )
+    error_breaker: ErrorBreakerSettings = Field(
+        default_factory=ErrorBreakerSettings,
+        description="Halt on a burst of order rejections or store failures.",
+    )
+    max_var_pct: Decimal | None = Field(
+        default=None,
+        gt=0,
+        le=100,
+        description=(
+            "Refuse an entry whose addition takes the open book's one-day historical VaR (at "
+            "var_confidence_pct) over this percent of start-of-day equity; null turns it off."
+        ),
+    )
+    var_confidence_pct: Literal[95, 99] = Field(
+        default=95, description="The VaR confidence max_var_pct applies to: 95 or 99."
     )
 
 

@@ -338,6 +338,13 @@ class Settings(BaseSettings):
                 max_gross_exposure_pct=risk.max_gross_exposure_pct,
                 daily_loss_limit_pct=risk.daily_loss_limit_pct,
                 max_orders_per_minute=risk.max_orders_per_minute,
+                loss_limit_basis=risk.loss_limit_basis,
+                loss_limit_action=risk.loss_limit_action,
+                max_drawdown_pct=risk.max_drawdown_pct,
+                error_breaker_count=risk.error_breaker.count,
+                error_breaker_window_mins=risk.error_breaker.window_mins,
+                max_var_pct=risk.max_var_pct,
+                var_confidence_pct=risk.var_confidence_pct,
             ),
             costs=ExecutionCosts(
                 slippage_bps=costs.slippage_bps, commission_per_share=costs.commission_per_share

@@ -22,6 +22,7 @@ from fin_agent.app.day.traces import SymbolTraces
 from fin_agent.domain.day_events import signal_events
 from fin_agent.domain.day_state import DayState
 from fin_agent.domain.day_times import DayTimes
+from fin_agent.domain.errors import OrderRejectedError
 from fin_agent.domain.events import (
     DomainEvent,
     OperatorCommand,
@@ -48,6 +49,9 @@ Scanned = tuple[UniverseSnapshot, ScanResult]
 """A universe snapshot and the scan of it."""
 EntryGuard = Callable[[], str | None]
 """Why new entries must wait right now (the store down too long), or None."""
+ErrorCount = Callable[[], int]
+"""How many store failures the agent has seen so far (a count that only grows)."""
+BAR = timedelta(minutes=1)
 
 
 class TradingDay:
@@ -65,12 +69,20 @@ class TradingDay:
         news_lookback: timedelta = timedelta(hours=24),
         live: LiveConfig | None = None,
         entry_guard: EntryGuard | None = None,
+        equity_peak: Decimal | None = None,
+        store_failures: ErrorCount | None = None,
     ) -> None:
         self.day: date = session.day
         self.times = times
         self.state = DayState(
-            day=session.day, strategy=strategy, times=times, start_equity=start_equity
+            day=session.day,
+            strategy=strategy,
+            times=times,
+            start_equity=start_equity,
+            equity_peak=equity_peak,
         )
+        self._store_failures = store_failures
+        self._failures_seen = store_failures() if store_failures is not None else 0
         self._ports = ports
         self._universe = tuple(universe)
         self._news_lookback = news_lookback
@@ -222,6 +234,7 @@ class TradingDay:
         events: list[DomainEvent] = []
         if self._entry_guard is not None:
             events += self.state.guard(self._entry_guard(), minute)
+        events += self._count_store_failures(minute)
         if minute >= self.times.range_ends_at:
             events += self._traced(self.state.plan(minute))
         events += await self._decide_commands(minute)  # before any entry of this minute
@@ -229,10 +242,21 @@ class TradingDay:
             await self._flatten(minute)
         if minute >= self.times.entries_until:
             events += self.state.expire(minute)
+        await self._close(self.state.to_flatten(), minute)  # again: a resumed day's too
         events += await self._enter(bars, minute)
         await self._ports.orders.on_market(bars)
         events += await self._settle()
+        events += self.state.mark(minute)  # the book at the minute's close: it rules the next
+        await self._close(self.state.to_flatten(), minute + BAR)
         await self.traces.publish(self._ports.bus, events)
+
+    def _count_store_failures(self, at: datetime) -> list[DomainEvent]:
+        """The store failures since the last minute, for the error breaker."""
+        if self._store_failures is None:
+            return []
+        seen = self._store_failures()
+        new, self._failures_seen = seen - self._failures_seen, seen
+        return self.state.store_failures(new, at)
 
     async def plan_now(self, at: datetime) -> int:
         """Build the plans now if no bar after the opening range has (the scheduled `plan` job:
@@ -320,8 +344,9 @@ class TradingDay:
         return events
 
     async def _enter(self, bars: Sequence[Bar], at: datetime) -> list[DomainEvent]:
-        events = self.state.enter(bars, at)
-        for event in events:
+        made = self.state.enter(bars, at)
+        events = list(made)
+        for event in made:
             if isinstance(event, PlanRejected):
                 with self.traces.span("risk", event.symbol) as span:
                     span.set_attribute("risk.approved", False)
@@ -332,7 +357,12 @@ class TradingDay:
             with self.traces.span("risk", order.symbol) as span:
                 span.set_attribute("risk.approved", True)
             with self.traces.span("order", order.symbol):
-                await self._ports.orders.submit(order)
+                try:
+                    await self._ports.orders.submit(order)
+                except OrderRejectedError as exc:
+                    log.warning("order_rejected", symbol=order.symbol, error=str(exc))
+                    events += self.state.order_rejected(order.client_order_id, str(exc), at)
+                    continue
             log.info(
                 "order_placed", symbol=order.symbol, plan_id=order.client_order_id, qty=order.qty,
                 trigger=str(order.trigger), stop=str(order.stop), target=str(order.target),
@@ -341,8 +371,12 @@ class TradingDay:
 
     async def _flatten(self, at: datetime) -> None:
         self._flattened = True
-        for position in self.state.ledger.open_positions:
-            await self._ports.orders.close(position.plan_id, FillKind.FLATTEN, at)
+        await self._close([p.plan_id for p in self.state.ledger.open_positions], at)
+
+    async def _close(self, plan_ids: Sequence[str], at: datetime) -> None:
+        """Close these positions at market: the day's flatten, and the loss limit's."""
+        for plan_id in plan_ids:
+            await self._ports.orders.close(plan_id, FillKind.FLATTEN, at)
 
     async def _settle(self) -> list[DomainEvent]:
         events: list[DomainEvent] = []

@@ -11,6 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from fin_agent.app.http.risk_view import trading_risk, value_at_risk
 from fin_agent.domain.events import (
     EVENT_TYPES,
     BarsClosed,
@@ -121,6 +122,8 @@ class ReadModels:
                 "equity_curve": _intraday_curve(await self._start_equity(day), trades),
                 "errors": await store.rows("errors", day=day),
                 "report": reports[-1] if reports else None,
+                "risk": trading_risk(risk),
+                "var": await value_at_risk(store, day, positions),
             }
         )
 
@@ -146,6 +149,8 @@ class ReadModels:
             "pnl": detail["pnl"],
             "errors": detail["errors"][-5:],
             "last_command": await self._last_command(day),
+            "risk": detail["risk"],
+            "var": detail["var"],
         }
 
     async def _last_command(self, day: date) -> dict[str, JSONValue] | None:

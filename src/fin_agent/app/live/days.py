@@ -27,6 +27,7 @@ from structlog.contextvars import bound_contextvars
 from fin_agent.app.container import Container
 from fin_agent.app.coordinator import GROUP as COORDINATOR_GROUP
 from fin_agent.app.day.agent import GROUP as AGENT_GROUP
+from fin_agent.app.day.history import equity_peak_before
 from fin_agent.app.day.ports import DayPorts
 from fin_agent.app.day.trading_day import TradingDay
 from fin_agent.app.http.read_models import ReadModels
@@ -107,7 +108,12 @@ class LiveDays:
         times = DayTimes.of(session, strategy, container.timezone, run.at.time())
         with bound_contextvars(trading_day=str(session.day)):
             outcome = await self._scanner(container).run(session.day, scan_at, self._universe())
-            day = self._new_day(session, times, await self._start_equity())
+            day = self._new_day(
+                session,
+                times,
+                await self._start_equity(),
+                await equity_peak_before(self._container.store, session.day),
+            )
             container.agent.day = day
             result = await day.scan((outcome.snapshot, outcome.result))
             self._watch(day.watchlist)
@@ -184,7 +190,12 @@ class LiveDays:
         container.live.adopt()
         scan_at = scans[-1].occurred_at.astimezone(container.timezone)
         times = DayTimes.of(session, container.live.strategy, container.timezone, scan_at.time())
-        day = self._new_day(session, times, started[-1].start_equity)
+        day = self._new_day(
+            session,
+            times,
+            started[-1].start_equity,
+            await equity_peak_before(self._container.store, session.day),
+        )
         await day.resume(events)
         container.agent.day = day
         self._equity = started[-1].start_equity
@@ -202,7 +213,9 @@ class LiveDays:
 
     # -- helpers --------------------------------------------------------------------------------
 
-    def _new_day(self, session: Session, times: DayTimes, equity: Decimal) -> TradingDay:
+    def _new_day(
+        self, session: Session, times: DayTimes, equity: Decimal, peak: Decimal | None = None
+    ) -> TradingDay:
         container = self._container
         return TradingDay(
             session=session,
@@ -219,6 +232,8 @@ class LiveDays:
             news_lookback=timedelta(hours=container.live.current.settings.scan.news_lookback_hours),
             live=container.live,
             entry_guard=container.coordinator.entries_blocked,
+            equity_peak=peak,
+            store_failures=lambda: container.coordinator.stats.outages,
         )
 
     def _universe(self) -> list[Symbol]:
