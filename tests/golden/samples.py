@@ -21,6 +21,8 @@ from fin_agent.domain.events import (
     DayStarted,
     DomainEvent,
     ErrorRaised,
+    NewsAttached,
+    NewsPublished,
     OrderPlaced,
     PlanCreated,
     PlanExecuted,
@@ -42,6 +44,7 @@ from fin_agent.domain.gap_scanner import (
     SymbolSnapshot,
     UniverseSnapshot,
 )
+from fin_agent.domain.news import NewsItem
 from fin_agent.domain.orders import BracketOrder, ExitReason, Fill, FillKind
 from fin_agent.domain.positions import ClosedTrade
 from fin_agent.domain.report import DailyReport, Performance
@@ -414,6 +417,36 @@ SAMPLES: Final[dict[str, DomainEvent]] = {
             previous_version="0123456789ab",
             applied_keys=("scan.gap_min_pct", "risk.max_open_positions"),
             restart_keys=("bus.kind",),
+        ),
+        NewsPublished(
+            id=NewsPublished.id_for("finnhub:7712301"),
+            occurred_at=SCAN_AT - timedelta(minutes=30, seconds=2),
+            trading_day=DAY,
+            item=NewsItem(
+                news_id="finnhub:7712301",
+                symbols=(symbol("NVAX"), symbol("PFE")),
+                title="Novavax wins approval for its updated vaccine",
+                source="Reuters",
+                published_at=SCAN_AT - timedelta(minutes=30, seconds=5),
+                url="https://news.example.com/nvax/approval",
+                summary="The regulator approved the shot for adults.",
+                category="company",
+            ),
+        ),
+        NewsAttached(
+            id=NewsAttached.id_for("2025-03-12:NVAX:finnhub:7712301"),
+            occurred_at=SCAN_AT + timedelta(minutes=50),
+            trading_day=DAY,
+            symbol=symbol("NVAX"),
+            plan_id="2025-03-12:NVAX:gap_and_go",
+            news_id="finnhub:7712301",
+            title="Novavax prices a discounted share offering",
+            source="Reuters",
+            published_at=SCAN_AT + timedelta(minutes=49),
+            url="https://news.example.com/nvax/offering",
+            at_scan=False,
+            keywords=("offering",),
+            cancelled=True,
         ),
     )
 }
