@@ -447,6 +447,7 @@ SAMPLES: Final[dict[str, DomainEvent]] = {
             at_scan=False,
             keywords=("offering",),
             cancelled=True,
+            position_open=True,
         ),
     )
 }

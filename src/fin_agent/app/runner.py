@@ -24,6 +24,7 @@ from fin_agent.app.day.progress import RunProgress, read_progress
 from fin_agent.app.day.trading_day import TradingDay
 from fin_agent.app.serve import http_deps, serve
 from fin_agent.domain.day_times import DayTimes
+from fin_agent.domain.errors import ConfigError
 from fin_agent.domain.events import BarsClosed, DayStarted, ErrorRaised, Severity
 from fin_agent.domain.report import DailyReport
 from fin_agent.domain.values import Bar, Session, Symbol, symbol
@@ -91,6 +92,7 @@ def _new_day(
         news_lookback=timedelta(hours=settings.scan.news_lookback_hours),
         live=container.live,
         entry_guard=container.coordinator.entries_blocked,
+        previous_close=_previous_close(container, session),
     )
     container.agent.day = day
     return day
@@ -268,3 +270,12 @@ def _minute(session: Session, bars: list[Bar]) -> BarsClosed:
         trading_day=session.day,
         bars=tuple(bars),
     )
+
+
+def _previous_close(container: Container, session: Session) -> datetime | None:
+    """The previous session's close (the catalyst window's default start); None when unknown."""
+    try:
+        previous = container.calendar.previous_session(session.day)
+    except ConfigError:  # the calendar starts at this session
+        return None
+    return None if previous is None else previous.close

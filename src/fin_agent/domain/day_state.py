@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from fin_agent.domain.day_events import Refusal, causal_order, scan_events, state_changed
+from fin_agent.domain.day_news import catalyst_events, news_events
 from fin_agent.domain.day_times import DayTimes
 from fin_agent.domain.events import (
     BarsClosed,
@@ -30,6 +31,7 @@ from fin_agent.domain.events import (
 )
 from fin_agent.domain.gap_scanner import ScanResult, UniverseSnapshot
 from fin_agent.domain.indicators import opening_range
+from fin_agent.domain.news import NewsItem
 from fin_agent.domain.orders import BracketOrder, Fill, FillKind
 from fin_agent.domain.positions import Ledger
 from fin_agent.domain.report import DailyReport, performance
@@ -65,6 +67,7 @@ class DayState:
         self.planned = False
         self.reported = False
         self._rejected: set[str] = set()
+        self.news_cancelled: set[Symbol] = set()  # candidates news cancelled before planning
         self._applied: set[str] = set()
 
     # -- what the day is -----------------------------------------------------------------------
@@ -192,6 +195,9 @@ class DayState:
     def _on_rejected(self, event: PlanRejected) -> None:
         self._rejected.add(event.plan_id)
         plan = self.plans.get(event.symbol)
+        if plan is None and event.reason == PlanRejectReason.NEWS:
+            self.news_cancelled.add(event.symbol)  # cancelled before its plan was built
+            return
         if plan is None or plan.id != event.plan_id:
             self.planned = True  # refused while planning: it never became a plan
             return
@@ -223,7 +229,12 @@ class DayState:
         self, snapshot: UniverseSnapshot, result: ScanResult, at: datetime
     ) -> list[DomainEvent]:
         """The day starts with the scan of `snapshot`: the day, its inputs, its result and a
-        signal per candidate."""
+        signal per candidate; with `catalyst_required`, the headline each candidate passed with."""
+        catalysts: list[DomainEvent] = []
+        if self._strategy.scan.catalyst_required:
+            catalysts = catalyst_events(
+                day=self.day, strategy=self._strategy.name, snapshot=snapshot, result=result, at=at
+            )
         return self._record(
             scan_events(
                 self.key,
@@ -239,6 +250,7 @@ class DayState:
                 },
                 at=at,
             )
+            + catalysts
         )
 
     def plan(self, at: datetime) -> list[DomainEvent]:
@@ -248,6 +260,8 @@ class DayState:
         self.planned = True
         events: list[DomainEvent] = []
         for candidate in self.scan_result.candidates if self.scan_result else ():
+            if candidate.symbol in self.news_cancelled:
+                continue
             bars = self.range_bars.get(candidate.symbol, {}).values()
             outcome = make_plan(
                 candidate,
@@ -323,6 +337,22 @@ class DayState:
             )
             events += self._record([placed])
         return events
+
+    def on_news(self, item: NewsItem, at: datetime) -> list[DomainEvent]:
+        """A headline after the scan: attached to its candidates' plans (each once); it cancels
+        those not yet triggered when it holds one of `scan.cancel_on_keywords`."""
+        events = news_events(
+            day=self.day,
+            strategy=self._strategy.name,
+            result=self.scan_result,
+            plans=self.plans,
+            planned=self.planned,
+            held={p.symbol for p in self.ledger.open_positions},
+            item=item,
+            keywords=self._strategy.scan.cancel_on_keywords,
+            at=at,
+        )
+        return self._record([e for e in events if e.id not in self._applied])
 
     def guard(self, blocked: str | None, at: datetime) -> list[DomainEvent]:
         """The agent's own halt: while `blocked` says why (its store down too long) no entry

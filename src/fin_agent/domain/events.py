@@ -226,7 +226,8 @@ class NewsPublished(DomainEvent):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NewsAttached(DomainEvent):
     """A headline was tied to a symbol of the day: the catalyst the scan found (`at_scan`), or
-    news after the scan about a candidate; `cancelled` when its keywords cancelled the plan."""
+    news after the scan about a candidate; `cancelled` when its keywords cancelled the plan,
+    `position_open` when the symbol had an open position then (people are told)."""
 
     TYPE: ClassVar[str] = "news.attached"
     symbol: Symbol
@@ -239,6 +240,7 @@ class NewsAttached(DomainEvent):
     at_scan: bool
     keywords: tuple[str, ...] = ()
     cancelled: bool = False
+    position_open: bool = False
 
 
 EVENT_TYPES: tuple[type[DomainEvent], ...] = (

@@ -53,6 +53,7 @@ class PlanRejectReason(StrEnum):
     ZERO_SIZE = "zero_size"
     INVALID_PRICES = "invalid_prices"
     RISK = "risk"
+    NEWS = "news"  # a headline with a cancel keyword (`scan.cancel_on_keywords`)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -4,7 +4,7 @@ as a stream of items with stable ids, from before the open until the close."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
 from fin_agent.domain.news import NewsItem
@@ -48,4 +48,12 @@ class NewsStream(Protocol):
 
     async def run(self, sink: NewsSink, stop: StopSignal) -> None:
         """Stream until `stop` is set, handing every batch of items to `sink`."""
+        ...
+
+
+class RecordedNews(Protocol):
+    """A day's news known in advance (the simulator, a replay): what a stream would have brought."""
+
+    async def news_of(self, day: date) -> Sequence[NewsItem]:
+        """The news of session `day`, from the previous close until the close, oldest first."""
         ...

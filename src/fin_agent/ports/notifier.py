@@ -22,6 +22,7 @@ class NotificationKind(StrEnum):
     POSITION_CLOSED = "position.closed"
     ERROR_RAISED = "error.raised"
     REPORT_DAILY = "report.daily"
+    NEWS_ATTACHED = "news.attached"  # news about an open position, or one cancelling a plan
 
 
 class NotificationSeverity(StrEnum):

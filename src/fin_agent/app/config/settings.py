@@ -30,6 +30,7 @@ from fin_agent.app.config.market import (
     MarketSettings,
     YahooSettings,
 )
+from fin_agent.app.config.news import NewsSettings
 from fin_agent.app.config.problems import ConfigProblem, problem, raise_if, translate
 from fin_agent.app.config.runtime import (
     BusSettings,
@@ -150,6 +151,9 @@ class Settings(BaseSettings):
     )
     notifications: NotificationsSettings = Field(
         default_factory=NotificationsSettings, description="Discord and webhook notifications."
+    )
+    news: NewsSettings = Field(
+        default_factory=NewsSettings, description="The live run's news stream."
     )
     finnhub_api_key: SecretStr | None = Field(
         default=None, description="Finnhub API key (environment or secret file only)."
@@ -280,6 +284,8 @@ class Settings(BaseSettings):
                 top_n=scan.top_n,
                 split_guard=scan.split_guard,
                 split_guard_heavy_volume_pct=scan.split_guard_heavy_volume_pct,
+                catalyst_window_hours=scan.catalyst_window_hours,
+                cancel_on_keywords=tuple(scan.cancel_on_keywords),
             ),
             plan=PlanRules(
                 opening_range_minutes=plan.opening_range_minutes,

@@ -33,6 +33,7 @@ from fin_agent.domain.events import (
     SignalGenerated,
 )
 from fin_agent.domain.gap_scanner import ScanResult, UniverseSnapshot
+from fin_agent.domain.news import NewsItem
 from fin_agent.domain.orders import FillKind
 from fin_agent.domain.positions import Ledger
 from fin_agent.domain.report import DailyReport
@@ -64,6 +65,7 @@ class TradingDay:
         news_lookback: timedelta = timedelta(hours=24),
         live: LiveConfig | None = None,
         entry_guard: EntryGuard | None = None,
+        previous_close: datetime | None = None,
     ) -> None:
         self.day: date = session.day
         self.times = times
@@ -75,6 +77,7 @@ class TradingDay:
         self._news_lookback = news_lookback
         self._live = live
         self._entry_guard = entry_guard
+        self._previous_close = previous_close
         self._flattened = False
         self.traces = SymbolTraces()
         if live is not None:
@@ -191,7 +194,9 @@ class TradingDay:
             rules=self.state.strategy.scan,
             news_lookback=self._news_lookback,
         )
-        collected = await collector.collect(self.day, self.times.scan_at, universe)
+        collected = await collector.collect(
+            self.day, self.times.scan_at, universe, previous_close=self._previous_close
+        )
         return collected.snapshot, collected.result
 
     async def on_bars(self, bars: Sequence[Bar]) -> None:
@@ -214,6 +219,15 @@ class TradingDay:
         await self._ports.orders.on_market(bars)
         events += await self._settle()
         await self.traces.publish(self._ports.bus, events)
+
+    async def on_news(self, item: NewsItem, at: datetime) -> None:
+        """A headline that arrived at `at`: attached to the plans of its symbols, cancelling those
+        not triggered yet when it holds a `scan.cancel_on_keywords` keyword."""
+        events = self.state.on_news(item, at)
+        for event in events:
+            if isinstance(event, PlanRejected):
+                log.info("plan_cancelled_by_news", symbol=event.symbol, detail=event.detail)
+        await self._ports.bus.publish(events)
 
     async def plan_now(self, at: datetime) -> int:
         """Build the plans now if no bar after the opening range has (the scheduled `plan` job:
