@@ -54,6 +54,10 @@ class NewsPublisher:
         """Treat `news_ids` as published already."""
         self._seen.update(news_ids)
 
+    async def sink(self, items: Sequence[NewsItem]) -> None:
+        """A stream's sink (`NewsSink`): publish what is new, arrived now."""
+        await self.publish(items)
+
     async def publish(
         self, items: Sequence[NewsItem], at: datetime | None = None
     ) -> list[NewsPublished]:
