@@ -8,13 +8,14 @@ it; on others the poller (`adapters.finnhub.news_poll`) covers the same symbols 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Iterable
+from typing import Protocol
 
 import structlog
 
 from fin_agent.adapters.finnhub.news_decode import decode_news
 from fin_agent.domain.values import Symbol
-from fin_agent.ports.news import NewsSink
+from fin_agent.ports.news import NewsSink, StopSignal
 
 log = structlog.get_logger(__name__)
 
@@ -50,3 +51,36 @@ class NewsChannel:
         if decoded.items and self.sink is not None:
             await self.sink(decoded.items)
             self.items += len(decoded.items)
+
+
+class FinnhubWebSocketNews:
+    """The `NewsStream` of Finnhub's WebSocket news: it rides the trade feed's connection (run by
+    the market feed), so `run` only points the feed's news at the sink until `stop`."""
+
+    def __init__(self, feed: NewsFeed) -> None:
+        self._feed = feed
+
+    def set_watchlist(self, symbols: Collection[Symbol]) -> None:
+        """`subscribe-news` exactly `symbols` on the feed's connection."""
+        self._feed.set_news_watchlist(symbols)
+
+    async def run(self, sink: NewsSink, stop: StopSignal) -> None:
+        """Hand the feed's news frames to `sink` until `stop`, then unsubscribe them."""
+        self._feed.set_news_sink(sink)
+        try:
+            await stop.wait()
+        finally:
+            self._feed.set_news_sink(None)
+            self._feed.set_news_watchlist(())
+
+
+class NewsFeed(Protocol):
+    """The news side of the trade feed (`FinnhubTradeFeed`)."""
+
+    def set_news_watchlist(self, symbols: Iterable[str]) -> None:
+        """Follow the news of exactly `symbols`."""
+        ...
+
+    def set_news_sink(self, sink: NewsSink | None) -> None:
+        """Where news items go."""
+        ...
