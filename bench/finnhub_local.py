@@ -15,6 +15,9 @@ trades go out as `{"type":"trade","data":[{"s","p","t","v","c"}, ...]}`, several
 of symbols the connection subscribed; `{"type":"ping"}` every `ping_every_secs` and on demand.
 With `one_connection_per_key`, a second connection on a key in use is accepted and closed at
 once (as Finnhub drops it), counted in `in_use_refused`.
+`subscribe-news` / `unsubscribe-news` change its news subscriptions; `send_news` sends
+`{"type":"news","data":[{category, datetime, headline, id, image, related, source, summary,
+url}]}` frames to the connections subscribed to an item's `related` symbol.
 
 REST, under `http://HOST:PORT/api/v1`: `/quote`, `/company-news`, `/stock/market-status`,
 `/stock/market-holiday`, `/stock/profile2`; the key must come in the `X-Finnhub-Token` header
@@ -319,6 +322,7 @@ class Connection:
     request: web.Request
     token: str
     subscriptions: set[str] = field(default_factory=set)
+    news_subscriptions: set[str] = field(default_factory=set)  # `subscribe-news`
     received: list[str] = field(default_factory=list)
     open: bool = True
     frames_sent: int = 0
@@ -333,6 +337,7 @@ class Connection:
             "id": self.id,
             "open": self.open,
             "subscriptions": sorted(self.subscriptions),
+            "news_subscriptions": sorted(self.news_subscriptions),
             "frames_sent": self.frames_sent,
             "trades_sent": self.trades_sent,
         }
@@ -364,6 +369,7 @@ class RestState:
     DEFAULTS: ClassVar[dict[str, Any]] = {  # what Finnhub answers for a symbol it does not know
         "/quote": {"c": 0, "d": None, "dp": None, "h": 0, "l": 0, "o": 0, "pc": 0, "t": 0},
         "/company-news": [],
+        "/news": [],  # `?category=general&minId=N`: only the items with an id above N
         "/stock/market-status": {
             "exchange": "US",
             "holiday": None,
@@ -440,6 +446,10 @@ class RestState:
             body = self._bodies.get((path, symbol), self._bodies.get((path, None)))
             if body is None:
                 body = self.DEFAULTS[path]
+            if path == "/news" and query.get("minId", "0").isdigit():
+                floor = int(query.get("minId", "0"))
+                page: Any = [i for i in body if isinstance(i, dict) and int(i["id"]) > floor]
+                body = page
         self.calls.append(
             RestCall(path, query, authorized, "token" in query, status, self._clock())
         )
@@ -568,6 +578,21 @@ class LocalFinnhub:
                 total += len(mine)
         return total
 
+    async def send_news(self, items: Sequence[dict[str, Any]]) -> int:
+        """One `{"type":"news","data":[...]}` frame per open connection with the items whose
+        `related` symbols it subscribed with `subscribe-news`; items sent."""
+        total = 0
+        for conn in self.open_connections:
+            mine = [
+                i for i in items
+                if set(str(i.get("related", "")).split(",")) & conn.news_subscriptions
+            ]  # fmt: skip
+            frame = json.dumps({"data": mine, "type": "news"}, separators=(",", ":"))
+            if mine and await _send(conn, frame):
+                conn.frames_sent += 1
+                total += len(mine)
+        return total
+
     async def send_ping(self) -> int:
         """`{"type":"ping"}` to every open connection."""
         return await self.send_text('{"type":"ping"}')
@@ -684,6 +709,10 @@ class LocalFinnhub:
                 conn.tasks.append(asyncio.create_task(self.autoplay.play(conn)))
         elif kind == "unsubscribe" and isinstance(name, str):
             conn.subscriptions.discard(name)
+        elif kind == "subscribe-news" and isinstance(name, str):
+            conn.news_subscriptions.add(name)
+        elif kind == "unsubscribe-news" and isinstance(name, str):
+            conn.news_subscriptions.discard(name)
 
     async def _pings(self, conn: Connection, every_secs: float) -> None:
         while conn.open:

@@ -129,6 +129,7 @@ def _pages() -> dict[str, list[st.Page]]:
             page("plans", "Plans", ":material/flag:"),
             page("orders", "Orders & fills", ":material/receipt_long:"),
             page("positions", "Positions & P&L", ":material/show_chart:"),
+            page("news", "News", ":material/newspaper:"),
         ],
         "Operations": [
             page("control", "Control", ":material/front_hand:"),

@@ -166,6 +166,10 @@ class AgentClient:
         """`/api/day/YYYY-MM-DD`: scan, plans, orders, fills, positions, trades, P&L, errors."""
         return self._object(f"/api/day/{urllib.parse.quote(day)}")
 
+    def news(self, day: str, limit: int = 100) -> JSON | Unreachable:
+        """`/api/news/YYYY-MM-DD`: the day's headlines about its candidates, newest first."""
+        return self._object(f"/api/news/{urllib.parse.quote(day)}", {"limit": limit})
+
     def candles(self, day: str, width: str = "5m", symbol: str | None = None) -> JSON | Unreachable:
         """`/api/day/YYYY-MM-DD/candles`: the day's minute bars bucketed by `width` (1m, 5m,
         15m, 30m, 1h, 1d) per symbol, or of `symbol` only."""

@@ -173,6 +173,8 @@ def test_dashboard_shows_the_day_and_the_injected_error_in_chromium(
     assert candidates
     assert planned
     assert traded
+    news = get_json(f"{agent}/api/news/{DAY}")["news"]
+    assert news, "the simulated day publishes headlines about its candidates"
 
     expect = playwright_api.expect
     with playwright_api.sync_playwright() as playwright:
@@ -209,6 +211,14 @@ def test_dashboard_shows_the_day_and_the_injected_error_in_chromium(
 
             page.get_by_role("link", name="Positions & P&L").click()
             expect(page.get_by_text("Flat: no open position.")).to_be_visible(timeout=UI_TIMEOUT_MS)
+
+            page.get_by_role("link", name="News").click()
+            expect(page.get_by_text(f"Headlines ({len(news)})")).to_be_visible(
+                timeout=UI_TIMEOUT_MS
+            )
+            newest = page.get_by_role("link", name=news[0]["title"]).first
+            expect(newest).to_be_visible(timeout=UI_TIMEOUT_MS)
+            assert newest.get_attribute("href") == news[0]["url"]
         finally:
             browser.close()
     assert SCREENSHOT.stat().st_size > 50_000

@@ -22,6 +22,8 @@ from fin_agent.domain.events import (
     DayStarted,
     DomainEvent,
     ErrorRaised,
+    NewsAttached,
+    NewsPublished,
     OperatorCommand,
     OperatorCommandApplied,
     OperatorCommandRefused,
@@ -46,6 +48,7 @@ from fin_agent.domain.gap_scanner import (
     SymbolSnapshot,
     UniverseSnapshot,
 )
+from fin_agent.domain.news import NewsItem
 from fin_agent.domain.orders import BracketOrder, ExitReason, Fill, FillKind
 from fin_agent.domain.positions import ClosedTrade
 from fin_agent.domain.report import DailyReport, Performance
@@ -446,6 +449,37 @@ SAMPLES: Final[dict[str, DomainEvent]] = {
             command_id="ops-2025-03-12-0002",
             kind=CommandKind.CANCEL,
             reason="plan gap_and_go-2025-03-12-AAA has an open position: flatten AAA instead",
+        ),
+        NewsPublished(
+            id=NewsPublished.id_for("finnhub:7712301"),
+            occurred_at=SCAN_AT - timedelta(minutes=30, seconds=2),
+            trading_day=DAY,
+            item=NewsItem(
+                news_id="finnhub:7712301",
+                symbols=(symbol("NVAX"), symbol("PFE")),
+                title="Novavax wins approval for its updated vaccine",
+                source="Reuters",
+                published_at=SCAN_AT - timedelta(minutes=30, seconds=5),
+                url="https://news.example.com/nvax/approval",
+                summary="The regulator approved the shot for adults.",
+                category="company",
+            ),
+        ),
+        NewsAttached(
+            id=NewsAttached.id_for("2025-03-12:NVAX:finnhub:7712301"),
+            occurred_at=SCAN_AT + timedelta(minutes=50),
+            trading_day=DAY,
+            symbol=symbol("NVAX"),
+            plan_id="2025-03-12:NVAX:gap_and_go",
+            news_id="finnhub:7712301",
+            title="Novavax prices a discounted share offering",
+            source="Reuters",
+            published_at=SCAN_AT + timedelta(minutes=49),
+            url="https://news.example.com/nvax/offering",
+            at_scan=False,
+            keywords=("offering",),
+            cancelled=True,
+            position_open=True,
         ),
     )
 }

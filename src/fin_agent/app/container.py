@@ -29,7 +29,7 @@ from fin_agent.ports.clock import Clock, SettableClock
 from fin_agent.ports.event_bus import EventBus
 from fin_agent.ports.event_codec import EventEncoder
 from fin_agent.ports.market_data import MarketData
-from fin_agent.ports.news import News
+from fin_agent.ports.news import News, RecordedNews
 from fin_agent.ports.orders import Orders
 from fin_agent.ports.store import Store, StoreInfo
 
@@ -71,6 +71,8 @@ class Container:
     """The active-instance lease of an agent on Redis (None: one process owns its bus)."""
     operator: OperatorDesk | None = None
     """Operator commands in, to the day in progress (None: a run that takes none)."""
+    recorded_news: RecordedNews | None = None
+    """A day's news known in advance (the simulator), published at its times; None elsewhere."""
     starters: list[Closer] = field(default_factory=list)
     closers: list[Closer] = field(default_factory=list)
 

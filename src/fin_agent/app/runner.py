@@ -23,8 +23,11 @@ from fin_agent.app.day.history import equity_peak_before
 from fin_agent.app.day.ports import DayPorts
 from fin_agent.app.day.progress import RunProgress, read_progress
 from fin_agent.app.day.trading_day import TradingDay
+from fin_agent.app.news.publisher import NewsPublisher
+from fin_agent.app.news.recorded import RecordedDayNews
 from fin_agent.app.serve import http_deps, serve
 from fin_agent.domain.day_times import DayTimes
+from fin_agent.domain.errors import ConfigError
 from fin_agent.domain.events import (
     BarsClosed,
     DayStarted,
@@ -37,6 +40,7 @@ from fin_agent.domain.values import Bar, Session, Symbol, symbol
 from fin_agent.ports.clock import SettableClock
 
 PUBLISH_BATCH = 30  # minutes of bars per publish
+MINUTE = timedelta(minutes=1)
 log = structlog.get_logger(__name__)
 
 
@@ -55,8 +59,11 @@ async def run_session(
     day = _new_day(container, session, start_equity, universe, peak)
     day.schedule_commands(commands)
     with bound_contextvars(trading_day=str(session.day)):
+        news = await _day_news(container, session, None)
         await day.scan()
-        return await _trade(container, day, session, pace_secs=pace_secs)
+        if news is not None:  # the pre-market's headlines, in one publish after the day's start
+            await news.until(day.times.scan_at)
+        return await _trade(container, day, session, pace_secs=pace_secs, news=news)
 
 
 async def resume_session(container: Container, session: Session) -> DailyReport:
@@ -72,7 +79,9 @@ async def resume_session(container: Container, session: Session) -> DailyReport:
         await day.resume(events)
         container.agent.open_gate()
         stored = [bar.start for e in events if isinstance(e, BarsClosed) for bar in e.bars]
-        return await _trade(container, day, session, after=max(stored, default=None))
+        after = max(stored, default=None)
+        news = await _day_news(container, session, after or day.times.scan_at)
+        return await _trade(container, day, session, after=after, news=news)
 
 
 def _new_day(
@@ -106,6 +115,7 @@ def _new_day(
         entry_guard=container.coordinator.entries_blocked,
         equity_peak=equity_peak,
         store_failures=lambda: container.coordinator.stats.outages,
+        previous_close=_previous_close(container, session),
     )
     container.agent.day = day
     return day
@@ -118,6 +128,7 @@ async def _trade(
     *,
     pace_secs: float = 0.0,
     after: datetime | None = None,
+    news: RecordedDayNews | None = None,
 ) -> DailyReport:
     """The session's bars onto the bus (those starting after `after`), then close and report.
 
@@ -128,10 +139,22 @@ async def _trade(
         bars = [b for b in bars if after is None or b.start > after]
         events = [_minute(session, list(group)) for _, group in itertools.groupby(bars, key=_start)]
         step = 1 if pace_secs else PUBLISH_BATCH  # paced: one minute at a time, for watching
-        for first in range(0, len(events), step):
-            await container.bus.publish(events[first : first + step])
-            if pace_secs:
-                await asyncio.sleep(pace_secs)
+        batch: list[BarsClosed] = []
+        for event in events:
+            closes = event.bars[0].start + MINUTE
+            due = news is not None and news.next_at is not None and news.next_at < closes
+            if batch and (len(batch) >= step or due):
+                await container.bus.publish(batch)
+                batch = []
+                if pace_secs:
+                    await asyncio.sleep(pace_secs)
+            if news is not None and due:
+                await news.until(closes)  # headlines reach the day between the minutes they fell in
+            batch.append(event)
+        if batch:
+            await container.bus.publish(batch)
+    if news is not None:
+        await news.until(day.times.closes_at)
     await container.bus.drain()
     clock = _moved(container)
     clock.set(max(clock.now(), day.times.closes_at))
@@ -286,3 +309,32 @@ def _minute(session: Session, bars: list[Bar]) -> BarsClosed:
         trading_day=session.day,
         bars=tuple(bars),
     )
+
+
+def _previous_close(container: Container, session: Session) -> datetime | None:
+    """The previous session's close (the catalyst window's default start); None when unknown."""
+    try:
+        previous = container.calendar.previous_session(session.day)
+    except ConfigError:  # the calendar starts at this session
+        return None
+    return None if previous is None else previous.close
+
+
+async def _day_news(
+    container: Container, session: Session, until: datetime | None
+) -> RecordedDayNews | None:
+    """The session's recorded news (the simulator's), the part published before `until` sent now;
+    None when the run has no recorded news."""
+    if container.recorded_news is None:
+        return None
+    publisher = NewsPublisher(bus=container.bus, clock=container.clock, day=session.day)
+    await publisher.load_seen(container.store)
+    stream_start = datetime.combine(
+        session.day, container.settings.news.start, container.timezone
+    ).astimezone(UTC)
+    news = RecordedDayNews(
+        publisher, await container.recorded_news.news_of(session.day), stream_start
+    )
+    if until is not None:
+        await news.until(until)
+    return news

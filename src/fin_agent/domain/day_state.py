@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from fin_agent.domain.book import BookReturns
 from fin_agent.domain.day_events import causal_order, scan_events, state_changed
+from fin_agent.domain.day_news import catalyst_events, news_events
 from fin_agent.domain.day_risk import DayRisk
 from fin_agent.domain.day_times import DayTimes
 from fin_agent.domain.entry_confirmations import CONFIRMATION_PREFIX, plan_refusal
@@ -37,6 +38,7 @@ from fin_agent.domain.events import (
 )
 from fin_agent.domain.gap_scanner import ScanResult, UniverseSnapshot
 from fin_agent.domain.indicators import opening_range
+from fin_agent.domain.news import NewsItem
 from fin_agent.domain.operator import OPERATOR_CANCELLED, CommandDecision, DayView, decide
 from fin_agent.domain.orders import BracketOrder, Fill, FillKind
 from fin_agent.domain.positions import Ledger
@@ -83,6 +85,7 @@ class DayState(DayRisk):
         self.planned = False
         self.reported = False
         self._rejected: set[str] = set()
+        self.news_cancelled: set[Symbol] = set()  # candidates news cancelled before planning
         self._applied: set[str] = set()
         self.commands: set[str] = set()  # operator command ids decided (applied or refused)
 
@@ -219,6 +222,9 @@ class DayState(DayRisk):
             return  # not confirmed yet: the plan stays armed for its next trigger
         self._rejected.add(event.plan_id)
         plan = self.plans.get(event.symbol)
+        if plan is None and event.reason == PlanRejectReason.NEWS:
+            self.news_cancelled.add(event.symbol)  # cancelled before its plan was built
+            return
         if plan is None or plan.id != event.plan_id:
             self.planned = True  # refused while planning: it never became a plan
             return
@@ -239,7 +245,13 @@ class DayState(DayRisk):
         self, snapshot: UniverseSnapshot, result: ScanResult, at: datetime
     ) -> list[DomainEvent]:
         """The day starts with the scan of `snapshot`: the day, its inputs, its result and a
-        signal per candidate (and a halt when its equity is past the maximum drawdown)."""
+        signal per candidate (and a halt when its equity is past the maximum drawdown); with
+        `catalyst_required`, the headline each candidate passed with."""
+        catalysts: list[DomainEvent] = []
+        if self._strategy.scan.catalyst_required:
+            catalysts = catalyst_events(
+                day=self.day, strategy=self._strategy.name, snapshot=snapshot, result=result, at=at
+            )
         return self._record(
             scan_events(
                 self.key,
@@ -255,6 +267,7 @@ class DayState(DayRisk):
                 },
                 at=at,
             )
+            + catalysts
         ) + self.mark(at)  # a day that starts in a drawdown past the limit starts halted
 
     def plan(self, at: datetime) -> list[DomainEvent]:
@@ -264,6 +277,8 @@ class DayState(DayRisk):
         self.planned = True
         events: list[DomainEvent] = []
         for candidate in self.scan_result.candidates if self.scan_result else ():
+            if candidate.symbol in self.news_cancelled:
+                continue
             bars = self.range_bars.get(candidate.symbol, {}).values()
             outcome = make_plan(
                 candidate,
@@ -343,6 +358,22 @@ class DayState(DayRisk):
             )
             events += self._record([placed])
         return events
+
+    def on_news(self, item: NewsItem, at: datetime) -> list[DomainEvent]:
+        """A headline after the scan: attached to its candidates' plans (each once); it cancels
+        those not yet triggered when it holds one of `scan.cancel_on_keywords`."""
+        events = news_events(
+            day=self.day,
+            strategy=self._strategy.name,
+            result=self.scan_result,
+            plans=self.plans,
+            planned=self.planned,
+            held={p.symbol for p in self.ledger.open_positions},
+            item=item,
+            keywords=self._strategy.scan.cancel_on_keywords,
+            at=at,
+        )
+        return self._record([e for e in events if e.id not in self._applied])
 
     def _confirm(self, plan: TradePlan, at: datetime) -> list[DomainEvent] | None:
         """None when the entry confirmations (if any) agree with a trigger in the bar starting

@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import ClassVar
 
 from fin_agent.domain.gap_scanner import Candidate, ScanResult, UniverseSnapshot
+from fin_agent.domain.news import NewsItem
 from fin_agent.domain.orders import BracketOrder, Fill
 from fin_agent.domain.positions import ClosedTrade
 from fin_agent.domain.report import DailyReport
@@ -257,6 +258,35 @@ class OperatorCommandRefused(DomainEvent):
     reason: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewsPublished(DomainEvent):
+    """A headline arrived from a news source (once per `item.news_id`: its event id derives
+    from it, so a headline met again after a reconnect or a restart is the same event)."""
+
+    TYPE: ClassVar[str] = "news.published"
+    item: NewsItem
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewsAttached(DomainEvent):
+    """A headline was tied to a symbol of the day: the catalyst the scan found (`at_scan`), or
+    news after the scan about a candidate; `cancelled` when its keywords cancelled the plan,
+    `position_open` when the symbol had an open position then (people are told)."""
+
+    TYPE: ClassVar[str] = "news.attached"
+    symbol: Symbol
+    plan_id: str
+    news_id: str
+    title: str
+    source: str
+    published_at: datetime
+    url: str
+    at_scan: bool
+    keywords: tuple[str, ...] = ()
+    cancelled: bool = False
+    position_open: bool = False
+
+
 EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     BarsClosed,
     DayStarted,
@@ -276,4 +306,6 @@ EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     OperatorCommand,
     OperatorCommandApplied,
     OperatorCommandRefused,
+    NewsPublished,
+    NewsAttached,
 )

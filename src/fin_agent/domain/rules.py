@@ -96,6 +96,8 @@ class ScanRules:
     split_guard: bool = True
     split_guard_heavy_volume_pct: Decimal = Decimal(25)
     filters: ScanFilters = field(default_factory=ScanFilters)
+    catalyst_window_hours: int | None = None  # None: since the previous session's close
+    cancel_on_keywords: tuple[str, ...] = ()
 
     @property
     def history_bars(self) -> int:

@@ -54,6 +54,7 @@ class PlanRejectReason(StrEnum):
     INVALID_PRICES = "invalid_prices"
     RISK = "risk"
     ORDER_REJECTED = "order_rejected"
+    NEWS = "news"  # a headline with a cancel keyword (`scan.cancel_on_keywords`)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -23,6 +23,7 @@ class NotificationKind(StrEnum):
     ERROR_RAISED = "error.raised"
     REPORT_DAILY = "report.daily"
     OPERATOR_COMMAND = "operator.command"
+    NEWS_ATTACHED = "news.attached"  # news about an open position, or one cancelling a plan
 
 
 class NotificationSeverity(StrEnum):

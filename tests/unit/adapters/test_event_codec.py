@@ -29,6 +29,8 @@ from fin_agent.domain.events import (
     DayStarted,
     DomainEvent,
     ErrorRaised,
+    NewsAttached,
+    NewsPublished,
     OperatorCommand,
     OperatorCommandApplied,
     OperatorCommandRefused,
@@ -53,6 +55,7 @@ from fin_agent.domain.gap_scanner import (
     SymbolSnapshot,
     UniverseSnapshot,
 )
+from fin_agent.domain.news import NewsItem
 from fin_agent.domain.orders import BracketOrder, ExitReason, Fill, FillKind
 from fin_agent.domain.positions import ClosedTrade
 from fin_agent.domain.report import DailyReport, performance
@@ -350,6 +353,34 @@ SAMPLES: dict[type[DomainEvent], DomainEvent] = {
             plans_rejected=1,
             performance=performance(D("100000.00"), [WIN, LOSS]),
         ),
+    ),
+    NewsPublished: NewsPublished(
+        id=NewsPublished.id_for("finnhub:42"),
+        occurred_at=at(8),
+        trading_day=DAY,
+        item=NewsItem(
+            news_id="finnhub:42",
+            symbols=(symbol("AAPL"),),
+            title="Apple wins a contract",
+            source="Reuters",
+            published_at=at(8) - timedelta(seconds=3),
+            url="https://news.example.com/a",
+        ),
+    ),
+    NewsAttached: NewsAttached(
+        id=NewsAttached.id_for(f"{DAY}:AAPL:finnhub:42"),
+        occurred_at=at(10),
+        trading_day=DAY,
+        symbol=symbol("AAPL"),
+        plan_id=plan_id(DAY, symbol("AAPL"), "gap_and_go"),
+        news_id="finnhub:42",
+        title="Apple prices an offering",
+        source="Reuters",
+        published_at=at(10),
+        url="",
+        at_scan=False,
+        keywords=("offering",),
+        cancelled=True,
     ),
 }
 

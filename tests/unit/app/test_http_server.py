@@ -189,3 +189,25 @@ async def test_readyz_says_which_store_and_mode_is_in_force(day_stored: Containe
 
     assert body["store"] == day_stored.store_info.backend == "memory"
     assert body["store_detail"] == day_stored.store_info.detail == "in process"
+
+
+@pytest.mark.asyncio
+async def test_api_news_shows_the_simulated_days_headlines_about_its_candidates_newest_first(
+    day_stored: Container,
+) -> None:
+    client = await client_for(
+        HttpDeps(read_models=ReadModels(day_stored.store), checks={}, info={})
+    )
+    try:
+        news = await (await client.get("/api/news/2025-03-03")).json()
+        every = await (await client.get("/api/news/2025-03-03?all=1")).json()
+    finally:
+        await client.close()
+    published = [e for e in await day_stored.store.events(day=None) if e.TYPE == "news.published"]
+    assert news["news"], "the simulated day publishes headlines about its candidates"
+    assert len(every["news"]) == len(published) >= len(news["news"])
+    assert all(set(row["symbols"]) <= set(news["symbols"]) for row in news["news"])
+    times = [row["published_at"] for row in news["news"]]
+    assert times == sorted(times, reverse=True)
+    assert any(row["after_scan"] for row in news["news"])  # follow-ups during the session
+    assert {"title", "source", "url", "published_at"} <= set(news["news"][0])

@@ -581,7 +581,8 @@ def test_profile_problems_name_the_overlay(write_config: WriteConfig, no_secrets
             "profiles.prod.profile: a profile overlay cannot choose a profile; delete it; "
             "choose the profile with --profile, FIN_AGENT_PROFILE or the top-level profile key",
             "profiles.prod.scan.top: unknown key; did you mean top_n? allowed keys in "
-            "profiles.prod.scan: adv_min, adv_period, atr_period, catalyst_required, "
+            "profiles.prod.scan: adv_min, adv_period, atr_period, cancel_on_keywords, "
+            "catalyst_required, catalyst_window, "
             "collection_concurrency, collection_margin_secs, direction, filters, gap_max_pct, "
             "gap_min_pct, min_history_bars, news_for_candidates, news_lookback_hours, "
             "news_reserve_calls, pm_volume_min, price_max, price_min, rank_by, split_guard, "
@@ -636,8 +637,8 @@ def test_environment_problems_name_the_variable(
             'write a JSON list such as ["AAPL", "MSFT"] or a comma-separated AAPL,MSFT',
             "scna: unknown section in FIN_AGENT_SCNA__TOP_N; did you mean scan? allowed keys at "
             "the top level: account, bus, dashboard, execution, feed, finnhub, http, logging, "
-            "market, notifications, plan, replay, report, risk, scan, schedule, simulator, store, "
-            "tracing, yahoo",
+            "market, news, notifications, plan, replay, report, risk, scan, schedule, simulator, "
+            "store, tracing, yahoo",
             "scan.atr_period: expected a whole number, got 'zero' (set by "
             "FIN_AGENT_SCAN__ATR_PERIOD); write a whole number such as 14",
         ),

@@ -16,6 +16,10 @@ Downtime runs from the last frame received before a drop to the first frame afte
 The API key goes in the URL (`?token=`), as Finnhub requires for WebSockets, so the URL is never
 logged: log lines name the host only, exception texts are masked, and the `websockets` library
 logs through a masking adapter (its debug lines would show the request line).
+
+News rides the same connection (Finnhub allows one per key): `set_news_watchlist` keeps the
+server's `subscribe-news` subscriptions equal to it, and each `news` frame's items go to the
+news sink (`set_news_sink`) as `NewsItem`s; the connection stays up while either list has symbols.
 """
 
 from __future__ import annotations
@@ -36,12 +40,14 @@ from websockets.exceptions import ConnectionClosed
 from fin_agent.adapters.finnhub.feed_config import FeedStats, FinnhubFeedConfig
 from fin_agent.adapters.finnhub.feed_connection import connect_once, wait_or_stop
 from fin_agent.adapters.finnhub.feed_decode import FrameDecoder, TradeBatch
+from fin_agent.adapters.finnhub.feed_news import NewsChannel
 from fin_agent.adapters.finnhub.feed_secrets import MaskingLogger, mask_secret, url_with_token
 from fin_agent.adapters.retrying import equal_jitter_backoff
 from fin_agent.adapters.system_clock import SystemClock
 from fin_agent.domain.errors import ConfigError
 from fin_agent.domain.values import Symbol, symbol
 from fin_agent.ports.clock import Clock
+from fin_agent.ports.news import NewsSink
 
 log = structlog.get_logger(__name__)
 
@@ -80,6 +86,7 @@ class FinnhubTradeFeed:
         self._decoder = FrameDecoder()
         self._watched: frozenset[Symbol] = frozenset()
         self._subscribed: set[Symbol] = set()
+        self.news = NewsChannel(self._host)
         self._changed = asyncio.Event()
         self._watching = asyncio.Event()  # set while the watchlist has symbols
         self._emptied = asyncio.Event()  # set while it has none
@@ -153,6 +160,25 @@ class FinnhubTradeFeed:
 
         Raises `DataError` for a malformed ticker, `ConfigError` beyond `max_symbols`.
         """
+        wanted = self._checked(symbols)
+        if wanted != self._watched:
+            self._watched = wanted
+            self._changed.set()
+            self._update_idle()
+
+    def set_news_watchlist(self, symbols: Iterable[str]) -> None:
+        """Follow the news of exactly `symbols` (`subscribe-news`; a plan with news access)."""
+        wanted = self._checked(symbols)
+        if wanted != self.news.watched:
+            self.news.watched = wanted
+            self._changed.set()
+            self._update_idle()
+
+    def set_news_sink(self, sink: NewsSink | None) -> None:
+        """Hand the items of every `news` frame to `sink` (None: count and drop them)."""
+        self.news.sink = sink
+
+    def _checked(self, symbols: Iterable[str]) -> frozenset[Symbol]:
         wanted = frozenset(symbol(s) for s in symbols)
         if len(wanted) > self.config.max_symbols:
             raise ConfigError(
@@ -160,11 +186,12 @@ class FinnhubTradeFeed:
                 f"({self.config.max_symbols}, Finnhub's free plan allows 50): watch fewer symbols "
                 "or raise feed.max_symbols in config.yaml if your plan allows more"
             )
-        if wanted != self._watched:
-            self._watched = wanted
-            self._changed.set()
-            (self._watching if wanted else self._emptied).set()
-            (self._emptied if wanted else self._watching).clear()
+        return wanted
+
+    def _update_idle(self) -> None:
+        busy = bool(self._watched or self.news.watched)
+        (self._watching if busy else self._emptied).set()
+        (self._emptied if busy else self._watching).clear()
 
     async def run(self, sink: Sink, stop: asyncio.Event) -> None:
         """Stream until `stop` is set: connect, subscribe, hand each batch to `sink`, reconnect."""
@@ -174,7 +201,8 @@ class FinnhubTradeFeed:
         failures = 0
         try:
             while not stop.is_set():
-                if not self._watched and not self.config.connect_when_idle:
+                idle = not (self._watched or self.news.watched)
+                if idle and not self.config.connect_when_idle:
                     if await self._until_watching(stop):
                         break
                     failures = 0
@@ -247,6 +275,7 @@ class FinnhubTradeFeed:
     def _mark_down(self, *, stopping: bool) -> None:
         self._connected = False
         self._subscribed = set()
+        self.news.subscribed = set()
         if not self._proven and not stopping:
             lasted = time.perf_counter() - self._connected_at
             if not self._closed_by_us and lasted < self.config.healthy_after_secs:
@@ -270,6 +299,7 @@ class FinnhubTradeFeed:
     async def _serve(self, ws: ClientConnection, sink: Sink, stop: asyncio.Event) -> None:
         """Subscribe, then receive until the connection ends or `stop` is set."""
         self._subscribed = set()
+        self.news.subscribed = set()
         self._changed.set()
         helpers = [
             asyncio.ensure_future(self._sync_subscriptions(ws)),
@@ -305,6 +335,11 @@ class FinnhubTradeFeed:
                     self._log_problem()
                 if decoder.server_error is not None:
                     self._log_server_error()
+                if decoder.news is not None:
+                    self._in_sink = True
+                    await self.news.hand(decoder.news)
+                    self._in_sink = False
+                    decoder.news = None
                 if ticks:
                     self._in_sink = True  # a sink applying back-pressure is not a stale feed
                     await sink(TradeBatch(ticks, now))
@@ -330,6 +365,7 @@ class FinnhubTradeFeed:
         while True:
             await self._changed.wait()
             self._changed.clear()
+            await self.news.sync(ws.send)
             wanted = self._watched
             removed = sorted(self._subscribed - wanted)
             added = sorted(wanted - self._subscribed)

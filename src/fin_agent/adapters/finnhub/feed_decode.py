@@ -6,7 +6,8 @@ positive integer of milliseconds, `v` a whole non-negative number, `c` a list wh
 good ones of a frame are kept, the bad ones counted, and a frame that is not JSON, not an object,
 or a trade frame without a `data` list is counted as malformed. `ping` frames are counted and
 dropped; `error` frames are counted and their message kept for the log. Trades of symbols not
-watched (in flight while an unsubscribe travels) are counted and dropped.
+watched (in flight while an unsubscribe travels) are counted and dropped. A `news` frame
+(`{"type":"news","data":[...]}`, the `subscribe-news` stream) leaves its items in `news`.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class DecodeCounters:
     pings: int = 0
     server_errors: int = 0
     other: int = 0
+    news_frames: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,7 @@ class FrameDecoder:
         self.counters = DecodeCounters()
         self.problem: Problem | None = None  # set by the last decode that found one
         self.server_error: str | None = None  # the message of the last `error` frame
+        self.news: list[Any] | None = None  # the items of the last frame when it was news
 
     def decode(self, message: str | bytes, watched: Set[str]) -> list[RawTick]:
         """The good trades of `message` whose symbol is in `watched`; `[]` for anything else.
@@ -106,13 +109,19 @@ class FrameDecoder:
             if type(data) is not list:
                 return self._malformed(message, "a trade frame without a data list")
             return self._trades(message, data, watched)
-        if kind == "ping":
+        if kind == "news":
+            data = frame.get("data")
+            if type(data) is not list:
+                return self._malformed(message, "a news frame without a data list")
+            counters.news_frames += 1
+            self.news = data
+        elif kind == "ping":
             counters.pings += 1
         elif kind == "error":
             counters.server_errors += 1
             self.server_error = str(frame.get("msg", ""))[:SAMPLE_CHARS]
         elif type(kind) is str:
-            counters.other += 1  # news and other streams this feed does not subscribe to
+            counters.other += 1  # other streams this feed does not subscribe to
         else:
             return self._malformed(message, "no type")
         return _EMPTY

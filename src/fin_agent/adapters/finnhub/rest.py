@@ -21,10 +21,12 @@ from typing import Any, Literal, get_args
 
 import aiohttp
 
+from fin_agent.adapters.finnhub.news_decode import decode_news
 from fin_agent.adapters.finnhub.sdk_transport import FinnhubSdkTransport
 from fin_agent.adapters.vendor_http.json_client import HttpPolicy, HttpStats, JsonHttpClient
 from fin_agent.adapters.vendor_http.rate_budget import RateBudget
 from fin_agent.domain.errors import ConfigError, DataError
+from fin_agent.domain.news import NewsItem
 from fin_agent.domain.values import Headline, Quote, Symbol
 
 FINNHUB_BASE_URL = "https://finnhub.io/api/v1"
@@ -223,6 +225,24 @@ class FinnhubRest:
             )
             found[item.get("id") or (title, stamp)] = headline
         return sorted(found.values(), key=lambda h: (h.published_at, h.title))
+
+    async def company_news_items(self, symbol: Symbol, start: date, end: date) -> list[NewsItem]:
+        """`/company-news` about `symbol` dated `start` to `end` inclusive, as `NewsItem`s with
+        stable ids, oldest first; bad items are skipped."""
+        params = {"symbol": symbol, "from": start.isoformat(), "to": end.isoformat()}
+        data = await self._http.get("/company-news", params=params)
+        if not isinstance(data, list):
+            raise _shape("/company-news", "a list")
+        return sorted(decode_news(data, symbol).items, key=lambda i: (i.published_at, i.news_id))
+
+    async def general_news(self, min_id: int = 0) -> list[NewsItem]:
+        """`/news?category=general`: market news newer than the item id `min_id` (0: the latest
+        page), oldest first; `max_news_id` of the answer is the next call's `min_id`."""
+        params = {"category": "general", "minId": str(min_id)}
+        data = await self._http.get("/news", params=params)
+        if not isinstance(data, list):
+            raise _shape("/news", "a list")
+        return sorted(decode_news(data).items, key=lambda i: (i.published_at, i.news_id))
 
     async def market_status(self, exchange: str = "US") -> MarketStatus:
         """Whether `exchange` is open now, and its session (`pre-market`, `regular`, ...)."""

@@ -22,10 +22,16 @@ from fin_agent.adapters.simulator.day import (
     draw_move,
     plan_day,
 )
-from fin_agent.adapters.simulator.news import EXCHANGE_TZ, catalyst_minute, make_headlines
+from fin_agent.adapters.simulator.news import (
+    EXCHANGE_TZ,
+    catalyst_minute,
+    make_headlines,
+    session_news,
+)
 from fin_agent.adapters.simulator.paths import DayCents, day_cents, premarket_cents, session_cents
 from fin_agent.adapters.simulator.universe import Universe
 from fin_agent.domain.errors import DataError
+from fin_agent.domain.news import NewsItem
 from fin_agent.domain.values import Bar, DailyBar, Headline, Premarket, Session, Symbol, utc
 from fin_agent.ports.calendar import Calendar
 
@@ -155,6 +161,18 @@ class SimulatedMarket:
                 )
             day += timedelta(days=1)
         return sorted(found, key=lambda h: (h.published_at, h.title))
+
+    async def news_of(self, day: date) -> Sequence[NewsItem]:
+        """The session's news as a stream brings it: every symbol's headlines of the 24 hours
+        before the scan, then follow-ups during the session, oldest first."""
+        if self._session(day) is None:
+            return []
+        found: list[NewsItem] = []
+        for name in self._universe.symbols:
+            profile = self._universe.profile(name, day)
+            draws = self._day_draws(name, day)
+            found.extend(session_news(self._seed, profile, day, draws, self._headlines(name, day)))
+        return sorted(found, key=lambda i: (i.published_at, i.news_id))
 
     # --- the calendar, remembered ----------------------------------------------------------
 

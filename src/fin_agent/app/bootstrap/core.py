@@ -26,14 +26,15 @@ from fin_agent.app.config.settings import Settings
 from fin_agent.app.container import Closer, Container
 from fin_agent.app.coordinator import Coordinator
 from fin_agent.app.day.agent import GROUP as AGENT_GROUP
+from fin_agent.app.day.agent import NEWS_GROUP as AGENT_NEWS_GROUP
 from fin_agent.app.day.agent import Agent
 from fin_agent.app.day.commands import OperatorDesk
 from fin_agent.app.observability.metrics import Metrics
-from fin_agent.domain.events import BarsClosed
+from fin_agent.domain.events import BarsClosed, NewsPublished
 from fin_agent.ports.calendar import Calendar
 from fin_agent.ports.clock import Clock, SettableClock
 from fin_agent.ports.market_data import MarketData
-from fin_agent.ports.news import News
+from fin_agent.ports.news import News, RecordedNews
 from fin_agent.ports.store import Store
 
 log = structlog.get_logger(__name__)
@@ -47,6 +48,7 @@ async def build(
     *,
     market: MarketData | MarketFromStore,
     news: News | None = None,
+    recorded_news: RecordedNews | None = None,
     calendar: Calendar,
     clock: Clock | None = None,
     bus: BusKind | None = None,
@@ -89,6 +91,7 @@ async def build(
         timezone=ZoneInfo(settings.timezone),
     )
     desk.attach(the_bus)
+    the_bus.subscribe(AGENT_NEWS_GROUP, [NewsPublished.TYPE], agent.on_news)
     coordinator.attach(the_bus)
     starters: list[Closer] = []
     router = notification_router(settings, starters, closers)
@@ -105,6 +108,7 @@ async def build(
         calendar=calendar,
         market=market,
         news=news,
+        recorded_news=recorded_news,
         orders=PaperBroker(strategy.costs),
         bus=the_bus,
         bus_stats=bus_stats,

@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 import aiohttp
 
 from fin_agent.adapters.finnhub.feed import FinnhubTradeFeed
+from fin_agent.adapters.finnhub.feed_news import FinnhubWebSocketNews
+from fin_agent.adapters.finnhub.news_poll import FinnhubNewsPoller, NewsPollConfig
 from fin_agent.adapters.finnhub.rest import FinnhubRest
 from fin_agent.adapters.live.market import DailyBarSource, LiveMarket
 from fin_agent.adapters.vendor_http.rate_budget import RateBudget
@@ -31,6 +33,7 @@ from fin_agent.app.container import Container
 from fin_agent.app.live.agent import LiveAgent, in_session
 from fin_agent.app.live.days import LiveDays
 from fin_agent.app.live.market_feed import MarketFeed
+from fin_agent.app.live.news import LiveNews
 from fin_agent.app.live.scan import LiveScan
 from fin_agent.app.schedule.runs import Schedule
 from fin_agent.app.schedule.scheduler import Scheduler, Waiter, wait_or_stop
@@ -152,6 +155,7 @@ async def build_live(
         scheduler=scheduler,
         days=days,
         budgets=(rest.budget, daily_budget),
+        news=_news(container, trades, rest),
     )
 
 
@@ -174,3 +178,18 @@ def _scanner(
         concurrency=scan.collection_concurrency,
         margin=timedelta(seconds=scan.collection_margin_secs),
     )
+
+
+def _news(container: Container, trades: FinnhubTradeFeed, rest: FinnhubRest) -> LiveNews | None:
+    """The live news stream of `news.source`: the feed's WebSocket news, REST polling, or none."""
+    news = container.settings.news
+    if news.source == "off":
+        return None
+    if news.source == "websocket":
+        return LiveNews(container, FinnhubWebSocketNews(trades))
+    config = NewsPollConfig(
+        every_secs=news.poll_every_secs,
+        symbols_per_round=news.poll_symbols_per_round,
+        general=news.poll_general,
+    )
+    return LiveNews(container, FinnhubNewsPoller(rest, container.clock, config))

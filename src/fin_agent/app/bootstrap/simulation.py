@@ -34,6 +34,7 @@ async def build_simulation(
         settings,
         market=market,
         news=market,
+        recorded_news=market if settings.simulator.news_stream else None,
         calendar=calendar,
         bus=bus,
         store=store,

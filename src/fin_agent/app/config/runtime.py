@@ -35,6 +35,11 @@ class SimulatorSettings(SettingsSection):
         le=date(2100, 1, 1),
         description="First simulated day (YYYY-MM-DD).",
     )
+    news_stream: bool = Field(
+        default=True,
+        description="Publish each simulated day's headlines on the bus at their times "
+        "(news.published), before and during the session.",
+    )
 
 
 class ReplaySettings(SettingsSection):
@@ -239,7 +244,12 @@ class TracingSettings(SettingsSection):
 
 
 NotificationKindName = Literal[
-    "plan.executed", "position.closed", "error.raised", "report.daily", "operator.command"
+    "plan.executed",
+    "position.closed",
+    "error.raised",
+    "report.daily",
+    "operator.command",
+    "news.attached",
 ]
 ALL_NOTIFICATION_KINDS: tuple[NotificationKindName, ...] = (
     "plan.executed",
@@ -247,6 +257,7 @@ ALL_NOTIFICATION_KINDS: tuple[NotificationKindName, ...] = (
     "error.raised",
     "report.daily",
     "operator.command",
+    "news.attached",
 )
 
 
@@ -258,9 +269,10 @@ class NotificationsSettings(SettingsSection):
 
     kinds: list[NotificationKindName] = Field(
         default_factory=lambda: list(ALL_NOTIFICATION_KINDS),
-        max_length=5,
+        max_length=6,
         description="Events people are told about: plan.executed, position.closed, error.raised, "
-        "report.daily, operator.command (a command's outcome); [] for none.",
+        "report.daily, operator.command (a command's outcome), news.attached (news on an open "
+        "position, or cancelling a plan); [] for none.",
     )
     error_min_severity: Literal["warning", "error", "critical"] = Field(
         default="warning", description="Least severe error.raised that is notified."

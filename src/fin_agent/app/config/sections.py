@@ -22,6 +22,14 @@ from fin_agent.domain.errors import DataError
 from fin_agent.domain.rules import Direction, LossAction, LossBasis, RankBy
 from fin_agent.domain.values import symbol
 
+PREVIOUS_CLOSE = "previous_close"
+MAX_WINDOW_HOURS = 168
+
+
+def _window_hours(text: str) -> int | None:
+    digits = text.strip().lower().removesuffix("h")
+    return int(digits) if text.strip().lower().endswith("h") and digits.isdigit() else None
+
 
 class SettingsSection(BaseModel):
     """Base of every settings section: unknown keys refused, frozen, defaults validated."""
@@ -215,6 +223,47 @@ class ScanSettings(SettingsSection):
         default_factory=ScanFilterSettings,
         description="Optional indicator filters (daily SMA trend, daily RSI band); off by default.",
     )
+    catalyst_window: str = Field(
+        default=PREVIOUS_CLOSE,
+        max_length=16,
+        description="With catalyst_required, where the headline window starts: previous_close "
+        "(the previous session's close) or hours before the scan, such as 12h (1h to 168h).",
+    )
+    cancel_on_keywords: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="A headline after the scan whose title holds one of these words (for "
+        "example offering, halt, downgrade) cancels its symbol's plan if not triggered yet.",
+    )
+
+    @property
+    def catalyst_window_hours(self) -> int | None:
+        """`catalyst_window` in hours, None for previous_close."""
+        return _window_hours(self.catalyst_window)
+
+    @field_validator("catalyst_window")
+    @classmethod
+    def _catalyst_window(cls, value: str) -> str:
+        text = value.strip().lower()
+        if text != PREVIOUS_CLOSE:
+            hours = _window_hours(text)
+            if hours is None or not 1 <= hours <= MAX_WINDOW_HOURS:
+                what = f"{value!r} is not a catalyst window"
+                fix = (
+                    "write previous_close, or hours before the scan from 1h to "
+                    f"{MAX_WINDOW_HOURS}h (for example 12h)"
+                )
+                raise_if([problem((), what, fix)])
+        return text
+
+    @field_validator("cancel_on_keywords")
+    @classmethod
+    def _keywords(cls, value: list[str]) -> list[str]:
+        cleaned = [word.strip() for word in value]
+        if any(not word or len(word) > 64 for word in cleaned):
+            what = "a keyword is empty or longer than 64 characters"
+            raise_if([problem((), what, "list words or short phrases: offering, halt, downgrade")])
+        return cleaned
 
     @field_validator("universe")
     @classmethod

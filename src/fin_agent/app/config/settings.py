@@ -31,6 +31,7 @@ from fin_agent.app.config.market import (
     MarketSettings,
     YahooSettings,
 )
+from fin_agent.app.config.news import NewsSettings
 from fin_agent.app.config.problems import ConfigProblem, problem, raise_if, translate
 from fin_agent.app.config.runtime import (
     BusSettings,
@@ -163,6 +164,9 @@ class Settings(BaseSettings):
     )
     report: ReportSettings = Field(
         default_factory=ReportSettings, description="The backtest report (backtest --report)."
+    )
+    news: NewsSettings = Field(
+        default_factory=NewsSettings, description="The live run's news stream."
     )
     finnhub_api_key: SecretStr | None = Field(
         default=None, description="Finnhub API key (environment or secret file only)."
@@ -316,6 +320,8 @@ class Settings(BaseSettings):
                     rsi_max=scan.filters.rsi_max,
                     rsi_min=scan.filters.rsi_min,
                 ),
+                catalyst_window_hours=scan.catalyst_window_hours,
+                cancel_on_keywords=tuple(scan.cancel_on_keywords),
             ),
             plan=PlanRules(
                 opening_range_minutes=plan.opening_range_minutes,

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 
 from fin_agent.app.day.trading_day import TradingDay
-from fin_agent.domain.events import BarsClosed, DomainEvent
+from fin_agent.domain.events import BarsClosed, DomainEvent, NewsPublished
 
 GROUP = "agent"
 """The consumer group of the market's bars."""
+NEWS_GROUP = "agent-news"
+"""The consumer group of the headlines the day ties to its plans."""
 
 
 class Agent:
@@ -48,3 +50,11 @@ class Agent:
             return
         await self.day.on_bars(event.bars)
         self.bars_handled += 1
+
+    async def on_news(self, event: DomainEvent) -> None:
+        """Handle a `news.published` event: the day in progress ties it to its plans."""
+        if not isinstance(event, NewsPublished):
+            return
+        await self._gate.wait()
+        if self.day is not None and event.trading_day == self.day.day:
+            await self.day.on_news(event.item, event.occurred_at)

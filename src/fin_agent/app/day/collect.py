@@ -70,8 +70,16 @@ class UniverseCollector:
         self._news_for_candidates = news_for_candidates
         self._concurrency = concurrency
 
-    async def collect(self, day: date, scan_at: datetime, universe: Sequence[Symbol]) -> Collected:
-        """Collect, scan without news, fetch news for the few that need it, and scan again."""
+    async def collect(
+        self,
+        day: date,
+        scan_at: datetime,
+        universe: Sequence[Symbol],
+        *,
+        previous_close: datetime | None = None,
+    ) -> Collected:
+        """Collect, scan without news, fetch news for the few that need it, and scan again
+        (`previous_close`: where the catalyst window starts by default)."""
         symbols = tuple(sorted(set(universe)))
         gate = asyncio.Semaphore(self._concurrency)
         lookback = self._rules.history_bars
@@ -96,7 +104,7 @@ class UniverseCollector:
         snapshot = UniverseSnapshot(day=day, taken_at=scan_at, symbols=tuple(items))
         wanted = self._news_wanted(snapshot)
         news_failures: dict[Symbol, str] = {}
-        since = scan_at - self._news_lookback
+        since = news_since(self._rules, scan_at, self._news_lookback, previous_close)
 
         async def fetch_news(sym: Symbol) -> tuple[Symbol, tuple[Headline, ...]]:
             async with gate:
@@ -172,3 +180,15 @@ def _explain(
         return rejection
 
     return replace(result, rejections=tuple(why(r) for r in result.rejections))
+
+
+def news_since(
+    rules: ScanRules, scan_at: datetime, lookback: timedelta, previous_close: datetime | None
+) -> datetime:
+    """Where the scan's news window starts: with `catalyst_required`, `scan.catalyst_window`
+    (hours before the scan, or the previous session's close); otherwise the news lookback."""
+    if not rules.catalyst_required:
+        return scan_at - lookback
+    if rules.catalyst_window_hours is not None:
+        return scan_at - timedelta(hours=rules.catalyst_window_hours)
+    return previous_close if previous_close is not None else scan_at - lookback

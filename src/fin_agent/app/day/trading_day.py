@@ -35,6 +35,7 @@ from fin_agent.domain.events import (
     SignalGenerated,
 )
 from fin_agent.domain.gap_scanner import ScanResult, UniverseSnapshot
+from fin_agent.domain.news import NewsItem
 from fin_agent.domain.orders import FillKind
 from fin_agent.domain.positions import Ledger
 from fin_agent.domain.report import DailyReport
@@ -71,6 +72,7 @@ class TradingDay:
         entry_guard: EntryGuard | None = None,
         equity_peak: Decimal | None = None,
         store_failures: ErrorCount | None = None,
+        previous_close: datetime | None = None,
     ) -> None:
         self.day: date = session.day
         self.times = times
@@ -88,6 +90,7 @@ class TradingDay:
         self._news_lookback = news_lookback
         self._live = live
         self._entry_guard = entry_guard
+        self._previous_close = previous_close
         self._flattened = False
         self._commands: list[OperatorCommand] = []  # operator commands for the next decision
         self._scheduled: list[tuple[datetime, OperatorCommand]] = []  # an audit's, by instant
@@ -221,7 +224,9 @@ class TradingDay:
             rules=self.state.strategy.scan,
             news_lookback=self._news_lookback,
         )
-        collected = await collector.collect(self.day, self.times.scan_at, universe)
+        collected = await collector.collect(
+            self.day, self.times.scan_at, universe, previous_close=self._previous_close
+        )
         return collected.snapshot, collected.result
 
     async def on_bars(self, bars: Sequence[Bar]) -> None:
@@ -257,6 +262,15 @@ class TradingDay:
         seen = self._store_failures()
         new, self._failures_seen = seen - self._failures_seen, seen
         return self.state.store_failures(new, at)
+
+    async def on_news(self, item: NewsItem, at: datetime) -> None:
+        """A headline that arrived at `at`: attached to the plans of its symbols, cancelling those
+        not triggered yet when it holds a `scan.cancel_on_keywords` keyword."""
+        events = self.state.on_news(item, at)
+        for event in events:
+            if isinstance(event, PlanRejected):
+                log.info("plan_cancelled_by_news", symbol=event.symbol, detail=event.detail)
+        await self._ports.bus.publish(events)
 
     async def plan_now(self, at: datetime) -> int:
         """Build the plans now if no bar after the opening range has (the scheduled `plan` job:

@@ -64,6 +64,11 @@ class ReadModels:
     def __init__(self, store: Store) -> None:
         self._store = store
 
+    @property
+    def store(self) -> Store:
+        """The store the models read (for read models kept in their own modules)."""
+        return self._store
+
     async def days(self) -> list[dict[str, JSONValue]]:
         """Every stored trading day with its report figures when it has one."""
         reports = _latest_by(await self._store.rows("daily_reports"), "trading_day")

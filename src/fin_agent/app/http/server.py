@@ -23,6 +23,7 @@ from aiohttp import web
 
 from fin_agent.app.day.commands import OperatorDesk
 from fin_agent.app.http.commands import command_routes
+from fin_agent.app.http.news_model import day_news
 from fin_agent.app.http.read_models import ReadModels, jsonable
 from fin_agent.app.http.readiness import CHECK_TIMEOUT_SECS, Readiness
 from fin_agent.app.http.readiness import Check as Check  # re-exported: checks are built with it
@@ -210,6 +211,13 @@ def make_app(deps: HttpDeps) -> web.Application:
             return _json(await models.events(day, types=types, exclude=exclude, limit=limit))
         return _json(await models.events(day, types=types, limit=limit))
 
+    async def api_news(request: web.Request) -> web.Response:
+        every = request.query.get("all", "") in ("1", "true")
+        news = await day_news(
+            models.store, _day(request), limit=_limit(request, 100), every_symbol=every
+        )
+        return _json(news)
+
     async def api_dead_letters(request: web.Request) -> web.Response:
         limit = _limit(request, 100)
         if deps.dead_letters is None:
@@ -267,6 +275,7 @@ def make_app(deps: HttpDeps) -> web.Application:
             web.get("/api/dead-letters", api_dead_letters),
             web.get("/api/config", api_config),
             web.get("/api/schedule", api_schedule),
+            web.get("/api/news/{day}", api_news),
         ]
     )
     return app

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from fin_agent.app.container import Container
 from fin_agent.app.live.days import LiveDays
 from fin_agent.app.live.market_feed import MarketFeed, TradeSource
+from fin_agent.app.live.news import LiveNews
 from fin_agent.app.schedule.scheduler import Scheduler
 from fin_agent.domain.errors import ConfigError
 from fin_agent.ports.calendar import Calendar
@@ -31,6 +32,8 @@ class LiveAgent:
     scheduler: Scheduler
     days: LiveDays
     budgets: tuple[RateBudgetStats, ...]
+    news: LiveNews | None = None
+    """The news stream of `news.source` (None: off)."""
 
 
 def in_session(calendar: Calendar, now: datetime, tz: ZoneInfo) -> bool:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TextIO
 
@@ -35,7 +35,7 @@ from fin_agent.app.live.scan import LiveScan
 from fin_agent.app.schedule.runs import ScheduledRun
 from fin_agent.app.schedule.scheduler import Scheduler
 from fin_agent.domain.day_times import DayTimes
-from fin_agent.domain.errors import TransientError
+from fin_agent.domain.errors import ConfigError, TransientError
 from fin_agent.domain.events import DayStarted, ErrorRaised, ReportDaily, ScanCompleted, Severity
 from fin_agent.domain.values import Session, Symbol, symbol
 from fin_agent.ports.market_data import LiveMarketData
@@ -107,7 +107,9 @@ class LiveDays:
         scan_at = run.at_utc
         times = DayTimes.of(session, strategy, container.timezone, run.at.time())
         with bound_contextvars(trading_day=str(session.day)):
-            outcome = await self._scanner(container).run(session.day, scan_at, self._universe())
+            outcome = await self._scanner(container).run(
+                session.day, scan_at, self._universe(), previous_close=self._previous_close(session)
+            )
             day = self._new_day(
                 session,
                 times,
@@ -234,7 +236,15 @@ class LiveDays:
             entry_guard=container.coordinator.entries_blocked,
             equity_peak=peak,
             store_failures=lambda: container.coordinator.stats.outages,
+            previous_close=self._previous_close(session),
         )
+
+    def _previous_close(self, session: Session) -> datetime | None:
+        try:
+            previous = self._container.calendar.previous_session(session.day)
+        except ConfigError:  # the calendar starts at this session
+            return None
+        return None if previous is None else previous.close
 
     def _universe(self) -> list[Symbol]:
         return [symbol(s) for s in self._container.live.current.settings.scan.universe]

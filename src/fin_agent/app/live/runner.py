@@ -53,6 +53,8 @@ async def run_live(
             asyncio.create_task(watchdog.run(stop), name="feed-watchdog"),
             asyncio.create_task(_count_days(agent, days, stop), name="day-count"),
         ]
+        if agent.news is not None:
+            tasks.append(asyncio.create_task(agent.news.run(stop), name="news"))
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:

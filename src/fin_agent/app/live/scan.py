@@ -175,7 +175,12 @@ class LiveScan:
         return plan_collection(scan_at, demands, self._margin)
 
     async def run(
-        self, day: date, scan_at: datetime, universe: Sequence[Symbol]
+        self,
+        day: date,
+        scan_at: datetime,
+        universe: Sequence[Symbol],
+        *,
+        previous_close: datetime | None = None,
     ) -> LiveScanOutcome:
         """Collect the universe (as every day does, `UniverseCollector`) and time it."""
         started = self._clock.now()
@@ -186,7 +191,7 @@ class LiveScan:
             news_lookback=self._news_lookback,
             news_for_candidates=self._news_for_candidates,
             concurrency=self._concurrency,
-        ).collect(day, scan_at, universe)
+        ).collect(day, scan_at, universe, previous_close=previous_close)
         finished = self._clock.now()
         outcome = LiveScanOutcome(
             snapshot=collected.snapshot,

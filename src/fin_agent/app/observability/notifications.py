@@ -19,6 +19,7 @@ import structlog
 from fin_agent.domain.events import (
     DomainEvent,
     ErrorRaised,
+    NewsAttached,
     OperatorCommandApplied,
     OperatorCommandRefused,
     PlanExecuted,
@@ -174,6 +175,27 @@ def _operator(event: OperatorCommandApplied | OperatorCommandRefused) -> Notific
     )
 
 
+def _news_attached(event: NewsAttached) -> Notification | None:
+    """News on an open position, or news that cancelled a plan; other news is not told."""
+    if not (event.position_open or event.cancelled):
+        return None
+    what = "cancelled the plan of" if event.cancelled else "on open position"
+    return Notification(
+        kind=NotificationKind.NEWS_ATTACHED,
+        title=f"News {what} {event.symbol}: {event.title}",
+        text=event.url or event.title,
+        fields=(
+            ("Symbol", event.symbol),
+            ("Source", event.source or "unknown"),
+            ("Published", f"{event.published_at:%Y-%m-%d %H:%M} UTC"),
+            ("Keywords", ", ".join(event.keywords) or "none"),
+        ),
+        severity=NotificationSeverity.WARNING,
+        event_id=event.id,
+        occurred_at=event.occurred_at,
+    )
+
+
 _KINDS: dict[str, NotificationKind] = {
     PlanExecuted.TYPE: NotificationKind.PLAN_EXECUTED,
     PositionClosed.TYPE: NotificationKind.POSITION_CLOSED,
@@ -181,6 +203,7 @@ _KINDS: dict[str, NotificationKind] = {
     ReportDaily.TYPE: NotificationKind.REPORT_DAILY,
     OperatorCommandApplied.TYPE: NotificationKind.OPERATOR_COMMAND,
     OperatorCommandRefused.TYPE: NotificationKind.OPERATOR_COMMAND,
+    NewsAttached.TYPE: NotificationKind.NEWS_ATTACHED,
 }
 
 
@@ -197,6 +220,8 @@ def notification_for(event: DomainEvent) -> Notification | None:
             return _report_daily(event)
         case OperatorCommandApplied() | OperatorCommandRefused():
             return _operator(event)
+        case NewsAttached():
+            return _news_attached(event)
     return None
 
 

@@ -1,0 +1,1 @@
+"""News as a stream: headlines published once on the bus, their window, and the live run's feed."""
