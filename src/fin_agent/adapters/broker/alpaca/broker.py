@@ -124,6 +124,8 @@ class AlpacaBroker:
         self.resyncs = 0
         self.resynced = asyncio.Event()
         self.updates = 0
+        self.updated = asyncio.Event()
+        """Set on every `trade_updates` event (tests wait on it, then clear it)."""
 
     def attach(self, stream: Stream) -> None:
         """The `trade_updates` stream whose updates come to `on_update`."""
@@ -135,7 +137,8 @@ class AlpacaBroker:
         """Connect the stream, reconcile once, then every `reconcile_interval_secs`."""
         if self._stream is not None:
             self._stream.start()
-        await self.reconcile()
+        # equity now; positions once a restarted day has handed back what it held (`restore`)
+        await self.reconcile(positions=False)
         if self._reconciler is None:
             self._reconciler = asyncio.create_task(self._reconcile_forever())
 
@@ -294,6 +297,7 @@ class AlpacaBroker:
         """One `trade_updates` event: its order snapshot moves the plan's state."""
         self.updates += 1
         self._observe(update.order)
+        self.updated.set()
 
     async def on_connected(self) -> None:
         """The stream is (re)connected: read over REST whatever it missed."""
@@ -320,15 +324,17 @@ class AlpacaBroker:
                     self._observe(order)
         self._mark_resynced()
 
-    async def reconcile(self) -> None:
-        """Compare the account's positions with the plans' and take its equity."""
+    async def reconcile(self, *, positions: bool = True) -> None:
+        """Take the account's equity and compare its positions with the plans'."""
         account = await self._rest.call("GET /v2/account", self._client.get_account)
         if isinstance(account, TradeAccount) and account.equity is not None:
             self.equity = Decimal(account.equity)
-        positions = await self._rest.call("GET /v2/positions", self._client.get_all_positions)
-        if not isinstance(positions, list):
+        if not positions:
             return
-        held = {p.symbol: int(Decimal(p.qty)) for p in positions if isinstance(p, Position)}
+        answer = await self._rest.call("GET /v2/positions", self._client.get_all_positions)
+        if not isinstance(answer, list):
+            return
+        held = {p.symbol: int(Decimal(p.qty)) for p in answer if isinstance(p, Position)}
         expected: dict[str, int] = {}
         for track in self._plans.plans.values():
             if track.held_qty:

@@ -48,6 +48,8 @@ class LocalAlpacaServer:
         self._sockets: set[web.WebSocketResponse] = set()
         self._queues: dict[web.WebSocketResponse, asyncio.Queue[Update]] = {}
         self.connections = 0
+        self.refuse_streams = False
+        """While set, `/stream` answers 503 (an outage, for reconnect tests)."""
         book.listeners.append(self._broadcast)
 
     @property
@@ -128,7 +130,9 @@ class LocalAlpacaServer:
         for queue in self._queues.values():
             queue.put_nowait(update)
 
-    async def _stream(self, request: web.Request) -> web.WebSocketResponse:
+    async def _stream(self, request: web.Request) -> web.StreamResponse:
+        if self.refuse_streams:
+            return web.Response(status=503, text="stream unavailable")
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self.connections += 1
