@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from fin_agent.app.config.broker import BrokerSettings
 from fin_agent.app.config.fields import AbsolutePath, TimeZoneName
 from fin_agent.app.config.file import read_config_file
 from fin_agent.app.config.market import (
@@ -151,6 +152,15 @@ class Settings(BaseSettings):
     notifications: NotificationsSettings = Field(
         default_factory=NotificationsSettings, description="Discord and webhook notifications."
     )
+    broker: BrokerSettings = Field(
+        default_factory=BrokerSettings, description="The broker: paper, or Alpaca."
+    )
+    alpaca_key_id: SecretStr | None = Field(
+        default=None, description="Alpaca API key id (environment or secret file only)."
+    )
+    alpaca_secret_key: SecretStr | None = Field(
+        default=None, description="Alpaca API secret key (environment or secret file only)."
+    )
     finnhub_api_key: SecretStr | None = Field(
         default=None, description="Finnhub API key (environment or secret file only)."
     )
@@ -198,6 +208,17 @@ class Settings(BaseSettings):
                     f"finnhub_api_key in secrets_dir ({self.secrets_dir})",
                 )
             )
+        if self.broker.kind == "alpaca":
+            for name in ("alpaca_key_id", "alpaca_secret_key"):
+                if getattr(self, name) is None:
+                    problems.append(
+                        problem(
+                            (name,),
+                            f"broker.kind is alpaca but {name} is not set",
+                            f"set FIN_AGENT_{name.upper()} or write it to a file named {name} "
+                            f"in secrets_dir ({self.secrets_dir})",
+                        )
+                    )
         if self.http.port == self.dashboard.port != 0:
             problems.append(
                 problem(
