@@ -385,7 +385,9 @@ def test_unknown_top_level_key_lists_sections_but_not_secrets(
 
     with pytest.raises(ConfigError) as caught:
         load(write_config("sacn: {}\n"), no_secrets)
-    assert "did you mean scan? allowed keys at the top level: account, broker, bus," in str(caught.value)
+    assert "did you mean scan? allowed keys at the top level: account, broker, bus," in str(
+        caught.value
+    )
     assert "finnhub_api_key" not in str(caught.value)
     assert "alpaca_secret_key" not in str(caught.value)
     assert "profiles" in str(caught.value)
