@@ -66,12 +66,12 @@ class Rejection:
 class MarketRelay(Protocol):
     """A simulated market behind the broker (the local server), moved by the agent's bars."""
 
-    async def bars(self, bars: Sequence[Bar]) -> None:
-        """The market printed these bars."""
+    async def bars(self, bars: Sequence[Bar]) -> int:
+        """The market printed these bars; returns how many trade updates it has made so far."""
         ...
 
-    async def session_end(self, at: datetime) -> None:
-        """The session closed at `at`."""
+    async def session_end(self, at: datetime) -> int:
+        """The session closed at `at`; returns how many trade updates it has made so far."""
         ...
 
 
@@ -114,6 +114,7 @@ class AlpacaBroker:
         self._now = now
         self._config = config or AlpacaBrokerConfig()
         self._relay = relay
+        self._relay_seq = -1
         self._plans = PlanOrders(costs)
         self._rejections: list[Rejection] = []
         self._stream: Stream | None = None
@@ -254,14 +255,12 @@ class AlpacaBroker:
     async def on_market(self, bars: Sequence[Bar]) -> None:
         """A real market needs nothing; a relayed one (the local server) is moved, then read."""
         if self._relay is not None:
-            await self._relay.bars(bars)
-            await self.resync()
+            await self._read_if_moved(await self._relay.bars(bars))
 
     async def end_of_session(self, at: datetime) -> None:
         """A relayed market fills pending closes at the last price; then read the orders."""
         if self._relay is not None:
-            await self._relay.session_end(at)
-            await self.resync()
+            await self._read_if_moved(await self._relay.session_end(at))
 
     async def restore(
         self,
@@ -389,6 +388,12 @@ class AlpacaBroker:
         )
         log.warning("alpaca_order_rejected", plan_id=order.client_order_id, reason=str(reason),
                     detail=refusal.message)  # fmt: skip
+
+    async def _read_if_moved(self, seq: int) -> None:
+        """Resynchronise when the relayed market made trade updates since the last look."""
+        if seq != self._relay_seq:
+            self._relay_seq = seq
+            await self.resync()
 
     def _mark_resynced(self) -> None:
         self.resyncs += 1

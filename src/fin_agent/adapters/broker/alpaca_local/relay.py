@@ -24,13 +24,13 @@ class LocalMarketRelay:
         self._base = base_url.rstrip("/")
         self._session: aiohttp.ClientSession | None = None
 
-    async def bars(self, bars: Sequence[Bar]) -> None:
-        """The market printed these bars."""
-        await self._post("/_local/bars", {"bars": [bar_json(b) for b in bars]})
+    async def bars(self, bars: Sequence[Bar]) -> int:
+        """The market printed these bars; returns the server's count of trade updates."""
+        return await self._post("/_local/bars", {"bars": [bar_json(b) for b in bars]})
 
-    async def session_end(self, at: datetime) -> None:
-        """The session closed at `at`."""
-        await self._post("/_local/session_end", {"at": at.isoformat()})
+    async def session_end(self, at: datetime) -> int:
+        """The session closed at `at`; returns the server's count of trade updates."""
+        return await self._post("/_local/session_end", {"at": at.isoformat()})
 
     async def close(self) -> None:
         """Release the HTTP session."""
@@ -38,7 +38,7 @@ class LocalMarketRelay:
             await self._session.close()
             self._session = None
 
-    async def _post(self, path: str, body: object) -> None:
+    async def _post(self, path: str, body: object) -> int:
         if self._session is None:
             self._session = aiohttp.ClientSession()
         async with self._session.post(self._base + path, json=body) as response:
@@ -47,3 +47,5 @@ class LocalMarketRelay:
                     f"local Alpaca server {self._base}{path} answered {response.status}: "
                     "is it the local server (python -m fin_agent.adapters.broker.alpaca_local)?"
                 )
+            answer = await response.json()
+            return int(answer["seq"])
