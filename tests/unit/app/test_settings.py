@@ -386,8 +386,11 @@ def test_unknown_top_level_key_lists_sections_but_not_secrets(
 
     with pytest.raises(ConfigError) as caught:
         load(write_config("sacn: {}\n"), no_secrets)
-    assert "did you mean scan? allowed keys at the top level: account, bus," in str(caught.value)
+    assert "did you mean scan? allowed keys at the top level: account, broker, bus," in str(
+        caught.value
+    )
     assert "finnhub_api_key" not in str(caught.value)
+    assert "alpaca_secret_key" not in str(caught.value)
     assert "profiles" in str(caught.value)
 
 
@@ -636,9 +639,9 @@ def test_environment_problems_name_the_variable(
             "FIN_AGENT_REPLAY__FILES: is not a valid JSON list (Expecting value at character 9); "
             'write a JSON list such as ["AAPL", "MSFT"] or a comma-separated AAPL,MSFT',
             "scna: unknown section in FIN_AGENT_SCNA__TOP_N; did you mean scan? allowed keys at "
-            "the top level: account, bus, dashboard, execution, feed, finnhub, http, logging, "
-            "market, news, notifications, plan, replay, report, risk, scan, schedule, simulator, "
-            "store, tracing, yahoo",
+            "the top level: account, broker, bus, dashboard, execution, feed, finnhub, http, "
+            "logging, market, news, notifications, plan, replay, report, risk, scan, schedule, "
+            "simulator, store, tracing, yahoo",
             "scan.atr_period: expected a whole number, got 'zero' (set by "
             "FIN_AGENT_SCAN__ATR_PERIOD); write a whole number such as 14",
         ),

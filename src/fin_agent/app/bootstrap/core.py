@@ -13,11 +13,11 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from fin_agent.adapters.broker.paper import PaperBroker
 from fin_agent.adapters.codec.event_codec import EventCodec, default_registry
 from fin_agent.adapters.memory import FixedClock
 from fin_agent.adapters.redis.bus import RedisStreamsEventBus
 from fin_agent.adapters.system_clock import SystemClock
+from fin_agent.app.bootstrap.broker import build_orders
 from fin_agent.app.bootstrap.bus import BusKind, bus_admin, event_bus, lease
 from fin_agent.app.bootstrap.notifications import notification_router
 from fin_agent.app.bootstrap.store import StoreKind, open_store
@@ -99,6 +99,9 @@ async def build(
     if delete_streams and isinstance(the_bus, RedisStreamsEventBus):
         closers.append(the_bus.delete_streams)  # after the consumers stop
     bus_stats, dead_letters = bus_admin(the_bus)
+    orders = build_orders(
+        settings, strategy.costs, bus=the_bus, clock=clock, starters=starters, closers=closers
+    )
     return Container(
         settings=settings,
         timezone=ZoneInfo(settings.timezone),
@@ -109,7 +112,7 @@ async def build(
         market=market,
         news=news,
         recorded_news=recorded_news,
-        orders=PaperBroker(strategy.costs),
+        orders=orders,
         bus=the_bus,
         bus_stats=bus_stats,
         dead_letters=dead_letters,

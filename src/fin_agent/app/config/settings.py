@@ -23,6 +23,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from fin_agent.app.config.access import is_loopback
+from fin_agent.app.config.broker import BrokerSettings
 from fin_agent.app.config.fields import AbsolutePath, TimeZoneName
 from fin_agent.app.config.file import read_config_file
 from fin_agent.app.config.market import (
@@ -168,6 +169,15 @@ class Settings(BaseSettings):
     news: NewsSettings = Field(
         default_factory=NewsSettings, description="The live run's news stream."
     )
+    broker: BrokerSettings = Field(
+        default_factory=BrokerSettings, description="The broker: paper, or Alpaca."
+    )
+    alpaca_key_id: SecretStr | None = Field(
+        default=None, description="Alpaca API key id (environment or secret file only)."
+    )
+    alpaca_secret_key: SecretStr | None = Field(
+        default=None, description="Alpaca API secret key (environment or secret file only)."
+    )
     finnhub_api_key: SecretStr | None = Field(
         default=None, description="Finnhub API key (environment or secret file only)."
     )
@@ -221,6 +231,17 @@ class Settings(BaseSettings):
                     f"finnhub_api_key in secrets_dir ({self.secrets_dir})",
                 )
             )
+        if self.broker.kind == "alpaca":
+            for name in ("alpaca_key_id", "alpaca_secret_key"):
+                if getattr(self, name) is None:
+                    problems.append(
+                        problem(
+                            (name,),
+                            f"broker.kind is alpaca but {name} is not set",
+                            f"set FIN_AGENT_{name.upper()} or write it to a file named {name} "
+                            f"in secrets_dir ({self.secrets_dir})",
+                        )
+                    )
         if self.http.port == self.dashboard.port != 0:
             problems.append(
                 problem(

@@ -1,0 +1,48 @@
+"""Run the local Alpaca server: `python -m fin_agent.adapters.broker.alpaca_local --port 8765`.
+
+Its key and secret come from `ALPACA_LOCAL_KEY_ID` and `ALPACA_LOCAL_SECRET_KEY` (defaults
+`local-key` and `local-secret`); point `broker.alpaca.base_url` and `stream_url` at it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+from decimal import Decimal
+
+from fin_agent.adapters.broker.alpaca_local.book import LocalBook
+from fin_agent.adapters.broker.alpaca_local.server import LocalAlpacaServer
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    book = LocalBook(cash=Decimal(args.cash), slippage_bps=Decimal(args.slippage_bps))
+    server = LocalAlpacaServer(
+        book,
+        key_id=os.environ.get("ALPACA_LOCAL_KEY_ID", "local-key"),
+        secret_key=os.environ.get("ALPACA_LOCAL_SECRET_KEY", "local-secret"),
+        host=args.host,
+        port=args.port,
+    )
+    await server.start()
+    print(f"alpaca-local REST {server.base_url} stream {server.stream_url}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.stop()
+
+
+def main() -> None:
+    """Parse the arguments and serve until interrupted."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--cash", default="100000", help="starting cash, USD")
+    parser.add_argument("--slippage-bps", default="0", help="fill slippage, basis points")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

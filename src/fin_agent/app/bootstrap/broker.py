@@ -1,0 +1,101 @@
+"""The broker of `broker.kind`: the paper broker, or `AlpacaBroker` on Alpaca (or the local
+server), with its stream, its shared rate budget, its circuit breakers and its reconciliation,
+started and stopped with the container. Its differences are published as `error.raised`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from fin_agent.adapters.broker.alpaca.broker import AlpacaBroker, AlpacaBrokerConfig
+from fin_agent.adapters.broker.alpaca.rest import AlpacaRest, trading_client
+from fin_agent.adapters.broker.alpaca.stream import TradeUpdatesStream
+from fin_agent.adapters.broker.alpaca_local.relay import LocalMarketRelay
+from fin_agent.adapters.broker.paper import PaperBroker
+from fin_agent.adapters.vendor_http.circuit_breaker import BreakerConfig, CircuitBreakers
+from fin_agent.adapters.vendor_http.rate_budget import RateBudget, RateWindow
+from fin_agent.app.config.broker import AlpacaMode, BrokerKind
+from fin_agent.app.config.settings import Settings
+from fin_agent.app.container import Closer
+from fin_agent.domain.errors import ConfigError
+from fin_agent.domain.events import ErrorRaised, Severity
+from fin_agent.domain.rules import ExecutionCosts
+from fin_agent.ports.clock import Clock
+from fin_agent.ports.event_bus import EventBus
+from fin_agent.ports.orders import Orders
+
+
+def build_orders(
+    settings: Settings,
+    costs: ExecutionCosts,
+    *,
+    bus: EventBus,
+    clock: Clock,
+    starters: list[Closer],
+    closers: list[Closer],
+) -> Orders:
+    """The `Orders` port of `broker.kind`."""
+    if settings.broker.kind is BrokerKind.PAPER:
+        return PaperBroker(costs)
+    config = settings.broker.alpaca
+    if settings.alpaca_key_id is None or settings.alpaca_secret_key is None:
+        raise ConfigError("broker.kind is alpaca: set the alpaca_key_id and alpaca_secret_key")
+    key = settings.alpaca_key_id.get_secret_value()
+    secret = settings.alpaca_secret_key.get_secret_value()
+    client = trading_client(
+        key_id=key,
+        secret_key=secret,
+        paper=config.mode is AlpacaMode.PAPER,
+        base_url=config.rest_url(),
+    )
+    budget = RateBudget(
+        [RateWindow(max_calls=config.calls_per_minute, per_secs=60.0)],
+        name="alpaca",
+        margin_secs=config.budget_margin_secs,
+    )
+    breakers = CircuitBreakers(
+        "alpaca",
+        BreakerConfig(
+            failure_threshold=config.breaker_failures, cooldown_secs=config.breaker_cooldown_secs
+        ),
+    )
+
+    async def problems(code: str, message: str) -> None:
+        at = clock.now().astimezone(UTC)
+        await bus.publish(
+            [
+                ErrorRaised(
+                    id=ErrorRaised.id_for(f"broker.{code}:{at.isoformat()}:{message}"),
+                    occurred_at=at,
+                    trading_day=at.date(),
+                    source="broker",
+                    code=f"broker.{code}",
+                    message=message,
+                    severity=Severity.ERROR,
+                )
+            ]
+        )
+
+    relay = LocalMarketRelay(config.rest_url()) if config.local_relay else None
+    broker = AlpacaBroker(
+        AlpacaRest(client, budget, breakers),
+        costs=costs,
+        problems=problems,
+        now=clock.now,
+        config=AlpacaBrokerConfig(reconcile_interval_secs=config.reconcile_interval_secs),
+        relay=relay,
+    )
+    broker.attach(
+        TradeUpdatesStream(
+            config.trade_stream_url(),
+            key,
+            secret,
+            on_update=broker.on_update,
+            on_connected=broker.on_connected,
+        )
+    )
+    starters.append(broker.start)
+    closers.append(broker.stop)
+    if relay is not None:
+        closers.append(relay.close)
+    return broker
