@@ -109,7 +109,7 @@ def test_simulated_market_implements_market_data_and_news() -> None:
 
 
 def test_universe_size_out_of_range_is_refused_with_the_fix() -> None:
-    with pytest.raises(ConfigError, match="universe_size must be between 1 and 5000, got 0"):
+    with pytest.raises(ConfigError, match="universe_size must be between 1 and 10000, got 0"):
         SimulatedMarket(7, CALENDAR, universe_size=0)
 
 
