@@ -1,7 +1,7 @@
 """Benchmark of `fin-agent backtest` against backtrader and a bare pyarrow read, side by side.
 
 Two data sets, each run by three contenders in a child process of their own (peak RSS is the
-child's `ru_maxrss`):
+child's own VmHWM):
 
 - `project`: fin_agent's backtest as `fin-agent backtest` runs it (bar files read into the replay
   market, sessions run on the memory bus and store), timed as load and run.
@@ -134,6 +134,16 @@ def read_table(path: Path) -> Any:
     return pq.read_table(path) if path.suffix == ".parquet" else pv.read_csv(path)
 
 
+def peak_rss_mb() -> float | None:
+    """This process's peak resident set (VmHWM, Linux), in MB, or None elsewhere."""
+    try:
+        lines = Path("/proc/self/status").read_text().splitlines()
+    except OSError:
+        return None
+    found = [line.split()[1] for line in lines if line.startswith("VmHWM:")]
+    return int(found[0]) / 1024 if found else None
+
+
 # --- the parent ---------------------------------------------------------------------------------
 
 
@@ -157,7 +167,8 @@ def run_child(contender: str, data: DataSet) -> dict[str, Any]:
         raise SystemExit(f"{contender} on {data.name} failed with exit code {proc.returncode}")
     result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
     result["wall_s"] = wall
-    result["rss_mb"] = usage.ru_maxrss / 1024  # Linux: kilobytes
+    # ru_maxrss keeps the forking parent's size across exec: the child's own VmHWM is its peak.
+    result["rss_mb"] = result.pop("peak_rss_mb", None) or usage.ru_maxrss / 1024
     return result
 
 
@@ -298,7 +309,9 @@ def main() -> int:
                           "first": date.fromisoformat(raw["first"]),
                           "last": date.fromisoformat(raw["last"])})  # fmt: skip
         run = {"project": child_project, "backtrader": child_backtrader, "pyarrow": child_pyarrow}
-        print(json.dumps(run[args.child](data)), flush=True)
+        result = run[args.child](data)
+        result["peak_rss_mb"] = peak_rss_mb()
+        print(json.dumps(result), flush=True)
         return 0
     sets: list[DataSet] = []
     if args.only in (None, "shared") and (found := shared_data()) is not None:
