@@ -109,7 +109,7 @@ def test_simulated_market_implements_market_data_and_news() -> None:
 
 
 def test_universe_size_out_of_range_is_refused_with_the_fix() -> None:
-    with pytest.raises(ConfigError, match="universe_size must be between 1 and 5000, got 0"):
+    with pytest.raises(ConfigError, match="universe_size must be between 1 and 10000, got 0"):
         SimulatedMarket(7, CALENDAR, universe_size=0)
 
 
@@ -496,3 +496,22 @@ def _long_trade_outcome(bars: Sequence[Bar], atr: Decimal) -> str:
         if bar.high >= target:
             return "target"
     return "flatten"
+
+
+@pytest.mark.asyncio
+async def test_premarket_bars_add_up_to_the_premarket_figures_of_each_gapper() -> None:
+    market = SimulatedMarket(seed=7, calendar=CALENDAR, universe_size=40)
+    day = date(2025, 3, 12)
+    open_at = datetime.combine(day, time(9, 30), NY)
+
+    gappers = market.gappers(day)
+
+    assert gappers
+    assert market.gappers(date(2025, 3, 15)) == ()  # a Saturday
+    for name in gappers:
+        bars = market.premarket_bars(name, day)
+        figures = await market.premarket(name, day, open_at)
+        assert figures is not None
+        assert all(b.start.astimezone(NY).time() >= time(4, 0) and b.end <= open_at for b in bars)
+        assert sum(b.volume for b in bars) == figures.volume
+        assert bars[-1].close == figures.last

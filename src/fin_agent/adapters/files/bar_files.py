@@ -45,6 +45,7 @@ from fin_agent.adapters.files.stamps import (
     parse_stamps,
     to_instants,
 )
+from fin_agent.adapters.files.zones import check_session_zone
 from fin_agent.domain.errors import ConfigError, DataError
 from fin_agent.domain.values import Bar, DailyBar, Symbol, symbol
 
@@ -237,6 +238,7 @@ def _parse(path: Path, spec: BarFileSpec) -> _Parsed:
         days = [t.date() for t in local]
         per_day = Counter(zip(symbols, days, strict=True))
         if per_day and max(per_day.values()) > 1:
+            check_session_zone(path, kept_stamps, spec.timezone)
             kind, starts = BarKind.INTRADAY, instants
             interval = infer_interval_secs(symbols, instants)
             if interval is None:

@@ -59,7 +59,7 @@ class ReplayMarketData:
         self._premarket: dict[tuple[Symbol, date], _PremarketSeries] = {}
         self._first_open: dict[tuple[Symbol, date], Decimal] = {}
         self._intraday_days: set[tuple[Symbol, date]] = set()
-        self._premarket_symbols: set[Symbol] = set()
+        self._premarket_span: dict[Symbol, tuple[date, date]] = {}
         self._index_daily(daily)
         self._index_intraday(intraday)
         self._daily_days = {name: [b.session for b in bars] for name, bars in self._daily.items()}
@@ -103,7 +103,8 @@ class ReplayMarketData:
                 if _PREMARKET_OPEN <= at < _REGULAR_OPEN:
                     premarket.setdefault(bar.symbol, []).append(bar)
             for name, series in premarket.items():
-                self._premarket_symbols.add(name)
+                first, _ = self._premarket_span.get(name, (day, day))
+                self._premarket_span[name] = (first, day)
                 self._premarket[(name, day)] = _PremarketSeries(
                     ends=tuple(b.end for b in series),
                     closes=tuple(b.close for b in series),
@@ -131,11 +132,13 @@ class ReplayMarketData:
     async def premarket(self, symbol: Symbol, day: date, until: datetime) -> Premarket | None:
         """Return the pre-market last price and volume of bars ending by `until`, or None.
 
-        Without pre-market bars for the symbol, `last` is the day's open and `volume` None; with
-        them but none ended by `until`, `last` is the previous close and `volume` 0.
+        Pre-market data covers a symbol from its first to its last day with pre-market bars: outside
+        that span `last` is the day's open and `volume` None (unknown); inside it, with no bar
+        ended by `until`, `last` is the previous close and `volume` 0 (a quiet pre-market).
         """
         as_of = utc(until)
-        if symbol in self._premarket_symbols and (symbol, day) in self._intraday_days:
+        span = self._premarket_span.get(symbol)
+        if span and span[0] <= day <= span[1] and (symbol, day) in self._intraday_days:
             series = self._premarket.get((symbol, day))
             count = bisect.bisect_right(series.ends, as_of) if series else 0
             if series and count:

@@ -142,6 +142,37 @@ class SimulatedMarket:
             return []
         return [bars[t] for t in range(len(per_symbol[0])) for bars in per_symbol]
 
+    def premarket_bars(self, symbol: Symbol, day: date) -> list[Bar]:
+        """Return the pre-market 1-minute bars (04:00 ET to the open) of `symbol` on `day` that
+        traded, for writing bar files (a benchmark's synthetic universe)."""
+        session = self._session(day)
+        previous = self._previous_day(day)
+        if session is None or previous is None or symbol not in self._universe:
+            return []
+        if self._is_listing_day(symbol, day):
+            return []
+        start = datetime.combine(day, PREMARKET_START, EXCHANGE_TZ).astimezone(UTC)
+        prices, volumes = self._premarket_minutes(symbol, session, previous, start)
+        return [
+            Bar(
+                symbol=symbol,
+                start=start + timedelta(minutes=minute),
+                open=self._dec(price),
+                high=self._dec(price),
+                low=self._dec(price),
+                close=self._dec(price),
+                volume=volume,
+            )
+            for minute, (price, volume) in enumerate(zip(prices, volumes, strict=True))
+            if volume > 0
+        ]
+
+    def gappers(self, day: date) -> tuple[Symbol, ...]:
+        """Return the symbols the simulator makes gap on the session `day`, sorted."""
+        if self._session(day) is None:
+            return ()
+        return tuple(sorted(self._plan(day).gaps))
+
     # --- News -------------------------------------------------------------------------------
 
     async def headlines(

@@ -15,7 +15,7 @@ from fin_agent.domain.values import Symbol, symbol
 
 EPOCH = date(2000, 1, 3)
 IPO_CYCLE_DAYS = 42
-MAX_UNIVERSE = 5000
+MAX_UNIVERSE = 10_000  # a market-scale universe (7,000 symbols) for the benchmarks
 
 _CONSONANTS = "BCDFGHJKLMNPRSTVWXZ"
 _VOWELS = "AEIOUY"

@@ -9,7 +9,7 @@ from datetime import date, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from fin_agent.adapters.files.bar_files import BarFileSpec, BarStamp, describe_dropped
+from fin_agent.adapters.files.bar_files import BarFileSpec, BarKind, BarStamp, describe_dropped
 from fin_agent.adapters.files.replay import load_replay
 from fin_agent.adapters.memory import FixedCalendar, InMemoryMarketData, InMemoryNews
 from fin_agent.app.bootstrap.core import build
@@ -21,6 +21,10 @@ from fin_agent.domain.values import Bar
 from fin_agent.ports.market_data import RecordedMarketData
 
 REGULAR_CLOSE = time(16, 0)
+DAILY_ONLY_WARNING = (
+    "only daily bars given: the scan runs on them, but no plan can be made or traded without "
+    "intraday bars (the opening range, entries and exits need them): add 1- or 5-minute bar files"
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,6 +48,8 @@ def load_bar_files(
     if loaded.unadjusted_symbols and spec.factors_dir is not None:
         names = ", ".join(loaded.unadjusted_symbols)
         warnings.append(f"no split factors for {names}: their prices are as traded")
+    if all(f.kind is BarKind.DAILY for f in loaded.files):
+        warnings.append(DAILY_ONLY_WARNING)
     return RecordedBars(market=loaded.market_data, warnings=tuple(warnings))
 
 

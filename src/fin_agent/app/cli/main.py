@@ -31,12 +31,14 @@ from fin_agent.app.cli.ctl import add_ctl_parser, ctl_command
 from fin_agent.app.cli.dashboard import dashboard_command
 from fin_agent.app.cli.demo_dashboard import demo_with_dashboard
 from fin_agent.app.cli.dlq import dlq_command
+from fin_agent.app.cli.outline_view import backtest_report
 from fin_agent.app.cli.report_view import report_json, report_text
 from fin_agent.app.cli.schedule import schedule_command
 from fin_agent.app.cli.store import db_command, replay_command
 from fin_agent.app.config.settings import Settings, load_settings
 from fin_agent.app.config.sources import CONFIG_ENV_VAR
 from fin_agent.app.container import Container
+from fin_agent.app.day.outline import DayOutline, outline_days
 from fin_agent.app.live.runner import run_live
 from fin_agent.app.observability.logs import configure_logging
 from fin_agent.app.observability.tracing import configure_tracing
@@ -259,17 +261,19 @@ def _backtest(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
             "choose --from/--to inside that span"
         )
 
-    async def go() -> list[DailyReport]:
+    async def go() -> tuple[list[DailyReport], list[DayOutline]]:
         container = await build_replay(settings, market)
         sessions = [s for d in days if (s := container.calendar.session(d)) is not None]
         async with running(container):
             reports = await run_sessions(container, sessions, settings.strategy_equity())
             if args.report is not None:
                 await _write_report(args.report, container, sessions, reports, err)
-            return reports
+            return reports, await outline_days(container.store, [r.day for r in reports])
 
-    reports = asyncio.run(go())
-    _print_report(reports, settings, args.json, out)
+    reports, outlines = asyncio.run(go())
+    start = reports[0].performance.start_equity if reports else settings.strategy_equity()
+    summary = summarize(start, reports)
+    out.write(backtest_report(reports, summary, outlines, as_json=args.json) + "\n")
     return 0
 
 

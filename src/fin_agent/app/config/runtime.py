@@ -27,7 +27,7 @@ class SimulatorSettings(SettingsSection):
         default=7, ge=0, le=2**32 - 1, description="Random seed: same seed, same market."
     )
     universe_size: int = Field(
-        default=40, ge=1, le=5000, description="Number of simulated symbols."
+        default=40, ge=1, le=10_000, description="Number of simulated symbols."
     )
     start_date: date = Field(
         default=date(2025, 3, 3),

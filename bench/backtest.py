@@ -1,0 +1,326 @@
+"""Benchmark of `fin-agent backtest` against backtrader and a bare pyarrow read, side by side.
+
+Two data sets, each run by three contenders in a child process of their own (peak RSS is the
+child's own VmHWM):
+
+- `project`: fin_agent's backtest as `fin-agent backtest` runs it (bar files read into the replay
+  market, sessions run on the memory bus and store), timed as load and run.
+- `backtrader`: the same rules written again on backtrader (bench/gap_backtrader.py); its trades
+  must equal the project's, or the bench exits 1.
+- `pyarrow`: a bare read of the same files into Arrow tables: the floor for loading them.
+
+Data sets: `shared`, the av2019 daily and 1-minute files of ../shared/data (scan.gap_min_pct 1: the
+week's gaps are 1-3 %), and `universe`, a synthetic market of `--symbols` symbols (7,000 by default)
+from the simulator: daily bars for every symbol and 1-minute bars (pre-market and session) of each
+day's gappers, written once to Parquet under `--cache`.
+
+Each result is a JSON line on stdout (bars_per_s, rss_mb, seconds, per contender, with ratios to
+the others); progress on stderr. Run: `.venv/bin/python bench/backtest.py [--symbols N] [--days N]
+[--only shared|universe] > results.jsonl`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+
+from _common import emit, note, quiet_logs  # noqa: E402
+
+SHARED = REPO.parent / "shared" / "data"
+AV_DAILY, AV_MINUTES = "av2019_daily_24sym.csv.gz", "av2019_1min_24sym.csv.gz"
+CONTENDERS = ("project", "backtrader", "pyarrow")
+UNIVERSE_START = date(2025, 3, 3)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DataSet:
+    """Bar files and how to read them, and the days to backtest."""
+
+    name: str
+    daily: Path
+    minutes: Path
+    first: date
+    last: date
+    tz: str
+    stamp: str
+    gap_min_pct: str
+
+
+# --- the children -------------------------------------------------------------------------------
+
+
+def trade_key(day: str, symbol: str, qty: int, entry: Any, exit_: Any, reason: str) -> list[Any]:
+    """A trade as both implementations report it, comparable as JSON."""
+    return [day, symbol, qty, str(Decimal(str(entry)).normalize()),
+            str(Decimal(str(exit_)).normalize()), reason]  # fmt: skip
+
+
+def child_project(data: DataSet) -> dict[str, Any]:
+    from fin_agent.app.bootstrap import build_replay, load_bar_files, running
+    from fin_agent.app.config.settings import load_settings
+    from fin_agent.app.runner import run_sessions
+
+    os.environ["FIN_AGENT_SCAN__GAP_MIN_PCT"] = data.gap_min_pct
+    settings = load_settings(REPO / "config.yaml")
+    started = time.perf_counter()
+    loaded = load_bar_files(
+        [data.daily, data.minutes], timezone=data.tz, bar_stamp=data.stamp, factors_dir=None
+    )
+    loaded_at = time.perf_counter()
+    market = loaded.market
+    days = [d for d in market.sessions() if data.first <= d <= data.last]
+
+    async def go() -> list[Any]:
+        container = await build_replay(settings, market)
+        sessions = [s for d in days if (s := container.calendar.session(d)) is not None]
+        async with running(container):
+            return await run_sessions(container, sessions, settings.strategy_equity())
+
+    reports = asyncio.run(go())
+    done = time.perf_counter()
+    trades = [
+        trade_key(r.day.isoformat(), t.symbol, t.qty, t.entry_price, t.exit_price,
+                  str(t.exit_reason))
+        for r in reports
+        for t in r.performance.trades
+    ]  # fmt: skip
+    return {"load_s": loaded_at - started, "run_s": done - loaded_at, "days": len(days),
+            "trades": trades}  # fmt: skip
+
+
+def child_backtrader(data: DataSet) -> dict[str, Any]:
+    import gap_backtrader as gb
+
+    started = time.perf_counter()
+    market = gb.load(data.daily, data.minutes, tz=data.tz, stamp=data.stamp)
+    loaded_at = time.perf_counter()
+    days = [d for d in market.sessions() if data.first <= d <= data.last]
+    rules = gb.Rules(gap_min_pct=Decimal(data.gap_min_pct))
+    found = gb.backtest(market, days, rules, Decimal(100_000))
+    done = time.perf_counter()
+    trades = [
+        trade_key(t.day.isoformat(), t.symbol, t.qty, t.entry, t.exit, t.reason) for t in found
+    ]
+    return {"load_s": loaded_at - started, "run_s": done - loaded_at, "days": len(days),
+            "trades": trades}  # fmt: skip
+
+
+def child_pyarrow(data: DataSet) -> dict[str, Any]:
+    started = time.perf_counter()
+    rows = sum(read_table(path).num_rows for path in (data.daily, data.minutes))
+    return {"load_s": time.perf_counter() - started, "run_s": 0.0, "rows": rows, "trades": None}
+
+
+def read_table(path: Path) -> Any:
+    """A bar file as an Arrow table, the bare way."""
+    import pyarrow.csv as pv
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path) if path.suffix == ".parquet" else pv.read_csv(path)
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident set (VmHWM, Linux), in MB, or None elsewhere."""
+    try:
+        lines = Path("/proc/self/status").read_text().splitlines()
+    except OSError:
+        return None
+    found = [line.split()[1] for line in lines if line.startswith("VmHWM:")]
+    return int(found[0]) / 1024 if found else None
+
+
+# --- the parent ---------------------------------------------------------------------------------
+
+
+def run_child(contender: str, data: DataSet) -> dict[str, Any]:
+    """Run one contender in a child process; its result with wall time and peak RSS."""
+    fields = dataclasses.asdict(data)
+    spec = json.dumps({**fields, "daily": str(data.daily), "minutes": str(data.minutes),
+                       "first": data.first.isoformat(), "last": data.last.isoformat()})  # fmt: skip
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--child", contender, "--spec", spec],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    output = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"{contender} on {data.name} failed with exit code {proc.returncode}")
+    result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    result["wall_s"] = wall
+    # ru_maxrss keeps the forking parent's size across exec: the child's own VmHWM is its peak.
+    result["rss_mb"] = result.pop("peak_rss_mb", None) or usage.ru_maxrss / 1024
+    return result
+
+
+def compare(data: DataSet) -> bool:
+    """Run the three contenders on `data`, print the results side by side; trades equal?"""
+    results = {c: run_child(c, data) for c in CONTENDERS}
+    bars = results["pyarrow"]["rows"]
+    for name, r in results.items():
+        seconds = r["load_s"] + r["run_s"]
+        r["bars_per_s"] = bars / seconds if seconds else None
+        r["load_bars_per_s"] = bars / r["load_s"] if r["load_s"] else None
+        note(f"{data.name} {name}: load {r['load_s']:.2f} s, run {r['run_s']:.2f} s, "
+             f"peak RSS {r['rss_mb']:.0f} MB")  # fmt: skip
+    project, backtrader, arrow = results["project"], results["backtrader"], results["pyarrow"]
+    equal: bool = project["trades"] == backtrader["trades"]
+    for name, r in results.items():
+        for metric, unit in (("bars_per_s", "bars/s"), ("rss_mb", "MB")):
+            emit("backtest", metric, r[metric], unit, data=data.name, contender=name, bars=bars)
+    emit(
+        "backtest",
+        "side_by_side",
+        None,
+        None,
+        data=data.name,
+        bars=bars,
+        days=project["days"],
+        trades=len(project["trades"]),
+        trades_equal=equal,
+        contenders={
+            name: {k: r[k] for k in ("load_s", "run_s", "wall_s", "bars_per_s", "rss_mb")}
+            for name, r in results.items()
+        },
+        ratios={
+            "project_vs_backtrader_speed": _ratio(project["bars_per_s"], backtrader["bars_per_s"]),
+            "project_load_vs_pyarrow_speed": _ratio(
+                project["load_bars_per_s"], arrow["load_bars_per_s"]
+            ),
+            "project_vs_backtrader_rss": _ratio(project["rss_mb"], backtrader["rss_mb"]),
+        },
+    )
+    if not equal:
+        only_p = [t for t in project["trades"] if t not in backtrader["trades"]]
+        only_b = [t for t in backtrader["trades"] if t not in project["trades"]]
+        note(f"{data.name}: TRADES DIFFER: project only {only_p[:5]}, backtrader only {only_b[:5]}")
+    return equal
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a and b else None
+
+
+def shared_data() -> DataSet | None:
+    if not (SHARED / AV_MINUTES).exists():
+        note(f"shared data not found at {SHARED}: skipping the shared data set")
+        return None
+    return DataSet(name="shared", daily=SHARED / AV_DAILY, minutes=SHARED / AV_MINUTES,
+                   first=date(2019, 2, 11), last=date(2019, 2, 15), tz="America/New_York",
+                   stamp="end", gap_min_pct="1")  # fmt: skip
+
+
+def universe(symbols: int, days: int, seed: int, cache: Path) -> DataSet:
+    """The synthetic universe's files, written on first use."""
+    folder = cache / f"universe-{symbols}-{days}-{seed}"
+    daily, minutes = folder / "daily.parquet", folder / "minutes.parquet"
+    if not minutes.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        note(f"writing the synthetic universe ({symbols} symbols, {days} days) to {folder}")
+        asyncio.run(write_universe(symbols, days, seed, daily, minutes))
+    sessions = _sessions(days)
+    return DataSet(name="universe", daily=daily, minutes=minutes, first=sessions[0],
+                   last=sessions[-1], tz="UTC", stamp="start", gap_min_pct="4")  # fmt: skip
+
+
+def _sessions(days: int) -> list[date]:
+    from fin_agent.adapters.memory import FixedCalendar
+
+    calendar = FixedCalendar()
+    found = calendar.sessions(UNIVERSE_START, UNIVERSE_START + timedelta(days=3 * days + 10))
+    return [s.day for s in found[:days]]
+
+
+async def write_universe(symbols: int, days: int, seed: int, daily: Path, minutes: Path) -> None:
+    """Daily bars of every symbol (history and the days), 1-minute bars of each day's gappers."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from fin_agent.adapters.memory import FixedCalendar
+    from fin_agent.adapters.simulator.market import SimulatedMarket
+
+    market = SimulatedMarket(seed=seed, calendar=FixedCalendar(), universe_size=symbols)
+    sessions = _sessions(days)
+    history = 3 * 14 + 1 + 2
+    columns: dict[str, list[Any]] = {k: [] for k in ("symbol", "datetime", "open", "high", "low",
+                                                    "close", "volume")}  # fmt: skip
+    for name in await market.symbols():
+        after = sessions[-1] + timedelta(days=1)
+        for day_bar in await market.daily_bars(name, after, history + days):
+            for key, value in zip(columns, (name, day_bar.session, float(day_bar.open),
+                                            float(day_bar.high), float(day_bar.low),
+                                            float(day_bar.close), day_bar.volume),
+                                  strict=True):  # fmt: skip
+                columns[key].append(value)
+    pq.write_table(pa.table(columns), daily)
+    fields: list[Any] = [("symbol", pa.string()), ("datetime", pa.timestamp("us", tz="UTC"))]
+    fields += [(name, pa.float64()) for name in ("open", "high", "low", "close")]
+    schema = pa.schema([*fields, ("volume", pa.int64())])
+    with pq.ParquetWriter(minutes, schema) as writer:
+        for day in sessions:
+            rows: dict[str, list[Any]] = {k: [] for k in schema.names}
+            gappers = market.gappers(day)
+            bars = [b for name in gappers for b in market.premarket_bars(name, day)]
+            bars += await market.session_bars(day, gappers)
+            for bar in bars:
+                for key, value in zip(rows, (bar.symbol, bar.start, float(bar.open),
+                                             float(bar.high), float(bar.low), float(bar.close),
+                                             bar.volume), strict=True):  # fmt: skip
+                    rows[key].append(value)
+            writer.write_table(pa.table(rows, schema=schema))
+            note(f"  {day}: {len(gappers)} gappers, {len(bars)} minute bars")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--symbols", type=int, default=7000, help="synthetic universe size")
+    parser.add_argument("--days", type=int, default=3, help="sessions of the synthetic universe")
+    parser.add_argument("--seed", type=int, default=7, help="simulator seed")
+    parser.add_argument(
+        "--cache", type=Path, default=Path(tempfile.gettempdir()) / "fin_agent_bench_backtest"
+    )
+    parser.add_argument("--only", choices=("shared", "universe"), help="run one data set")
+    parser.add_argument("--child", choices=CONTENDERS, help=argparse.SUPPRESS)
+    parser.add_argument("--spec", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    quiet_logs()
+    if args.child:
+        raw = json.loads(args.spec)
+        data = DataSet(**{**raw, "daily": Path(raw["daily"]), "minutes": Path(raw["minutes"]),
+                          "first": date.fromisoformat(raw["first"]),
+                          "last": date.fromisoformat(raw["last"])})  # fmt: skip
+        run = {"project": child_project, "backtrader": child_backtrader, "pyarrow": child_pyarrow}
+        result = run[args.child](data)
+        result["peak_rss_mb"] = peak_rss_mb()
+        print(json.dumps(result), flush=True)
+        return 0
+    sets: list[DataSet] = []
+    if args.only in (None, "shared") and (found := shared_data()) is not None:
+        sets.append(found)
+    if args.only in (None, "universe"):
+        sets.append(universe(args.symbols, args.days, args.seed, args.cache))
+    equal = [compare(data) for data in sets]
+    return 0 if all(equal) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
