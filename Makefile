@@ -40,8 +40,12 @@ typecheck: install
 imports: install
 	$(VENV)/bin/lint-imports
 
+# Two workers (pytest-xdist): every test that needs a server starts its own or uses its own
+# schema, so they run side by side; PYTEST_WORKERS=0 runs them in one process.
+PYTEST_WORKERS ?= 2
+
 pytest: install
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS)
 
 check: lint typecheck imports pytest
 

@@ -261,17 +261,19 @@ def test_the_halt_and_resume_buttons_steer_a_running_day_in_chromium(
                 page.get_by_label("Reason (shown in the event log and notified)").fill("e2e halt")
                 page.get_by_role("button", name="Halt").click()
                 page.get_by_role("button", name="Confirm").click()
-                expect(page.get_by_text("Applied: trading halted")).to_be_visible(
+                expect(page.get_by_text("Applied: trading halted").first).to_be_visible(
                     timeout=UI_TIMEOUT_MS
                 )
-                expect(page.get_by_text("Trading HALTED")).to_be_visible(timeout=UI_TIMEOUT_MS)
+                expect(page.get_by_text("Trading HALTED").first).to_be_visible(
+                    timeout=UI_TIMEOUT_MS
+                )
                 halted_at = _state_changes(url)[0]["occurred_at"]
                 wait_until(  # half an hour of the simulated day goes by halted
                     lambda: _last_minute(url) >= _plus_minutes(halted_at, 30), "30 minutes", 60
                 )
                 page.get_by_role("button", name="Resume").click()
                 page.get_by_role("button", name="Confirm").click()
-                expect(page.get_by_text("Applied: trading active")).to_be_visible(
+                expect(page.get_by_text("Applied: trading active").first).to_be_visible(
                     timeout=UI_TIMEOUT_MS
                 )
 

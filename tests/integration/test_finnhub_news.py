@@ -122,8 +122,10 @@ async def test_news_frames_among_trades_are_published_once_across_a_reconnect_an
         await server.send_trades([trade(local, "AAPL", 187.4, T + 1000)])
         await eventually(lambda: len(trades) == 2 and publisher.published == 2, "both kinds")
         await server.drop_all()  # a forced reconnect: the server sends recent items again
-        await eventually(lambda: feed.stats.reconnects == 1, "the reconnect")
+        await eventually(lambda: len(server.connections) == 2, "a second connection")
         await eventually(news_subscribed, "subscribe-news again after the reconnect")
+        await server.send_ping()  # a connection counts as up from its first frame
+        await eventually(lambda: feed.stats.reconnects == 1, "the reconnect")
         assert await server.send_news([news(1, "AAPL"), news(2, "MSFT"), news(4, "AAPL")]) == 3
         await eventually(lambda: publisher.duplicates == 2, "the repeats counted")
     finally:

@@ -19,6 +19,8 @@ from structlog.contextvars import bound_contextvars
 
 from fin_agent.app.container import Container
 from fin_agent.app.coordinator import GROUP as COORDINATOR_GROUP
+from fin_agent.app.day.agent import GROUP as AGENT_GROUP
+from fin_agent.app.day.agent import NEWS_GROUP as AGENT_NEWS_GROUP
 from fin_agent.app.day.history import equity_peak_before
 from fin_agent.app.day.ports import DayPorts
 from fin_agent.app.day.progress import RunProgress, read_progress
@@ -41,6 +43,7 @@ from fin_agent.ports.clock import SettableClock
 
 PUBLISH_BATCH = 30  # minutes of bars per publish
 MINUTE = timedelta(minutes=1)
+_DAY_GROUPS = (AGENT_GROUP, AGENT_NEWS_GROUP)  # what the day handles (not the store's)
 log = structlog.get_logger(__name__)
 
 
@@ -149,7 +152,12 @@ async def _trade(
                 if pace_secs:
                     await asyncio.sleep(pace_secs)
             if news is not None and due:
-                await news.until(closes)  # headlines reach the day between the minutes they fell in
+                # Headlines reach the day between the minutes they fell in: the bars and the news
+                # travel on their own streams, so the day handles every bar before the headline,
+                # and the headline before the next bar, whatever the bus (a run equals its replay).
+                await container.bus.drain(groups=_DAY_GROUPS)
+                await news.until(closes)
+                await container.bus.drain(groups=_DAY_GROUPS)
             batch.append(event)
         if batch:
             await container.bus.publish(batch)
