@@ -137,6 +137,8 @@ async def _trade(
 
     Every drain waits as long as it takes: a store that is down holds the day, never skips it.
     """
+    if news is not None:  # the headlines already published (the pre-market's) come first
+        await container.bus.drain(groups=_DAY_GROUPS)
     if day.watchlist:
         bars = await container.market.session_bars(session.day, day.watchlist)
         bars = [b for b in bars if after is None or b.start > after]
