@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 
+from day_market import DAY, NY, et, market_with, opening_bars
 from fin_agent.adapters.broker.paper import PaperBroker
 from fin_agent.adapters.codec.event_codec import EventCodec, default_registry
 from fin_agent.adapters.finnhub.news_decode import decode_news
@@ -19,7 +19,6 @@ from fin_agent.adapters.memory import (
     FixedCalendar,
     FixedClock,
     InMemoryEventBus,
-    InMemoryMarketData,
     InMemoryNews,
     InMemoryStore,
 )
@@ -31,74 +30,7 @@ from fin_agent.domain.events import NewsAttached, NewsPublished, PlanCreated, Pl
 from fin_agent.domain.news import NewsItem, keyword_hits, news_key
 from fin_agent.domain.rules import ScanRules, Strategy
 from fin_agent.domain.trade_plan import PlanState
-from fin_agent.domain.values import Bar, DailyBar, Headline, Premarket, Symbol, symbol
-
-NY = ZoneInfo("America/New_York")
-DAY = date(2025, 3, 4)  # a Tuesday in EST: the open is 14:30 UTC
-D = Decimal
-
-
-def et(hh: int, mm: int) -> datetime:
-    return datetime.combine(DAY, time(hh, mm), NY).astimezone(UTC)
-
-
-def history(sym: str, close: str = "10.00", volume: int = 1_000_000) -> list[DailyBar]:
-    """20 sessions closing at `close` with a 0.40 range: every true range is 0.40, so ATR = 0.40."""
-    c = D(close)
-    days = FixedCalendar().sessions(DAY - timedelta(days=40), DAY - timedelta(days=1))[-20:]
-    return [
-        DailyBar(
-            symbol=symbol(sym),
-            session=s.day,
-            open=c,
-            high=c + D("0.20"),
-            low=c - D("0.20"),
-            close=c,
-            volume=volume,
-        )
-        for s in days
-    ]
-
-
-def bar(sym: str, hh: int, mm: int, o: str, h: str, low: str, c: str, v: int = 10_000) -> Bar:
-    return Bar(
-        symbol=symbol(sym),
-        start=et(hh, mm),
-        open=D(o),
-        high=D(h),
-        low=D(low),
-        close=D(c),
-        volume=v,
-    )
-
-
-def opening_bars(sym: str) -> list[Bar]:
-    """09:30-09:34: the opening range is high 11.20, low 10.90."""
-    return [
-        bar(sym, 9, 30, "11.00", "11.10", "10.90", "11.05"),
-        bar(sym, 9, 31, "11.05", "11.20", "11.00", "11.10"),
-        bar(sym, 9, 32, "11.10", "11.15", "11.00", "11.05"),
-        bar(sym, 9, 33, "11.05", "11.12", "10.95", "11.00"),
-        bar(sym, 9, 34, "11.00", "11.10", "10.95", "11.08"),
-    ]
-
-
-def market_with(*gappers: str, extra_bars: list[Bar]) -> InMemoryMarketData:
-    market = InMemoryMarketData()
-    for sym in gappers:
-        market.add_daily(history(sym))
-        market.premarkets[(symbol(sym), DAY)] = Premarket(
-            symbol=symbol(sym), last=D("11.00"), volume=200_000, as_of=et(9, 0)
-        )
-        market.add_intraday(opening_bars(sym))
-    # a symbol up only 1 %: rejected by the gap band
-    market.add_daily(history("FLAT"))
-    market.premarkets[(symbol("FLAT"), DAY)] = Premarket(
-        symbol=symbol("FLAT"), last=D("10.10"), volume=200_000, as_of=et(9, 0)
-    )
-    market.add_intraday(extra_bars)
-    return market
-
+from fin_agent.domain.values import Headline, Symbol, symbol
 
 GAP = symbol("GAP")
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from datetime import datetime, time
 from pathlib import Path
-from typing import TypeVar
-from zoneinfo import ZoneInfo
 
 import pytest
 
+from day_market import DAY, NY, D, bar, et, history, of_type, opening_bars
 from fin_agent.adapters.broker.paper import PaperBroker
 from fin_agent.adapters.codec.event_codec import EventCodec, default_registry
 from fin_agent.adapters.memory import (
@@ -32,7 +30,6 @@ from fin_agent.app.runner import run_session
 from fin_agent.domain.day_times import DayTimes
 from fin_agent.domain.events import (
     CommandKind,
-    DomainEvent,
     OperatorCommand,
     OperatorCommandApplied,
     OperatorCommandRefused,
@@ -45,59 +42,22 @@ from fin_agent.domain.orders import ExitReason
 from fin_agent.domain.risk_engine import RiskReason, TradingState
 from fin_agent.domain.rules import Strategy
 from fin_agent.domain.trade_plan import PlanState
-from fin_agent.domain.values import Bar, DailyBar, Premarket, symbol
+from fin_agent.domain.values import Bar, Premarket, symbol
 from fin_agent.ports.notifier import NotificationKind
 
-NY = ZoneInfo("America/New_York")
 REPO = Path(__file__).resolve().parents[3]
-DAY = date(2025, 3, 4)
-D = Decimal
-E = TypeVar("E", bound=DomainEvent)
-
-
-def et(hh: int, mm: int) -> datetime:
-    return datetime.combine(DAY, time(hh, mm), NY).astimezone(UTC)
-
-
-def bar(sym: str, hh: int, mm: int, o: str, h: str, low: str, c: str) -> Bar:
-    return Bar(
-        symbol=symbol(sym), start=et(hh, mm), open=D(o), high=D(h), low=D(low), close=D(c),
-        volume=10_000,
-    )  # fmt: skip
 
 
 def market_with(gappers: tuple[str, ...], later: list[Bar]) -> InMemoryMarketData:
     """Each gapper: ATR 0.40, opening range 10.90-11.20, so entry 11.21, stop 11.01, target
     11.61."""
     market = InMemoryMarketData()
-    sessions = FixedCalendar().sessions(DAY - timedelta(days=40), DAY - timedelta(days=1))[-20:]
     for sym in gappers:
-        market.add_daily(
-            [
-                DailyBar(
-                    symbol=symbol(sym),
-                    session=s.day,
-                    open=D(10),
-                    high=D("10.20"),
-                    low=D("9.80"),
-                    close=D(10),
-                    volume=1_000_000,
-                )
-                for s in sessions
-            ]
-        )
+        market.add_daily(history(sym))
         market.premarkets[(symbol(sym), DAY)] = Premarket(
             symbol=symbol(sym), last=D(11), volume=200_000, as_of=et(9, 0)
         )
-        market.add_intraday(
-            [
-                bar(sym, 9, 30, "11.00", "11.10", "10.90", "11.05"),
-                bar(sym, 9, 31, "11.05", "11.20", "11.00", "11.10"),
-                bar(sym, 9, 32, "11.10", "11.15", "11.00", "11.05"),
-                bar(sym, 9, 33, "11.05", "11.12", "10.95", "11.00"),
-                bar(sym, 9, 34, "11.00", "11.10", "10.95", "11.08"),
-            ]
-        )
+        market.add_intraday(opening_bars(sym))
     market.add_intraday(later)
     return market
 
@@ -140,10 +100,6 @@ async def trade(
         for queued in commands.get(start, []):
             day.take_command(queued)
         await day.on_bars(minutes[start])
-
-
-def of_type(bus: InMemoryEventBus, kind: type[E]) -> list[E]:
-    return [e for e in bus.published if isinstance(e, kind)]
 
 
 @pytest.mark.asyncio
