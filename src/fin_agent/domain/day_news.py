@@ -33,22 +33,56 @@ def catalyst_events(
             continue
         top = found[-1]
         news_id = news_key("scan", None, top.url, top.title, top.published_at)
+        item = NewsItem(
+            news_id=news_id,
+            symbols=(candidate.symbol,),
+            title=top.title,
+            source=top.source,
+            published_at=top.published_at,
+            url=top.url,
+        )
         events.append(
-            NewsAttached(
-                id=NewsAttached.id_for(f"{day}:{candidate.symbol}:{news_id}"),
-                occurred_at=at,
-                trading_day=day,
-                symbol=candidate.symbol,
-                plan_id=plan_id(day, candidate.symbol, strategy),
-                news_id=news_id,
-                title=top.title,
-                source=top.source,
-                published_at=top.published_at,
-                url=top.url,
+            _attached(
+                day,
+                candidate.symbol,
+                plan_id(day, candidate.symbol, strategy),
+                item,
+                at,
                 at_scan=True,
             )
         )
     return events
+
+
+def _attached(
+    day: date,
+    name: Symbol,
+    pid: str,
+    item: NewsItem,
+    at: datetime,
+    *,
+    at_scan: bool = False,
+    keywords: tuple[str, ...] = (),
+    cancelled: bool = False,
+    position_open: bool = False,
+) -> NewsAttached:
+    """`item` tied to `name`'s plan: found by the scan (no keywords) or arrived after it."""
+    return NewsAttached(
+        id=NewsAttached.id_for(f"{day}:{name}:{item.news_id}"),
+        occurred_at=at,
+        trading_day=day,
+        symbol=name,
+        plan_id=pid,
+        news_id=item.news_id,
+        title=item.title,
+        source=item.source,
+        published_at=item.published_at,
+        url=item.url,
+        at_scan=at_scan,
+        keywords=keywords,
+        cancelled=cancelled,
+        position_open=position_open,
+    )
 
 
 def news_events(
@@ -80,18 +114,12 @@ def news_events(
         )
         cancel = bool(hits) and open_to_cancel
         events.append(
-            NewsAttached(
-                id=NewsAttached.id_for(f"{day}:{name}:{item.news_id}"),
-                occurred_at=at,
-                trading_day=day,
-                symbol=name,
-                plan_id=pid,
-                news_id=item.news_id,
-                title=item.title,
-                source=item.source,
-                published_at=item.published_at,
-                url=item.url,
-                at_scan=False,
+            _attached(
+                day,
+                name,
+                pid,
+                item,
+                at,
                 keywords=hits,
                 cancelled=cancel,
                 position_open=name in held,
