@@ -7,10 +7,6 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from fin_agent.adapters.broker.alpaca.broker import AlpacaBroker, AlpacaBrokerConfig
-from fin_agent.adapters.broker.alpaca.rest import AlpacaRest, trading_client
-from fin_agent.adapters.broker.alpaca.stream import TradeUpdatesStream
-from fin_agent.adapters.broker.alpaca_local.relay import LocalMarketRelay
 from fin_agent.adapters.broker.paper import PaperBroker
 from fin_agent.adapters.vendor_http.circuit_breaker import BreakerConfig, CircuitBreakers
 from fin_agent.adapters.vendor_http.rate_budget import RateBudget, RateWindow
@@ -37,6 +33,13 @@ def build_orders(
     """The `Orders` port of `broker.kind`."""
     if settings.broker.kind is BrokerKind.PAPER:
         return PaperBroker(costs)
+    # Imported here: alpaca-py takes about 1.5 s to import, which every start (and every restart
+    # after a crash) of an agent on the paper broker would otherwise pay.
+    from fin_agent.adapters.broker.alpaca.broker import AlpacaBroker, AlpacaBrokerConfig
+    from fin_agent.adapters.broker.alpaca.rest import AlpacaRest, trading_client
+    from fin_agent.adapters.broker.alpaca.stream import TradeUpdatesStream
+    from fin_agent.adapters.broker.alpaca_local.relay import LocalMarketRelay
+
     config = settings.broker.alpaca
     if settings.alpaca_key_id is None or settings.alpaca_secret_key is None:
         raise ConfigError("broker.kind is alpaca: set the alpaca_key_id and alpaca_secret_key")
