@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from day_market import DAY, NY, D, bar, et, market_with, of_type
 from fin_agent.adapters.broker.paper import PaperBroker
 from fin_agent.adapters.memory import (
     FixedCalendar,
@@ -33,7 +34,6 @@ from fin_agent.domain.orders import BracketOrder, ExitReason
 from fin_agent.domain.risk_engine import RiskReason, TradingState
 from fin_agent.domain.rules import LossAction, LossBasis, RiskLimits, Strategy
 from fin_agent.domain.values import Bar, symbol
-from unit.app.test_trading_day import DAY, NY, D, bar, et, market_with, of_type
 
 pytestmark = pytest.mark.asyncio
 
