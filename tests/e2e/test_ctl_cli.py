@@ -44,8 +44,9 @@ def test_ctl_halts_and_resumes_a_running_day_over_redis(
             "FIN_AGENT_STORE__KIND": "duckdb",
         }
     )
+    # 0.06 s a minute: a 23 s day, so three `ctl` starts on a loaded machine all find it running
     agent = subprocess.Popen(
-        [str(FIN_AGENT), "run", "--bus", "redis", "--days", "1", "--pace-secs", "0.03",
+        [str(FIN_AGENT), "run", "--bus", "redis", "--days", "1", "--pace-secs", "0.06",
          "--keep-serving"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True,
     )  # fmt: skip
