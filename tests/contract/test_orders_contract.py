@@ -2,8 +2,10 @@
 
 Both brokers get the same bracket orders and bars and must hand back the same fills: an entry at
 `max(trigger, open)`, a stop in the fill bar, a target later, a flatten at the next open, one
-order per client order id. The Alpaca broker's extras (partial fills, rejections, restore and
-reconciliation) are checked against the local server.
+order per client order id, a refusal handed over as an `OrderRejection` with its code, the
+account's equity (none for paper, whose equity is the project's records). The Alpaca broker's
+extras (partial fills, a `rejected` trade update, restore and reconciliation) are checked
+against the local server.
 """
 
 from __future__ import annotations
@@ -16,10 +18,9 @@ import pytest
 import pytest_asyncio
 
 from alpaca_support import SYM, T0, Harness, alpaca_harness, bar, bracket, summary
-from fin_agent.adapters.broker.alpaca.broker import RejectReason
 from fin_agent.adapters.broker.alpaca_local.records import LocalPosition
 from fin_agent.adapters.broker.paper import PaperBroker
-from fin_agent.domain.orders import BracketOrder, FillKind
+from fin_agent.domain.orders import BracketOrder, FillKind, RejectionCode
 from fin_agent.domain.rules import ExecutionCosts
 from fin_agent.domain.values import Side
 
@@ -112,6 +113,52 @@ async def test_orders_restore_holds_a_position_and_exits_it(harness: Harness) ->
             await close()
 
 
+def _refuse(harness: Harness, code: RejectionCode) -> int:
+    """Make the broker refuse the next order of SYM for `code`; the quantity to order."""
+    if isinstance(harness.broker, PaperBroker):
+        harness.broker.refuse(SYM, code, f"{code} (told to refuse)")
+        return 100
+    assert harness.server is not None
+    book = harness.server.book
+    if code is RejectionCode.INSUFFICIENT_BUYING_POWER:
+        return 100_000  # 1.05 M of a 100 k account with 4x buying power
+    if code is RejectionCode.HALTED:
+        book.not_tradable.add(str(SYM))
+    else:
+        book.not_shortable.add(str(SYM))
+    return 100
+
+
+def _short(qty: int) -> BracketOrder:
+    return BracketOrder(
+        client_order_id="2026-03-02:GAPX:short", symbol=SYM, side=Side.SHORT, qty=qty,
+        trigger=Decimal("10.00"), stop=Decimal("10.50"), target=Decimal("9.00"), placed_at=T0,
+    )  # fmt: skip
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("code", list(RejectionCode)[:3])
+async def test_orders_a_refused_order_is_a_rejection_with_its_code_and_never_fills(
+    harness: Harness, code: RejectionCode
+) -> None:
+    qty = _refuse(harness, code)
+    order = _short(qty) if code is RejectionCode.NOT_SHORTABLE else bracket(qty=qty)
+    await harness.broker.submit(order)
+    rejections = await harness.broker.take_rejections()
+    assert [(r.client_order_id, r.code) for r in rejections] == [(order.client_order_id, code)]
+    assert rejections[0].message
+    assert await harness.broker.take_rejections() == []
+    assert await harness.fills([bar(0, "9.00", "12.00", "8.00", "10.55")]) == []
+    if harness.server is not None:
+        assert harness.server.book.orders == {}
+
+
+@pytest.mark.asyncio
+async def test_orders_account_equity_is_the_brokers_or_none_for_paper(harness: Harness) -> None:
+    expected = None if harness.server is None else Decimal(100_000)
+    assert await harness.broker.account_equity() == expected
+
+
 async def _restarted(old: Harness) -> tuple[Harness, Callable[[], Awaitable[None]]]:
     """A new AlpacaBroker (a restarted agent) on the same local server."""
     assert old.server is not None
@@ -148,39 +195,42 @@ async def test_alpaca_partial_fills_make_one_entry_at_the_average_price(alpaca: 
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize(
-    ("flag", "reason"),
-    [("buying_power", RejectReason.BUYING_POWER), ("tradable", RejectReason.NOT_TRADABLE)],
-)
-async def test_alpaca_refusals_become_rejections_with_a_reason(
-    alpaca: Harness, flag: str, reason: RejectReason
-) -> None:
+async def test_alpaca_a_rejected_trade_update_is_a_rejection(alpaca: Harness) -> None:
     assert alpaca.server is not None
-    assert alpaca.alpaca is not None
-    qty = 100
-    if flag == "buying_power":
-        qty = 100_000  # 1.05 M of a 100 k account with 4x buying power
-    else:
-        alpaca.server.book.not_tradable.add(str(SYM))
-    await alpaca.broker.submit(bracket(qty=qty))
-    rejections = alpaca.alpaca.take_rejections()
-    assert [(r.client_order_id, r.reason) for r in rejections] == [
-        (bracket().client_order_id, reason)
+    alpaca.server.book.halted.add(str(SYM))  # accepted, then rejected
+    await alpaca.broker.submit(bracket())
+    await alpaca.fills([bar(0, "10.40", "10.60", "10.35", "10.55")])  # reads the orders again
+    rejections = await alpaca.broker.take_rejections()
+    assert [(r.client_order_id, r.code) for r in rejections] == [
+        (bracket().client_order_id, RejectionCode.REFUSED)
     ]
-    assert alpaca.server.book.orders == {}
+    assert "rejected trade update" in rejections[0].message
+    assert await alpaca.fills([bar(1, "10.60", "11.60", "10.55", "11.40")]) == []
 
 
 @pytest.mark.asyncio
-async def test_alpaca_short_of_a_non_shortable_symbol_is_rejected(alpaca: Harness) -> None:
+async def test_alpaca_partial_fills_in_lots_make_one_entry_at_the_bars_price(
+    alpaca: Harness,
+) -> None:
     assert alpaca.server is not None
-    assert alpaca.alpaca is not None
-    alpaca.server.book.not_shortable.add(str(SYM))
-    short = BracketOrder(
-        client_order_id="2026-03-02:GAPX:short", symbol=SYM, side=Side.SHORT, qty=10,
-        trigger=Decimal("10.00"), stop=Decimal("10.50"), target=Decimal("9.00"), placed_at=T0,
-    )  # fmt: skip
-    await alpaca.broker.submit(short)
-    assert [r.reason for r in alpaca.alpaca.take_rejections()] == [RejectReason.NOT_SHORTABLE]
+    book = alpaca.server.book
+    book.fill_lots = 3
+    await alpaca.broker.submit(bracket())
+    fills = await alpaca.fills([bar(0, "10.40", "10.60", "10.35", "10.55")])
+    assert summary(fills) == [("entry", 100, Decimal("10.50"), T0 + timedelta(minutes=1))]
+    events = [u["data"]["event"] for u in book.updates]
+    assert events.count("partial_fill") == 2
+    assert events.count("fill") == 1
+
+
+@pytest.mark.asyncio
+async def test_alpaca_a_bar_sent_again_fills_nothing_twice(alpaca: Harness) -> None:
+    await alpaca.broker.submit(bracket())
+    assert await alpaca.fills([bar(0, "10.40", "10.45", "10.35", "10.40")]) == []
+    # the same minute again, now through the trigger: the server already had it
+    assert await alpaca.fills([bar(0, "10.40", "10.60", "10.35", "10.55")]) == []
+    fills = await alpaca.fills([bar(1, "10.40", "10.60", "10.35", "10.55")])
+    assert summary(fills) == [("entry", 100, Decimal("10.50"), T0 + timedelta(minutes=2))]
 
 
 @pytest.mark.asyncio

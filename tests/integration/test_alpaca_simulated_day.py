@@ -34,6 +34,21 @@ async def _report(settings: Settings) -> DailyReport:
         return await run_session(container, session, Decimal(100_000))
 
 
+def _on_alpaca(settings: Settings, server: LocalAlpacaServer) -> Settings:
+    return settings.model_copy(
+        update={
+            "broker": BrokerSettings(
+                kind=BrokerKind.ALPACA,
+                alpaca=AlpacaSettings(
+                    base_url=server.base_url, stream_url=server.stream_url, local_relay=True
+                ),
+            ),
+            "alpaca_key_id": SecretStr("local-key"),
+            "alpaca_secret_key": SecretStr("local-secret"),
+        }
+    )
+
+
 @pytest.mark.asyncio
 async def test_a_simulated_day_through_alpaca_makes_the_paper_brokers_trades() -> None:
     paper_settings = load_settings(REPO / "config.yaml")
@@ -41,19 +56,7 @@ async def test_a_simulated_day_through_alpaca_makes_the_paper_brokers_trades() -
     server = LocalAlpacaServer(LocalBook(cash=Decimal(100_000)))
     await server.start()
     try:
-        alpaca_settings = paper_settings.model_copy(
-            update={
-                "broker": BrokerSettings(
-                    kind=BrokerKind.ALPACA,
-                    alpaca=AlpacaSettings(
-                        base_url=server.base_url, stream_url=server.stream_url, local_relay=True
-                    ),
-                ),
-                "alpaca_key_id": SecretStr("local-key"),
-                "alpaca_secret_key": SecretStr("local-secret"),
-            }
-        )
-        alpaca = await _report(alpaca_settings)
+        alpaca = await _report(_on_alpaca(paper_settings, server))
     finally:
         await server.stop()
     assert paper.performance.trades, "the seeded day trades"
@@ -63,3 +66,16 @@ async def test_a_simulated_day_through_alpaca_makes_the_paper_brokers_trades() -
     ]
     assert len(entries) == len(paper.performance.trades), "every trade went through the server"
     assert server.book.positions == {}, "flattened at the close"
+
+
+@pytest.mark.asyncio
+async def test_with_alpaca_the_day_is_sized_from_the_accounts_equity() -> None:
+    settings = load_settings(REPO / "config.yaml")
+    server = LocalAlpacaServer(LocalBook(cash=Decimal(50_000)))
+    await server.start()
+    try:
+        report = await _report(_on_alpaca(settings, server))
+    finally:
+        await server.stop()
+    # the records say 100,000 (run_session's argument); the account holds 50,000
+    assert report.performance.start_equity == Decimal(50_000)

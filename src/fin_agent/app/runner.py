@@ -21,7 +21,7 @@ from fin_agent.app.container import Container
 from fin_agent.app.coordinator import GROUP as COORDINATOR_GROUP
 from fin_agent.app.day.agent import GROUP as AGENT_GROUP
 from fin_agent.app.day.agent import NEWS_GROUP as AGENT_NEWS_GROUP
-from fin_agent.app.day.history import equity_peak_before
+from fin_agent.app.day.history import equity_peak_before, sizing_equity
 from fin_agent.app.day.ports import DayPorts
 from fin_agent.app.day.progress import RunProgress, read_progress
 from fin_agent.app.day.trading_day import TradingDay
@@ -57,9 +57,11 @@ async def run_session(
     commands: Sequence[tuple[datetime, OperatorCommand]] = (),
 ) -> DailyReport:
     """Run one session end to end and return its report (`universe`: else scan.universe;
-    `commands`: operator commands decided at the given instants, as an audit replays them)."""
+    `commands`: operator commands decided at the given instants, as an audit replays them;
+    `start_equity`: the records' equity, unless the broker keeps an account)."""
     peak = await equity_peak_before(container.store, session.day)
-    day = _new_day(container, session, start_equity, universe, peak)
+    equity = await sizing_equity(container.orders, start_equity)
+    day = _new_day(container, session, equity, universe, peak)
     day.schedule_commands(commands)
     with bound_contextvars(trading_day=str(session.day)):
         news = await _day_news(container, session, None)

@@ -28,6 +28,7 @@ from fin_agent.domain.events import (
 )
 from fin_agent.domain.gap_scanner import ScanResult, UniverseSnapshot
 from fin_agent.domain.risk_engine import StateChange
+from fin_agent.domain.trade_plan import PlanRejectReason
 from fin_agent.domain.values import Symbol
 
 
@@ -137,5 +138,7 @@ _ORDER: dict[str, int] = {
 }
 
 
-def causal_order(event: DomainEvent) -> tuple[datetime, int]:
+def causal_order(event: DomainEvent) -> tuple[datetime, float]:
+    if isinstance(event, PlanRejected) and event.reason.startswith(PlanRejectReason.ORDER_REJECTED):
+        return event.occurred_at, _ORDER[OrderPlaced.TYPE] + 0.5  # the broker refused the order
     return event.occurred_at, _ORDER.get(event.TYPE, len(_ORDER))

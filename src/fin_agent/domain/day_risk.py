@@ -15,9 +15,10 @@ from decimal import Decimal
 from fin_agent.domain.book import BookReturns, exposures, marks_of, open_pnl
 from fin_agent.domain.day_events import Refusal, state_changed
 from fin_agent.domain.events import DomainEvent, PlanRejected
+from fin_agent.domain.orders import OrderRejection
 from fin_agent.domain.positions import Ledger
 from fin_agent.domain.risk_engine import RiskEngine, RiskReason
-from fin_agent.domain.trade_plan import PlanRejectReason, TradePlan
+from fin_agent.domain.trade_plan import PlanRejectReason, PlanState, TradePlan
 from fin_agent.domain.values import Bar, Symbol
 from fin_agent.domain.var import ValueAtRisk
 
@@ -106,13 +107,18 @@ class DayRisk:
         change = self.risk.on_errors(at)
         return [] if change is None else self._record([state_changed(self.day, change, at)])
 
-    def order_rejected(self, plan_id: str, detail: str, at: datetime) -> list[DomainEvent]:
-        """The broker refused a plan's order: the plan is cancelled, the error breaker counts it
-        (and may halt the day)."""
-        plan = next(p for p in self.plans.values() if p.id == plan_id)
-        refusal = self._rejection(
-            plan.id, plan.symbol, PlanRejectReason.ORDER_REJECTED, at, "order"
-        ).with_detail(detail)
+    def order_rejected(self, rejection: OrderRejection, at: datetime) -> list[DomainEvent]:
+        """The broker refused a plan's order: the plan is rejected with reason
+        `order_rejected:<code>` and the broker's message, the error breaker counts it (and may
+        halt the day). A second refusal of the same plan, or one of no plan of the day, is
+        nothing (its order is no longer placed)."""
+        plan = next((p for p in self.plans.values() if p.id == rejection.client_order_id), None)
+        if plan is None or plan.state is not PlanState.TRIGGERED:
+            return []
+        reason = f"{PlanRejectReason.ORDER_REJECTED}:{rejection.code}"
+        refusal = self._rejection(plan.id, plan.symbol, reason, at, "order").with_detail(
+            rejection.message
+        )
         events = self._record([refusal])
         change = self.risk.on_errors(at)
         if change is not None:

@@ -228,7 +228,7 @@ class DayState(DayRisk):
         if plan is None or plan.id != event.plan_id:
             self.planned = True  # refused while planning: it never became a plan
             return
-        if event.reason == PlanRejectReason.ORDER_REJECTED:
+        if event.reason.startswith(PlanRejectReason.ORDER_REJECTED):  # `order_rejected:<code>`
             self.risk.record_error(event.occurred_at)  # the error breaker counts it
             if plan.state is PlanState.TRIGGERED:  # the broker holds nothing of it
                 self.plans[plan.symbol] = plan.cancel(event.detail, event.occurred_at)

@@ -85,3 +85,21 @@ class Fill:
 
     def __post_init__(self) -> None:
         require_utc(self.at, f"fill time of {self.client_order_id}")
+
+
+class RejectionCode(StrEnum):
+    """Why a broker refused an order (the plan's rejection reason is `order_rejected:<code>`)."""
+
+    INSUFFICIENT_BUYING_POWER = "insufficient_buying_power"
+    HALTED = "halted"  # halted, or not tradable at all
+    NOT_SHORTABLE = "not_shortable"
+    REFUSED = "refused"  # any other refusal; the broker's message says which
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderRejection:
+    """An order the broker refused: its client order id (the plan id), a code, its words."""
+
+    client_order_id: str
+    code: RejectionCode
+    message: str

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Protocol
 
-from fin_agent.domain.orders import BracketOrder, Fill, FillKind
+from fin_agent.domain.orders import BracketOrder, Fill, FillKind, OrderRejection
 from fin_agent.domain.values import Bar
 
 
@@ -47,4 +48,13 @@ class Orders(Protocol):
 
     async def take_fills(self) -> Sequence[Fill]:
         """Return the fills since the last call, in the order they happened."""
+        ...
+
+    async def take_rejections(self) -> Sequence[OrderRejection]:
+        """Return the orders the broker refused since the last call (at submit, or later)."""
+        ...
+
+    async def account_equity(self) -> Decimal | None:
+        """The account's equity as the broker keeps it (the truth a day is sized from), or None
+        for a simulated broker, whose equity is the project's own records."""
         ...

@@ -26,11 +26,12 @@ from fin_agent.domain.day_times import DayTimes
 from fin_agent.domain.errors import OrderRejectedError
 from fin_agent.domain.events import (
     OrderPlaced,
+    PlanExecuted,
     PlanRejected,
     PositionClosed,
     RiskStateChanged,
 )
-from fin_agent.domain.orders import BracketOrder, ExitReason
+from fin_agent.domain.orders import BracketOrder, ExitReason, RejectionCode
 from fin_agent.domain.risk_engine import RiskReason, TradingState
 from fin_agent.domain.rules import LossAction, LossBasis, RiskLimits, Strategy
 from fin_agent.domain.values import Bar, symbol
@@ -178,7 +179,10 @@ async def test_a_resumed_day_keeps_a_halt_of_the_error_breaker() -> None:
     await run_minutes(day, upto)  # AAA's order is rejected at 09:35
 
     [rejected] = [e for e in of_type(bus, PlanRejected) if e.symbol == "AAA"]
-    assert (rejected.reason, rejected.detail) == ("order_rejected", "insufficient buying power")
+    assert (rejected.reason, rejected.detail) == (
+        "order_rejected:refused",
+        "insufficient buying power",
+    )
     [halt] = of_type(bus, RiskStateChanged)
     assert (halt.current, halt.reason) == (TradingState.HALTED, RiskReason.ERROR_BREAKER)
     assert "risk.error_breaker.count 1" in halt.detail
@@ -221,6 +225,28 @@ class RejectingBroker(PaperBroker):
 
     async def submit(self, order: BracketOrder) -> None:
         raise OrderRejectedError("insufficient buying power")
+
+
+async def test_a_broker_refusal_rejects_the_plan_with_its_code_and_message() -> None:
+    market = market_with("AAA", "BBB", extra_bars=BARS)
+    broker = PaperBroker(Strategy().costs)
+    broker.refuse(symbol("AAA"), RejectionCode.HALTED, 'asset "AAA" is halted')
+    day, bus = make_day(market, strategy(), broker)
+    await day.scan()
+    await run_minutes(day, await minutes(day, market))
+
+    [rejected] = [e for e in of_type(bus, PlanRejected) if e.symbol == "AAA"]
+    assert (rejected.reason, rejected.detail, rejected.occurred_at) == (
+        "order_rejected:halted",
+        'asset "AAA" is halted',
+        et(9, 35),
+    )
+    placed = [e.order.symbol for e in of_type(bus, OrderPlaced)]
+    assert placed == ["AAA", "BBB"]
+    assert [e.fill.symbol for e in of_type(bus, PlanExecuted)] == ["BBB"]  # AAA never filled
+    resumed, _ = make_day(market, strategy())
+    await resumed.resume(list(bus.published))
+    assert resumed.state.working_orders() == ()  # the rejected order is not placed again
 
 
 async def test_a_day_starting_past_the_max_drawdown_starts_halted() -> None:

@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from fin_agent.domain.fill_rules import entry_price, exit_price, with_slippage
-from fin_agent.domain.orders import BracketOrder, Fill, FillKind
+from fin_agent.domain.orders import BracketOrder, Fill, FillKind, OrderRejection, RejectionCode
 from fin_agent.domain.rules import ExecutionCosts
 from fin_agent.domain.values import Bar, Side, Symbol
 
@@ -35,12 +35,26 @@ class PaperBroker:
         self._closing: dict[str, FillKind] = {}
         self._last: dict[Symbol, Bar] = {}
         self._fills: list[Fill] = []
+        self._refusing: dict[Symbol, tuple[RejectionCode, str]] = {}
+        self._rejections: list[OrderRejection] = []
+
+    def refuse(self, symbol: Symbol, code: RejectionCode, message: str) -> None:
+        """Refuse every later order of `symbol` (the paper broker never refuses unless told: a
+        test, or a drill of the rejection path)."""
+        self._refusing[symbol] = (code, message)
 
     async def submit(self, order: BracketOrder) -> None:
         """Accept a bracket order once; a resubmitted client order id is ignored."""
         if order.client_order_id in self._seen:
             return
         self._seen.add(order.client_order_id)
+        refusal = self._refusing.get(order.symbol)
+        if refusal is not None:
+            code, message = refusal
+            self._rejections.append(
+                OrderRejection(client_order_id=order.client_order_id, code=code, message=message)
+            )
+            return
         self._entries[order.client_order_id] = order
 
     async def restore(
@@ -92,6 +106,15 @@ class PaperBroker:
         """Hand over the fills since the last call."""
         fills, self._fills = self._fills, []
         return fills
+
+    async def take_rejections(self) -> Sequence[OrderRejection]:
+        """Hand over the orders refused since the last call."""
+        rejections, self._rejections = self._rejections, []
+        return rejections
+
+    async def account_equity(self) -> Decimal | None:
+        """None: the paper broker keeps no account; the project's records are its equity."""
+        return None
 
     def _fill_closes(self, bar: Bar) -> None:
         for cid, kind in list(self._closing.items()):

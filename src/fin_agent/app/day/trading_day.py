@@ -36,7 +36,7 @@ from fin_agent.domain.events import (
 )
 from fin_agent.domain.gap_scanner import ScanResult, UniverseSnapshot
 from fin_agent.domain.news import NewsItem
-from fin_agent.domain.orders import FillKind
+from fin_agent.domain.orders import FillKind, OrderRejection, RejectionCode
 from fin_agent.domain.positions import Ledger
 from fin_agent.domain.report import DailyReport
 from fin_agent.domain.risk_engine import RiskEngine
@@ -250,7 +250,7 @@ class TradingDay:
         await self._close(self.state.to_flatten(), minute)  # again: a resumed day's too
         events += await self._enter(bars, minute)
         await self._ports.orders.on_market(bars)
-        events += await self._settle()
+        events += await self._settle(minute)
         events += self.state.mark(minute)  # the book at the minute's close: it rules the next
         await self._close(self.state.to_flatten(), minute + BAR)
         await self.traces.publish(self._ports.bus, events)
@@ -290,7 +290,7 @@ class TradingDay:
         closing = 0 if self._flattened else len(self.state.ledger.open_positions)
         if not self._flattened:
             await self._flatten(at)
-        events += await self._settle()
+        events += await self._settle(at)
         await self.traces.publish(self._ports.bus, events)
         return closing
 
@@ -303,7 +303,7 @@ class TradingDay:
         if not self._flattened:
             await self._flatten(at)
         await self._ports.orders.end_of_session(at)
-        events += await self._settle()
+        events += await self._settle(at)
         report, reported = self.state.report(at)
         await self.traces.publish(self._ports.bus, [*events, *reported])
         return report
@@ -373,9 +373,13 @@ class TradingDay:
             with self.traces.span("order", order.symbol):
                 try:
                     await self._ports.orders.submit(order)
-                except OrderRejectedError as exc:
-                    log.warning("order_rejected", symbol=order.symbol, error=str(exc))
-                    events += self.state.order_rejected(order.client_order_id, str(exc), at)
+                except OrderRejectedError as exc:  # a broker that refuses by raising
+                    refused = OrderRejection(
+                        client_order_id=order.client_order_id,
+                        code=RejectionCode.REFUSED,
+                        message=str(exc),
+                    )
+                    events += self._rejected([refused], at)
                     continue
             log.info(
                 "order_placed", symbol=order.symbol, plan_id=order.client_order_id, qty=order.qty,
@@ -392,8 +396,20 @@ class TradingDay:
         for plan_id in plan_ids:
             await self._ports.orders.close(plan_id, FillKind.FLATTEN, at)
 
-    async def _settle(self) -> list[DomainEvent]:
+    def _rejected(self, rejections: Sequence[OrderRejection], at: datetime) -> list[DomainEvent]:
+        """The broker's refusals: each plan rejected with `order_rejected:<code>`."""
         events: list[DomainEvent] = []
+        for rejection in rejections:
+            log.warning(
+                "order_rejected", plan_id=rejection.client_order_id, code=str(rejection.code),
+                message=rejection.message,
+            )  # fmt: skip
+            events += self.state.order_rejected(rejection, at)
+        return events
+
+    async def _settle(self, at: datetime) -> list[DomainEvent]:
+        """The broker's refusals, then its fills, as events."""
+        events = self._rejected(await self._ports.orders.take_rejections(), at)
         for fill in await self._ports.orders.take_fills():
             step = "fill" if fill.kind is FillKind.ENTRY else "close"
             with self.traces.span(step, fill.symbol):

@@ -27,7 +27,7 @@ from structlog.contextvars import bound_contextvars
 from fin_agent.app.container import Container
 from fin_agent.app.coordinator import GROUP as COORDINATOR_GROUP
 from fin_agent.app.day.agent import GROUP as AGENT_GROUP
-from fin_agent.app.day.history import equity_peak_before
+from fin_agent.app.day.history import equity_peak_before, sizing_equity
 from fin_agent.app.day.ports import DayPorts
 from fin_agent.app.day.trading_day import TradingDay
 from fin_agent.app.http.read_models import ReadModels
@@ -113,7 +113,7 @@ class LiveDays:
             day = self._new_day(
                 session,
                 times,
-                await self._start_equity(),
+                await sizing_equity(container.orders, await self._start_equity()),
                 await equity_peak_before(self._container.store, session.day),
             )
             container.agent.day = day

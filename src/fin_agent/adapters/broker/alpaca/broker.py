@@ -2,8 +2,9 @@
 
 - submit: a stop entry at the plan's trigger with its stop and target as a bracket, the plan id
   as `client_order_id`; Alpaca's duplicate-id answer (422) counts as success, so a retried or
-  repeated submit never makes a second order. Refusals (buying power, halted or not tradable,
-  not shortable) become rejections with a reason (`take_rejections`).
+  repeated submit never makes a second order. Refusals (403/422: buying power, halted or not
+  tradable, not shortable) and `rejected` trade updates become `OrderRejection`s with a code
+  (`take_rejections`); the day makes them the plan's `order_rejected:<code>`.
 - fills: from `trade_updates`; after every (re)connect the orders are resynchronised over REST.
 - close: cancel the bracket's open legs, then `DELETE /v2/positions/{symbol}`.
 - reconcile at start and every `reconcile_interval_secs`: the broker is the truth for positions
@@ -20,7 +21,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from enum import StrEnum
 from typing import Protocol
 
 import structlog
@@ -36,31 +36,19 @@ from alpaca.trading.requests import (
 
 from fin_agent.adapters.broker.alpaca.rest import AlpacaRest, BrokerRefusal
 from fin_agent.adapters.broker.alpaca.tracking import PlanOrders
-from fin_agent.domain.orders import BracketOrder, Fill, FillKind
+from fin_agent.domain.orders import (
+    BracketOrder,
+    Fill,
+    FillKind,
+    OrderRejection,
+    RejectionCode,
+)
 from fin_agent.domain.rules import ExecutionCosts
 from fin_agent.domain.values import Bar, Side
 
 log = structlog.get_logger(__name__)
 Problems = Callable[[str, str], Awaitable[None]]
 """Report a difference or a failure: (code, message), published as `error.raised`."""
-
-
-class RejectReason(StrEnum):
-    """Why the broker refused an order."""
-
-    BUYING_POWER = "broker:buying_power"
-    NOT_TRADABLE = "broker:not_tradable"
-    NOT_SHORTABLE = "broker:not_shortable"
-    REFUSED = "broker:refused"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Rejection:
-    """An order the broker refused: the plan, a reason code and the broker's words."""
-
-    client_order_id: str
-    reason: RejectReason
-    detail: str
 
 
 class MarketRelay(Protocol):
@@ -116,7 +104,6 @@ class AlpacaBroker:
         self._relay = relay
         self._relay_seq = -1
         self._plans = PlanOrders(costs)
-        self._rejections: list[Rejection] = []
         self._stream: Stream | None = None
         self._reconciler: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -285,10 +272,14 @@ class AlpacaBroker:
         """The fills seen since the last call."""
         return self._plans.take_fills()
 
-    def take_rejections(self) -> list[Rejection]:
-        """The orders refused since the last call."""
-        rejections, self._rejections = self._rejections, []
-        return rejections
+    async def take_rejections(self) -> Sequence[OrderRejection]:
+        """The orders refused since the last call (at submit, or by a `rejected` update)."""
+        return self._plans.take_rejections()
+
+    async def account_equity(self) -> Decimal | None:
+        """The account's equity, read now (`GET /v2/account`): the broker is its truth."""
+        await self.reconcile(positions=False)
+        return self.equity
 
     # -- stream and REST -----------------------------------------------------------------------
 
@@ -372,22 +363,7 @@ class AlpacaBroker:
             self._plans.observe(order)
 
     def _reject(self, order: BracketOrder, refusal: BrokerRefusal) -> None:
-        text = refusal.message.lower()
-        reason = (
-            RejectReason.BUYING_POWER
-            if "buying power" in text
-            else RejectReason.NOT_SHORTABLE
-            if "short" in text
-            else RejectReason.NOT_TRADABLE
-            if "tradable" in text or "halt" in text
-            else RejectReason.REFUSED
-        )
-        self._plans.plans[order.client_order_id].rejection = refusal.message
-        self._rejections.append(
-            Rejection(client_order_id=order.client_order_id, reason=reason, detail=refusal.message)
-        )
-        log.warning("alpaca_order_rejected", plan_id=order.client_order_id, reason=str(reason),
-                    detail=refusal.message)  # fmt: skip
+        self._plans.reject(order.client_order_id, rejection_code(refusal), refusal.message)
 
     async def _read_if_moved(self, seq: int) -> None:
         """Resynchronise when the relayed market made trade updates since the last look."""
@@ -398,3 +374,16 @@ class AlpacaBroker:
     def _mark_resynced(self) -> None:
         self.resyncs += 1
         self.resynced.set()
+
+
+def rejection_code(refusal: BrokerRefusal) -> RejectionCode:
+    """The code of an Alpaca refusal. Alpaca's numeric codes are shared by several causes
+    (40310000: buying power and shorting alike), so its message decides."""
+    text = refusal.message.lower()
+    if "buying power" in text:
+        return RejectionCode.INSUFFICIENT_BUYING_POWER
+    if "short" in text:
+        return RejectionCode.NOT_SHORTABLE
+    if "tradable" in text or "halt" in text:
+        return RejectionCode.HALTED
+    return RejectionCode.REFUSED

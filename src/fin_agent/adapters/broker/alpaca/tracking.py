@@ -17,7 +17,13 @@ from decimal import Decimal
 import structlog
 from alpaca.trading.models import Order
 
-from fin_agent.domain.orders import BracketOrder, Fill, FillKind
+from fin_agent.domain.orders import (
+    BracketOrder,
+    Fill,
+    FillKind,
+    OrderRejection,
+    RejectionCode,
+)
 from fin_agent.domain.rules import ExecutionCosts
 from fin_agent.domain.values import Side
 
@@ -56,6 +62,7 @@ class PlanOrders:
         self._by_symbol: dict[str, str] = {}
         self._by_order: dict[str, str] = {}
         self._fills: list[Fill] = []
+        self._rejections: list[OrderRejection] = []
 
     def add(self, order: BracketOrder, *, held: bool = False) -> PlanTrack:
         """Track a plan's bracket (`held`: its entry filled before a restart)."""
@@ -72,6 +79,20 @@ class PlanOrders:
         """The fills since the last call, in the order they were seen."""
         fills, self._fills = self._fills, []
         return fills
+
+    def reject(self, plan_id: str, code: RejectionCode, message: str) -> None:
+        """The broker refused the plan's entry (at submit, or by a `rejected` update): once."""
+        track = self.plans[plan_id]
+        if track.rejection:
+            return
+        track.rejection = message
+        self._rejections.append(OrderRejection(client_order_id=plan_id, code=code, message=message))
+        log.warning("alpaca_order_rejected", plan_id=plan_id, code=str(code), detail=message)
+
+    def take_rejections(self) -> list[OrderRejection]:
+        """The refusals since the last call."""
+        rejections, self._rejections = self._rejections, []
+        return rejections
 
     def exit_order(self, plan_id: str, order_id: str, kind: FillKind) -> None:
         """An order that closes the plan's position (a market close placed by the broker)."""
@@ -112,7 +133,12 @@ class PlanOrders:
     def _entry(self, track: PlanTrack, order: Order, status: str) -> None:
         filled = _filled(order)
         if status == "rejected":
-            track.rejection = track.rejection or "rejected by the broker"
+            self.reject(
+                track.order.client_order_id,
+                RejectionCode.REFUSED,
+                "Alpaca rejected the order after accepting it (a rejected trade update gives "
+                "no reason); see the order in the Alpaca dashboard",
+            )
         if track.entry_done or not (status == "filled" or (status in DONE and filled > 0)):
             if 0 < filled < track.order.qty and not track.entry_done:
                 log.info("alpaca_partial_fill", plan_id=order.client_order_id, filled=filled)

@@ -42,11 +42,14 @@ class LocalBook:
         cash: Decimal = Decimal(100_000),
         buying_power_multiplier: Decimal = Decimal(4),
         slippage_bps: Decimal = Decimal(0),
+        fill_lots: int = 1,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.cash = cash
         self.multiplier = buying_power_multiplier
         self.slippage_bps = slippage_bps
+        self.fill_lots = fill_lots
+        """Each execution is reported in this many lots (partial fills at the same price)."""
         self._clock = clock
         self.orders: dict[str, LocalOrder] = {}
         self.by_client_id: dict[str, str] = {}
@@ -54,6 +57,9 @@ class LocalBook:
         self.last: dict[str, Decimal] = {}
         self.not_tradable: set[str] = set()
         self.not_shortable: set[str] = set()
+        self.halted: set[str] = set()
+        """Symbols whose orders are accepted, then rejected (a `rejected` trade update)."""
+        self._bar_starts: dict[str, datetime] = {}
         self.max_qty_per_bar: dict[str, int] = {}
         self.updates: list[Update] = []
         self.listeners: list[Callable[[Update], None]] = []
@@ -135,6 +141,11 @@ class LocalBook:
             self._add(leg)
             order.leg_ids.append(leg.id)
         self._emit("new", order, now)
+        if spec.symbol in self.halted:
+            for leg_id in order.leg_ids:
+                self._cancel(self.orders[leg_id], now)
+            order.status, order.updated_at = "rejected", now
+            self._emit("rejected", order, now)
         return order
 
     def get(self, order_id: str) -> LocalOrder:
@@ -235,6 +246,10 @@ class LocalBook:
         """Fill what these bars reach; returns the sequence number of the last update."""
         for bar in bars:
             symbol = str(bar.symbol)
+            seen = self._bar_starts.get(symbol)
+            if seen is not None and bar.start <= seen:
+                continue  # a bar sent again (a restarted agent's relay): it filled already
+            self._bar_starts[symbol] = bar.start
             self.last[symbol] = bar.close
             self._fill_markets(bar)
             self._fill_exits(bar)
@@ -331,6 +346,11 @@ class LocalBook:
             return
         if slip:
             price = with_slippage(price, buying=order.buying, slippage_bps=self.slippage_bps)
+        lots = min(self.fill_lots, qty)
+        for lot in range(lots):
+            self._execute_lot(order, qty // lots + (1 if lot < qty % lots else 0), price, at)
+
+    def _execute_lot(self, order: LocalOrder, qty: int, price: Decimal, at: datetime) -> None:
         order.filled_qty += qty
         order.filled_value += price * qty
         order.updated_at = at
