@@ -50,6 +50,7 @@ async def test_orders_fill_entry_then_target_and_a_resubmit_makes_no_second_orde
     assert summary(later) == [("target", 100, Decimal("11.50"), T0 + timedelta(minutes=2))]
     if harness.server is not None:
         assert len([o for o in harness.server.book.orders.values() if o.parent_id is None]) == 1
+        assert harness.server.book.submissions[bracket().client_order_id] == 2  # both received
 
 
 @pytest.mark.asyncio

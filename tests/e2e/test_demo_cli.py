@@ -75,3 +75,15 @@ def test_demo_with_dashboard_prints_its_address_and_ends_by_itself_without_a_ter
         ["pgrep", "-f", "streamlit run"], capture_output=True, text=True, check=False
     )
     assert leftovers.stdout.strip() == ""
+
+
+def test_demo_through_alpaca_on_the_local_server_prints_the_paper_brokers_report() -> None:
+    paper = demo("--json", "--seed", "7", "--days", "2")
+    alpaca = demo("--broker", "alpaca", "--json", "--seed", "7", "--days", "2")
+
+    assert paper.returncode == 0, paper.stderr
+    assert alpaca.returncode == 0, alpaca.stderr
+    assert json.loads(paper.stdout)["trade_count"] > 0
+    assert alpaca.stdout == paper.stdout
+    assert "alpaca_stream_connected" in alpaca.stderr, "the orders went through Alpaca's protocol"
+    assert "alpaca_stream_connected" not in paper.stderr

@@ -7,11 +7,13 @@ hold that). Modules by concern:
 - `core`: `build`, the parts every run shares (bus, store, broker, agent, coordinator);
   the wall clock and the exchange calendar;
 - `bus`: the event bus of `bus.kind`, its dead letters and counts, readiness ping, slots;
+- `broker`: the broker of `broker.kind`; an in-process local Alpaca server (the demo);
 - `store`: the event store of `store.kind`; `notifications`: the webhook notifiers;
 - `simulation`, `replay` (backtests and the audit of a stored day), `live`: one per mode;
 - `vendors`: the live market's settings as the vendor adapters' configs.
 """
 
+from fin_agent.app.bootstrap.broker import local_alpaca
 from fin_agent.app.bootstrap.bus import (
     BusKind,
     embedded_redis_url,
@@ -46,6 +48,7 @@ __all__ = [
     "embedded_redis_url",
     "exchange_calendar",
     "load_bar_files",
+    "local_alpaca",
     "notification_router",
     "open_dead_letters",
     "open_store",

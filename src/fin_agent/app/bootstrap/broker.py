@@ -1,16 +1,20 @@
 """The broker of `broker.kind`: the paper broker, or `AlpacaBroker` on Alpaca (or the local
 server), with its stream, its shared rate budget, its circuit breakers and its reconciliation,
 started and stopped with the container. Its differences are published as `error.raised`.
+`local_alpaca`: an in-process local Alpaca server and the settings of a broker on it (the demo).
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC
 
 from fin_agent.adapters.broker.paper import PaperBroker
 from fin_agent.adapters.vendor_http.circuit_breaker import BreakerConfig, CircuitBreakers
 from fin_agent.adapters.vendor_http.rate_budget import RateBudget, RateWindow
 from fin_agent.app.config.broker import AlpacaMode, BrokerKind
+from fin_agent.app.config.local_alpaca import on_local_alpaca
 from fin_agent.app.config.settings import Settings
 from fin_agent.app.container import Closer
 from fin_agent.domain.errors import ConfigError
@@ -102,3 +106,21 @@ def build_orders(
     if relay is not None:
         closers.append(relay.close)
     return broker
+
+
+@contextlib.asynccontextmanager
+async def local_alpaca(settings: Settings) -> AsyncIterator[Settings]:
+    """A local Alpaca server in this process, holding `account.starting_equity` in cash, and
+    the settings of an Alpaca broker trading on it (the demo's `--broker alpaca`): the agent
+    hands it its bars (`local_relay`), so it fills by the paper broker's rules."""
+    from fin_agent.adapters.broker.alpaca_local.book import LocalBook
+    from fin_agent.adapters.broker.alpaca_local.server import LocalAlpacaServer
+
+    server = LocalAlpacaServer(
+        LocalBook(cash=settings.strategy_equity(), slippage_bps=settings.execution.slippage_bps)
+    )
+    await server.start()
+    try:
+        yield on_local_alpaca(settings, base_url=server.base_url, stream_url=server.stream_url)
+    finally:
+        await server.stop()

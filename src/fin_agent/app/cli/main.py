@@ -23,6 +23,7 @@ from fin_agent.app.bootstrap import (
     build_replay,
     build_simulation,
     load_bar_files,
+    local_alpaca,
     running,
 )
 from fin_agent.app.cli import config_check
@@ -62,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=_positive, default=1, help="sessions to run (default 1)")
     demo.add_argument("--json", action="store_true", help="print the report as JSON")
     demo.add_argument("--bus", choices=["memory", "redis"], default="memory", help="event bus")
+    demo.add_argument(
+        "--broker",
+        choices=["paper", "alpaca"],
+        default="paper",
+        help="paper broker, or AlpacaBroker on a local Alpaca server started in this process",
+    )
     demo.add_argument(
         "--dashboard",
         action="store_true",
@@ -180,6 +187,12 @@ def _demo(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     first = settings.simulator.start_date
 
     async def go() -> list[DailyReport]:
+        if args.broker == "alpaca":
+            async with local_alpaca(settings) as on_local:
+                return await trade(on_local)
+        return await trade(settings)
+
+    async def trade(settings: Settings) -> list[DailyReport]:
         container = await build_simulation(
             settings,
             seed=args.seed,

@@ -17,7 +17,9 @@ from fin_agent.adapters.broker.alpaca_local.server import LocalAlpacaServer
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    book = LocalBook(cash=Decimal(args.cash), slippage_bps=Decimal(args.slippage_bps))
+    book = LocalBook(
+        cash=Decimal(args.cash), slippage_bps=Decimal(args.slippage_bps), fill_lots=args.fill_lots
+    )
     server = LocalAlpacaServer(
         book,
         key_id=os.environ.get("ALPACA_LOCAL_KEY_ID", "local-key"),
@@ -40,6 +42,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--cash", default="100000", help="starting cash, USD")
     parser.add_argument("--slippage-bps", default="0", help="fill slippage, basis points")
+    parser.add_argument(
+        "--fill-lots", type=int, default=1, help="report each execution in this many partial fills"
+    )
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(parser.parse_args()))
 

@@ -57,6 +57,8 @@ class LocalBook:
         self.last: dict[str, Decimal] = {}
         self.not_tradable: set[str] = set()
         self.not_shortable: set[str] = set()
+        self.submissions: dict[str, int] = {}
+        """Order submissions received, by client order id (refused duplicates included)."""
         self.halted: set[str] = set()
         """Symbols whose orders are accepted, then rejected (a `rejected` trade update)."""
         self._bar_starts: dict[str, datetime] = {}
@@ -97,6 +99,10 @@ class LocalBook:
 
     def submit(self, spec: OrderSpec) -> LocalOrder:
         """Accept an order (and its legs) or raise the API's refusal."""
+        if spec.client_order_id:
+            self.submissions[spec.client_order_id] = (
+                self.submissions.get(spec.client_order_id, 0) + 1
+            )
         if spec.client_order_id in self.by_client_id:
             raise LocalApiError(422, 40010001, "client_order_id must be unique")
         if spec.symbol in self.not_tradable:

@@ -4,7 +4,8 @@ REST: `/v2/account`, `/v2/clock`, `/v2/orders` (POST, GET, DELETE, PATCH by id,
 `:by_client_order_id`), `/v2/positions` (GET, DELETE), authenticated by the `APCA-API-KEY-ID`
 and `APCA-API-SECRET-KEY` headers. Stream: `/stream`, authenticate then listen, binary frames as
 the paper endpoint sends. Control (not Alpaca's): `/_local/bars`, `/_local/session_end`,
-`/_local/assets`, `/_local/liquidity` and `/_local/drop_streams`, for tests and the demo.
+`/_local/assets`, `/_local/liquidity`, `/_local/drop_streams` and `/_local/submissions` (order
+submissions received by client order id), for tests and the demo.
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ class LocalAlpacaServer:
         app.router.add_post("/_local/assets", self._assets)
         app.router.add_post("/_local/liquidity", self._liquidity)
         app.router.add_post("/_local/drop_streams", self._drop)
+        app.router.add_get("/_local/submissions", self._submissions)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
@@ -323,6 +325,9 @@ class LocalAlpacaServer:
 
     async def _drop(self, request: web.Request) -> web.Response:
         return web.json_response({"dropped": await self.drop_streams()})
+
+    async def _submissions(self, request: web.Request) -> web.Response:
+        return web.json_response(self.book.submissions)
 
 
 def bar_json(bar: Bar) -> dict[str, Any]:
