@@ -4,14 +4,15 @@ REST: `/v2/account`, `/v2/clock`, `/v2/orders` (POST, GET, DELETE, PATCH by id,
 `:by_client_order_id`), `/v2/positions` (GET, DELETE), authenticated by the `APCA-API-KEY-ID`
 and `APCA-API-SECRET-KEY` headers. Stream: `/stream`, authenticate then listen, binary frames as
 the paper endpoint sends. Control (not Alpaca's): `/_local/bars`, `/_local/session_end`,
-`/_local/assets`, `/_local/liquidity`, `/_local/drop_streams` and `/_local/submissions` (order
-submissions received by client order id), for tests and the demo.
+`/_local/assets`, `/_local/liquidity`, `/_local/drop_streams` and `/_local/counts` (order
+submissions received by client order id, trade updates by event), for tests and the demo.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -85,7 +86,7 @@ class LocalAlpacaServer:
         app.router.add_post("/_local/assets", self._assets)
         app.router.add_post("/_local/liquidity", self._liquidity)
         app.router.add_post("/_local/drop_streams", self._drop)
-        app.router.add_get("/_local/submissions", self._submissions)
+        app.router.add_get("/_local/counts", self._counts)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
@@ -326,8 +327,9 @@ class LocalAlpacaServer:
     async def _drop(self, request: web.Request) -> web.Response:
         return web.json_response({"dropped": await self.drop_streams()})
 
-    async def _submissions(self, request: web.Request) -> web.Response:
-        return web.json_response(self.book.submissions)
+    async def _counts(self, request: web.Request) -> web.Response:
+        events = Counter(str(u["data"]["event"]) for u in self.book.updates)
+        return web.json_response({"submissions": self.book.submissions, "updates": events})
 
 
 def bar_json(bar: Bar) -> dict[str, Any]:
