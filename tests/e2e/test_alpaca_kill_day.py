@@ -136,7 +136,10 @@ def test_a_day_on_alpaca_killed_mid_day_resumes_and_reports_as_the_paper_broker(
     assert plan_ids, "the day placed orders"
     entries = [o for o in orders if o["client_order_id"] in plan_ids]
     assert sorted(o["client_order_id"] for o in entries) == sorted(plan_ids), "one order a plan"
-    assert {c: counts["submissions"][c] for c in plan_ids} == dict.fromkeys(plan_ids, 1)
+    # A kill between the submit and the stored order.placed makes the restarted day submit that
+    # plan again (seen under load): the same client_order_id, answered as a duplicate, so the
+    # broker still holds one order a plan (above). Every plan was submitted, and at most twice.
+    assert all(1 <= counts["submissions"][c] <= 2 for c in plan_ids), counts["submissions"]
     assert counts["updates"]["partial_fill"] > 0, "partial fills happened"
     assert counts["updates"]["fill"] >= 2 * len(paper.performance.trades)
     assert positions == [], "flattened at the close"
