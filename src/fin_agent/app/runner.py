@@ -37,6 +37,7 @@ from fin_agent.domain.events import (
     OperatorCommand,
     Severity,
 )
+from fin_agent.domain.gap_scanner import ScanResult
 from fin_agent.domain.report import DailyReport
 from fin_agent.domain.values import Bar, Session, Symbol, symbol
 from fin_agent.ports.clock import SettableClock
@@ -69,6 +70,16 @@ async def run_session(
         if news is not None:  # the pre-market's headlines, in one publish after the day's start
             await news.until(day.times.scan_at)
         return await _trade(container, day, session, pace_secs=pace_secs, news=news)
+
+
+async def scan_session(container: Container, session: Session) -> ScanResult:
+    """The pre-market scan of one session alone, as `run_session` makes it (`fin-agent scan`):
+    the same day, universe and collection, published and stored; no bars are traded."""
+    day = _new_day(container, session, container.settings.strategy_equity(), None)
+    with bound_contextvars(trading_day=str(session.day)):
+        result = await day.scan()
+    await container.bus.drain()
+    return result
 
 
 async def resume_session(container: Container, session: Session) -> DailyReport:

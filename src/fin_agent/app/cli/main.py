@@ -1,4 +1,4 @@
-"""The `fin-agent` command line: demo, backtest and config check.
+"""The `fin-agent` command line: demo, backtest, scan and config check.
 
 Bad input (a broken config, a bad bar file, a date range without data) prints one clear error and
 exits 2; it never shows a traceback.
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TextIO
+from zoneinfo import ZoneInfo
 
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -34,6 +35,7 @@ from fin_agent.app.cli.demo_dashboard import demo_with_dashboard
 from fin_agent.app.cli.dlq import dlq_command
 from fin_agent.app.cli.outline_view import backtest_report
 from fin_agent.app.cli.report_view import report_json, report_text
+from fin_agent.app.cli.scan_view import scan_json, scan_text
 from fin_agent.app.cli.schedule import schedule_command
 from fin_agent.app.cli.store import db_command, replay_command
 from fin_agent.app.config.settings import Settings, load_settings
@@ -44,10 +46,12 @@ from fin_agent.app.live.runner import run_live
 from fin_agent.app.observability.logs import configure_logging
 from fin_agent.app.observability.tracing import configure_tracing
 from fin_agent.app.report import gather, write_report
-from fin_agent.app.runner import run_agent, run_sessions
+from fin_agent.app.runner import run_agent, run_sessions, scan_session
 from fin_agent.domain.errors import FinAgentError, PermanentError
+from fin_agent.domain.gap_scanner import ScanResult
 from fin_agent.domain.report import DailyReport, summarize
 from fin_agent.domain.values import Session
+from fin_agent.ports.market_data import RecordedMarketData
 
 EXIT_USAGE = 2
 
@@ -105,20 +109,13 @@ def _parser() -> argparse.ArgumentParser:
     dlq_commands.add_parser("purge", help="delete every dead letter")
 
     backtest = commands.add_parser("backtest", help="replay bar files day by day")
-    backtest.add_argument(
-        "--data", type=Path, nargs="+", required=True, help="daily and/or intraday bar files"
-    )
+    _add_data_arguments(backtest)
     backtest.add_argument(
         "--from", dest="start", type=_date, required=True, help="first day, YYYY-MM-DD"
     )
     backtest.add_argument(
         "--to", dest="end", type=_date, required=True, help="last day, YYYY-MM-DD"
     )
-    backtest.add_argument(
-        "--bar-stamp", choices=["start", "end", "auto"], help="naive stamps mark bar start or end"
-    )
-    backtest.add_argument("--tz", help="time zone of naive timestamps (default: replay.timezone)")
-    backtest.add_argument("--factors", type=Path, help="folder of split factor files")
     backtest.add_argument("--json", action="store_true", help="print the report as JSON")
     backtest.add_argument(
         "--report",
@@ -126,6 +123,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="also write report.html (self-contained) and report.json into DIR",
     )
+
+    scan = commands.add_parser(
+        "scan", help="one day's pre-market scan of bar files: candidates and rejections"
+    )
+    _add_data_arguments(scan)
+    scan.add_argument("--date", type=_date, required=True, help="the day to scan, YYYY-MM-DD")
+    scan.add_argument("--json", action="store_true", help="print the scan as JSON")
 
     dashboard = commands.add_parser("dashboard", help="serve the Streamlit dashboard")
     dashboard.add_argument(
@@ -156,6 +160,18 @@ def _parser() -> argparse.ArgumentParser:
     config_diff.add_argument("--to", help="newer version (default: config.yaml as it is now)")
     add_ctl_parser(commands)
     return parser
+
+
+def _add_data_arguments(command: argparse.ArgumentParser) -> None:
+    """The bar files and their conventions, read alike by `backtest` and `scan`."""
+    command.add_argument(
+        "--data", type=Path, nargs="+", required=True, help="daily and/or intraday bar files"
+    )
+    command.add_argument(
+        "--bar-stamp", choices=["start", "end", "auto"], help="naive stamps mark bar start or end"
+    )
+    command.add_argument("--tz", help="time zone of naive timestamps (default: replay.timezone)")
+    command.add_argument("--factors", type=Path, help="folder of split factor files")
 
 
 def _positive(text: str) -> int:
@@ -253,9 +269,8 @@ def _run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     return asyncio.run(go())
 
 
-def _backtest(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
-    if args.end < args.start:
-        raise UsageError(f"--to {args.end} is before --from {args.start}: swap them")
+def _load(args: argparse.Namespace, settings: Settings, err: TextIO) -> RecordedMarketData:
+    """The bar files of `--data` under the flags' or replay's conventions; warnings to `err`."""
     factors = args.factors or settings.replay.factors_dir
     loaded = load_bar_files(
         args.data,
@@ -264,15 +279,25 @@ def _backtest(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
         factors_dir=Path(factors) if factors else None,
     )
     err.writelines(f"warning: {warning}\n" for warning in loaded.warnings)
-    market = loaded.market
-    days = [d for d in market.sessions() if args.start <= d <= args.end]
+    return loaded.market
+
+
+def _days_between(market: RecordedMarketData, start: date, end: date, fix: str) -> list[date]:
+    """The data's sessions from `start` to `end`; a `UsageError` naming the span if none."""
+    days = [d for d in market.sessions() if start <= d <= end]
     if not days:
         covered = market.sessions()
         span = f"{covered[0]}..{covered[-1]}" if covered else "no sessions at all"
-        raise UsageError(
-            f"no data between {args.start} and {args.end}: the files cover {span}; "
-            "choose --from/--to inside that span"
-        )
+        between = f"on {start}" if start == end else f"between {start} and {end}"
+        raise UsageError(f"no data {between}: the files cover {span}; {fix}")
+    return days
+
+
+def _backtest(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
+    if args.end < args.start:
+        raise UsageError(f"--to {args.end} is before --from {args.start}: swap them")
+    market = _load(args, settings, err)
+    days = _days_between(market, args.start, args.end, "choose --from/--to inside that span")
 
     async def go() -> tuple[list[DailyReport], list[DayOutline]]:
         container = await build_replay(settings, market)
@@ -287,6 +312,25 @@ def _backtest(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
     start = reports[0].performance.start_equity if reports else settings.strategy_equity()
     summary = summarize(start, reports)
     out.write(backtest_report(reports, summary, outlines, as_json=args.json) + "\n")
+    return 0
+
+
+def _scan(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
+    """`fin-agent scan`: the day's scan exactly as the backtest makes it, without trading."""
+    market = _load(args, settings, err)
+    _days_between(market, args.date, args.date, "choose a --date inside that span")
+
+    async def go() -> ScanResult:
+        container = await build_replay(settings, market)
+        session = container.calendar.session(args.date)
+        if session is None:
+            raise UsageError(f"{args.date} is not a trading session: choose a weekday session")
+        async with running(container):
+            return await scan_session(container, session)
+
+    result = asyncio.run(go())
+    zone = ZoneInfo(settings.timezone)
+    out.write((scan_json(result) if args.json else scan_text(result, zone)) + "\n")
     return 0
 
 
@@ -350,6 +394,8 @@ def main(
             return config_diff_command(args, settings, out)
         if args.command == "ctl":
             return ctl_command(args, settings, out, err)
+        if args.command == "scan":
+            return _scan(args, settings, out, err)
         return _backtest(args, settings, out, err)
     except FinAgentError as exc:
         err.write(f"fin-agent: error: {exc}\n")

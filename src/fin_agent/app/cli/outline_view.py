@@ -9,14 +9,16 @@ from typing import Any
 
 from fin_agent.app.cli.report_view import _money, _price, report_dict, report_text
 from fin_agent.app.day.outline import DayOutline, Decision, Outcome
+from fin_agent.domain.gap_scanner import Candidate
 from fin_agent.domain.report import DailyReport, Performance
 
 GAP_STEP = Decimal("0.01")
+WHOLE = Decimal(1)
 
 
-def decision_dict(decision: Decision) -> dict[str, Any]:
-    """One candidate's scan figures, plan and outcome as JSON-ready fields."""
-    c, plan = decision.candidate, decision.plan
+def candidate_dict(c: Candidate) -> dict[str, Any]:
+    """A candidate's scan figures as JSON-ready fields (`pm_volume` null: the data had no
+    pre-market bars, and `skipped_rules` says the volume rule was skipped)."""
     return {
         "symbol": c.symbol,
         "rank": c.rank,
@@ -25,7 +27,18 @@ def decision_dict(decision: Decision) -> dict[str, Any]:
         "prev_close": _price(c.prev_close),
         "pm_last": _price(c.pm_last),
         "pm_volume": c.pm_volume,
+        "adv": str(c.adv.quantize(WHOLE)),
         "atr": _price(c.atr),
+        "history_bars": c.history_bars,
+        "skipped_rules": [str(r) for r in c.skipped_rules],
+    }
+
+
+def decision_dict(decision: Decision) -> dict[str, Any]:
+    """One candidate's scan figures, plan and outcome as JSON-ready fields."""
+    plan = decision.plan
+    return {
+        **candidate_dict(decision.candidate),
         "plan": None
         if plan is None
         else {
@@ -54,13 +67,17 @@ def outline_text(outlines: Sequence[DayOutline]) -> str:
     """Per day: the scan's rejections by rule, then one line per candidate with its decision."""
     lines: list[str] = []
     for outline in outlines:
-        counted = ", ".join(f"{rule} {count}" for rule, count in outline.scan_rejections)
         lines.append(
             f"{outline.day}  {len(outline.decisions)} candidate(s); "
-            f"scan rejections: {counted or 'none'}"
+            f"scan rejections: {counted_text(outline.scan_rejections)}"
         )
         lines.extend(f"  {_decision_line(d)}" for d in outline.decisions)
     return "\n".join(lines)
+
+
+def counted_text(counts: Sequence[tuple[str, int]]) -> str:
+    """Rejections counted by rule as `gap_band 20, adv 1` (`none` without any)."""
+    return ", ".join(f"{rule} {count}" for rule, count in counts) or "none"
 
 
 def _decision_line(decision: Decision) -> str:

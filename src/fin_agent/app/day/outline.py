@@ -19,11 +19,19 @@ from fin_agent.domain.events import (
     PositionClosed,
     ScanCompleted,
 )
-from fin_agent.domain.gap_scanner import Candidate
+from fin_agent.domain.gap_scanner import Candidate, ScanResult
 from fin_agent.domain.trade_plan import TradePlan
 from fin_agent.ports.store import Store
 
-__all__ = ["OUTLINE_TYPES", "DayOutline", "Decision", "Outcome", "outline_day", "outline_days"]
+__all__ = [
+    "OUTLINE_TYPES",
+    "DayOutline",
+    "Decision",
+    "Outcome",
+    "outline_day",
+    "outline_days",
+    "rejections_by_rule",
+]
 
 OUTLINE_TYPES = (
     ScanCompleted.TYPE,
@@ -113,10 +121,14 @@ def outline_day(day: date, events: Sequence[DomainEvent]) -> DayOutline:
                 net_pnl=trade.net_pnl if trade is not None else None,
             )
         )
-    counts = Counter(str(r.rule) for r in result.rejections)
     return DayOutline(
-        day=day, decisions=tuple(decisions), scan_rejections=tuple(counts.most_common())
+        day=day, decisions=tuple(decisions), scan_rejections=rejections_by_rule(result)
     )
+
+
+def rejections_by_rule(result: ScanResult) -> tuple[tuple[str, int], ...]:
+    """A scan's rejections counted by the rule each symbol failed first, most common first."""
+    return tuple(Counter(str(r.rule) for r in result.rejections).most_common())
 
 
 async def outline_days(store: Store, days: Sequence[date]) -> list[DayOutline]:
