@@ -85,7 +85,7 @@ HEADLINE = Headline(
     published_at=SCAN_AT - timedelta(hours=2, minutes=15),
     url="https://example.com/news/aaa-q4",
 )
-SNAPSHOT = UniverseSnapshot(
+SNAPSHOT_V1 = UniverseSnapshot(
     day=DAY,
     taken_at=SCAN_AT,
     symbols=(
@@ -130,6 +130,20 @@ SNAPSHOT = UniverseSnapshot(
             premarket=Premarket(symbol=CCC, last=D("506.62"), volume=None, as_of=SCAN_AT),
         ),
         SymbolSnapshot(symbol=DDD, daily_bars=(), premarket=None),
+    ),
+)
+"""The snapshot as v1 of `scan.snapshot_taken` held it: no previous session, no quoted close."""
+SNAPSHOT = dataclasses.replace(
+    SNAPSHOT_V1,
+    prev_session=date(2025, 3, 11),
+    symbols=tuple(
+        dataclasses.replace(
+            item,
+            premarket=dataclasses.replace(item.premarket, quoted_prev_close=D("482.55")),
+        )
+        if item.symbol == CCC and item.premarket is not None
+        else item
+        for item in SNAPSHOT_V1.symbols
     ),
 )
 CANDIDATES = (
@@ -489,6 +503,7 @@ UPCAST_FILLS: Final[dict[tuple[str, str], dict[str, Any]]] = {
         (event_type, "v1"): {"config_version": "", "strategy_version": ""}
         for event_type in ("scan.completed", "plan.created", "order.placed", "position.closed")
     },
+    ("scan.snapshot_taken", "v1"): {"snapshot": SNAPSHOT_V1},
     **{
         (event_type, "v1-config_version"): {"strategy_version": ""}
         for event_type in ("scan.completed", "plan.created", "order.placed", "position.closed")
@@ -497,7 +512,8 @@ UPCAST_FILLS: Final[dict[tuple[str, str], dict[str, Any]]] = {
 """(type, golden file stem) of an older version -> the sample's fields the upcasters fill in.
 
 The decisions' v1 as first released had no `config_version`; main then wrote it, still as v1
-(`v1-config_version`); v2 added `strategy_version`."""
+(`v1-config_version`); v2 added `strategy_version`. `scan.snapshot_taken` v2 added the snapshot's
+`prev_session` and each pre-market's `quoted_prev_close` (both None from v1)."""
 
 
 def decoded_today(event_type: str, name: str) -> DomainEvent:

@@ -72,6 +72,7 @@ class SnapshotTaken(DomainEvent):
     """What the scan saw of the universe: its inputs, kept so the day can be audited by replay."""
 
     TYPE: ClassVar[str] = "scan.snapshot_taken"
+    VERSION: ClassVar[int] = 2  # v1 had no prev_session nor quoted_prev_close (codec upcasts it)
     snapshot: UniverseSnapshot
 
 

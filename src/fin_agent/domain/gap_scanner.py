@@ -16,6 +16,7 @@ from enum import StrEnum
 from fractions import Fraction
 
 from fin_agent.domain.indicators import average_volume, wilder_atr
+from fin_agent.domain.prev_close import PrevClose, missing_detail, previous_close
 from fin_agent.domain.rules import Direction, RankBy, ScanRules
 from fin_agent.domain.scan_filters import scan_refusal
 from fin_agent.domain.values import DailyBar, Headline, Premarket, Side, Symbol
@@ -59,19 +60,22 @@ class SymbolSnapshot:
     premarket: Premarket | None
     headlines: tuple[Headline, ...] = ()
 
-    @property
-    def prev_close(self) -> Decimal | None:
-        """Close of the previous regular session."""
-        return self.daily_bars[-1].close if self.daily_bars else None
+    def prev_close(self, prev_session: date | None) -> PrevClose | None:
+        """Close of the previous regular session (`prev_session`), by `domain.prev_close`'s rule:
+        its daily bar, else the quote's previous close, else None."""
+        quoted = self.premarket.quoted_prev_close if self.premarket else None
+        return previous_close(daily_bars=self.daily_bars, quoted=quoted, prev_session=prev_session)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UniverseSnapshot:
-    """The whole universe at scan time."""
+    """The whole universe at scan time; `prev_session` is the session before `day` (None when
+    unknown), whose close every gap is measured from."""
 
     day: date
     taken_at: datetime
     symbols: tuple[SymbolSnapshot, ...]
+    prev_session: date | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -139,7 +143,7 @@ class GapScanner:
         passed: list[Candidate] = []
         rejections: list[Rejection] = []
         for item in sorted(snapshot.symbols, key=lambda s: s.symbol):
-            outcome = self._evaluate(item)
+            outcome = self._evaluate(item, snapshot.prev_session)
             if isinstance(outcome, Candidate):
                 passed.append(outcome)
             else:
@@ -171,12 +175,17 @@ class GapScanner:
             return (-volume, -move, c.symbol)
         return (-move, -volume, c.symbol)
 
-    def _evaluate(self, item: SymbolSnapshot) -> Candidate | Rejection:
+    def _evaluate(self, item: SymbolSnapshot, prev_session: date | None) -> Candidate | Rejection:
         rules = self._rules
-        prev_close, pm = item.prev_close, item.premarket
-        if prev_close is None or pm is None:
-            missing = "previous close (no daily bars)" if prev_close is None else "pre-market price"
-            return Rejection(symbol=item.symbol, rule=RejectRule.NO_DATA, detail=f"no {missing}")
+        close, pm = item.prev_close(prev_session), item.premarket
+        if close is None:
+            detail = missing_detail(daily_bars=item.daily_bars, prev_session=prev_session)
+            return Rejection(symbol=item.symbol, rule=RejectRule.NO_DATA, detail=detail)
+        if pm is None:
+            return Rejection(
+                symbol=item.symbol, rule=RejectRule.NO_DATA, detail="no pre-market price"
+            )
+        prev_close = close.price
         gap = gap_pct(prev_close, pm.last)
 
         def reject(rule: RejectRule, detail: str) -> Rejection:

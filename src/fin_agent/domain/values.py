@@ -222,12 +222,15 @@ class Premarket:
 
     `volume` is None when the data has no pre-market bars (a daily-bar backtest, where `last` is
     the day's open); the scanner then skips the pre-market volume rule and records that it did.
+    `quoted_prev_close` is the previous session's close as the same source quoted it (Finnhub's
+    `pc`), None when it gave none: the scan's second source of the previous close.
     """
 
     symbol: Symbol
     last: Decimal
     volume: int | None
     as_of: datetime
+    quoted_prev_close: Decimal | None = None
 
     def __post_init__(self) -> None:
         require_utc(self.as_of, f"pre-market time of {self.symbol}")
@@ -241,6 +244,14 @@ class Premarket:
             raise DataError(
                 f"pre-market of {self.symbol}: volume must be a whole number of shares or None "
                 f"(no pre-market data), got {volume!r}"
+            )
+        quoted = self.quoted_prev_close
+        if quoted is not None and not (
+            isinstance(quoted, Decimal) and quoted.is_finite() and quoted > 0
+        ):
+            raise DataError(
+                f"pre-market of {self.symbol}: the quoted previous close must be a positive finite "
+                f"number or None, got {quoted!r}"
             )
 
 

@@ -185,6 +185,40 @@ async def test_a_session_the_vendor_has_not_published_is_asked_for_again() -> No
 
 
 @pytest.mark.asyncio
+async def test_a_recent_hole_is_not_cached_as_covered_and_is_asked_for_again() -> None:
+    # Yahoo's row of Tuesday 12 March is null (skipped by the parser): the history has a hole.
+    complete = session_bars_between(AAPL, date(2024, 1, 1), date(2024, 3, 13))
+    yahoo = FakeDailySource("yahoo", [b for b in complete if b.session != date(2024, 3, 12)])
+    cache = InMemoryDailyBarCache()
+    live = market(yahoo, cache=cache)
+
+    bars = await live.daily_bars(AAPL, date(2024, 3, 14), 5)
+    covered = await cache.coverage(AAPL)
+    yahoo.bars = complete  # Yahoo has filled the row in
+    later = await live.daily_bars(AAPL, date(2024, 3, 14), 5)
+
+    assert [b.session.day for b in bars] == [7, 8, 11, 13]  # the bar past it still served
+    assert covered == (date(2024, 3, 7), date(2024, 3, 11))
+    assert [b.session.day for b in later] == [7, 8, 11, 12, 13]
+    assert yahoo.calls == [
+        (date(2024, 3, 7), date(2024, 3, 13)),
+        (date(2024, 3, 11), date(2024, 3, 13)),
+    ]
+
+
+@pytest.mark.asyncio
+async def test_an_old_hole_is_the_vendors_last_word_and_cached_as_covered() -> None:
+    complete = session_bars_between(AAPL, date(2024, 1, 1), date(2024, 3, 13))
+    yahoo = FakeDailySource("yahoo", [b for b in complete if b.session != date(2024, 2, 27)])
+    live = market(yahoo)
+
+    await live.daily_bars(AAPL, date(2024, 3, 14), 15)
+    await live.daily_bars(AAPL, date(2024, 3, 14), 15)
+
+    assert len(yahoo.calls) == 1
+
+
+@pytest.mark.asyncio
 async def test_todays_session_is_never_asked_for_nor_cached() -> None:
     yahoo = FakeDailySource(
         "yahoo", session_bars_between(AAPL, date(2024, 1, 1), date(2024, 3, 14))
@@ -239,6 +273,7 @@ async def test_premarket_from_the_quote_has_the_last_price_and_no_volume() -> No
 
     assert premarket is not None
     assert (premarket.last, premarket.volume, premarket.as_of) == (Decimal("108.50"), None, at)
+    assert premarket.quoted_prev_close == Decimal(100)  # the quote's `pc` rides along
 
 
 @pytest.mark.asyncio

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fin_agent.domain.events import OrderPlaced, PlanCreated, PositionClosed, ScanCompleted
+from fin_agent.domain.events import (
+    OrderPlaced,
+    PlanCreated,
+    PositionClosed,
+    ScanCompleted,
+    SnapshotTaken,
+)
 
 if TYPE_CHECKING:
     from fin_agent.adapters.codec.registry import EventRegistry
@@ -28,7 +34,22 @@ def decision_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return data | {"config_version": data.get("config_version", ""), "strategy_version": ""}
 
 
+def snapshot_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 -> v2 of `scan.snapshot_taken`: v2 adds the snapshot's `prev_session` and each
+    pre-market's `quoted_prev_close`, unknown (None) for a snapshot taken before they existed,
+    so the scan's previous close stays the last daily bar's, as it was then."""
+    snapshot = dict(data["snapshot"])
+    snapshot["symbols"] = [
+        item
+        if item.get("premarket") is None
+        else item | {"premarket": {**item["premarket"], "quoted_prev_close": None}}
+        for item in snapshot.get("symbols", [])
+    ]
+    return data | {"snapshot": snapshot | {"prev_session": None}}
+
+
 def register_upcasters(registry: EventRegistry) -> None:
     """Register every upcaster of the released versions in `registry`."""
     for event_type in DECISIONS_V2:
         registry.upcaster(event_type, 1)(decision_v1_to_v2)
+    registry.upcaster(SnapshotTaken.TYPE, 1)(snapshot_v1_to_v2)

@@ -2,7 +2,8 @@
 
 - `daily_bars`: a `DailyBarCache` in front of the daily bar sources (Yahoo first by default),
   tried in the configured order; each day fetches only the sessions that are new, and a history
-  the vendor re-adjusted (a split) is fetched again whole. Only completed sessions are cached.
+  the vendor re-adjusted (a split) is fetched again whole. Only completed sessions are cached,
+  and a hole among the latest `refetch_sessions` (a null row) is never cached as covered.
 - `premarket`: the pre-market bars the feed aggregated when there are any, else Finnhub's quote.
 - `session_bars`: the regular-session bars the feed aggregated (`SessionBarBuffer`).
 - `headlines`: Finnhub's company news.
@@ -33,6 +34,9 @@ log = structlog.get_logger(__name__)
 EXCHANGE_TZ = ZoneInfo("America/New_York")
 PREMARKET_OPENS = time(4, 0)
 ONE_DAY = timedelta(days=1)
+# A session missing among this many latest ones is asked for again the next day (a null row, a
+# bar published late); an older hole is the vendor's last word (a halt).
+REFETCH_SESSIONS = 5
 
 
 class DailyBarSource(Protocol):
@@ -111,6 +115,7 @@ class LiveMarket:
         tz: ZoneInfo = EXCHANGE_TZ,
         premarket_opens: time = PREMARKET_OPENS,
         feed_volume: bool = True,
+        refetch_sessions: int = REFETCH_SESSIONS,
     ) -> None:
         if not daily_sources:
             raise ConfigError(
@@ -126,6 +131,9 @@ class LiveMarket:
         self._tz = tz
         self._premarket_opens = premarket_opens
         self._feed_volume = feed_volume
+        if refetch_sessions < 0:
+            raise ConfigError(f"market.daily_refetch_sessions must be >= 0, got {refetch_sessions}")
+        self._refetch_sessions = refetch_sessions
 
     async def symbols(self) -> Sequence[Symbol]:
         """The configured universe, sorted."""
@@ -142,9 +150,10 @@ class LiveMarket:
         today = self._clock.now().astimezone(self._tz).date()
         end = min(before, today) - ONE_DAY
         start = self._first_day(end, count)
-        await self._refresh(symbol, start, end)
-        bars = await self._cache.get(symbol, start, end)
-        return list(bars[-count:])
+        uncached = await self._refresh(symbol, start, end)
+        by_session = {b.session: b for b in await self._cache.get(symbol, start, end)}
+        by_session.update((b.session, b) for b in uncached if start <= b.session <= end)
+        return [by_session[d] for d in sorted(by_session)][-count:]
 
     async def premarket(self, symbol: Symbol, day: date, until: datetime) -> Premarket | None:
         """The last pre-market price of `day` up to `until`, and its volume when known.
@@ -152,8 +161,9 @@ class LiveMarket:
         From the feed's pre-market bars when it aggregated any (04:00 ET to `until`; their volume
         counts IEX trades only, a small share of the market's: `feed_volume=False` reports None).
         Otherwise from Finnhub's quote: `c` is the last price, and the free quote carries no
-        pre-market volume, so `volume` is None and the scan records the volume rule as skipped. A
-        quote whose last trade is from before 04:00 ET of `day` had no pre-market trade: None.
+        pre-market volume, so `volume` is None and the scan records the volume rule as skipped; its
+        `pc` rides along as `quoted_prev_close` (the previous close when the daily bar is missing).
+        A quote whose last trade is from before 04:00 ET of `day` had no pre-market trade: None.
         """
         opens = datetime.combine(day, self._premarket_opens, self._tz).astimezone(UTC)
         bars = self.buffer.bars(day, (symbol,), opens, until)
@@ -167,7 +177,10 @@ class LiveMarket:
         if quote.at < opens:
             log.info("premarket_no_trade", symbol=symbol, last_trade_at=quote.at.isoformat())
             return None
-        return Premarket(symbol=symbol, last=quote.last, volume=None, as_of=quote.at)
+        quoted = quote.prev_close if quote.prev_close > 0 else None
+        return Premarket(
+            symbol=symbol, last=quote.last, volume=None, as_of=quote.at, quoted_prev_close=quoted
+        )
 
     async def session_bars(self, day: date, symbols: Sequence[Symbol]) -> Sequence[Bar]:
         """The feed's 1-minute bars of the regular session of `day`, by (start, symbol)."""
@@ -194,18 +207,20 @@ class LiveMarket:
         sessions = self._calendar.sessions(span, end)
         return sessions[-count].day if len(sessions) >= count else span
 
-    async def _refresh(self, symbol: Symbol, start: date, end: date) -> None:
-        """Make the cache cover `start`..`end`, fetching as little as possible."""
+    async def _refresh(self, symbol: Symbol, start: date, end: date) -> list[DailyBar]:
+        """Make the cache cover `start`..`end`, fetching as little as possible; returns the bars
+        fetched past a recent gap, which are not cached (the gap is asked for again next time)."""
         if end < start:
-            return
+            return []
         covered = await self._cache.coverage(symbol)
         if covered is not None and covered[0] <= start and end <= covered[1]:
-            return
+            return []
         if covered is None or start < covered[0] or start > covered[1] + ONE_DAY:
             # Nothing usable cached (or an older start): one call fetches the whole range.
             whole_end = max(end, covered[1]) if covered and start <= covered[1] else end
-            await self._store(symbol, start, whole_end, await self._fetch(symbol, start, whole_end))
-            return
+            return await self._store(
+                symbol, start, whole_end, await self._fetch(symbol, start, whole_end)
+            )
         cached = await self._cache.get(symbol, covered[0], covered[1])
         anchor = cached[-1] if cached else None
         fetch_from = anchor.session if anchor else covered[1] + ONE_DAY
@@ -221,9 +236,8 @@ class LiveMarket:
                 fetched_close=str(fresh.close),
             )
             first = min(start, covered[0])
-            await self._store(symbol, first, end, await self._fetch(symbol, first, end))
-            return
-        await self._store(symbol, fetch_from, end, bars)
+            return await self._store(symbol, first, end, await self._fetch(symbol, first, end))
+        return await self._store(symbol, fetch_from, end, bars)
 
     async def _fetch(self, symbol: Symbol, start: date, end: date) -> list[DailyBar]:
         """The first source with bars wins; errors fall through to the next source."""
@@ -246,15 +260,31 @@ class LiveMarket:
             )
         return []
 
-    async def _store(self, symbol: Symbol, start: date, end: date, bars: list[DailyBar]) -> None:
-        """Cache `bars`, but never mark a session fetched that the source has not published."""
+    async def _store(
+        self, symbol: Symbol, start: date, end: date, bars: list[DailyBar]
+    ) -> list[DailyBar]:
+        """Cache `bars`, but never mark a session fetched that the source has not published.
+
+        A session missing among the last `refetch_sessions` of the range (a null row, a bar not
+        published yet) ends what is cached the day before it, so the next day asks for it again;
+        an older hole is taken as the vendor's last word (a halt) and cached as covered. Returns
+        the bars past the cached part, for the caller to use this once.
+        """
         expected = self._calendar.sessions(start, end)
         have = {b.session for b in bars}
+        recent = expected[-self._refetch_sessions :] if self._refetch_sessions else []
+        holes = [s.day for s in recent if s.day not in have]
         complete_to = end
-        if expected and expected[-1].day not in have:
-            complete_to = max((d for d in have if d <= end), default=start - ONE_DAY)
-            log.info("daily_bars_incomplete", symbol=symbol, missing=str(expected[-1].day))
+        if holes:
+            complete_to = holes[0] - ONE_DAY
+            log.info(
+                "daily_bars_incomplete",
+                symbol=symbol,
+                missing=[str(d) for d in holes],
+                cached_to=str(complete_to),
+            )
         if complete_to >= start:
             await self._cache.put(
                 symbol, start, complete_to, [b for b in bars if b.session <= complete_to]
             )
+        return [b for b in bars if b.session > complete_to]

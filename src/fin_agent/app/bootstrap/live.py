@@ -101,6 +101,7 @@ async def build_live(
             tz=ZoneInfo(settings.timezone),
             premarket_opens=settings.market.premarket_opens,
             feed_volume=settings.market.feed_volume,
+            refetch_sessions=settings.market.daily_refetch_sessions,
         )
         holder.append(market)
         return market, market

@@ -60,6 +60,13 @@ class MarketSettings(SettingsSection):
         description="Count the feed's pre-market volume in the scan; the free feed carries IEX "
         "trades only, a small share of the market's, so false leaves the volume rule skipped.",
     )
+    daily_refetch_sessions: int = Field(
+        default=5,
+        ge=0,
+        le=60,
+        description="A session missing among this many latest daily bars (a null row, a bar "
+        "published late) is asked for again the next day instead of cached as covered; 0 = never.",
+    )
     premarket_opens: ClockTime = Field(
         default=time(4, 0),
         description='Start of the pre-market the feed\'s bars are taken from ("HH:MM").',

@@ -14,6 +14,7 @@ from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import structlog
 
@@ -36,6 +37,8 @@ log = structlog.get_logger(__name__)
 # Errors that lose one symbol's data, not the scan: a permanent ConfigError still stops it.
 _SYMBOL_ERRORS = (TransientError, DataError)
 _T = TypeVar("_T")
+# Sessions close at 16:00 (13:00 early) here: the previous close's date here is its session's.
+EXCHANGE_TZ = ZoneInfo("America/New_York")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,7 +104,11 @@ class UniverseCollector:
             return SymbolSnapshot(symbol=sym, daily_bars=tuple(daily), premarket=premarket)
 
         items = await _all(collect(s) for s in symbols)
-        snapshot = UniverseSnapshot(day=day, taken_at=scan_at, symbols=tuple(items))
+        prev_session = previous_close.astimezone(EXCHANGE_TZ).date() if previous_close else None
+        snapshot = UniverseSnapshot(
+            day=day, taken_at=scan_at, symbols=tuple(items), prev_session=prev_session
+        )
+        _log_close_sources(snapshot)
         wanted = self._news_wanted(snapshot)
         news_failures: dict[Symbol, str] = {}
         since = news_since(self._rules, scan_at, self._news_lookback, previous_close)
@@ -143,6 +150,26 @@ class UniverseCollector:
         if self._news_for_candidates:
             return [c.symbol for c in GapScanner(self._rules).scan(snapshot).candidates]
         return []
+
+
+def _log_close_sources(snapshot: UniverseSnapshot) -> None:
+    """Say where the sources of a previous close disagree (`domain.prev_close`): a quote's close
+    used for a missing daily bar, or a quote and a daily bar of the same session that differ."""
+    for item in snapshot.symbols:
+        close = item.prev_close(snapshot.prev_session)
+        if close is None or not close.disagrees:
+            continue
+        log.warning(
+            "prev_close_sources_disagree",
+            symbol=item.symbol,
+            trading_day=str(snapshot.day),
+            prev_session=str(snapshot.prev_session),
+            used=close.source.value,
+            prev_close=str(close.price),
+            daily_close=None if close.daily_close is None else str(close.daily_close),
+            quoted_close=None if close.quoted_close is None else str(close.quoted_close),
+            last_daily_session=str(close.last_daily_session),
+        )
 
 
 def _record(error: BaseException, sym: Symbol, failures: dict[Symbol, str]) -> None:
