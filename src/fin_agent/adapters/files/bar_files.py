@@ -6,26 +6,21 @@ inconsistent OHLC, non-positive prices) are dropped and reported, never fatal.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fin_agent.adapters.files.checks import (
-    DropReason,
-    decimals,
-    drop_reason,
-    floats,
-    good_rows,
-    ints,
-)
+from fin_agent.adapters.files.checks import DropReason, drop_reason, good_rows, ints
+from fin_agent.adapters.files.columnar import BarColumns, Decimals, Instants
 from fin_agent.adapters.files.columns import (
     PRICES,
     SYMBOL,
@@ -41,7 +36,6 @@ from fin_agent.adapters.files.stamps import (
     day_values,
     exchange_times,
     infer_bar_stamp,
-    infer_interval_secs,
     parse_stamps,
     to_instants,
 )
@@ -62,6 +56,8 @@ __all__ = [
 ]
 
 _PRICE_DECIMALS = 4
+_EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
+Ints = npt.NDArray[np.int64]
 
 
 class BarKind(StrEnum):
@@ -124,33 +120,51 @@ class DroppedRow:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BarFile:
-    """One bar file read and normalised: its daily or its intraday bars, and the rows dropped.
+    """One bar file read and normalised: its bars as columns, and the rows dropped.
 
-    `unadjusted_symbols` lists symbols that had no factor file although `factors_dir` was set.
+    `daily` and `intraday` build the bar objects on demand; `unadjusted_symbols` lists symbols
+    that had no factor file although `factors_dir` was set.
     """
 
     path: Path
     kind: BarKind
-    daily: tuple[DailyBar, ...] = ()
-    intraday: tuple[Bar, ...] = ()
+    columns: BarColumns | None = None
     interval_secs: int | None = None
     bar_stamp: BarStamp | None = None
     dropped: tuple[DroppedRow, ...] = ()
     unadjusted_symbols: tuple[Symbol, ...] = ()
 
+    @property
+    def daily(self) -> tuple[DailyBar, ...]:
+        """The file's daily bars, by symbol then session (none in an intraday file)."""
+        if self.columns is None or self.kind is not BarKind.DAILY:
+            return ()
+        return tuple(self.columns.daily_bars(slice(None), Decimals()))
+
+    @property
+    def intraday(self) -> tuple[Bar, ...]:
+        """The file's intraday bars, by start then symbol (none in a daily file)."""
+        if self.columns is None or self.kind is not BarKind.INTRADAY:
+            return ()
+        return tuple(self.columns.bars(slice(None), Decimals(), Instants()))
+
 
 @dataclass(slots=True, kw_only=True)
 class _Parsed:
-    """A file's rows with placed stamps and float prices, before adjustment and validation."""
+    """A file's kept rows with placed stamps and float prices, before adjustment and checks:
+    `code` indexes `names`; `day` is the exchange day (ordinal); intraday rows have `start_us`
+    (UTC bar start) and `local_us` (µs since exchange midnight)."""
 
     path: Path
     kind: BarKind
     interval_secs: int | None
     bar_stamp: BarStamp | None
-    rows: list[int]
-    symbols: list[Symbol]
-    days: list[date]
-    starts: list[datetime] | None
+    rows: Ints
+    names: list[Symbol]
+    code: Ints
+    day: Ints
+    start_us: Ints | None
+    local_us: Ints | None
     prices: dict[str, Any]  # float64 Arrow arrays: open, high, low, close, volume
     dropped: list[DroppedRow]
 
@@ -165,11 +179,11 @@ def read_bar_files(paths: Sequence[Path], spec: BarFileSpec | None = None) -> tu
     spec = spec or BarFileSpec()
     parsed = [_parse(Path(path), spec) for path in paths]
     factors: dict[Symbol, SplitFactors] = {}
-    all_symbols = {name for p in parsed for name in p.symbols}
+    all_symbols = {name for p in parsed for name in p.names}
     if spec.factors_dir is not None:
         factors = load_split_factors(spec.factors_dir, all_symbols)
-    days = [max(p.days) for p in parsed if p.days]
-    reference = max(days) if days else None
+    days = [int(p.day.max()) for p in parsed if len(p.day)]
+    reference = date.fromordinal(max(days)) if days else None
     missing = tuple(sorted(all_symbols - set(factors))) if spec.factors_dir is not None else ()
     return tuple(_build(p, factors, reference, missing) for p in parsed)
 
@@ -202,45 +216,56 @@ def _parse(path: Path, spec: BarFileSpec) -> _Parsed:
     count = table.num_rows
     if count == 0:
         raise DataError(f"{path} has no data rows: pass a file with bars")
-    if SYMBOL in table.column_names:
-        text = pc.utf8_upper(pc.utf8_trim_whitespace(pc.cast(table[SYMBOL], pa.string())))
-        names: list[str | None] = text.to_pylist()
-    else:
-        names = [spec.symbol] * count
-    valid = _valid_symbols(names)
+    raw_names, name_index = _name_codes(table, spec, count)
+    valid = _valid_symbols(raw_names)
+    names = sorted(set(valid.values()))
+    where = {name: i for i, name in enumerate(names)}
+    # per raw name: its code, -1 missing, -2 not a symbol
+    lookup = np.array(
+        [where[valid[n]] if n in valid else (-1 if not n else -2) for n in raw_names] + [-1],
+        dtype=np.int64,
+    )
+    codes = lookup[name_index]
     stamps = parse_stamps(path, table[TIME])
+    stamp_array = pa.array(stamps.values, pa.int64())
+    stamp_missing = stamp_array.is_null().to_numpy(zero_copy_only=False)
+    raw = stamp_array.fill_null(0).to_numpy()
+    bad = (codes < 0) | stamp_missing
     dropped: list[DroppedRow] = []
-    keep: list[int] = []
-    for index, (name, raw) in enumerate(zip(names, stamps.values, strict=True)):
-        reason = None
-        if not name or raw is None:
-            reason = DropReason.MISSING_VALUE
-        elif name not in valid:
-            reason = DropReason.BAD_SYMBOL
-        if reason is None:
-            keep.append(index)
-        else:
-            dropped.append(
-                DroppedRow(path=path, row=index + 1, symbol=name or "", day=None, reason=reason)
-            )
-    symbols = [valid[names[i] or ""] for i in keep]
-    prices = {role: as_floats(path, table, role).take(keep) for role in (*PRICES, VOLUME)}
-    kept_stamps = Stamps(stamps.kind, [stamps.values[i] for i in keep])
-    kind, starts = BarKind.DAILY, None
+    for index in np.flatnonzero(bad).tolist():
+        name = raw_names[name_index[index]] if name_index[index] < len(raw_names) else None
+        reason = (
+            DropReason.MISSING_VALUE if not name or stamp_missing[index] else DropReason.BAD_SYMBOL
+        )
+        dropped.append(
+            DroppedRow(path=path, row=index + 1, symbol=name or "", day=None, reason=reason)
+        )
+    keep = np.flatnonzero(~bad)
+    code = codes[keep]
+    keep_arrow = pa.array(keep, pa.int64())
+    prices = {role: as_floats(path, table, role).take(keep_arrow) for role in (*PRICES, VOLUME)}
+    kept_raw = raw[keep]
+    unique, inverse = np.unique(kept_raw, return_inverse=True)
+    unique_stamps = Stamps(stamps.kind, unique.tolist())
+    kind: BarKind = BarKind.DAILY
+    start_us: Ints | None = None
+    local_us: Ints | None = None
     interval: int | None = None
     stamp: BarStamp | None = None
-    dates = day_values(kept_stamps)
+    dates = day_values(unique_stamps)
     if dates is not None:
-        days = [d for d in dates if d is not None]
+        day = np.array([d.toordinal() if d else 0 for d in dates], dtype=np.int64)[inverse]
     else:
-        instants = [i for i in to_instants(kept_stamps, spec.zone) if i is not None]
+        instants = [i for i in to_instants(unique_stamps, spec.zone) if i is not None]
         local = exchange_times(instants)
-        days = [t.date() for t in local]
-        per_day = Counter(zip(symbols, days, strict=True))
-        if per_day and max(per_day.values()) > 1:
-            check_session_zone(path, kept_stamps, spec.timezone)
-            kind, starts = BarKind.INTRADAY, instants
-            interval = infer_interval_secs(symbols, instants)
+        day = np.array([t.toordinal() for t in local], dtype=np.int64)[inverse]
+        pairs = code * 10_000_000 + day
+        if len(pairs) and len(np.unique(pairs)) < len(pairs):
+            check_session_zone(path, Stamps(stamps.kind, kept_raw.tolist()), spec.timezone)
+            kind = BarKind.INTRADAY
+            unique_us = np.array([_micros(i) for i in instants], dtype=np.int64)
+            start_us = unique_us[inverse]
+            interval = _interval_secs(code, start_us)
             if interval is None:
                 raise DataError(f"{path}: cannot infer the bar interval: all stamps repeat")
             stamp = spec.bar_stamp
@@ -248,20 +273,58 @@ def _parse(path: Path, spec: BarFileSpec) -> _Parsed:
                 stamp = infer_bar_stamp(path, local)
             if stamp is BarStamp.END:
                 shift = timedelta(seconds=interval)
-                starts = [i - shift for i in instants]
-                days = [t.date() for t in exchange_times(starts)]
+                local = exchange_times([i - shift for i in instants])
+                start_us = start_us - interval * 1_000_000
+                day = np.array([t.toordinal() for t in local], dtype=np.int64)[inverse]
+            local_us = np.array([_clock_us(t) for t in local], dtype=np.int64)[inverse]
     return _Parsed(
         path=path,
         kind=kind,
         interval_secs=interval,
         bar_stamp=stamp,
-        rows=[i + 1 for i in keep],
-        symbols=symbols,
-        days=days,
-        starts=starts,
+        rows=keep + 1,
+        names=names,
+        code=code,
+        day=day,
+        start_us=start_us,
+        local_us=local_us,
         prices=prices,
         dropped=dropped,
     )
+
+
+def _name_codes(table: pa.Table, spec: BarFileSpec, count: int) -> tuple[list[str | None], Ints]:
+    """The distinct raw names (upper case, trimmed) and each row's index into them (a missing
+    name indexes one past the end)."""
+    if SYMBOL not in table.column_names:
+        return [spec.symbol], np.zeros(count, dtype=np.int64)
+    text = pc.utf8_upper(pc.utf8_trim_whitespace(pc.cast(table[SYMBOL], pa.string())))
+    encoded: Any = pc.dictionary_encode(text.combine_chunks())
+    raw_names: list[str | None] = encoded.dictionary.to_pylist()
+    index = encoded.indices.fill_null(len(raw_names)).to_numpy(zero_copy_only=False)
+    return raw_names, index.astype(np.int64)
+
+
+def _micros(instant: datetime) -> int:
+    return (instant - _EPOCH_UTC) // timedelta(microseconds=1)
+
+
+def _clock_us(local: datetime) -> int:
+    return ((local.hour * 60 + local.minute) * 60 + local.second) * 1_000_000 + local.microsecond
+
+
+def _interval_secs(code: Ints, start_us: Ints) -> int | None:
+    """The most common spacing between a symbol's consecutive bars, in seconds (the smallest of
+    equally common ones)."""
+    order = np.lexsort((start_us, code))
+    codes, starts = code[order], start_us[order]
+    spacing = np.diff(starts)
+    usable = (codes[1:] == codes[:-1]) & (spacing > 0)
+    secs = spacing[usable] // 1_000_000
+    if not len(secs):
+        return None
+    values, counts = np.unique(secs, return_counts=True)
+    return int(values[counts == counts.max()].min())
 
 
 def _valid_symbols(names: Sequence[str | None]) -> dict[str, Symbol]:
@@ -282,12 +345,16 @@ def _build(
     unadjusted: tuple[Symbol, ...],
 ) -> BarFile:
     columns: dict[str, Any] = dict(parsed.prices)
-    if factors and reference is not None:
+    if factors and reference is not None and len(parsed.code):
+        pairs = parsed.code * 10_000_000 + parsed.day
+        unique, inverse = np.unique(pairs, return_inverse=True)
         ratios = [
-            factors[name].ratio(day, reference) if name in factors else 1.0
-            for name, day in zip(parsed.symbols, parsed.days, strict=True)
+            factors[name].ratio(date.fromordinal(int(key % 10_000_000)), reference)
+            if (name := parsed.names[int(key // 10_000_000)]) in factors
+            else 1.0
+            for key in unique.tolist()
         ]
-        ratio = pa.array(ratios, pa.float64())
+        ratio = pa.array(np.array(ratios, dtype=np.float64)[inverse], pa.float64())
         columns = {role: pc.multiply(values, ratio) for role, values in columns.items()}
         columns[VOLUME] = pc.divide(parsed.prices[VOLUME], ratio)
     for role in PRICES:
@@ -299,68 +366,53 @@ def _build(
     for index in ints(pc.indices_nonzero(pc.invert(good))):
         row = {role: table[role][index].as_py() for role in table.column_names}
         dropped.append(_dropped(parsed, index, drop_reason(row)))
-    keep = ints(pc.indices_nonzero(good))
+    keep = np.flatnonzero(good.to_numpy(zero_copy_only=False))
     table = table.filter(good)
-    opens, highs, lows, closes = (decimals(floats(table[role])) for role in PRICES)
-    volumes = ints(pc.cast(table[VOLUME], pa.int64()))
-    daily: list[DailyBar] = []
-    intraday: list[Bar] = []
-    seen: set[tuple[Symbol, date | datetime]] = set()
-    for at, index in enumerate(keep):
-        name = parsed.symbols[index]
-        key: tuple[Symbol, date | datetime] = (
-            name,
-            parsed.days[index] if parsed.starts is None else parsed.starts[index],
-        )
-        if key in seen:
-            dropped.append(_dropped(parsed, index, DropReason.DUPLICATE))
-            continue
-        seen.add(key)
-        if parsed.starts is None:
-            daily.append(
-                DailyBar(
-                    symbol=name,
-                    session=parsed.days[index],
-                    open=opens[at],
-                    high=highs[at],
-                    low=lows[at],
-                    close=closes[at],
-                    volume=volumes[at],
-                )
-            )
-        else:
-            intraday.append(
-                Bar(
-                    symbol=name,
-                    start=parsed.starts[index],
-                    open=opens[at],
-                    high=highs[at],
-                    low=lows[at],
-                    close=closes[at],
-                    volume=volumes[at],
-                    interval_secs=parsed.interval_secs or 60,
-                )
-            )
-    daily.sort(key=lambda b: (b.symbol, b.session))
-    intraday.sort(key=lambda b: (b.start, b.symbol))
+    when = parsed.day if parsed.start_us is None else parsed.start_us
+    code, when = parsed.code[keep], when[keep]
+    order = np.lexsort((when, code))  # stable: a repeated stamp's first row comes first
+    repeated = np.zeros(len(order), dtype=bool)
+    repeated[1:] = (code[order][1:] == code[order][:-1]) & (when[order][1:] == when[order][:-1])
+    for at in np.sort(order[repeated]).tolist():
+        dropped.append(_dropped(parsed, int(keep[at]), DropReason.DUPLICATE))
+    chosen = order[~repeated]
+    if parsed.start_us is not None:  # intraday by (start, symbol), daily by (symbol, session)
+        chosen = chosen[np.lexsort((code[chosen], when[chosen]))]
+    rows = keep[chosen]
+    present = np.unique(parsed.code[rows])
+    remap = np.full(len(parsed.names) + 1, -1, dtype=np.int64)
+    remap[present] = np.arange(len(present))
+    names = tuple(parsed.names[i] for i in present.tolist())
+    bars = BarColumns(
+        names=names,
+        code=remap[parsed.code[rows]],
+        day=parsed.day[rows],
+        open=table["open"].to_numpy()[chosen],
+        high=table["high"].to_numpy()[chosen],
+        low=table["low"].to_numpy()[chosen],
+        close=table["close"].to_numpy()[chosen],
+        volume=table[VOLUME].to_numpy()[chosen].astype(np.int64),
+        start_us=None if parsed.start_us is None else parsed.start_us[rows],
+        local_us=None if parsed.local_us is None else parsed.local_us[rows],
+        interval_secs=parsed.interval_secs or 60,
+    )
     dropped.sort(key=lambda r: r.row)
     return BarFile(
         path=parsed.path,
         kind=parsed.kind,
-        daily=tuple(daily),
-        intraday=tuple(intraday),
+        columns=bars,
         interval_secs=parsed.interval_secs,
         bar_stamp=parsed.bar_stamp,
         dropped=tuple(dropped),
-        unadjusted_symbols=tuple(s for s in unadjusted if s in set(parsed.symbols)),
+        unadjusted_symbols=tuple(s for s in unadjusted if s in set(parsed.names)),
     )
 
 
 def _dropped(parsed: _Parsed, index: int, reason: DropReason) -> DroppedRow:
     return DroppedRow(
         path=parsed.path,
-        row=parsed.rows[index],
-        symbol=parsed.symbols[index],
-        day=parsed.days[index],
+        row=int(parsed.rows[index]),
+        symbol=parsed.names[int(parsed.code[index])],
+        day=date.fromordinal(int(parsed.day[index])),
         reason=reason,
     )
