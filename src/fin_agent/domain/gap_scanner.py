@@ -223,7 +223,9 @@ class GapScanner:
                 f"pre-market volume {pm.volume} below {rules.pm_volume_min}",
             )
         history = len(item.daily_bars)
-        atr = wilder_atr(item.daily_bars[-rules.core_history_bars :], rules.atr_period)
+        # DESIGN 2.1: over the last atr_lookback_bars bars only, so the ATR (and every stop) does
+        # not depend on where a data file starts or on what history an indicator filter reads.
+        atr = wilder_atr(item.daily_bars[-rules.atr_lookback_bars :], rules.atr_period)
         if history < rules.min_history_bars or atr is None:
             need = max(rules.min_history_bars, rules.atr_period + 1)
             return reject(RejectRule.HISTORY, f"{history} prior daily bars, {need} needed")

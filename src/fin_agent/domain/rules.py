@@ -88,6 +88,7 @@ class ScanRules:
     adv_min: int = 500_000
     min_history_bars: int = 15
     atr_period: int = 14
+    atr_lookback_bars: int = 43
     adv_period: int = 20
     catalyst_required: bool = False
     direction: Direction = Direction.LONG
@@ -101,16 +102,14 @@ class ScanRules:
 
     @property
     def history_bars(self) -> int:
-        """Daily bars the scan needs per symbol: the history rule, the volume average, and enough
-        for the ATR to settle (3 x period + 1, so it does not depend on where the data starts),
-        and what the optional indicator filters need."""
-        return max(self.core_history_bars, self.filters.history_bars)
-
-    @property
-    def core_history_bars(self) -> int:
-        """The daily bars of the gap rules alone: the ATR is taken over these, so turning on an
-        indicator filter that reads more history does not move a stop."""
-        return max(self.min_history_bars, self.adv_period, 3 * self.atr_period + 1)
+        """Daily bars the scan needs per symbol: the history rule, the volume average, the ATR's
+        lookback, and what the optional indicator filters need."""
+        return max(
+            self.min_history_bars,
+            self.adv_period,
+            self.atr_lookback_bars,
+            self.filters.history_bars,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -104,6 +104,32 @@ def test_strategy_uses_decimals_and_a_clock_time(
     assert plan.entry_deadline == time(11, 15)
 
 
+def test_the_atr_lookback_is_43_daily_bars_and_configurable(
+    write_config: WriteConfig, no_secrets: Path
+) -> None:
+    assert load(REPO_CONFIG, no_secrets).strategy().scan.atr_lookback_bars == 43  # DESIGN 2.1
+
+    rules = load(write_config("scan: {atr_lookback_bars: 60}\n"), no_secrets).strategy().scan
+
+    assert (rules.atr_lookback_bars, rules.history_bars) == (60, 60)
+
+
+def test_an_atr_lookback_shorter_than_the_atr_needs_names_both_keys(
+    write_config: WriteConfig, no_secrets: Path
+) -> None:
+    path = write_config("scan: {atr_period: 20, atr_lookback_bars: 20, min_history_bars: 21}\n")
+
+    with pytest.raises(
+        ConfigError,
+        match=exactly(
+            "scan.atr_lookback_bars: scan.atr_lookback_bars (20) must be at least "
+            "scan.atr_period + 1 (21), the daily bars ATR needs (set in config.yaml line 1); "
+            "raise scan.atr_lookback_bars (default 43) or lower scan.atr_period",
+        ),
+    ):
+        load(path, no_secrets)
+
+
 def test_config_path_defaults_to_fin_agent_config_variable(
     write_config: WriteConfig, no_secrets: Path
 ) -> None:
@@ -584,7 +610,8 @@ def test_profile_problems_name_the_overlay(write_config: WriteConfig, no_secrets
             "profiles.prod.profile: a profile overlay cannot choose a profile; delete it; "
             "choose the profile with --profile, FIN_AGENT_PROFILE or the top-level profile key",
             "profiles.prod.scan.top: unknown key; did you mean top_n? allowed keys in "
-            "profiles.prod.scan: adv_min, adv_period, atr_period, cancel_on_keywords, "
+            "profiles.prod.scan: adv_min, adv_period, atr_lookback_bars, atr_period, "
+            "cancel_on_keywords, "
             "catalyst_required, catalyst_window, "
             "collection_concurrency, collection_margin_secs, direction, filters, gap_max_pct, "
             "gap_min_pct, min_history_bars, news_for_candidates, news_lookback_hours, "

@@ -178,6 +178,37 @@ async def test_trading_day_refuses_entries_beyond_max_open_positions_by_scan_ran
 
 
 @pytest.mark.asyncio
+async def test_a_plan_refused_for_the_position_cap_stays_armed_only_until_the_entry_deadline() -> (
+    None
+):
+    # DESIGN 2.3: CCC is refused at 09:35 and again at 10:29 while AAA holds the one slot; AAA
+    # stops out in the 10:30 bar, but CCC's 10:31 trigger is past plan.entry_deadline: it expires.
+    market = market_with(
+        "AAA",
+        "CCC",
+        extra_bars=[
+            bar("AAA", 9, 35, "11.15", "11.25", "11.12", "11.22"),
+            bar("CCC", 9, 35, "11.15", "11.25", "11.12", "11.22"),
+            bar("AAA", 10, 29, "11.20", "11.24", "11.18", "11.22"),
+            bar("CCC", 10, 29, "11.20", "11.30", "11.18", "11.28"),
+            bar("AAA", 10, 30, "11.10", "11.10", "10.95", "11.00"),
+            bar("CCC", 10, 31, "11.28", "11.40", "11.25", "11.35"),
+        ],
+    )
+    strategy = replace(Strategy(), risk=RiskLimits(max_open_positions=1))
+    day, bus = make_day(market, strategy)
+
+    await run(day, market)
+    await day.finish()
+
+    assert [e.order.symbol for e in of_type(bus, OrderPlaced)] == ["AAA"]
+    [refusal] = of_type(bus, PlanRejected)  # announced once, though refused at 09:35 and 10:29
+    assert (refusal.symbol, refusal.reason) == ("CCC", "risk:max_open_positions")
+    assert [e.symbol for e in of_type(bus, PlanExpired)] == ["CCC"]
+    assert day.plans[symbol("CCC")].state is PlanState.EXPIRED
+
+
+@pytest.mark.asyncio
 async def test_a_plan_refused_for_the_position_cap_enters_once_an_exit_frees_a_slot() -> None:
     # DESIGN 2.3: a plan refused for the cap stays armed until its deadline and is checked again
     # on later bars; a bar's exits free their slots from the next bar on. AAA stops out in the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -20,6 +21,7 @@ from fin_agent.domain.gap_scanner import (
     UniverseSnapshot,
     looks_like_split,
 )
+from fin_agent.domain.indicators import wilder_atr
 from fin_agent.domain.rules import Direction, RankBy, ScanRules
 from fin_agent.domain.values import DailyBar, Headline, Premarket, Side, symbol
 
@@ -421,6 +423,28 @@ def test_scanner_ranks_shorts_by_the_size_of_the_gap() -> None:
         ("CCC", Side.LONG),
         ("AAA", Side.SHORT),
     ]
+
+
+# --- the ATR's lookback (DESIGN 2.1) ------------------------------------------------------------
+
+
+def test_the_atr_is_taken_over_the_last_atr_lookback_bars_only() -> None:
+    # 17 wide sessions (range 5.00) then 43 quiet ones (range 1.00): over the last 43 bars every
+    # true range is 1.00, so the ATR is exactly 1.00 however much older history the data holds.
+    quiet = snap("AAA", bars=60)
+    wide = tuple(
+        replace(b, high=b.close + 5 * HALF, low=b.close - 5 * HALF) if i < 17 else b
+        for i, b in enumerate(quiet.daily_bars)
+    )
+    item = replace(quiet, daily_bars=wide)
+
+    default = only_candidate(scan(item))
+    longer = only_candidate(scan(item, rules=ScanRules(atr_lookback_bars=50)))
+
+    assert default.atr == Decimal(1)
+    assert default.history_bars == 60
+    assert longer.atr == wilder_atr(wide[-50:], 14)
+    assert longer.atr > Decimal(1)
 
 
 # --- split guard ----------------------------------------------------------------------------------

@@ -96,9 +96,9 @@ def test_scanner_rejects_with_rule_indicator_after_the_gap_rules() -> None:
 
 
 def test_filters_off_need_no_more_history_and_leave_the_atr_lookback() -> None:
-    assert ScanRules().history_bars == ScanRules().core_history_bars == 43
+    assert ScanRules().history_bars == ScanRules().atr_lookback_bars == 43
     assert ScanRules(filters=ScanFilters(sma_days=50)).history_bars == 50
-    assert ScanRules(filters=ScanFilters(sma_days=50)).core_history_bars == 43
+    assert ScanRules(filters=ScanFilters(sma_days=50)).atr_lookback_bars == 43
 
 
 def context(bars: list[Bar], *, side: Side = Side.LONG, entry: str = "10.50") -> EntryContext:

@@ -157,6 +157,14 @@ class ScanSettings(SettingsSection):
         default=15, ge=1, le=1000, description="Least number of prior daily bars a symbol needs."
     )
     atr_period: int = Field(default=14, ge=1, le=200, description="Daily bars in the Wilder ATR.")
+    atr_lookback_bars: int = Field(
+        default=43,
+        ge=2,
+        le=1000,
+        description="The ATR is taken over the last this many daily bars up to the previous "
+        "session (seeded with the mean true range of the first atr_period, then Wilder-smoothed), "
+        "so it does not depend on where the data starts.",
+    )
     adv_period: int = Field(
         default=20, ge=1, le=200, description="Sessions in the average daily volume."
     )
@@ -316,6 +324,15 @@ class ScanSettings(SettingsSection):
                     f"scan.min_history_bars ({self.min_history_bars}) must be at least "
                     f"scan.atr_period + 1 ({self.atr_period + 1}), the daily bars ATR needs",
                     "raise scan.min_history_bars or lower scan.atr_period",
+                )
+            )
+        if self.atr_lookback_bars < self.atr_period + 1:
+            problems.append(
+                problem(
+                    ("atr_lookback_bars",),
+                    f"scan.atr_lookback_bars ({self.atr_lookback_bars}) must be at least "
+                    f"scan.atr_period + 1 ({self.atr_period + 1}), the daily bars ATR needs",
+                    "raise scan.atr_lookback_bars (default 43) or lower scan.atr_period",
                 )
             )
         raise_if(problems)

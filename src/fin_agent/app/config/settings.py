@@ -328,6 +328,7 @@ class Settings(BaseSettings):
                 adv_min=scan.adv_min,
                 min_history_bars=scan.min_history_bars,
                 atr_period=scan.atr_period,
+                atr_lookback_bars=scan.atr_lookback_bars,
                 adv_period=scan.adv_period,
                 catalyst_required=scan.catalyst_required,
                 direction=scan.direction,
