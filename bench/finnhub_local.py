@@ -26,7 +26,8 @@ Finnhub it also answers finnhub-python's doubled slash (`/api/v1//quote`). Bodie
 are canned: `rest.set(path, body, symbol=None)` (per symbol or for all), with Finnhub's answers
 for unknown symbols by default. `rest.fail_next(n, status=429, retry_after_secs=1)` answers the
 next n calls with that status; `rest.fail_for(secs, ...)` does it for a time window. Every call is
-in `rest.calls`.
+in `rest.calls`. With `rest_limits` (Finnhub's free plan: `((60, 60.0), (30, 1.0))`) it counts
+calls by arrival, as Finnhub does, and answers one past any window with 429 (`rest.limited`).
 
 Recorded data (../shared/data): `Tape.lean_ticks()` replays the AIG trade prints (their `c` is the
 Lean/AlgoSeek condition flag mask in hex, e.g. "1" regular, "20000020" ISO and trade-through
@@ -382,11 +383,29 @@ class RestState:
         "/stock/profile2": {},
     }
 
-    def __init__(self, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, clock: Callable[[], float], limits: Sequence[tuple[int, float]] = ()
+    ) -> None:
         self._clock = clock
         self._bodies: dict[tuple[str, str | None], Any] = {}
         self._failures: list[_Failure] = []
         self.calls: list[RestCall] = []
+        # (max calls, per secs) counted by arrival, as Finnhub does: a call past one is a 429.
+        self.limits = tuple(limits)
+        self.limited = 0
+        self._arrivals: list[float] = []
+
+    def _over_limit(self, now: float) -> bool:
+        """Count an authorized call's arrival; True when a window already held its maximum."""
+        over = any(
+            sum(1 for t in self._arrivals if t > now - per_secs) >= max_calls
+            for max_calls, per_secs in self.limits
+        )
+        self._arrivals.append(now)
+        if self.limits:
+            longest = max(per_secs for _, per_secs in self.limits)
+            self._arrivals = [t for t in self._arrivals if t > now - longest]
+        return over
 
     def set(self, path: str, body: Any, symbol: str | None = None) -> None:
         """Answer `path` (e.g. "/quote") with `body`, for `symbol` or (None) for every symbol."""
@@ -434,6 +453,11 @@ class RestState:
             status, body = 401, {"error": "Invalid API key"}
         elif path not in self.DEFAULTS:
             status, body = 404, {"error": "Not found"}
+        elif self._over_limit(self._clock()):
+            self.limited += 1
+            status = 429
+            body = {"error": "API limit reached. Please try again later. Remaining Limit: 0"}
+            headers["Retry-After"] = "1"
         elif (failure := self._failure()) is not None:
             status = failure.status
             body = {"error": "API limit reached. Please try again later. Remaining Limit: 0"}
@@ -468,6 +492,7 @@ class LocalFinnhub:
         ping_every_secs: float | None = None,
         one_connection_per_key: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        rest_limits: Sequence[tuple[int, float]] = (),
     ) -> None:
         self.token = token
         self.one_connection_per_key = one_connection_per_key
@@ -477,7 +502,7 @@ class LocalFinnhub:
         self.ping_every_secs = ping_every_secs
         self.connections: dict[int, Connection] = {}
         self.rejected = 0
-        self.rest = RestState(clock)
+        self.rest = RestState(clock, rest_limits)
         self.autoplay: AutoPlay | None = None
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
