@@ -755,3 +755,21 @@ def test_infinite_prices_and_absurd_volumes_are_dropped_and_named_not_fatal(
         (3, DropReason.MISSING_VALUE),
         (4, DropReason.NOT_FINITE),
     ]
+
+
+def test_class_shares_are_kept_under_one_spelling_whatever_the_file_writes(tmp_path: Path) -> None:
+    rows = [
+        "BRK.B,2019-02-11,10,11,9,10,100",
+        "BRK-B,2019-02-12,10,11,9,10,100",
+        "ABR_A,2019-02-11,10,11,9,10,100",
+    ]
+    path = write(tmp_path / "classes.csv", csv_text(rows, "symbol,date,open,high,low,close,volume"))
+
+    loaded = read_bar_file(path)
+
+    assert loaded.dropped == ()
+    assert [(b.symbol, b.session) for b in loaded.daily] == [
+        (symbol("ABR.A"), date(2019, 2, 11)),
+        (symbol("BRK.B"), date(2019, 2, 11)),
+        (symbol("BRK.B"), date(2019, 2, 12)),
+    ]

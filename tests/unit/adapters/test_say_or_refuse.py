@@ -162,3 +162,32 @@ def test_shared_naive_utc_files_declared_new_york_are_refused(shared_data: Path)
         read_bar_file(spy, BarFileSpec(timezone="America/New_York", symbol="SPY"))
     with pytest.raises(DataError, match=r"read as UTC"):
         read_bar_file(inda, BarFileSpec(timezone="America/New_York", symbol="INDA"))
+
+
+def test_dropped_rows_are_named_on_stderr_by_rule_count_and_days(tmp_path: Path) -> None:
+    days = [date(2019, 1, 2) + timedelta(days=i) for i in range(40)]
+    rows = [f"AAPL,{d},100,101,99,100,1000" for d in days if d.weekday() < 5]
+    rows += [f"S{i},{days[i]},100,99,101,100,1000" for i in range(12)]  # low above high
+    path = write(tmp_path / "daily.csv", rows)
+    out, err = io.StringIO(), io.StringIO()
+
+    code = main(
+        [
+            "--config",
+            str(REPO / "config.yaml"),
+            "scan",
+            "--date",
+            "2019-02-08",
+            "--data",
+            str(path),
+        ],
+        out=out,
+        err=err,
+    )
+
+    assert code == 0
+    examples = ", ".join(f"S{i} {days[i]}" for i in range(10))
+    assert (
+        f"warning: daily.csv: 12 row(s) of 12 symbol(s) with inconsistent OHLC ({examples} "
+        "and 2 more)\n"
+    ) in err.getvalue()

@@ -21,6 +21,11 @@ def test_a_share_class_is_kept_whatever_separator_the_source_writes(written: str
     assert symbol(written) == "BRK.B"
 
 
+@pytest.mark.parametrize("written", ["ABR_A", "ABR-A", "abr.a"])
+def test_a_class_share_written_with_an_underscore_is_kept(written: str) -> None:
+    assert symbol(written) == "ABR.A"
+
+
 @pytest.mark.parametrize("written", ["", "1ABC", "BRK/B", "A" * 16, "ABC DEF"])
 def test_what_is_not_a_ticker_is_refused_with_examples(written: str) -> None:
     with pytest.raises(DataError, match=r"is not a ticker symbol.*BRK-B or ABR_A"):
@@ -40,6 +45,30 @@ def test_a_daily_bar_with_a_non_finite_price_is_refused(field: str, bad: str) ->
 def test_a_bar_whose_volume_is_not_a_count_of_shares_is_refused(bad: object) -> None:
     with pytest.raises(DataError, match=r"bar ABC .*volume must be a whole number of shares"):
         Bar(symbol=symbol("ABC"), start=AT, volume=bad, **PRICES)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_a_daily_bar_whose_volume_is_not_finite_is_refused(bad: float) -> None:
+    # Once accepted, a NaN volume ended the whole scan in decimal.InvalidOperation (the ADV).
+    with pytest.raises(DataError, match=r"daily bar ABC 2025-03-03: volume must be a whole number"):
+        DailyBar(symbol=symbol("ABC"), session=date(2025, 3, 3), volume=bad, **PRICES)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("field", ["open", "high", "low", "close"])
+@pytest.mark.parametrize("bad", ["NaN", "Infinity"])
+def test_a_bar_with_a_non_finite_price_is_refused(field: str, bad: str) -> None:
+    p = {**PRICES, field: Decimal(bad)}
+
+    with pytest.raises(DataError, match=r"bar ABC .*: prices must be finite numbers"):
+        Bar(
+            symbol=symbol("ABC"),
+            start=AT,
+            open=p["open"],
+            high=p["high"],
+            low=p["low"],
+            close=p["close"],
+            volume=100,
+        )
 
 
 def test_a_negative_volume_still_says_it_is_negative() -> None:
