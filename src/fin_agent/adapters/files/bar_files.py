@@ -19,8 +19,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fin_agent.adapters.files.checks import DropReason, drop_reason, good_rows, ints
-from fin_agent.adapters.files.columnar import BarColumns, Decimals, Instants
+from fin_agent.adapters.files.checks import MAX_VOLUME, DropReason, drop_reason
+from fin_agent.adapters.files.columnar import BarColumns, Decimals, Instants, arrow_of, numpy_of
 from fin_agent.adapters.files.columns import (
     PRICES,
     SYMBOL,
@@ -58,6 +58,7 @@ __all__ = [
 _PRICE_DECIMALS = 4
 _EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
 Ints = npt.NDArray[np.int64]
+Floats = npt.NDArray[np.float64]
 
 
 class BarKind(StrEnum):
@@ -165,7 +166,7 @@ class _Parsed:
     day: Ints
     start_us: Ints | None
     local_us: Ints | None
-    prices: dict[str, Any]  # float64 Arrow arrays: open, high, low, close, volume
+    prices: dict[str, Floats]  # open, high, low, close, volume; NaN where missing
     dropped: list[DroppedRow]
 
 
@@ -227,9 +228,8 @@ def _parse(path: Path, spec: BarFileSpec) -> _Parsed:
     )
     codes = lookup[name_index]
     stamps = parse_stamps(path, table[TIME])
-    stamp_array = pa.array(stamps.values, pa.int64())
-    stamp_missing = stamp_array.is_null().to_numpy(zero_copy_only=False)
-    raw = stamp_array.fill_null(0).to_numpy()
+    stamp_missing = np.array([v is None for v in stamps.values], dtype=bool)
+    raw = np.array([v or 0 for v in stamps.values], dtype=np.int64)
     bad = (codes < 0) | stamp_missing
     dropped: list[DroppedRow] = []
     for index in np.flatnonzero(bad).tolist():
@@ -242,8 +242,7 @@ def _parse(path: Path, spec: BarFileSpec) -> _Parsed:
         )
     keep = np.flatnonzero(~bad)
     code = codes[keep]
-    keep_arrow = pa.array(keep, pa.int64())
-    prices = {role: as_floats(path, table, role).take(keep_arrow) for role in (*PRICES, VOLUME)}
+    prices = {role: _floats(as_floats(path, table, role))[keep] for role in (*PRICES, VOLUME)}
     kept_raw = raw[keep]
     unique, inverse = np.unique(kept_raw, return_inverse=True)
     unique_stamps = Stamps(stamps.kind, unique.tolist())
@@ -301,8 +300,14 @@ def _name_codes(table: pa.Table, spec: BarFileSpec, count: int) -> tuple[list[st
     text = pc.utf8_upper(pc.utf8_trim_whitespace(pc.cast(table[SYMBOL], pa.string())))
     encoded: Any = pc.dictionary_encode(text.combine_chunks())
     raw_names: list[str | None] = encoded.dictionary.to_pylist()
-    index = encoded.indices.fill_null(len(raw_names)).to_numpy(zero_copy_only=False)
-    return raw_names, index.astype(np.int64)
+    values, valid = numpy_of(pc.cast(encoded.indices, pa.int64()), np.int64)
+    return raw_names, np.where(valid, values, len(raw_names))
+
+
+def _floats(column: Any) -> Floats:
+    """A float64 Arrow column as numpy, NaN for null."""
+    values, valid = numpy_of(column, np.float64)
+    return np.where(valid, values, np.nan)
 
 
 def _micros(instant: datetime) -> int:
@@ -344,7 +349,7 @@ def _build(
     reference: date | None,
     unadjusted: tuple[Symbol, ...],
 ) -> BarFile:
-    columns: dict[str, Any] = dict(parsed.prices)
+    columns: dict[str, Floats] = dict(parsed.prices)
     if factors and reference is not None and len(parsed.code):
         pairs = parsed.code * 10_000_000 + parsed.day
         unique, inverse = np.unique(pairs, return_inverse=True)
@@ -354,20 +359,18 @@ def _build(
             else 1.0
             for key in unique.tolist()
         ]
-        ratio = pa.array(np.array(ratios, dtype=np.float64)[inverse], pa.float64())
-        columns = {role: pc.multiply(values, ratio) for role, values in columns.items()}
-        columns[VOLUME] = pc.divide(parsed.prices[VOLUME], ratio)
-    for role in PRICES:
-        columns[role] = pc.round(columns[role], _PRICE_DECIMALS)
-    columns[VOLUME] = pc.round(columns[VOLUME], 0)
-    table = pa.table(columns)
-    good = good_rows(table)
+        ratio = np.array(ratios, dtype=np.float64)[inverse]
+        columns = {role: values * ratio for role, values in columns.items()}
+        columns[VOLUME] = parsed.prices[VOLUME] / ratio
+    for role in PRICES:  # Arrow's rounding, as before the columns
+        columns[role] = _rounded(columns[role], _PRICE_DECIMALS)
+    columns[VOLUME] = _rounded(columns[VOLUME], 0)
+    good = _good_rows(columns)
     dropped = list(parsed.dropped)
-    for index in ints(pc.indices_nonzero(pc.invert(good))):
-        row = {role: table[role][index].as_py() for role in table.column_names}
+    for index in np.flatnonzero(~good).tolist():
+        row = {role: float(values[index]) for role, values in columns.items()}
         dropped.append(_dropped(parsed, index, drop_reason(row)))
-    keep = np.flatnonzero(good.to_numpy(zero_copy_only=False))
-    table = table.filter(good)
+    keep = np.flatnonzero(good)
     when = parsed.day if parsed.start_us is None else parsed.start_us
     code, when = parsed.code[keep], when[keep]
     order = np.lexsort((when, code))  # stable: a repeated stamp's first row comes first
@@ -387,11 +390,11 @@ def _build(
         names=names,
         code=remap[parsed.code[rows]],
         day=parsed.day[rows],
-        open=table["open"].to_numpy()[chosen],
-        high=table["high"].to_numpy()[chosen],
-        low=table["low"].to_numpy()[chosen],
-        close=table["close"].to_numpy()[chosen],
-        volume=table[VOLUME].to_numpy()[chosen].astype(np.int64),
+        open=columns["open"][rows],
+        high=columns["high"][rows],
+        low=columns["low"][rows],
+        close=columns["close"][rows],
+        volume=columns[VOLUME][rows].astype(np.int64),
         start_us=None if parsed.start_us is None else parsed.start_us[rows],
         local_us=None if parsed.local_us is None else parsed.local_us[rows],
         interval_secs=parsed.interval_secs or 60,
@@ -406,6 +409,25 @@ def _build(
         dropped=tuple(dropped),
         unadjusted_symbols=tuple(s for s in unadjusted if s in set(parsed.names)),
     )
+
+
+def _rounded(values: Floats, digits: int) -> Floats:
+    rounded = pc.round(arrow_of(values, pa.float64()), digits)
+    found: Floats = numpy_of(rounded, np.float64)[0].copy()
+    return found
+
+
+def _good_rows(columns: Mapping[str, Floats]) -> Any:
+    """True where a row makes a valid bar: every value finite, prices positive, high and low
+    bounding the others, the volume a count below `MAX_VOLUME`."""
+    open_, high, low, close, volume = (columns[role] for role in (*PRICES, VOLUME))
+    with np.errstate(invalid="ignore"):
+        good = np.isfinite(open_) & np.isfinite(high) & np.isfinite(low) & np.isfinite(close)
+        good &= np.isfinite(volume) & (volume < MAX_VOLUME) & (volume >= 0)
+        good &= np.minimum(np.minimum(open_, high), np.minimum(low, close)) > 0
+        good &= high >= np.maximum(np.maximum(open_, close), low)
+        good &= low <= np.minimum(open_, close)
+    return good
 
 
 def _dropped(parsed: _Parsed, index: int, reason: DropReason) -> DroppedRow:

@@ -11,10 +11,19 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
 from fin_agent.domain.values import Bar, DailyBar, Symbol
 
-__all__ = ["BarColumns", "Decimals", "Instants", "columns_of", "concat_columns"]
+__all__ = [
+    "BarColumns",
+    "Decimals",
+    "Instants",
+    "arrow_of",
+    "columns_of",
+    "concat_columns",
+    "numpy_of",
+]
 
 Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
@@ -260,3 +269,28 @@ def columns_of(bars: Sequence[Bar] | Sequence[DailyBar], exchange_tz: Any) -> Ba
 def ordinal_of_epoch_day(days: Ints) -> Ints:
     """Days since 1970 as proleptic ordinals."""
     return days + _EPOCH_ORDINAL
+
+
+# Arrow <-> numpy through the buffers: pyarrow's own conversions (to_numpy, pa.array, pa.scalar)
+# import pandas, which costs more than reading a bar file.
+
+
+def numpy_of(column: Any, dtype: Any) -> tuple[Any, Any]:
+    """A fixed-width Arrow array (or chunked array) of `dtype` as numpy values and a validity
+    mask (the values under a null are unspecified)."""
+    array = column.combine_chunks() if hasattr(column, "combine_chunks") else column
+    count, offset = len(array), array.offset
+    buffers = array.buffers()
+    if count == 0 or buffers[1] is None:
+        return np.zeros(count, dtype=dtype), np.ones(count, dtype=bool)
+    values = np.frombuffer(buffers[1], dtype=dtype, count=offset + count)[offset:]
+    if buffers[0] is None or array.null_count == 0:
+        return values, np.ones(count, dtype=bool)
+    bits = np.unpackbits(np.frombuffer(buffers[0], dtype=np.uint8), bitorder="little")
+    return values, bits[offset : offset + count].astype(bool)
+
+
+def arrow_of(values: Any, kind: Any) -> Any:
+    """A numpy array as an Arrow array of type `kind` (no nulls)."""
+    data: Any = np.ascontiguousarray(values)
+    return pa.Array.from_buffers(kind, len(data), [None, pa.py_buffer(data)])

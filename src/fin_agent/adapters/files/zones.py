@@ -10,9 +10,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fin_agent.adapters.files.columnar import arrow_of, numpy_of
 from fin_agent.adapters.files.stamps import EXCHANGE_TZ, StampKind, Stamps
 from fin_agent.domain.errors import DataError
 
@@ -38,27 +40,23 @@ def fits_exchange_hours(values: Any, zone: str) -> tuple[bool, bool]:
     naive: Any = values.cast(pa.timestamp("us"))
     instants: Any = pc.assume_timezone(naive, zone, ambiguous="earliest", nonexistent="earliest")
     local: Any = instants.cast(pa.timestamp("us", tz=str(EXCHANGE_TZ)))
-    minutes: Any = pc.add(pc.multiply(pc.hour(local), _int(60)), pc.minute(local))
-    seconds: Any = pc.second(local)
-    past_close = pc.or_(
-        pc.greater(minutes, _int(_EXTENDED_CLOSE_MIN)),
-        pc.and_(pc.equal(minutes, _int(_EXTENDED_CLOSE_MIN)), pc.greater(seconds, _int(0))),
+
+    def part(field: Any) -> Any:
+        return numpy_of(pc.cast(field(local), pa.int64()), np.int64)[0]
+
+    minutes = part(pc.hour) * 60 + part(pc.minute)
+    seconds = part(pc.second)
+    past_close = (minutes > _EXTENDED_CLOSE_MIN) | (
+        (minutes == _EXTENDED_CLOSE_MIN) & (seconds > 0)
     )
-    outside: Any = pc.or_(pc.less(minutes, _int(_EXTENDED_OPEN_MIN)), past_close)
-    if pc.sum(outside).as_py() > _OUTSIDE_SHARE_MAX * len(values):
+    outside = (minutes < _EXTENDED_OPEN_MIN) | past_close
+    if int(outside.sum()) > _OUTSIDE_SHARE_MAX * len(values):
         return False, False
-    days: Any = pc.add(pc.multiply(pc.year(local), _int(1000)), pc.day_of_year(local))
-    opening = pc.and_(
-        pc.greater_equal(minutes, _int(_OPENING_FROM_MIN)),
-        pc.less(minutes, _int(_OPENING_TO_MIN)),
-    )
-    all_days = len(pc.unique(days))
-    opening_days = len(pc.unique(days.filter(opening)))
+    days = part(pc.year) * 1000 + part(pc.day_of_year)
+    opening = (minutes >= _OPENING_FROM_MIN) & (minutes < _OPENING_TO_MIN)
+    all_days = len(np.unique(days))
+    opening_days = len(np.unique(days[opening]))
     return True, opening_days >= _OPENING_DAYS_SHARE_MIN * all_days
-
-
-def _int(value: int) -> Any:
-    return pa.scalar(value, pa.int64())
 
 
 def check_session_zone(
@@ -69,7 +67,8 @@ def check_session_zone(
     with an offset or dates are not checked)."""
     if stamps.kind is not StampKind.NAIVE:
         return
-    values: Any = pa.array([v for v in stamps.values if v is not None], pa.int64())
+    present = np.array([v for v in stamps.values if v is not None], dtype=np.int64)
+    values: Any = arrow_of(present, pa.int64())
     if len(values) == 0:
         return
     within, opens = fits_exchange_hours(values, zone)
