@@ -36,6 +36,7 @@ from prometheus_client import generate_latest
 from fin_agent.app.config.settings import Settings, load_settings
 from fin_agent.app.config.sources import secret_fields
 from fin_agent.app.observability.metrics import Metrics
+from fin_agent.domain.errors import ConfigError
 from support import in_ci
 
 REPO = Path(__file__).resolve().parents[2]
@@ -402,6 +403,28 @@ def test_compose_file_names_no_secret_value() -> None:
         for secret in service.get("secrets", []):
             assert isinstance(secret, str), f"{name}: mount {secret} at /run/secrets/<name>"
             assert secret in secrets, f"{name} mounts an undeclared secret {secret}"
+
+
+def test_the_prod_agent_scans_the_whole_market_with_only_its_keys(tmp_path: Path) -> None:
+    """The compose agent with nothing but its secret files: the prod profile scans the whole
+    market (Alpaca's assets, no written list); without the Alpaca keys it is refused, by name."""
+    services = compose()["services"]
+    service = services["agent"]
+    environ = {
+        **assignments(stages()[-1], "ENV"),
+        **{k: str(v) for k, v in service["environment"].items()},
+    }
+    for secret in service.get("secrets", []):
+        (tmp_path / secret).write_text(f"test-{secret}\n")
+    agent = load_settings(REPO / "config.yaml", environ=environ, secrets_dir=tmp_path)
+    assert agent.profile == "prod"
+    assert agent.market.source == "finnhub"
+    assert agent.market.universe_source == "alpaca"
+    assert agent.scan.universe == []
+    assert {"alpaca_key_id", "alpaca_secret_key"} <= set(service["secrets"])
+    (tmp_path / "alpaca_key_id").unlink()
+    with pytest.raises(ConfigError, match=r"market\.universe_source is alpaca but alpaca_key_id"):
+        load_settings(REPO / "config.yaml", environ=environ, secrets_dir=tmp_path)
 
 
 def test_settings_read_the_mounted_secrets_and_each_service_config_loads(tmp_path: Path) -> None:

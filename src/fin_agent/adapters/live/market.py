@@ -7,6 +7,9 @@
 - `premarket`: the pre-market bars the feed aggregated when there are any, else Finnhub's quote.
 - `session_bars`: the regular-session bars the feed aggregated (`SessionBarBuffer`).
 - `headlines`: Finnhub's company news.
+- The whole market (`whole_market`): with a `UniverseSource`, `symbols` is its pre-filtered
+  list; with a `DailyHistory`, bars it loaded in bulk are served from it; with
+  `SnapshotPremarkets`, the pre-market comes from multi-symbol snapshots, not Finnhub's quote.
 The cache to give it is the store's (`Store.daily_bar_cache()`), so fetched bars outlive a restart.
 `InMemoryDailyBarCache` lives in `fin_agent.adapters.memory`; it is re-exported here, where tests
 import it from.
@@ -22,12 +25,14 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from fin_agent.adapters.finnhub.rest import FinnhubQuote
+from fin_agent.adapters.live.whole_market import DailyHistory, SnapshotPremarkets
 from fin_agent.adapters.memory import InMemoryDailyBarCache as InMemoryDailyBarCache
 from fin_agent.domain.errors import AdapterError, ConfigError, DataError
 from fin_agent.domain.values import Bar, DailyBar, Headline, Premarket, Symbol
 from fin_agent.ports.calendar import Calendar
 from fin_agent.ports.clock import Clock
 from fin_agent.ports.daily_bar_cache import DailyBarCache
+from fin_agent.ports.universe import UniverseSource
 
 log = structlog.get_logger(__name__)
 
@@ -116,6 +121,9 @@ class LiveMarket:
         premarket_opens: time = PREMARKET_OPENS,
         feed_volume: bool = True,
         refetch_sessions: int = REFETCH_SESSIONS,
+        universe_source: UniverseSource | None = None,
+        history: DailyHistory | None = None,
+        snapshots: SnapshotPremarkets | None = None,
     ) -> None:
         if not daily_sources:
             raise ConfigError(
@@ -134,9 +142,20 @@ class LiveMarket:
         if refetch_sessions < 0:
             raise ConfigError(f"market.daily_refetch_sessions must be >= 0, got {refetch_sessions}")
         self._refetch_sessions = refetch_sessions
+        self._universe_source = universe_source
+        self._history = history
+        self._snapshots = snapshots
+
+    @property
+    def universe(self) -> tuple[Symbol, ...]:
+        """The universe as last listed (the configured one until the source is asked)."""
+        return self._universe
 
     async def symbols(self) -> Sequence[Symbol]:
-        """The configured universe, sorted."""
+        """The configured universe, or the universe source's for today, sorted."""
+        if self._universe_source is not None:
+            today = self._clock.now().astimezone(self._tz).date()
+            self._universe = tuple(await self._universe_source.symbols(today))
         return list(self._universe)
 
     async def daily_bars(self, symbol: Symbol, before: date, count: int) -> Sequence[DailyBar]:
@@ -150,6 +169,13 @@ class LiveMarket:
         today = self._clock.now().astimezone(self._tz).date()
         end = min(before, today) - ONE_DAY
         start = self._first_day(end, count)
+        uncached = await self._refresh(symbol, start, end)
+        by_session = {b.session: b for b in await self._cache.get(symbol, start, end)}
+        by_session.update((b.session, b) for b in uncached if start <= b.session <= end)
+        return [by_session[d] for d in sorted(by_session)][-count:]
+        loaded = self._history.loaded(symbol, start, end) if self._history else None
+        if loaded is not None:
+            return loaded[-count:]
         uncached = await self._refresh(symbol, start, end)
         by_session = {b.session: b for b in await self._cache.get(symbol, start, end)}
         by_session.update((b.session, b) for b in uncached if start <= b.session <= end)
@@ -170,6 +196,8 @@ class LiveMarket:
         if bars:
             volume = sum(b.volume for b in bars) if self._feed_volume else None
             return Premarket(symbol=symbol, last=bars[-1].close, volume=volume, as_of=bars[-1].end)
+        if self._snapshots is not None:
+            return await self._snapshots.premarket(symbol, day, until)
         quote = await self._finnhub.quote_figures(symbol)
         if not quote.known or quote.at is None:
             log.info("premarket_unknown_symbol", symbol=symbol)

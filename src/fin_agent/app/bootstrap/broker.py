@@ -33,8 +33,9 @@ def build_orders(
     clock: Clock,
     starters: list[Closer],
     closers: list[Closer],
+    budget: RateBudget | None = None,
 ) -> Orders:
-    """The `Orders` port of `broker.kind`."""
+    """The `Orders` port of `broker.kind` (`budget`: an Alpaca budget shared with market data)."""
     if settings.broker.kind is BrokerKind.PAPER:
         return PaperBroker(costs)
     # Imported here: alpaca-py takes about 1.5 s to import, which every start (and every restart
@@ -55,11 +56,7 @@ def build_orders(
         paper=config.mode is AlpacaMode.PAPER,
         base_url=config.rest_url(),
     )
-    budget = RateBudget(
-        [RateWindow(max_calls=config.calls_per_minute, per_secs=60.0)],
-        name="alpaca",
-        margin_secs=config.budget_margin_secs,
-    )
+    budget = budget or alpaca_budget(settings)
     breakers = CircuitBreakers(
         "alpaca",
         BreakerConfig(
@@ -106,6 +103,16 @@ def build_orders(
     if relay is not None:
         closers.append(relay.close)
     return broker
+
+
+def alpaca_budget(settings: Settings) -> RateBudget:
+    """The one budget of an Alpaca account's calls (`broker.alpaca.calls_per_minute`)."""
+    config = settings.broker.alpaca
+    return RateBudget(
+        [RateWindow(max_calls=config.calls_per_minute, per_secs=60.0)],
+        name="alpaca",
+        margin_secs=config.budget_margin_secs,
+    )
 
 
 @contextlib.asynccontextmanager

@@ -17,6 +17,7 @@ from fin_agent.adapters.codec.event_codec import EventCodec, default_registry
 from fin_agent.adapters.memory import FixedClock
 from fin_agent.adapters.redis.bus import RedisStreamsEventBus
 from fin_agent.adapters.system_clock import SystemClock
+from fin_agent.adapters.vendor_http.rate_budget import RateBudget
 from fin_agent.app.bootstrap.broker import build_orders
 from fin_agent.app.bootstrap.bus import BusKind, bus_admin, event_bus, lease
 from fin_agent.app.bootstrap.notifications import notification_router
@@ -55,6 +56,7 @@ async def build(
     store: StoreKind | None = None,
     stream_prefix: str | None = None,
     delete_streams: bool = False,
+    alpaca_budget: RateBudget | None = None,
 ) -> Container:
     """Wire a run: paper broker, the bus and store of `settings` (or the kinds given), the agent
     and the coordinator. The store is migrated before anything is written.
@@ -62,7 +64,7 @@ async def build(
     `clock`: the wall clock of a live run; by default a fixed clock the runner moves (a
     simulated or replayed day). `market`: the ports, or a function of the store giving both.
     `delete_streams`: a Redis bus deletes its streams when the container closes (a throwaway
-    demo's prefix).
+    demo's prefix). `alpaca_budget`: the Alpaca budget the broker shares with Alpaca's market data.
     """
     strategy = settings.strategy()
     clock = clock or FixedClock(datetime(1970, 1, 1, tzinfo=UTC))
@@ -100,7 +102,13 @@ async def build(
         closers.append(the_bus.delete_streams)  # after the consumers stop
     bus_stats, dead_letters = bus_admin(the_bus)
     orders = build_orders(
-        settings, strategy.costs, bus=the_bus, clock=clock, starters=starters, closers=closers
+        settings,
+        strategy.costs,
+        bus=the_bus,
+        clock=clock,
+        starters=starters,
+        closers=closers,
+        budget=alpaca_budget,
     )
     return Container(
         settings=settings,

@@ -4,19 +4,23 @@ the jobs that run each trading day (`LiveAgent`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import TextIO
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 import aiohttp
 
+from fin_agent.adapters.alpaca_data.client import AlpacaDataConfig, AlpacaMarketData
 from fin_agent.adapters.finnhub.feed import FinnhubTradeFeed
 from fin_agent.adapters.finnhub.feed_news import FinnhubWebSocketNews
 from fin_agent.adapters.finnhub.news_poll import FinnhubNewsPoller, NewsPollConfig
 from fin_agent.adapters.finnhub.rest import FinnhubRest
 from fin_agent.adapters.live.market import DailyBarSource, LiveMarket
+from fin_agent.adapters.live.whole_market import DailyHistory, ListedUniverse, SnapshotPremarkets
 from fin_agent.adapters.vendor_http.rate_budget import RateBudget
 from fin_agent.adapters.yahoo.daily import YahooDailyBars
+from fin_agent.app.bootstrap.broker import alpaca_budget
 from fin_agent.app.bootstrap.bus import BusKind, slots
 from fin_agent.app.bootstrap.core import build, exchange_calendar, wall_clock
 from fin_agent.app.bootstrap.vendors import (
@@ -39,7 +43,8 @@ from fin_agent.app.schedule.runs import Schedule
 from fin_agent.app.schedule.scheduler import Scheduler, Waiter, wait_or_stop
 from fin_agent.domain.errors import ConfigError
 from fin_agent.domain.events import BarsClosed, DomainEvent
-from fin_agent.domain.values import symbol
+from fin_agent.domain.universe_filter import UniverseFilter
+from fin_agent.domain.values import Symbol, symbol
 from fin_agent.ports.calendar import Calendar
 from fin_agent.ports.clock import Clock
 from fin_agent.ports.market_data import MarketData
@@ -61,11 +66,13 @@ async def build_live(
     """Wire the live agent (`market.source: finnhub`): nothing connects until it runs."""
     if settings.finnhub_api_key is None:  # load_settings refuses this for market.source finnhub
         raise ConfigError("the live agent needs finnhub_api_key: `fin-agent config check` says how")
-    if not settings.scan.universe:
+    whole_market = settings.market.universe_source == "alpaca"
+    if not settings.scan.universe and not whole_market:
         raise ConfigError(
             "scan.universe is empty: the live market scans the symbols listed there (the "
             "free Finnhub plan allows 60 calls a minute: 300 symbols take five minutes); "
-            "list them in config.yaml"
+            "list them in config.yaml, or scan the whole market with market.universe_source: "
+            "alpaca"
         )
     key = settings.finnhub_api_key.get_secret_value()
     clock = clock or wall_clock()
@@ -88,9 +95,13 @@ async def build_live(
         user_agent=settings.yahoo.user_agent,
     )
     holder: list[LiveMarket] = []
+    alpaca = _alpaca_data(settings, session) if whole_market else None
 
     def ports(store: Store) -> tuple[MarketData, News]:
         sources: dict[str, DailyBarSource] = {"yahoo": yahoo}
+        whole: dict[str, Any] = {}
+        if alpaca is not None:
+            whole = _whole_market(settings, alpaca, store, calendar, lambda: holder[0].universe)
         market = LiveMarket(
             universe=[symbol(s) for s in settings.scan.universe],
             finnhub=rest,
@@ -102,12 +113,20 @@ async def build_live(
             premarket_opens=settings.market.premarket_opens,
             feed_volume=settings.market.feed_volume,
             refetch_sessions=settings.market.daily_refetch_sessions,
+            **whole,
         )
         holder.append(market)
         return market, market
 
     try:
-        container = await build(settings, market=ports, calendar=calendar, clock=clock, bus=bus)
+        container = await build(
+            settings,
+            market=ports,
+            calendar=calendar,
+            clock=clock,
+            bus=bus,
+            alpaca_budget=alpaca.budget if alpaca is not None else None,
+        )
     except BaseException:
         await session.close()
         raise
@@ -155,9 +174,68 @@ async def build_live(
         feed=feed,
         scheduler=scheduler,
         days=days,
-        budgets=(rest.budget, daily_budget),
+        budgets=(rest.budget, daily_budget, *((alpaca.budget,) if alpaca else ())),
         news=_news(container, trades, rest),
     )
+
+
+def _alpaca_data(settings: Settings, session: aiohttp.ClientSession) -> AlpacaMarketData:
+    """Alpaca's assets, snapshots and daily bars, in the account's one budget."""
+    config = settings.broker.alpaca
+    if settings.alpaca_key_id is None or settings.alpaca_secret_key is None:
+        raise ConfigError(
+            "market.universe_source is alpaca: set alpaca_key_id and alpaca_secret_key"
+        )
+    return AlpacaMarketData(
+        AlpacaDataConfig(
+            trading_url=config.rest_url(),
+            data_url=config.data_url.rstrip("/"),
+            feed=config.feed,
+            snapshot_symbols_per_call=config.snapshot_symbols_per_call,
+            bar_symbols_per_call=config.bar_symbols_per_call,
+        ),
+        key_id=settings.alpaca_key_id.get_secret_value(),
+        secret_key=settings.alpaca_secret_key.get_secret_value(),
+        budget=alpaca_budget(settings),
+        session=session,
+    )
+
+
+def _whole_market(
+    settings: Settings,
+    alpaca: AlpacaMarketData,
+    store: Store,
+    calendar: Calendar,
+    universe: Callable[[], Sequence[Symbol]],
+) -> dict[str, Any]:
+    """`LiveMarket`'s whole-market parts: the listed universe, its history, its snapshots."""
+    bounds = settings.market.universe_filter
+    rules = settings.strategy().scan
+    history = DailyHistory(
+        store.daily_bar_cache(),
+        alpaca,
+        calendar,
+        refetch_sessions=settings.market.daily_refetch_sessions,
+    )
+    listed = ListedUniverse(
+        alpaca,
+        history,
+        UniverseFilter(
+            price_min=bounds.price_min,
+            price_max=bounds.price_max,
+            adv_min=bounds.adv_min,
+            adv_period=rules.adv_period,
+        ),
+        calendar,
+        history_bars=rules.history_bars,
+    )
+    snapshots = SnapshotPremarkets(
+        alpaca,
+        universe,
+        tz=ZoneInfo(settings.timezone),
+        opens=settings.market.premarket_opens,
+    )
+    return {"universe_source": listed, "history": history, "snapshots": snapshots}
 
 
 def _scanner(

@@ -7,6 +7,7 @@ folder or `FIN_AGENT_ALPACA_KEY_ID` / `FIN_AGENT_ALPACA_SECRET_KEY`), never in c
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -61,6 +62,22 @@ class AlpacaSettings(BaseModel):
     )
     breaker_cooldown_secs: float = Field(
         default=30.0, gt=0, le=3600, description="How long an open breaker refuses calls."
+    )
+    data_url: str = Field(
+        default="https://data.alpaca.markets",
+        max_length=500,
+        description="Market data base URL without /v2 (the local server: its REST URL).",
+    )
+    feed: Literal["iex", "sip"] = Field(
+        default="iex",
+        description="Market data feed: iex (free plan; IEX's trades only, so its pre-market "
+        "volume is IEX's share) or sip (every exchange; a paid plan).",
+    )
+    snapshot_symbols_per_call: int = Field(
+        default=500, ge=1, le=1000, description="Symbols in one /v2/stocks/snapshots call."
+    )
+    bar_symbols_per_call: int = Field(
+        default=200, ge=1, le=1000, description="Symbols in one /v2/stocks/bars call."
     )
     local_relay: bool = Field(
         default=False,

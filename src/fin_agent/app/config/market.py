@@ -10,6 +10,7 @@ once, at start.
 from __future__ import annotations
 
 from datetime import time
+from decimal import Decimal
 from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
@@ -43,6 +44,32 @@ def _default_daily_sources() -> list[DailySourceName]:
     return ["yahoo"]
 
 
+class UniverseFilterSettings(SettingsSection):
+    """Which listed symbols are worth a snapshot: keep these looser than the scan's rules."""
+
+    price_min: Decimal = Field(
+        default=Decimal(1), ge=0, le=100_000, description="Least previous close kept, USD."
+    )
+    price_max: Decimal = Field(
+        default=Decimal(1000), gt=0, le=1_000_000, description="Most previous close kept, USD."
+    )
+    adv_min: int = Field(
+        default=300_000,
+        ge=0,
+        le=1_000_000_000,
+        description="Least average daily volume (over scan.adv_period sessions) kept, shares.",
+    )
+
+    @model_validator(mode="after")
+    def _band(self) -> Self:
+        if self.price_min >= self.price_max:
+            raise SettingsValueError.single(
+                f"price_min ({self.price_min}) is not below price_max ({self.price_max})",
+                "lower market.universe_filter.price_min or raise price_max",
+            )
+        return self
+
+
 class MarketSettings(SettingsSection):
     """Where market data comes from; the rest of the keys shape the live (finnhub) market."""
 
@@ -70,6 +97,16 @@ class MarketSettings(SettingsSection):
     premarket_opens: ClockTime = Field(
         default=time(4, 0),
         description='Start of the pre-market the feed\'s bars are taken from ("HH:MM").',
+    )
+    universe_source: Literal["list", "alpaca"] = Field(
+        default="list",
+        description="list: scan.universe; alpaca: the whole market (Alpaca's active, tradable "
+        "US equities, pre-filtered by universe_filter), its pre-market from Alpaca's snapshots "
+        "and its daily bars from Alpaca (needs alpaca_key_id and alpaca_secret_key).",
+    )
+    universe_filter: UniverseFilterSettings = Field(
+        default_factory=UniverseFilterSettings,
+        description="The pre-filter of a whole-market universe, on cached daily bars.",
     )
 
     @field_validator("daily_sources")

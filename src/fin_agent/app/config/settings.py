@@ -231,13 +231,18 @@ class Settings(BaseSettings):
                     f"finnhub_api_key in secrets_dir ({self.secrets_dir})",
                 )
             )
-        if self.broker.kind == "alpaca":
+        uses_alpaca = {
+            "broker.kind is alpaca": self.broker.kind == "alpaca",
+            "market.universe_source is alpaca": self.market.source == "finnhub"
+            and self.market.universe_source == "alpaca",
+        }
+        for why in [w for w, used in uses_alpaca.items() if used][:1]:
             for name in ("alpaca_key_id", "alpaca_secret_key"):
                 if getattr(self, name) is None:
                     problems.append(
                         problem(
                             (name,),
-                            f"broker.kind is alpaca but {name} is not set",
+                            f"{why} but {name} is not set",
                             f"set FIN_AGENT_{name.upper()} or write it to a file named {name} "
                             f"in secrets_dir ({self.secrets_dir})",
                         )

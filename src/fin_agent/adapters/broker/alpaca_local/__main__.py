@@ -12,10 +12,12 @@ import argparse
 import asyncio
 import contextlib
 import os
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 from fin_agent.adapters.broker.alpaca_local.book import LocalBook
+from fin_agent.adapters.broker.alpaca_local.market_data import SimulatedUniverse
 from fin_agent.adapters.broker.alpaca_local.server import LocalAlpacaServer
 
 
@@ -29,6 +31,10 @@ async def _serve(args: argparse.Namespace) -> None:
         secret_key=_key(args, "alpaca_secret_key", "ALPACA_LOCAL_SECRET_KEY", "local-secret"),
         host=args.host,
         port=args.port,
+        universe=SimulatedUniverse(args.universe, seed=args.seed, day=args.day)
+        if args.universe
+        else None,
+        rate_limit_per_min=args.rate_limit_per_min,
     )
     await server.start()
     print(f"alpaca-local REST {server.base_url} stream {server.stream_url}", flush=True)
@@ -57,6 +63,16 @@ def main() -> None:
     )
     parser.add_argument(
         "--fill-lots", type=int, default=1, help="report each execution in this many partial fills"
+    )
+    parser.add_argument(
+        "--universe", type=int, default=0, help="serve market data for this many listed symbols"
+    )
+    parser.add_argument("--seed", type=int, default=7, help="the simulated universe's seed")
+    parser.add_argument(
+        "--day", type=date.fromisoformat, help="the trading day, YYYY-MM-DD (default: today, NY)"
+    )
+    parser.add_argument(
+        "--rate-limit-per-min", type=int, help="answer 429 past this many /v2 calls in 60 s"
     )
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(parser.parse_args()))

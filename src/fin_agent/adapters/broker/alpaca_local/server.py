@@ -5,14 +5,19 @@ REST: `/v2/account`, `/v2/clock`, `/v2/orders` (POST, GET, DELETE, PATCH by id,
 and `APCA-API-SECRET-KEY` headers. Stream: `/stream`, authenticate then listen, binary frames as
 the paper endpoint sends. Control (not Alpaca's): `/_local/bars`, `/_local/session_end`,
 `/_local/assets`, `/_local/liquidity`, `/_local/drop_streams` and `/_local/counts` (order
-submissions received by client order id, trade updates by event), for tests and the demo.
+submissions received by client order id, trade updates by event, and every `/v2/` call counted
+by arrival: the most in any 60 s, by path), for tests and the demo.
+Market data over a `SimulatedUniverse` (`universe=`): `/v2/assets`, `/v2/stocks/snapshots` and
+`/v2/stocks/bars` (the data API's paths: point the data base URL at this server too). With
+`rate_limit_per_min`, a call arriving past that many in the last 60 s is answered 429, as Alpaca.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections import Counter
+import time
+from collections import Counter, deque
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -21,6 +26,7 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from fin_agent.adapters.broker.alpaca_local.book import LocalBook, Update
+from fin_agent.adapters.broker.alpaca_local.market_data import SimulatedUniverse
 from fin_agent.adapters.broker.alpaca_local.records import money, rfc3339
 from fin_agent.adapters.broker.alpaca_local.requests import LocalApiError, parse_order
 from fin_agent.domain.values import Bar, Symbol
@@ -40,8 +46,16 @@ class LocalAlpacaServer:
         secret_key: str = "local-secret",  # noqa: S107 - the local server's well-known default
         host: str = "127.0.0.1",
         port: int = 0,
+        universe: SimulatedUniverse | None = None,
+        rate_limit_per_min: int | None = None,
     ) -> None:
         self.book = book
+        self.universe = universe
+        self._rate_limit = rate_limit_per_min
+        self._arrivals: deque[float] = deque()
+        self.calls: Counter[str] = Counter()
+        self.max_calls_per_60s = 0
+        self.rate_limited = 0
         self._key_id = key_id
         self._secret = secret_key
         self._host = host
@@ -65,7 +79,9 @@ class LocalAlpacaServer:
         return f"ws://{self._host}:{self._port}/stream"
 
     async def start(self) -> None:
-        """Listen; the port is known once this returns."""
+        """Listen; the port is known once this returns (a universe's calendar is loaded first)."""
+        if self.universe is not None:
+            _ = self.universe.sessions
         app = web.Application(middlewares=[self._errors])
         app.router.add_get("/stream", self._stream)
         app.router.add_get("/v2/account", self._account)
@@ -81,6 +97,9 @@ class LocalAlpacaServer:
         app.router.add_delete("/v2/positions", self._close_all)
         app.router.add_get("/v2/positions/{symbol}", self._position)
         app.router.add_delete("/v2/positions/{symbol}", self._close)
+        app.router.add_get("/v2/assets", self._list_assets)
+        app.router.add_get("/v2/stocks/snapshots", self._snapshots)
+        app.router.add_get("/v2/stocks/bars", self._daily_bars)
         app.router.add_post("/_local/bars", self._bars)
         app.router.add_post("/_local/session_end", self._session_end)
         app.router.add_post("/_local/assets", self._assets)
@@ -115,13 +134,30 @@ class LocalAlpacaServer:
 
     @web.middleware
     async def _errors(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        if request.path.startswith("/v2/") and not self._authorized(request.headers):
-            return web.json_response(UNAUTHORIZED, status=401)
+        if request.path.startswith("/v2/"):
+            if self._over_limit(request.path):
+                return web.json_response({"message": "too many requests"}, status=429)
+            if not self._authorized(request.headers):
+                return web.json_response(UNAUTHORIZED, status=401)
         try:
             response: web.StreamResponse = await handler(request)
         except LocalApiError as error:
             return web.json_response(error.body(), status=error.status)
         return response
+
+    def _over_limit(self, path: str) -> bool:
+        """Count a call by its arrival; True when it is one too many for the limit."""
+        now = time.monotonic()
+        arrivals = self._arrivals
+        arrivals.append(now)
+        while arrivals[0] <= now - 60.0:
+            arrivals.popleft()
+        self.calls[path] += 1
+        self.max_calls_per_60s = max(self.max_calls_per_60s, len(arrivals))
+        if self._rate_limit is not None and len(arrivals) > self._rate_limit:
+            self.rate_limited += 1
+            return True
+        return False
 
     def _authorized(self, headers: Any) -> bool:
         return bool(
@@ -329,7 +365,56 @@ class LocalAlpacaServer:
 
     async def _counts(self, request: web.Request) -> web.Response:
         events = Counter(str(u["data"]["event"]) for u in self.book.updates)
-        return web.json_response({"submissions": self.book.submissions, "updates": events})
+        return web.json_response({
+            "submissions": self.book.submissions, "updates": events,
+            "calls": dict(self.calls), "calls_total": sum(self.calls.values()),
+            "max_calls_per_60s": self.max_calls_per_60s, "rate_limited": self.rate_limited,
+        })  # fmt: skip
+
+    # -- market data ---------------------------------------------------------------------------
+
+    def _market(self) -> SimulatedUniverse:
+        if self.universe is None:
+            raise LocalApiError(404, 40410000, "no market data: start the server with --universe N")
+        return self.universe
+
+    async def _list_assets(self, request: web.Request) -> web.Response:
+        status = request.query.get("status")
+        assets = [a for a in self._market().assets() if status in (None, a["status"])]
+        return web.json_response(assets)
+
+    async def _snapshots(self, request: web.Request) -> web.Response:
+        market = self._market()
+        answer = {}
+        for name in _symbols(request):
+            snapshot = market.snapshot(name)
+            if snapshot is not None:
+                answer[name] = snapshot
+        return web.json_response(answer)
+
+    async def _daily_bars(self, request: web.Request) -> web.Response:
+        query = request.query
+        if query.get("timeframe") not in ("1Day", "1D"):
+            raise LocalApiError(422, 42210000, "the local server serves timeframe=1Day only")
+        start = datetime.fromisoformat(query["start"][:10]).date()
+        end = datetime.fromisoformat(query.get("end", query["start"])[:10]).date()
+        limit = min(int(query.get("limit", "1000")), 10_000)
+        offset = int(query.get("page_token") or 0)
+        market = self._market()
+        rows = [(s, b) for s in sorted(_symbols(request)) for b in market.bars(s, start, end)]
+        page = rows[offset : offset + limit]
+        bars: dict[str, list[dict[str, Any]]] = {}
+        for name, bar in page:
+            bars.setdefault(name, []).append(bar)
+        token = str(offset + limit) if offset + limit < len(rows) else None
+        return web.json_response({"bars": bars, "next_page_token": token, "currency": "USD"})
+
+
+def _symbols(request: web.Request) -> list[str]:
+    names = [s for s in request.query.get("symbols", "").split(",") if s]
+    if not names:
+        raise LocalApiError(400, 40010001, "symbols is required")
+    return names
 
 
 def bar_json(bar: Bar) -> dict[str, Any]:
