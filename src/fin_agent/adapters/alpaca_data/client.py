@@ -49,10 +49,11 @@ class AlpacaDataConfig:
     feed: Feed = "iex"
     snapshot_symbols_per_call: int = 500
     bar_symbols_per_call: int = 200
+    max_in_flight: int = 4
 
     def __post_init__(self) -> None:
-        if self.snapshot_symbols_per_call < 1 or self.bar_symbols_per_call < 1:
-            raise ConfigError("Alpaca symbols per call must be at least 1")
+        if min(self.snapshot_symbols_per_call, self.bar_symbols_per_call, self.max_in_flight) < 1:
+            raise ConfigError("Alpaca symbols per call and calls in flight must be at least 1")
 
 
 class AlpacaMarketData:
@@ -76,6 +77,8 @@ class AlpacaMarketData:
         self.config = config
         self._trading = JsonHttpClient(service="alpaca", base_url=config.trading_url, **common)
         self._data = JsonHttpClient(service="alpaca-data", base_url=config.data_url, **common)
+        # A few calls at once: a large answer waiting behind twenty others would time out.
+        self._in_flight = asyncio.Semaphore(config.max_in_flight)
 
     @property
     def budget(self) -> RateBudget:
@@ -127,9 +130,11 @@ class AlpacaMarketData:
         return (await self.daily_bars_many([symbol], start, end)).get(symbol, [])
 
     async def _snapshot_chunk(self, chunk: Sequence[Symbol]) -> dict[Symbol, AlpacaSnapshot]:
-        body = await self._data.get(
-            "/v2/stocks/snapshots", params={"symbols": ",".join(chunk), "feed": self.config.feed}
-        )
+        async with self._in_flight:
+            body = await self._data.get(
+                "/v2/stocks/snapshots",
+                params={"symbols": ",".join(chunk), "feed": self.config.feed},
+            )
         if not isinstance(body, Mapping):
             raise DataError("Alpaca snapshots did not answer an object: check broker.alpaca")
         found: dict[Symbol, AlpacaSnapshot] = {}
@@ -154,9 +159,10 @@ class AlpacaMarketData:
         found: dict[Symbol, list[DailyBar]] = {}
         token: str | None = None
         while True:
-            page = await self._data.get(
-                "/v2/stocks/bars", params={**params, **({"page_token": token} if token else {})}
-            )
+            async with self._in_flight:
+                page = await self._data.get(
+                    "/v2/stocks/bars", params={**params, **({"page_token": token} if token else {})}
+                )
             for name, rows in (page.get("bars") or {}).items():
                 sym = symbol(str(name))
                 bars = found.setdefault(sym, [])
