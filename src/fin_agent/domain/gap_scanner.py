@@ -25,12 +25,14 @@ HUNDRED = Decimal(100)
 
 # Price ratios (new / old) a stock split or reverse split produces; a gap this close to one is
 # almost always a split the data did not adjust for, not a move to trade.
-# Forward splits (2:1 .. 20:1, 3:2, 4:3, 5:4) and the common reverse splits (1:2 .. 1:50).
+# Forward splits (2:1 .. 20:1, 3:2, 4:3, 5:4) and every reverse split from 1:2 to 1:50 (a reverse
+# split's ratio is whatever the board chose: 1:9, 1:35 and 1:45 happen as well as 1:10 or 1:50).
+# A fallback only: a gap on heavy pre-market volume is never taken for a split (`_heavy`).
 SPLIT_RATIOS: tuple[Fraction, ...] = tuple(
     sorted(
         {Fraction(1, n) for n in (2, 3, 4, 5, 7, 8, 10, 15, 20)}
         | {Fraction(2, 3), Fraction(3, 4), Fraction(4, 5)}
-        | {Fraction(n) for n in (2, 3, 4, 5, 6, 7, 8, 10, 12, 15, 20, 25, 30, 40, 50)}
+        | {Fraction(n) for n in range(2, 51)}
     )
 )
 SPLIT_TOLERANCE = Decimal("0.0025")

@@ -487,9 +487,34 @@ def test_split_guard_flags_a_one_for_seven_reverse_split() -> None:
     assert rejection.detail.startswith("gap 600.00% matches a 1:7 split ratio;")
 
 
-@pytest.mark.parametrize("reverse", [2, 3, 4, 5, 6, 7, 8, 10, 12, 15, 20, 25, 30, 40, 50])
-def test_split_guard_knows_the_common_reverse_splits(reverse: int) -> None:
+@pytest.mark.parametrize("reverse", range(2, 51))
+def test_split_guard_knows_every_reverse_split_from_one_for_two_to_one_for_fifty(
+    reverse: int,
+) -> None:
     assert looks_like_split(Decimal("1.00"), Decimal(reverse)) == Fraction(reverse)
+    # the pre-market print is rarely exact: 0.2 % off still names the ratio
+    assert looks_like_split(Decimal("1.00"), Decimal(reverse) * Decimal("1.002")) == reverse
+
+
+@pytest.mark.parametrize(
+    ("pm_last", "ratio"),
+    [("20.00", "3:2"), ("22.50", "4:3"), ("24.00", "5:4"), ("15.00", "2:1")],
+)
+def test_direction_both_trades_a_real_gap_down_at_a_split_ratio_on_heavy_volume(
+    pm_last: str, ratio: str
+) -> None:
+    # UA, RUBI, CYTR, PTX and UNFI (2017) gapped down -20 % to -50 % on news; with heavy volume
+    # (here 40 % of the ADV before the open) the guard lets such a gap through as a short.
+    rules = ScanRules(direction=Direction.BOTH, gap_max_pct=Decimal(60))
+    heavy = snap("AAA", prev_close="30.00", pm_last=pm_last, pm_volume=400_000)
+    light = snap("AAA", prev_close="30.00", pm_last=pm_last, pm_volume=60_000)
+
+    candidate = only_candidate(scan(heavy, rules=rules))
+    quiet = only_rejection(scan(light, rules=rules))
+
+    assert candidate.side is Side.SHORT
+    assert quiet.rule is RejectRule.SPLIT_GUARD
+    assert f"matches a {ratio} split ratio" in quiet.detail
 
 
 def test_split_guard_lets_a_gap_at_a_split_ratio_through_on_heavy_premarket_volume() -> None:
