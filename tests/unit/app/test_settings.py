@@ -667,8 +667,8 @@ def test_environment_problems_name_the_variable(
             'write a JSON list such as ["AAPL", "MSFT"] or a comma-separated AAPL,MSFT',
             "scna: unknown section in FIN_AGENT_SCNA__TOP_N; did you mean scan? allowed keys at "
             "the top level: account, broker, bus, dashboard, execution, feed, finnhub, http, "
-            "logging, market, news, notifications, plan, replay, report, risk, scan, schedule, "
-            "simulator, store, tracing, yahoo",
+            "logging, market, news, notifications, optimize, plan, replay, report, risk, scan, "
+            "schedule, simulator, store, tracing, yahoo",
             "scan.atr_period: expected a whole number, got 'zero' (set by "
             "FIN_AGENT_SCAN__ATR_PERIOD); write a whole number such as 14",
         ),

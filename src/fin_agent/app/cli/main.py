@@ -33,6 +33,7 @@ from fin_agent.app.cli.ctl import add_ctl_parser, ctl_command
 from fin_agent.app.cli.dashboard import dashboard_command
 from fin_agent.app.cli.demo_dashboard import demo_with_dashboard
 from fin_agent.app.cli.dlq import dlq_command
+from fin_agent.app.cli.optimize import add_optimize_arguments, optimize_command
 from fin_agent.app.cli.outline_view import backtest_report
 from fin_agent.app.cli.report_view import report_json, report_text
 from fin_agent.app.cli.scan_view import scan_json, scan_text
@@ -131,6 +132,18 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--date", type=_date, required=True, help="the day to scan, YYYY-MM-DD")
     scan.add_argument("--json", action="store_true", help="print the scan as JSON")
 
+    optimize = commands.add_parser(
+        "optimize", help="tune the strategy with Optuna over walk-forward backtests of bar files"
+    )
+    _add_data_arguments(optimize)
+    optimize.add_argument(
+        "--from", dest="start", type=_date, required=True, help="first day, YYYY-MM-DD"
+    )
+    optimize.add_argument(
+        "--to", dest="end", type=_date, required=True, help="last day, YYYY-MM-DD"
+    )
+    add_optimize_arguments(optimize)
+
     dashboard = commands.add_parser("dashboard", help="serve the Streamlit dashboard")
     dashboard.add_argument(
         "--agent-url", help="the agent's URL (default: FIN_AGENT_DASHBOARD_AGENT_URL, else http)"
@@ -172,6 +185,21 @@ def _add_data_arguments(command: argparse.ArgumentParser) -> None:
     )
     command.add_argument("--tz", help="time zone of naive timestamps (default: replay.timezone)")
     command.add_argument("--factors", type=Path, help="folder of split factor files")
+    add_overlay_argument(command)
+
+
+def add_overlay_argument(command: argparse.ArgumentParser) -> None:
+    """`--config FILE` after a command: an overlay over the base config (repeatable)."""
+    command.add_argument(
+        "--config",
+        dest="overlays",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="overlay FILE over the base config: only the keys it sets change (repeatable; "
+        "`fin-agent optimize` writes one); unknown keys are refused",
+    )
 
 
 def _positive(text: str) -> int:
@@ -371,7 +399,8 @@ def main(
         return config_check.run(path, args.profile, stdout=out, stderr=err)
     provider: TracerProvider | None = None
     try:
-        settings = load_settings(args.config, profile=args.profile)
+        overlays = getattr(args, "overlays", ())
+        settings = load_settings(args.config, profile=args.profile, overlays=overlays)
         configure_logging(
             settings.logging.level, settings.logging.format, secrets=settings.secret_values()
         )
@@ -396,6 +425,8 @@ def main(
             return ctl_command(args, settings, out, err)
         if args.command == "scan":
             return _scan(args, settings, out, err)
+        if args.command == "optimize":
+            return optimize_command(args, settings, out, err)
         return _backtest(args, settings, out, err)
     except FinAgentError as exc:
         err.write(f"fin-agent: error: {exc}\n")

@@ -8,7 +8,7 @@ is refused before it is built into values, so a hostile file costs milliseconds,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,11 @@ class ConfigFile:
             if loc[:2] == prefix and len(loc) > 2
         }
         return SettingsLayer(settings_cls, data=self.profiles[profile], origins=origins)
+
+    def overlay_layer(self, settings_cls: type[BaseSettings]) -> SettingsLayer:
+        """This file's values as an overlay layer, each key's origin naming the overlay."""
+        origins = {loc: f"in overlay {self.path} line {line}" for loc, line in self.lines.items()}
+        return SettingsLayer(settings_cls, data=self.data, origins=origins)
 
 
 class _TooDeepError(yaml.MarkedYAMLError):
@@ -363,3 +368,29 @@ def _resolve(value: object, base_dir: Path) -> object:
         return value
     path = Path(value).expanduser()
     return str(path if path.is_absolute() else base_dir / path)
+
+
+def read_overlay(path: Path, settings_cls: type[BaseSettings]) -> ConfigFile:
+    """An overlay file (`--config` after a command; `fin-agent optimize` writes them): keys
+    set over the base config. Unknown keys and `profiles:` are refused as problems, never
+    ignored, so a mistyped key cannot leave a setting silently unchanged."""
+    result = read_config_file(path, settings_cls)
+    if not result.readable:
+        return result
+    if (PROFILES_KEY,) in result.lines:
+        result.problems.append(
+            ConfigProblem(
+                loc=(PROFILES_KEY,),
+                what=f"an overlay ({path}) cannot hold profiles",
+                fix="write the keys it changes at the top level, or move profiles to the base "
+                "config",
+                origin=f"in {path.name} line {result.lines[(PROFILES_KEY,)]}",
+            )
+        )
+        result.profiles = {}
+    for unknown in _strip_unknown(result.data, settings_cls, (), secret_fields(settings_cls)):
+        line = result.lines.get(unknown.loc)
+        result.problems.append(
+            replace(unknown, origin=f"in overlay {path} line {line}" if line else None)
+        )
+    return result

@@ -6,8 +6,9 @@ on its own line with its fix. `Settings.strategy()` maps the values onto the dom
 
 from __future__ import annotations
 
+import copy
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
@@ -25,7 +26,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from fin_agent.app.config.access import is_loopback
 from fin_agent.app.config.broker import BrokerSettings
 from fin_agent.app.config.fields import AbsolutePath, TimeZoneName
-from fin_agent.app.config.file import read_config_file
+from fin_agent.app.config.file import read_config_file, read_overlay
 from fin_agent.app.config.market import (
     FeedSettings,
     FinnhubSettings,
@@ -33,6 +34,7 @@ from fin_agent.app.config.market import (
     YahooSettings,
 )
 from fin_agent.app.config.news import NewsSettings
+from fin_agent.app.config.optimize import OptimizeSettings, space_problems
 from fin_agent.app.config.problems import ConfigProblem, problem, raise_if, translate
 from fin_agent.app.config.runtime import (
     BusSettings,
@@ -172,6 +174,10 @@ class Settings(BaseSettings):
     broker: BrokerSettings = Field(
         default_factory=BrokerSettings, description="The broker: paper, or Alpaca."
     )
+    optimize: OptimizeSettings = Field(
+        default_factory=OptimizeSettings,
+        description="`fin-agent optimize`: the study, objective, walk-forward and search space.",
+    )
     alpaca_key_id: SecretStr | None = Field(
         default=None, description="Alpaca API key id (environment or secret file only)."
     )
@@ -221,7 +227,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        problems = [*self._risk_problems(), *self._job_problems()]
+        problems = [
+            *self._risk_problems(),
+            *self._job_problems(),
+            *space_problems(type(self), self.optimize),
+        ]
         if self.market.source == "finnhub" and self.finnhub_api_key is None:
             problems.append(
                 problem(
@@ -426,11 +436,15 @@ def load_settings(
     profile: str | None = None,
     environ: Mapping[str, str] | None = None,
     secrets_dir: Path | None = None,
+    overlays: Sequence[Path] = (),
+    overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
     """Load config.yaml (default: $FIN_AGENT_CONFIG, else ./config.yaml) with its layers.
 
     Precedence, lowest first: the file, its profile overlay, `FIN_AGENT_*` variables, secret
-    files, then these arguments. Raises `ConfigError` listing every problem, one per line.
+    files, the `overlays` files in order (`--config` after a command), `overrides` (nested
+    values, as an optimiser's trial sets them), then these arguments. Raises `ConfigError`
+    listing every problem, one per line.
     """
     env: Mapping[str, str] = os.environ if environ is None else environ
     path = config_path or Path(env.get(CONFIG_ENV_VAR) or "config.yaml")
@@ -443,8 +457,20 @@ def load_settings(
     overlay = config.profile_layer(Settings, chosen)
     base = config.base_layer(Settings)
     secrets = secrets_layer(Settings, _secrets_dir_of([arguments, environment, overlay, base]))
-    layers = [arguments, secrets, environment, overlay, base]
-    problems = [*config.problems, *environment.problems, *secrets.problems]
+    files = [read_overlay(path, Settings) for path in overlays]
+    unreadable = [str(p) for file in files if not file.readable for p in file.problems]
+    if unreadable:
+        raise ConfigError("\n".join(unreadable))
+    above = [file.overlay_layer(Settings) for file in reversed(files)]
+    if overrides:
+        above.insert(0, SettingsLayer(Settings, data=copy.deepcopy(dict(overrides))))
+    layers = [arguments, *above, secrets, environment, overlay, base]
+    problems = [
+        *config.problems,
+        *environment.problems,
+        *secrets.problems,
+        *(p for file in files for p in file.problems),
+    ]
     settings: Settings | None = None
     try:
         # pydantic-settings' documented hook for pre-built sources (mypy cannot see it).
