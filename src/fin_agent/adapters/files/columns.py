@@ -53,7 +53,7 @@ def read_role_table(path: Path, *, symbol_column: str | None, need_symbol: bool)
         names = _parquet_names(path)
         chosen = _resolve(path, names, symbol_column=symbol_column, need_symbol=need_symbol)
         try:
-            table = pq.read_table(path, columns=list(chosen.values()))
+            table = pq.ParquetFile(path).read(columns=list(chosen.values()))
         except (OSError, pa.ArrowException) as exc:
             raise DataError(f"cannot read Parquet file {path}: {exc}") from exc
     else:
@@ -71,7 +71,7 @@ def _head(path: Path) -> bytes:
 
 def _parquet_names(path: Path) -> list[str]:
     try:
-        return list(pq.read_schema(path).names)
+        return list(pq.ParquetFile(path).schema_arrow.names)
     except (OSError, pa.ArrowException) as exc:
         raise DataError(f"cannot read Parquet file {path}: {exc}") from exc
 
