@@ -251,6 +251,23 @@ class Tape:
         return [frames[m] for m in sorted(frames)]
 
 
+def bar_trades(
+    symbol: str, start: datetime, prices: tuple[float, float, float, float], volume: int
+) -> list[TapeTrade]:
+    """Four trades 15 s apart that aggregate back to exactly one 1-minute bar (`prices` is its
+    open, high, low, close): the open, then the low and the high in the order that fits the
+    close, then the close; the volume split over them."""
+    open_, high, low, close = prices
+    at = int(start.astimezone(UTC).timestamp() * 1000)
+    middle = (low, high) if close >= open_ else (high, low)
+    sizes = [volume // 4] * 4
+    sizes[0] += volume - sum(sizes)
+    return [
+        TapeTrade(symbol, at + 15_000 * i, price, size, ("1",))
+        for i, (price, size) in enumerate(zip((open_, *middle, close), sizes, strict=True))
+    ]
+
+
 # -- garbage --------------------------------------------------------------------------------------
 
 _T = 1381152600000  # 2013-10-07 13:30 UTC

@@ -10,6 +10,7 @@ hold that). Modules by concern:
 - `broker`: the broker of `broker.kind`; an in-process local Alpaca server (the demo);
 - `store`: the event store of `store.kind`; `notifications`: the webhook notifiers;
 - `simulation`, `replay` (backtests and the audit of a stored day), `live`: one per mode;
+  `session_replay`: a recorded day through the live wiring against local servers;
 - `vendors`: the live market's settings as the vendor adapters' configs.
 """
 
@@ -30,6 +31,7 @@ from fin_agent.app.bootstrap.replay import (
     build_replay,
     load_bar_files,
 )
+from fin_agent.app.bootstrap.session_replay import SessionReplay, session_replay
 from fin_agent.app.bootstrap.simulation import build_simulation
 from fin_agent.app.bootstrap.store import StoreKind, database_url, open_store
 from fin_agent.app.container import Container, running
@@ -38,6 +40,7 @@ __all__ = [
     "BusKind",
     "Container",
     "RecordedBars",
+    "SessionReplay",
     "StoreKind",
     "build",
     "build_audit",
@@ -54,6 +57,7 @@ __all__ = [
     "open_store",
     "readiness_ping",
     "running",
+    "session_replay",
     "streams_settings",
     "wall_clock",
 ]

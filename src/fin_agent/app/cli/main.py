@@ -26,6 +26,7 @@ from fin_agent.app.bootstrap import (
     load_bar_files,
     local_alpaca,
     running,
+    session_replay,
 )
 from fin_agent.app.cli import config_check
 from fin_agent.app.cli.config_diff import config_diff_command
@@ -44,6 +45,7 @@ from fin_agent.app.config.sources import CONFIG_ENV_VAR
 from fin_agent.app.container import Container
 from fin_agent.app.day.outline import DayOutline, outline_days
 from fin_agent.app.live.runner import run_live
+from fin_agent.app.live.session_replay import replay_session
 from fin_agent.app.observability.logs import configure_logging
 from fin_agent.app.observability.tracing import configure_tracing
 from fin_agent.app.report import gather, write_report
@@ -97,6 +99,22 @@ def _parser() -> argparse.ArgumentParser:
         default=0.0,
         help="simulator: wait this long after each minute of bars (to watch, or steer, a day)",
     )
+    run.add_argument(
+        "--session-replay",
+        type=_date,
+        metavar="DAY",
+        help="run DAY of the --data bar files through the live wiring against local servers",
+    )
+    run.add_argument(
+        "--speed",
+        type=float,
+        default=60.0,
+        help="--session-replay: simulated seconds per second (default 60; 0 = as fast as possible)",
+    )
+    run.add_argument("--data", type=Path, nargs="+", help="--session-replay: the bar files")
+    run.add_argument("--bar-stamp", choices=["start", "end", "auto"], help="as for backtest")
+    run.add_argument("--tz", help="as for backtest: time zone of naive timestamps")
+    run.add_argument("--factors", type=Path, help="as for backtest: folder of split factor files")
 
     dlq = commands.add_parser("dlq", help="inspect and replay the dead-letter stream")
     dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
@@ -273,6 +291,10 @@ def _run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             "`fin-agent run` takes market.source simulator or finnhub"
         )
     config_path = args.config or Path(os.environ.get(CONFIG_ENV_VAR) or "config.yaml")
+    if args.session_replay is not None:
+        return _session_replay(args, settings, out, config_path)
+    if args.data:
+        raise UsageError("--data is for --session-replay DAY (or `fin-agent backtest`)")
 
     async def go() -> int:
         if source == "finnhub":
@@ -293,6 +315,39 @@ def _run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             config_path=config_path,
             pace_secs=args.pace_secs,
         )
+
+    return asyncio.run(go())
+
+
+def _session_replay(
+    args: argparse.Namespace, settings: Settings, out: TextIO, config_path: Path
+) -> int:
+    """`run --session-replay DAY`: the recorded day through the live wiring (local servers)."""
+    if not args.data:
+        raise UsageError(
+            "--session-replay needs the day's bar files: add --data DAILY_FILE MINUTE_FILE"
+        )
+    if args.speed < 0:
+        raise UsageError(f"--speed must be 0 (as fast as possible) or more, got {args.speed}")
+    market = _load(args, settings, sys.stderr)
+    if args.bus is not None:
+        settings = settings.model_copy(
+            update={"bus": settings.bus.model_copy(update={"kind": args.bus})}
+        )
+
+    async def go() -> int:
+        async with session_replay(
+            settings, args.session_replay, market, speed=args.speed, out=out
+        ) as replay:
+            return await replay_session(
+                replay.agent,
+                replay.driver,
+                replay.tape,
+                start=replay.start,
+                end=replay.end,
+                out=out,
+                keep_serving=args.keep_serving,
+            )
 
     return asyncio.run(go())
 
