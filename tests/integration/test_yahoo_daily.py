@@ -20,9 +20,16 @@ from aiohttp import web
 
 from fin_agent.adapters.vendor_http.json_client import HttpPolicy
 from fin_agent.adapters.vendor_http.rate_budget import RateBudget
-from fin_agent.adapters.yahoo.daily import YAHOO_WINDOWS, YahooDailyBars, parse_chart
+from fin_agent.adapters.yahoo.daily import (
+    YAHOO_WINDOWS,
+    YahooDailyBars,
+    parse_chart,
+    parse_splits,
+)
+from fin_agent.adapters.yahoo.local import LocalYahoo as PackageLocalYahoo
 from fin_agent.domain.errors import DataError
-from fin_agent.domain.values import symbol
+from fin_agent.domain.splits import Split
+from fin_agent.domain.values import DailyBar, symbol
 
 AAPL = symbol("AAPL")
 FAST = HttpPolicy(timeout_secs=0.5, max_attempts=3, backoff_base_secs=0.1, backoff_max_secs=1.0)
@@ -258,6 +265,7 @@ async def test_yahoo_daily_bars_ask_for_the_range_with_a_day_to_spare_and_cut_to
             "period2": "1710288000",  # 2024-03-13 00:00 UTC
             "interval": "1d",
             "includePrePost": "false",
+            "events": "split",
         }
     ]
     assert yahoo.seen[0].path == "/v8/finance/chart/AAPL"
@@ -320,3 +328,89 @@ def test_parse_chart_with_no_session_in_range_is_no_bars() -> None:
 def test_parse_chart_refuses_answers_it_cannot_read(data: Any, match: str) -> None:
     with pytest.raises(DataError, match=match):
         parse_chart(AAPL, data)
+
+
+def with_splits(splits: dict[str, Any]) -> dict[str, Any]:
+    chart = copy.deepcopy(CHART)
+    chart["chart"]["result"][0]["events"] = {"splits": splits}
+    return chart
+
+
+@pytest.mark.asyncio
+async def test_yahoo_reports_the_splits_of_the_range_with_the_bars(
+    yahoo: LocalYahoo, client: tuple[YahooDailyBars, FakeTime]
+) -> None:
+    # As Yahoo sends them: keyed and dated by the ex-date's 09:30 open, numerator the new shares.
+    yahoo.charts["AAPL"] = with_splits(
+        {
+            "1709908200": {
+                "date": 1709908200,
+                "numerator": 4,
+                "denominator": 1,
+                "splitRatio": "4:1",
+            },
+            "1710423000": {
+                "date": 1710423000,
+                "numerator": 1,
+                "denominator": 7,
+                "splitRatio": "1:7",
+            },
+        }
+    )
+    yahoo_bars, _ = client
+
+    bars, splits = await yahoo_bars.bars_and_splits(AAPL, date(2024, 3, 8), date(2024, 3, 11))
+
+    assert [b.session for b in bars] == [date(2024, 3, 8), date(2024, 3, 11)]
+    assert splits == (  # the 14th's split is after the range's end: the next sessions still need it
+        Split(symbol=AAPL, session=date(2024, 3, 8), new_shares=4, old_shares=1),
+        Split(symbol=AAPL, session=date(2024, 3, 14), new_shares=1, old_shares=7),
+    )
+    assert [s.label for s in splits] == ["4:1", "1:7"]
+
+
+def test_a_split_event_that_does_not_read_as_one_is_skipped_and_named() -> None:
+    chart = with_splits(
+        {
+            "1709908200": {"date": 1709908200, "numerator": 0, "denominator": 1},
+            "1710163800": {"date": 1710163800, "numerator": 3, "denominator": 2},
+            "x": "garbage",
+        }
+    )
+
+    with structlog.testing.capture_logs() as logs:
+        splits = parse_splits(AAPL, chart)
+
+    assert [(s.session, s.label) for s in splits] == [(date(2024, 3, 11), "3:2")]
+    skipped = [e for e in logs if e["event"] == "yahoo_split_skipped"]
+    assert len(skipped) == 2
+    assert parse_splits(AAPL, CHART) == []  # an answer without events has no splits
+
+
+@pytest.mark.asyncio
+async def test_the_local_yahoo_server_reports_the_splits_it_was_given() -> None:
+    sessions = [date(2024, 3, d) for d in (11, 12, 13, 14, 15)]
+    bars = [
+        DailyBar(
+            symbol=AAPL,
+            session=d,
+            open=Decimal(10),
+            high=Decimal(11),
+            low=Decimal(9),
+            close=Decimal(10),
+            volume=1000,
+        )
+        for d in sessions
+    ]
+    split = Split(symbol=AAPL, session=date(2024, 3, 15), new_shares=1, old_shares=8)
+    async with PackageLocalYahoo({AAPL: bars}) as local:
+        local.splits[AAPL] = [split]
+        budget = RateBudget(YAHOO_WINDOWS, name="yahoo")
+        client = YahooDailyBars(budget, local.base_url, policy=FAST)
+        try:
+            found, splits = await client.bars_and_splits(AAPL, sessions[0], sessions[3])
+        finally:
+            await client.close()
+
+    assert [b.session for b in found] == sessions[:4]
+    assert splits == (split,)  # the next session's split, reported with the bars before it

@@ -9,11 +9,13 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+import structlog
 
 from fin_agent.adapters.finnhub.rest import FinnhubQuote
 from fin_agent.adapters.live.market import InMemoryDailyBarCache, LiveMarket, SessionBarBuffer
 from fin_agent.adapters.memory import FixedCalendar, FixedClock
 from fin_agent.domain.errors import AdapterError
+from fin_agent.domain.splits import Split
 from fin_agent.domain.values import Bar, DailyBar, Headline, Symbol, symbol
 
 AAPL = symbol("AAPL")
@@ -166,6 +168,61 @@ async def test_a_history_the_vendor_readjusted_for_a_split_is_fetched_again_whol
         (date(2024, 3, 13), date(2024, 3, 14)),
         (date(2024, 3, 7), date(2024, 3, 14)),
     ]
+
+
+@dataclass
+class FakeSplitSource(FakeDailySource):
+    """A source that reports splits with its bars, as Yahoo's chart events do."""
+
+    splits: list[Split] = field(default_factory=list)
+
+    async def bars_and_splits(
+        self, sym: Symbol, start: date, end: date
+    ) -> tuple[Sequence[DailyBar], Sequence[Split]]:
+        bars = await self.daily_bars(sym, start, end)
+        return bars, [s for s in self.splits if s.symbol == sym and start <= s.session]
+
+
+@pytest.mark.asyncio
+async def test_a_split_the_source_reports_after_the_cached_bars_refetches_them_whole() -> None:
+    yahoo = FakeSplitSource(
+        "yahoo", session_bars_between(AAPL, date(2024, 1, 1), date(2024, 3, 15))
+    )
+    clock = FixedClock(NOW)
+    live = market(yahoo, clock=clock)
+    await live.daily_bars(AAPL, date(2024, 3, 14), 5)
+    # Friday the 15th opens on a 1:10 reverse split; the vendor reports it with the bars it
+    # re-scaled, so the cached anchor's price does not decide alone.
+    yahoo.bars = session_bars_between(AAPL, date(2024, 1, 1), date(2024, 3, 15), Decimal(10))
+    yahoo.splits = [Split(symbol=AAPL, session=date(2024, 3, 15), new_shares=1, old_shares=10)]
+
+    clock.advance(timedelta(days=1))
+    with structlog.testing.capture_logs() as logs:
+        bars = await live.daily_bars(AAPL, date(2024, 3, 15), 5)
+
+    assert [b.close for b in bars] == [b.close for b in yahoo.bars[-6:-1]]
+    assert yahoo.calls[1:] == [
+        (date(2024, 3, 13), date(2024, 3, 14)),
+        (date(2024, 3, 7), date(2024, 3, 14)),
+    ]
+    [readjusted] = [e for e in logs if e["event"] == "daily_history_readjusted"]
+    assert (readjusted["split"], readjusted["split_session"]) == ("1:10", "2024-03-15")
+
+
+@pytest.mark.asyncio
+async def test_a_reported_split_refetches_even_when_the_anchor_price_looks_unchanged() -> None:
+    yahoo = FakeSplitSource(
+        "yahoo", session_bars_between(AAPL, date(2024, 1, 1), date(2024, 3, 15))
+    )
+    clock = FixedClock(NOW)
+    live = market(yahoo, clock=clock)
+    await live.daily_bars(AAPL, date(2024, 3, 14), 5)
+    yahoo.splits = [Split(symbol=AAPL, session=date(2024, 3, 15), new_shares=2, old_shares=1)]
+
+    clock.advance(timedelta(days=1))
+    await live.daily_bars(AAPL, date(2024, 3, 15), 5)
+
+    assert yahoo.calls[-1] == (date(2024, 3, 7), date(2024, 3, 14))  # whole, on the event alone
 
 
 @pytest.mark.asyncio

@@ -2,7 +2,8 @@
 
 - `daily_bars`: a `DailyBarCache` in front of the daily bar sources (Yahoo first by default),
   tried in the configured order; each day fetches only the sessions that are new, and a history
-  the vendor re-adjusted (a split) is fetched again whole. Only completed sessions are cached,
+  the vendor re-adjusted, or that predates a split the vendor reports (Yahoo's split events), is
+  fetched again whole. Only completed sessions are cached,
   and a hole among the latest `refetch_sessions` (a null row) is never cached as covered.
 - `premarket`: the pre-market bars the feed aggregated when there are any, else Finnhub's quote.
 - `session_bars`: the regular-session bars the feed aggregated (`SessionBarBuffer`).
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -28,6 +29,7 @@ from fin_agent.adapters.finnhub.rest import FinnhubQuote
 from fin_agent.adapters.live.whole_market import DailyHistory, SnapshotPremarkets
 from fin_agent.adapters.memory import InMemoryDailyBarCache as InMemoryDailyBarCache
 from fin_agent.domain.errors import AdapterError, ConfigError, DataError
+from fin_agent.domain.splits import Split
 from fin_agent.domain.values import Bar, DailyBar, Headline, Premarket, Symbol
 from fin_agent.ports.calendar import Calendar
 from fin_agent.ports.clock import Clock
@@ -54,6 +56,17 @@ class DailyBarSource(Protocol):
 
     async def daily_bars(self, symbol: Symbol, start: date, end: date) -> Sequence[DailyBar]:
         """The bars of sessions `start` to `end` inclusive, oldest first."""
+        ...
+
+
+@runtime_checkable
+class SplitReportingSource(DailyBarSource, Protocol):
+    """A daily bar source that also reports the splits of the range it answers (Yahoo)."""
+
+    async def bars_and_splits(
+        self, symbol: Symbol, start: date, end: date
+    ) -> tuple[Sequence[DailyBar], Sequence[Split]]:
+        """The bars of sessions `start` to `end` and the splits reported from `start` on."""
         ...
 
 
@@ -252,27 +265,45 @@ class LiveMarket:
         cached = await self._cache.get(symbol, covered[0], covered[1])
         anchor = cached[-1] if cached else None
         fetch_from = anchor.session if anchor else covered[1] + ONE_DAY
-        bars = await self._fetch(symbol, fetch_from, end)
+        bars, splits = await self._fetch_history(symbol, fetch_from, end)
         fresh = next((b for b in bars if anchor and b.session == anchor.session), None)
-        if anchor and fresh and (fresh.close, fresh.open) != (anchor.close, anchor.open):
+        # A split the source reports after the cached bars end: they are on the old scale (once
+        # the vendor re-scales; until then the scan's split guard is the fallback).
+        split = next((x for x in splits if anchor and x.session > anchor.session), None)
+        rescaled = anchor and fresh and (fresh.close, fresh.open) != (anchor.close, anchor.open)
+        if anchor and (rescaled or split is not None):
             # The vendor re-scaled its history (a split): every cached bar is on the old scale.
             log.warning(
                 "daily_history_readjusted",
                 symbol=symbol,
                 session=str(anchor.session),
                 cached_close=str(anchor.close),
-                fetched_close=str(fresh.close),
+                fetched_close=str(fresh.close) if fresh else None,
+                split=split.label if split else None,
+                split_session=str(split.session) if split else None,
             )
             first = min(start, covered[0])
             return await self._store(symbol, first, end, await self._fetch(symbol, first, end))
         return await self._store(symbol, fetch_from, end, bars)
 
     async def _fetch(self, symbol: Symbol, start: date, end: date) -> list[DailyBar]:
-        """The first source with bars wins; errors fall through to the next source."""
+        """The bars of the first source that has some."""
+        bars, _ = await self._fetch_history(symbol, start, end)
+        return bars
+
+    async def _fetch_history(
+        self, symbol: Symbol, start: date, end: date
+    ) -> tuple[list[DailyBar], tuple[Split, ...]]:
+        """The first source with bars wins, with the splits it reports (none from a source that
+        reports none); errors fall through to the next source."""
         errors: list[str] = []
         for source in self._sources:
             try:
-                bars = list(await source.daily_bars(symbol, start, end))
+                if isinstance(source, SplitReportingSource):
+                    found, reported = await source.bars_and_splits(symbol, start, end)
+                    bars, splits = list(found), tuple(reported)
+                else:
+                    bars, splits = list(await source.daily_bars(symbol, start, end)), ()
             except (AdapterError, DataError) as exc:
                 log.warning(
                     "daily_source_failed", source=source.name, symbol=symbol, error=str(exc)
@@ -280,13 +311,13 @@ class LiveMarket:
                 errors.append(f"{source.name}: {exc}")
                 continue
             if bars:
-                return bars
+                return bars, splits
         if errors and len(errors) == len(self._sources):
             raise AdapterError(
                 f"no daily bar source answered for {symbol} {start}..{end} ({'; '.join(errors)}); "
                 "the scan cannot use stale bars: check the sources' status or market.daily_sources"
             )
-        return []
+        return [], ()
 
     async def _store(
         self, symbol: Symbol, start: date, end: date, bars: list[DailyBar]

@@ -5,7 +5,9 @@
 (`open`/`high`/`low`/`close`/`volume`, null where Yahoo has nothing) and
 `meta.exchangeTimezoneName`. Sessions are the exchange-local dates of the stamps; null rows are
 skipped. Prices are the `quote` arrays, never `adjclose`: not adjusted for dividends (Yahoo does
-scale them for splits, which `LiveMarket` notices and refetches). Its own budget and breakers.
+scale them for splits, which `LiveMarket` notices and refetches). Asked with `events=split`, the
+answer also holds `events.splits` (`{stamp: {date, numerator, denominator, splitRatio}}`, the
+numerator the new shares): the splits of the range. Its own budget and breakers.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -25,6 +28,7 @@ import structlog
 from fin_agent.adapters.vendor_http.json_client import HttpPolicy, HttpStats, JsonHttpClient
 from fin_agent.adapters.vendor_http.rate_budget import RateBudget, RateWindow
 from fin_agent.domain.errors import DataError
+from fin_agent.domain.splits import Split
 from fin_agent.domain.values import DailyBar, Symbol
 
 log = structlog.get_logger(__name__)
@@ -98,8 +102,16 @@ class YahooDailyBars:
 
         The request spans a day more on each side, so no time zone can cut a session off.
         """
+        bars, _ = await self.bars_and_splits(symbol, start, end)
+        return list(bars)
+
+    async def bars_and_splits(
+        self, symbol: Symbol, start: date, end: date
+    ) -> tuple[tuple[DailyBar, ...], tuple[Split, ...]]:
+        """The bars of sessions `start` to `end` and the splits Yahoo reports from `start` on
+        (one of the next session, the scan's day, included: its ex-date is after `end`)."""
         if end < start:
-            return []
+            return (), ()
         period1 = datetime.combine(start - timedelta(days=1), datetime.min.time(), UTC)
         period2 = datetime.combine(end + timedelta(days=2), datetime.min.time(), UTC)
         params = {
@@ -107,6 +119,7 @@ class YahooDailyBars:
             "period2": str(int(period2.timestamp())),
             "interval": "1d",
             "includePrePost": "false",
+            "events": "split",
         }
         data = await self._http.get(
             CHART_ENDPOINT,
@@ -114,8 +127,36 @@ class YahooDailyBars:
             params=params,
             not_found_ok=True,
         )
-        bars = parse_chart(symbol, data) if data is not None else []
-        return [b for b in bars if start <= b.session <= end]
+        if data is None:
+            return (), ()
+        bars = tuple(b for b in parse_chart(symbol, data) if start <= b.session <= end)
+        return bars, tuple(s for s in parse_splits(symbol, data) if start <= s.session)
+
+
+def parse_splits(symbol: Symbol, data: Any) -> list[Split]:
+    """The split events of a chart answer, oldest first ([] when it has none). An event that
+    does not read as a split is skipped with a warning naming it."""
+    try:
+        result = data["chart"]["result"][0]
+    except (KeyError, IndexError, TypeError):
+        return []
+    events = result.get("events") if isinstance(result, Mapping) else None
+    found = events.get("splits") if isinstance(events, Mapping) else None
+    if not isinstance(found, Mapping):
+        return []
+    tz = _zone(symbol, result.get("meta"))
+    splits: dict[date, Split] = {}
+    for key, event in found.items():
+        try:
+            stamp = int(event.get("date", key))
+            ratio = Fraction(str(event["numerator"])) / Fraction(str(event["denominator"]))
+            session = datetime.fromtimestamp(stamp, tz).date()
+            splits[session] = Split.of_ratio(symbol, session, ratio)
+        except (AttributeError, KeyError, TypeError, ValueError, ZeroDivisionError, DataError) as e:
+            log.warning(
+                "yahoo_split_skipped", symbol=symbol, split_event=str(event)[:200], error=str(e)
+            )
+    return [splits[d] for d in sorted(splits)]
 
 
 def parse_chart(symbol: Symbol, data: Any) -> list[DailyBar]:

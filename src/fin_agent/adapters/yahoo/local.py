@@ -3,7 +3,8 @@
 `GET /v8/finance/chart/{symbol}?period1=&period2=&interval=1d` answers in Yahoo's shape (each
 session stamped at its 09:30 open, `indicators.quote[0]` columns, `meta.exchangeTimezoneName`)
 from the daily bars it was given; an unknown symbol is Yahoo's 404 "Not Found". Like Yahoo it can
-answer a row with every figure null (`null_rows`), and it counts calls by arrival: past
+answer a row with every figure null (`null_rows`), reports the splits it was given in
+`events.splits` when asked with `events=split` (`splits`), and it counts calls by arrival: past
 `max_per_sec` in any second it answers 429 (`limited`). `arrivals` holds every call's arrival.
 """
 
@@ -19,6 +20,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from fin_agent.domain.errors import DataError
+from fin_agent.domain.splits import Split
 from fin_agent.domain.values import DailyBar, Symbol, symbol
 
 NY = ZoneInfo("America/New_York")
@@ -41,6 +43,7 @@ class LocalYahoo:
             s: sorted(b, key=lambda bar: bar.session) for s, b in (bars or {}).items()
         }
         self.null_rows: set[tuple[Symbol, date]] = set()
+        self.splits: dict[Symbol, list[Split]] = {}
         self.max_per_sec = max_per_sec
         self.arrivals: list[float] = []
         self.limited = 0
@@ -105,7 +108,12 @@ class LocalYahoo:
             error = {"code": "Not Found", "description": "No data found, symbol may be delisted"}
             return web.json_response({"chart": {"result": None, "error": error}}, status=404)
         rows = [b for b in self.bars[sym] if first <= _stamp(b.session) < last]
-        return web.json_response({"chart": {"result": [self._result(sym, rows)], "error": None}})
+        result = self._result(sym, rows)
+        if "split" in request.query.get("events", "").split(","):
+            splits = [s for s in self.splits.get(sym, []) if first <= _stamp(s.session) < last]
+            if splits:
+                result["events"] = {"splits": {str(_epoch(s.session)): _event(s) for s in splits}}
+        return web.json_response({"chart": {"result": [result], "error": None}})
 
     def _result(self, sym: Symbol, rows: Sequence[DailyBar]) -> dict[str, Any]:
         def column(pick: Callable[[DailyBar], Any]) -> list[Any]:
@@ -126,6 +134,20 @@ class LocalYahoo:
                 ]
             },
         }
+
+
+def _epoch(session: date) -> int:
+    return int(_stamp(session).timestamp())
+
+
+def _event(split: Split) -> dict[str, Any]:
+    """A split as Yahoo's chart events carry it."""
+    return {
+        "date": _epoch(split.session),
+        "numerator": split.new_shares,
+        "denominator": split.old_shares,
+        "splitRatio": split.label,
+    }
 
 
 def _stamp(session: date) -> datetime:
