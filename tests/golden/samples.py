@@ -504,6 +504,7 @@ UPCAST_FILLS: Final[dict[tuple[str, str], dict[str, Any]]] = {
         for event_type in ("scan.completed", "plan.created", "order.placed", "position.closed")
     },
     ("scan.snapshot_taken", "v1"): {"snapshot": SNAPSHOT_V1},
+    ("scan.snapshot_taken", "v2"): {},  # the same snapshot, written as objects
     **{
         (event_type, "v1-config_version"): {"strategy_version": ""}
         for event_type in ("scan.completed", "plan.created", "order.placed", "position.closed")
@@ -513,7 +514,8 @@ UPCAST_FILLS: Final[dict[tuple[str, str], dict[str, Any]]] = {
 
 The decisions' v1 as first released had no `config_version`; main then wrote it, still as v1
 (`v1-config_version`); v2 added `strategy_version`. `scan.snapshot_taken` v2 added the snapshot's
-`prev_session` and each pre-market's `quoted_prev_close` (both None from v1)."""
+`prev_session` and each pre-market's `quoted_prev_close` (both None from v1); v3 writes the same
+snapshot as columns."""
 
 
 def decoded_today(event_type: str, name: str) -> DomainEvent:

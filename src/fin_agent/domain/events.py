@@ -72,7 +72,9 @@ class SnapshotTaken(DomainEvent):
     """What the scan saw of the universe: its inputs, kept so the day can be audited by replay."""
 
     TYPE: ClassVar[str] = "scan.snapshot_taken"
-    VERSION: ClassVar[int] = 2  # v1 had no prev_session nor quoted_prev_close (codec upcasts it)
+    # v1 had no prev_session nor quoted_prev_close; v2 wrote an object per daily bar, v3 writes
+    # the snapshot as columns (the codec upcasts both)
+    VERSION: ClassVar[int] = 3
     snapshot: UniverseSnapshot
 
 

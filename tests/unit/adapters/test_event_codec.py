@@ -681,6 +681,20 @@ REFUSALS: list[tuple[str, Any, DecodeReason, str]] = [
         "expected a decimal string, got string '5.0%'",
     ),
     (
+        "snapshot columns of different lengths",
+        with_data(SnapshotTaken, set_at(("snapshot", "open"), [])),
+        DecodeReason.BAD_VALUE,
+        "cannot decode scan.snapshot_taken v3: data.snapshot: daily bar columns: "
+        "1 value(s) each expected, one per bar",
+    ),
+    (
+        "bad decimal in a snapshot column",
+        with_data(SnapshotTaken, set_at(("snapshot", "close", 0), "9.9.8")),
+        DecodeReason.BAD_VALUE,
+        "cannot decode scan.snapshot_taken v3: data.snapshot: "
+        "expected a decimal string, got string '9.9.8'",
+    ),
+    (
         "decimal as a json number",
         with_data(DayStarted, set_at(("start_equity",), 100000.0)),
         DecodeReason.BAD_VALUE,

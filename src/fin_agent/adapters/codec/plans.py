@@ -17,6 +17,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, NewType
 
+from fin_agent.adapters.codec.snapshot import snapshot_codec
 from fin_agent.adapters.codec.values import (
     Convert,
     FieldProblem,
@@ -32,6 +33,8 @@ from fin_agent.adapters.codec.values import (
     tuple_parser,
 )
 from fin_agent.domain.events import DomainEvent
+from fin_agent.domain.gap_scanner import UniverseSnapshot
+from fin_agent.domain.values import Headline
 
 ENVELOPE_FIELDS = frozenset({"id", "occurred_at"})
 """Event fields carried by the envelope (`id`, `ts`) rather than in `data`."""
@@ -66,6 +69,8 @@ class PlanBuilder:
     def __init__(self) -> None:
         self._objects: dict[type, tuple[Convert, Convert]] = {}
         self._events: dict[type, EventPlan] = {}
+        # The scan's snapshot travels as columns (hundreds of thousands of daily bars).
+        self._objects[UniverseSnapshot] = snapshot_codec(self._object(Headline))
 
     def event_plan(self, cls: type[DomainEvent]) -> EventPlan:
         """The plan of an event class; raises TypeError for a field the wire cannot carry."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from fin_agent.adapters.codec.snapshot import snapshot_v2_to_v3 as snapshot_columns
 from fin_agent.domain.events import (
     OrderPlaced,
     PlanCreated,
@@ -48,8 +49,14 @@ def snapshot_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return data | {"snapshot": snapshot | {"prev_session": None}}
 
 
+def snapshot_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """v2 -> v3 of `scan.snapshot_taken`: the same snapshot written as columns."""
+    return data | {"snapshot": snapshot_columns(data["snapshot"])}
+
+
 def register_upcasters(registry: EventRegistry) -> None:
     """Register every upcaster of the released versions in `registry`."""
     for event_type in DECISIONS_V2:
         registry.upcaster(event_type, 1)(decision_v1_to_v2)
     registry.upcaster(SnapshotTaken.TYPE, 1)(snapshot_v1_to_v2)
+    registry.upcaster(SnapshotTaken.TYPE, 2)(snapshot_v2_to_v3)
