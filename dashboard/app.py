@@ -137,7 +137,10 @@ def _pages() -> dict[str, list[st.Page]]:
             page("dead_letters", "Dead letters", ":material/mark_email_unread:"),
             page("system", "Config & schedule", ":material/settings:"),
         ],
-        "History": [page("history", "Past days", ":material/history:")],
+        "History": [
+            page("history", "Past days", ":material/history:"),
+            page("research", "Research", ":material/science:"),
+        ],
     }
 
 

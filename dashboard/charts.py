@@ -313,3 +313,53 @@ def candles(
         )
     chart: alt.LayerChart = alt.layer(*layers).resolve_scale(color="independent")
     return chart.properties(height=CHART_HEIGHT)
+
+
+def out_of_sample_equity(curve: Sequence[Mapping[str, Any]]) -> Chart | None:
+    """The walk-forward's out-of-sample equity: each fold's pick on the test days after it."""
+    rows: list[dict[str, object]] = [
+        {
+            "day": str(p.get("day")),
+            "equity": number(p.get("equity")),
+            "pnl": number(p.get("net_pnl")),
+        }
+        for p in curve
+        if number(p.get("equity")) is not None
+    ]
+    if not rows:
+        return None
+    line = (
+        alt.Chart(_data(rows))
+        .mark_line(point=True, strokeWidth=2.5, color=BLUE)
+        .encode(
+            x=alt.X("day:T", title=None, axis=alt.Axis(format="%b %d", labelAngle=0)),
+            y=alt.Y("equity:Q", title="out-of-sample equity ($)", scale=alt.Scale(zero=False)),
+            tooltip=[
+                alt.Tooltip("day:T", format="%Y-%m-%d"),
+                alt.Tooltip("equity:Q", title="equity", format="$,.2f"),
+                alt.Tooltip("pnl:Q", title="net P&L", format="$,.2f"),
+            ],
+        )
+    )
+    shaped: alt.Chart = line.properties(height=CHART_HEIGHT)
+    return shaped
+
+
+def importance(shares: Mapping[str, Any]) -> Chart | None:
+    """Each tuned parameter's share of the objective's variance (horizontal bars)."""
+    rows: list[dict[str, object]] = [
+        {"parameter": name, "share": number(share)} for name, share in shares.items()
+    ]
+    if not rows:
+        return None
+    bars = (
+        alt.Chart(_data(rows))
+        .mark_bar(color=BLUE)
+        .encode(
+            x=alt.X("share:Q", title="importance", scale=alt.Scale(domain=[0, 1])),
+            y=alt.Y("parameter:N", title=None, sort="-x"),
+            tooltip=["parameter:N", alt.Tooltip("share:Q", format=".2f")],
+        )
+    )
+    shaped: alt.Chart = bars.properties(height=max(60, 34 * len(rows)))
+    return shaped

@@ -208,6 +208,10 @@ class AgentClient:
         """`/api/dead-letters`: whether the bus has one, how many wait, the oldest `limit`."""
         return self._object("/api/dead-letters", {"limit": limit})
 
+    def research(self) -> JSON | Unreachable:
+        """`/api/research`: the summaries of the optimiser's studies, newest first."""
+        return self._object("/api/research")
+
     def config(self) -> JSON | Unreachable:
         """`/api/config`: the effective config as YAML, secrets masked."""
         return self._object("/api/config")

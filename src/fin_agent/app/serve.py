@@ -24,6 +24,7 @@ from fin_agent.app.config.version import ConfigHistory
 from fin_agent.app.container import Container, running
 from fin_agent.app.coordinator import Coordinator
 from fin_agent.app.http.read_models import ReadModels
+from fin_agent.app.http.research import studies
 from fin_agent.app.http.server import (
     Check,
     HttpDeps,
@@ -205,6 +206,7 @@ def http_deps(
         schedule=upcoming,
         config_version=lambda: container.live.version,
         commands=container.operator,
+        research=lambda: studies(settings.data_path("optimize")),
         api_token=settings.api_token.get_secret_value() if settings.api_token else None,
     )
 

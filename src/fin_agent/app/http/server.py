@@ -62,6 +62,8 @@ class HttpDeps:
     config_version: Callable[[], str] | None = None
     commands: OperatorDesk | None = None
     """Operator commands (`POST /api/commands`); None: this server takes none."""
+    research: Callable[[], Sequence[Mapping[str, object]]] | None = None
+    """The optimiser's study summaries (the Research page); None: not available."""
     api_token: str | None = field(default=None, repr=False)
     """The bearer token `/api/*` and `/metrics` require (None: open, on a loopback address)."""
 
@@ -238,6 +240,11 @@ def make_app(deps: HttpDeps) -> web.Application:
             return _json({"available": False, "yaml": None})
         return _json({"available": True, "yaml": deps.effective_config()})
 
+    async def api_research(_: web.Request) -> web.Response:
+        if deps.research is None:
+            return _json({"available": False, "studies": []})
+        return _json({"available": True, "studies": list(deps.research())})
+
     async def api_schedule(request: web.Request) -> web.Response:
         limit = _limit(request, 10)
         if deps.schedule is None:
@@ -275,6 +282,7 @@ def make_app(deps: HttpDeps) -> web.Application:
             web.get("/api/dead-letters", api_dead_letters),
             web.get("/api/config", api_config),
             web.get("/api/schedule", api_schedule),
+            web.get("/api/research", api_research),
             web.get("/api/news/{day}", api_news),
         ]
     )
