@@ -16,7 +16,7 @@ import structlog
 from fin_agent.adapters.codec.event_codec import EventCodec, default_registry
 from fin_agent.adapters.memory import FixedClock
 from fin_agent.adapters.redis.bus import RedisStreamsEventBus
-from fin_agent.adapters.system_clock import SystemClock
+from fin_agent.adapters.system_clock import ShiftedClock, SystemClock
 from fin_agent.adapters.vendor_http.rate_budget import RateBudget
 from fin_agent.app.bootstrap.broker import build_orders
 from fin_agent.app.bootstrap.bus import BusKind, bus_admin, event_bus, lease
@@ -139,9 +139,10 @@ async def build(
     )
 
 
-def wall_clock() -> Clock:
-    """The machine's clock (aware UTC)."""
-    return SystemClock()
+def wall_clock(start_at: datetime | None = None) -> Clock:
+    """The machine's clock (aware UTC), or, with `start_at`, one that starts there and runs at
+    the wall clock's speed (`fin-agent run --start-at`)."""
+    return SystemClock() if start_at is None else ShiftedClock(start_at)
 
 
 def exchange_calendar(settings: Settings) -> Calendar:

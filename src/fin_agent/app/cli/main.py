@@ -12,7 +12,7 @@ import os
 import sys
 import uuid
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 from zoneinfo import ZoneInfo
@@ -27,6 +27,7 @@ from fin_agent.app.bootstrap import (
     local_alpaca,
     running,
     session_replay,
+    wall_clock,
 )
 from fin_agent.app.cli import config_check
 from fin_agent.app.cli.config_diff import config_diff_command
@@ -115,6 +116,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--bar-stamp", choices=["start", "end", "auto"], help="as for backtest")
     run.add_argument("--tz", help="as for backtest: time zone of naive timestamps")
     run.add_argument("--factors", type=Path, help="as for backtest: folder of split factor files")
+    run.add_argument(
+        "--start-at",
+        type=_instant,
+        help="live: the agent's clock starts at this instant (ISO 8601 with its offset, such as "
+        "2026-12-04T08:59:20-05:00) and runs at wall speed: try a pre-market scan now, against "
+        "local servers",
+    )
 
     dlq = commands.add_parser("dlq", help="inspect and replay the dead-letter stream")
     dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
@@ -220,6 +228,16 @@ def add_overlay_argument(command: argparse.ArgumentParser) -> None:
     )
 
 
+def _instant(text: str) -> datetime:
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 instant") from None
+    if at.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset: add one, such as -05:00")
+    return at
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -290,6 +308,11 @@ def _run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             "market.source replay is for `fin-agent backtest` (recorded files): "
             "`fin-agent run` takes market.source simulator or finnhub"
         )
+    if args.start_at is not None and (source != "finnhub" or args.session_replay is not None):
+        raise UsageError(
+            "--start-at moves a live agent's clock: use it with market.source finnhub, "
+            "without --session-replay (which has its own clock)"
+        )
     config_path = args.config or Path(os.environ.get(CONFIG_ENV_VAR) or "config.yaml")
     if args.session_replay is not None:
         return _session_replay(args, settings, out, config_path)
@@ -298,7 +321,8 @@ def _run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
     async def go() -> int:
         if source == "finnhub":
-            live = await build_live(settings, bus=args.bus, out=out)
+            clock = wall_clock(args.start_at) if args.start_at else None
+            live = await build_live(settings, bus=args.bus, out=out, clock=clock)
             return await run_live(
                 live,
                 days=args.days,

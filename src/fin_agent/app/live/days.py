@@ -107,9 +107,8 @@ class LiveDays:
         scan_at = run.at_utc
         times = DayTimes.of(session, strategy, container.timezone, run.at.time())
         with bound_contextvars(trading_day=str(session.day)):
-            universe = self._universe() or list(await self._market.symbols())
             outcome = await self._scanner(container).run(
-                session.day, scan_at, universe, previous_close=self._previous_close(session)
+                session.day, scan_at, self._universe(), previous_close=self._previous_close(session)
             )
             day = self._new_day(
                 session,

@@ -182,8 +182,11 @@ class LiveScan:
         *,
         previous_close: datetime | None = None,
     ) -> LiveScanOutcome:
-        """Collect the universe (as every day does, `UniverseCollector`) and time it."""
+        """Collect the universe (as every day does, `UniverseCollector`) and time it. An empty
+        `universe` is the market's own (the whole market's listing is part of the time)."""
         started = self._clock.now()
+        if not universe:
+            universe = list(await self._market.symbols())
         collected = await UniverseCollector(
             market=self._market,
             news=self._news,
