@@ -40,6 +40,8 @@ from fin_agent.adapters.live.bar_aggregator import BarAggregator
 from fin_agent.adapters.memory import FixedClock, InMemoryEventBus
 from fin_agent.adapters.redis.bus import RedisStreamsEventBus
 from fin_agent.adapters.redis.streams import StreamsSettings
+from fin_agent.app.bootstrap.vendors import bar_aggregator
+from fin_agent.app.config.settings import load_settings
 from fin_agent.app.live.market_feed import MarketFeed, MarketFeedConfig
 from fin_agent.app.observability.logs import configure_logging
 from fin_agent.domain.errors import AdapterError, ConfigError, DataError
@@ -47,6 +49,7 @@ from fin_agent.domain.events import BarsClosed, DomainEvent
 from fin_agent.domain.values import Trade, symbol
 
 API_KEY = "fk-SECRET-TOKEN-777"
+ROOT = Path(__file__).resolve().parents[2]
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 T = 1381152600000  # 2013-10-07 13:30 UTC (09:30 ET)
 NOW = datetime(2013, 10, 7, 20, 0, tzinfo=UTC)
@@ -849,3 +852,89 @@ async def test_local_rest_answers_canned_json_401_without_the_header_and_429_on_
     assert [c.status for c in calls] == [200, 200, 200, 429, 429, 200, 401]
     assert calls[-1].token_in_query
     assert not any(c.token_in_query for c in calls[:-1])
+
+
+def out_of_order_frames(local: ModuleType, expected: dict[datetime, list[tuple[Any, ...]]]) -> Any:
+    """Each recorded bar as four trades (open at :00.0, low and high in the order that fits the
+    close at :15 and :30, close at :59.6), in frames as a consolidated feed sends them: the next
+    minute's opening trades arrive before this minute's closing ones, 0.4 s older."""
+
+    def trades(start: datetime, part: int) -> list[Any]:
+        at_ms = int(start.timestamp() * 1000)
+        out = []
+        for name, open_, high, low, close, volume in expected[start]:
+            middle = (low, high) if close >= open_ else (high, low)
+            prices = (open_, *middle, close)
+            sizes = [volume // 4] * 4
+            sizes[0] += volume - sum(sizes)
+            offsets = (0, 15_000, 30_000, 59_600)
+            picks = {0: (0,), 1: (1, 2), 2: (3,)}[part]
+            out += [
+                local.TapeTrade(name, at_ms + offsets[i], float(prices[i]), sizes[i]) for i in picks
+            ]
+        return out
+
+    starts = list(expected)
+    frames: list[list[Any]] = [trades(starts[0], 0), trades(starts[0], 1)]
+    for i, start in enumerate(starts):
+        following = starts[i + 1] if i + 1 < len(starts) else None
+        if following is not None and (following - start).total_seconds() == 60:
+            frames += [trades(following, 0), trades(start, 2), trades(following, 1)]
+        else:
+            frames.append(trades(start, 2))
+            if following is not None:
+                frames += [trades(following, 0), trades(following, 1)]
+    return frames
+
+
+@pytest.mark.asyncio
+@pytest.mark.data
+async def test_trades_out_of_order_across_frames_make_exact_bars_with_the_shipped_lateness(
+    server: Any, local: ModuleType, shared_data: Path
+) -> None:
+    # Issue 18: with feed.lateness_secs 0 a minute closed on the next minute's first trade, and
+    # trades 0.4 s older arriving after it left 59 of 120 bars with a wrong volume.
+    shipped = load_settings(ROOT / "config.yaml", environ={}, secrets_dir=ROOT / "no-secrets")
+    day = date(2014, 6, 6)
+    expected = lean_bars(shared_data, {"AAPL", "TWX"}, day)
+    frames = out_of_order_frames(local, expected)
+    bus = InMemoryEventBus()
+    received: list[BarsClosed] = []
+
+    async def handler(event: DomainEvent) -> None:
+        assert isinstance(event, BarsClosed)
+        received.append(event)
+
+    bus.subscribe("check", [BarsClosed.TYPE], handler)
+    await bus.start()
+    feed = FinnhubTradeFeed(fast(server.ws_url), API_KEY)
+    market = MarketFeed(
+        feed,
+        bus,
+        clock=FixedClock(NOW),
+        aggregator=bar_aggregator(shipped),
+        config=MarketFeedConfig(flush_every_secs=None),
+    )
+    market.set_watchlist({"AAPL", "TWX"})
+    stop = asyncio.Event()
+    task = asyncio.create_task(market.run(stop))
+    try:
+        await server.wait_for(subscribed(server, {"AAPL", "TWX"}))
+        sent = await server.replay(frames)
+        total = sum(len(f) for f in frames)
+        await eventually(lambda: feed.stats.trades == sent == total, "every trade arrived")
+        market.close_all()
+        await market.wait_published()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await bus.stop()
+
+    assert shipped.feed.lateness_secs == 2.0
+    got = {
+        e.bars[0].start: [(b.symbol, b.open, b.high, b.low, b.close, b.volume) for b in e.bars]
+        for e in received
+    }
+    assert len(expected) > 500
+    assert got == expected
+    assert market.stats.bars.late == 0
