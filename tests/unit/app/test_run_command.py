@@ -45,3 +45,27 @@ def test_run_on_finnhub_without_a_key_says_where_to_put_it(tmp_path: Path) -> No
         env={"FIN_AGENT_FINNHUB_API_KEY": ""},
     )
     assert "finnhub_api_key" in message
+
+
+def replay(tmp_path: Path, *args: str) -> str:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"data_dir": str(tmp_path / "var")}))
+    err = io.StringIO()
+    code = main(["--config", str(path), "run", *args], out=io.StringIO(), err=err)
+    assert code == 2
+    return err.getvalue()
+
+
+def test_session_replay_without_bar_files_names_the_flag(tmp_path: Path) -> None:
+    message = replay(tmp_path, "--session-replay", "2019-02-15")
+    assert "--session-replay needs the day's bar files: add --data" in message
+
+
+def test_session_replay_refuses_a_negative_speed(tmp_path: Path) -> None:
+    message = replay(tmp_path, "--session-replay", "2019-02-15", "--speed", "-1", "--data", "x.csv")
+    assert "--speed must be 0 (as fast as possible) or more, got -1.0" in message
+
+
+def test_run_refuses_bar_files_without_session_replay(tmp_path: Path) -> None:
+    message = replay(tmp_path, "--data", "x.csv")
+    assert "--data is for --session-replay DAY" in message

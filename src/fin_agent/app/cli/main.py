@@ -302,6 +302,8 @@ def _demo(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 def _run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """The running agent on the configured market, until stopped: live (finnhub) on the
     schedule's jobs, or simulated sessions back to back."""
+    if args.session_replay is not None:  # whatever market.source says: the day's own servers
+        return _session_replay(args, settings, out)
     source = settings.market.source
     if source == "replay":
         raise UsageError(
@@ -314,8 +316,6 @@ def _run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             "without --session-replay (which has its own clock)"
         )
     config_path = args.config or Path(os.environ.get(CONFIG_ENV_VAR) or "config.yaml")
-    if args.session_replay is not None:
-        return _session_replay(args, settings, out, config_path)
     if args.data:
         raise UsageError("--data is for --session-replay DAY (or `fin-agent backtest`)")
 
@@ -343,9 +343,7 @@ def _run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     return asyncio.run(go())
 
 
-def _session_replay(
-    args: argparse.Namespace, settings: Settings, out: TextIO, config_path: Path
-) -> int:
+def _session_replay(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """`run --session-replay DAY`: the recorded day through the live wiring (local servers)."""
     if not args.data:
         raise UsageError(
