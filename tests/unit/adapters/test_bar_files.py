@@ -369,7 +369,7 @@ def test_bad_rows_are_dropped_and_counted_not_fatal(tmp_path: Path) -> None:
         (3, "AAPL", date(2019, 2, 13), DropReason.NON_POSITIVE_PRICE),
         (4, "AAPL", date(2019, 2, 14), DropReason.MISSING_VALUE),
         (5, "AAPL", date(2019, 2, 15), DropReason.NEGATIVE_VOLUME),
-        (6, "BAD/SYM", None, DropReason.BAD_SYMBOL),
+        (6, "BAD/SYM", date(2019, 2, 11), DropReason.BAD_SYMBOL),  # its day, though unplaced
         (7, "AAPL", date(2019, 2, 11), DropReason.DUPLICATE),
         (8, "MSFT", date(2019, 2, 11), DropReason.INCONSISTENT_OHLC),
     ]
@@ -377,7 +377,7 @@ def test_bad_rows_are_dropped_and_counted_not_fatal(tmp_path: Path) -> None:
     assert described.startswith(
         "bad.csv: 2 row(s) of 2 symbol(s) with inconsistent OHLC (AAPL 2019-02-12, MSFT 2019-02-11)"
     )
-    assert "1 row(s) of 1 symbol(s) with bad symbol (BAD/SYM row 6)" in described
+    assert "1 row(s) of 1 symbol(s) with bad symbol (BAD/SYM 2019-02-11)" in described
 
 
 def test_the_dropped_rows_warning_names_each_symbol_once_up_to_ten() -> None:
@@ -773,3 +773,23 @@ def test_class_shares_are_kept_under_one_spelling_whatever_the_file_writes(tmp_p
         (symbol("BRK.B"), date(2019, 2, 11)),
         (symbol("BRK.B"), date(2019, 2, 12)),
     ]
+
+
+def test_an_intraday_row_dropped_for_its_symbol_is_named_with_its_exchange_day(
+    tmp_path: Path,
+) -> None:
+    rows = [
+        "AAPL,2019-02-11 14:30:00,10,11,9,10,100",
+        "AAPL,2019-02-11 14:31:00,10,11,9,10,100",
+        "BAD/SYM,2019-02-12 01:30:00,10,11,9,10,100",  # 20:30 New York time on the 11th
+        "SPY,,10,11,9,10,100",  # no stamp: no day, its row number instead
+    ]
+    path = write(tmp_path / "utc.csv", csv_text(rows))
+
+    loaded = read_bar_file(path, BarFileSpec(timezone="UTC", bar_stamp=BarStamp.START))
+
+    assert [(r.symbol, r.day, r.reason) for r in loaded.dropped] == [
+        ("BAD/SYM", date(2019, 2, 11), DropReason.BAD_SYMBOL),
+        ("SPY", None, DropReason.MISSING_VALUE),
+    ]
+    assert "(SPY row 4)" in describe_dropped(loaded.dropped)

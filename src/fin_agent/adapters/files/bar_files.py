@@ -31,6 +31,7 @@ from fin_agent.adapters.files.columns import (
 )
 from fin_agent.adapters.files.split_factors import SplitFactors, load_split_factors
 from fin_agent.adapters.files.stamps import (
+    EXCHANGE_TZ,
     BarStamp,
     Stamps,
     day_values,
@@ -232,13 +233,15 @@ def _parse(path: Path, spec: BarFileSpec) -> _Parsed:
     raw = np.array([v or 0 for v in stamps.values], dtype=np.int64)
     bad = (codes < 0) | stamp_missing
     dropped: list[DroppedRow] = []
-    for index in np.flatnonzero(bad).tolist():
+    bad_rows = np.flatnonzero(bad).tolist()
+    bad_days = _days_of(stamps, [None if stamp_missing[i] else int(raw[i]) for i in bad_rows], spec)
+    for index, bad_day in zip(bad_rows, bad_days, strict=True):
         name = raw_names[name_index[index]] if name_index[index] < len(raw_names) else None
         reason = (
             DropReason.MISSING_VALUE if not name or stamp_missing[index] else DropReason.BAD_SYMBOL
         )
         dropped.append(
-            DroppedRow(path=path, row=index + 1, symbol=name or "", day=None, reason=reason)
+            DroppedRow(path=path, row=index + 1, symbol=name or "", day=bad_day, reason=reason)
         )
     keep = np.flatnonzero(~bad)
     code = codes[keep]
@@ -290,6 +293,19 @@ def _parse(path: Path, spec: BarFileSpec) -> _Parsed:
         prices=prices,
         dropped=dropped,
     )
+
+
+def _days_of(stamps: Stamps, values: Sequence[int | None], spec: BarFileSpec) -> list[date | None]:
+    """The exchange days of some rows' raw stamps (None where a row has none), for the dropped
+    rows' warning: a row dropped before its bar was placed still shows its day."""
+    if not values:
+        return []
+    some = Stamps(stamps.kind, list(values))
+    dates = day_values(some)
+    if dates is not None:
+        return dates
+    instants = to_instants(some, spec.zone)
+    return [None if i is None else i.astimezone(EXCHANGE_TZ).date() for i in instants]
 
 
 def _name_codes(table: pa.Table, spec: BarFileSpec, count: int) -> tuple[list[str | None], Ints]:
