@@ -18,14 +18,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import optuna
+from pydantic import ValidationError
 
 from fin_agent.app.bootstrap import build_replay, load_bar_files, running
+from fin_agent.app.config.problems import translate
 from fin_agent.app.config.settings import Settings, load_settings
 from fin_agent.app.observability.logs import configure_logging
 from fin_agent.app.research.space import overrides
 from fin_agent.app.research.storage import StudyPlace, open_storage
 from fin_agent.app.runner import run_sessions
-from fin_agent.domain.errors import ConfigError
 from fin_agent.domain.report import DailyReport
 from fin_agent.domain.walk_forward import DayResult, Fold, Objective, score, window
 from fin_agent.ports.market_data import RecordedMarketData
@@ -102,14 +103,11 @@ def run_trial(spec: RunSpec, number: int) -> Outcome:
     frozen = worker.study.get_trials(deepcopy=False)[number]
     trial = optuna.trial.Trial(worker.study, frozen._trial_id)
     try:
-        settings = load_settings(
-            spec.config_path,
-            profile=spec.profile,
-            overlays=spec.overlays,
-            overrides=overrides(frozen.params),
-        )
-    except ConfigError as exc:
-        return Outcome(number=number, state="pruned", value=None, reason=f"invalid: {exc}")
+        settings = trial_settings(worker.settings, frozen.params)
+    except ValidationError as exc:
+        problems = translate(exc, Settings, secret_fields=frozenset())
+        why = "; ".join(str(p) for p in problems)
+        return Outcome(number=number, state="pruned", value=None, reason=f"invalid: {why}")
     return asyncio.run(_backtest(spec, worker, settings, trial))
 
 
@@ -147,6 +145,16 @@ async def _backtest(
     value = float(sum(scores, ZERO) / len(scores)) if scores else None
     trial.set_user_attr("days", _days_attr(results))
     return Outcome(number=trial.number, state="complete", value=value, reason=None)
+
+
+def trial_settings(base: Settings, params: dict[str, Any]) -> Settings:
+    """`base` with the trial's values laid over it, validated as a whole: what `load_settings`
+    gives with them as overrides (the layer just below the arguments), without reading the
+    config file again for every trial."""
+    data = base.model_dump()
+    for section, values in overrides(params).items():
+        data[section] = {**data[section], **values}
+    return Settings(**data)
 
 
 def _pruned(trial: optuna.trial.Trial, results: dict[date, DayResult], reason: str) -> Outcome:
