@@ -16,7 +16,9 @@ day's gappers, written once to Parquet under `--cache`.
 
 Each result is a JSON line on stdout (bars_per_s, rss_mb, seconds, per contender, with ratios to
 the others); progress on stderr. Run: `.venv/bin/python bench/backtest.py [--symbols N] [--days N]
-[--only shared|universe] > results.jsonl`.
+[--only shared|universe] > results.jsonl`; the linearity section alone:
+`.venv/bin/python bench/backtest.py --linearity SYMBOLS DAYS` (1x, 2x, 4x the days, then the
+symbols).
 """
 
 from __future__ import annotations
@@ -216,6 +218,28 @@ def compare(data: DataSet) -> bool:
     return equal
 
 
+def linearity(symbols: int, days: int, *, seed: int, cache: Path) -> None:
+    """The project's backtest at 1x, 2x and 4x the days and the symbols: time (load + run) and
+    peak RSS against the 1x run's. Linear time keeps each time ratio near the bars ratio."""
+    runs = {"days": [(symbols, days * k) for k in (1, 2, 4)],
+            "symbols": [(symbols * k, days) for k in (1, 2, 4)]}  # fmt: skip
+    for axis, sizes in runs.items():
+        base: dict[str, Any] | None = None
+        for count, length in sizes:
+            data = universe(count, length, seed, cache)
+            found = run_child("project", data)
+            found["bars"] = run_child("pyarrow", data)["rows"]
+            found["seconds"] = found["load_s"] + found["run_s"]
+            base = base or found
+            note(f"linearity {axis}: {count} symbols x {length} days, {found['bars']} bars: "
+                 f"{found['seconds']:.2f} s, peak RSS {found['rss_mb']:.0f} MB")  # fmt: skip
+            emit("backtest", "linearity", found["seconds"], "s", axis=axis, symbols=count,
+                 days=length, bars=found["bars"], load_s=found["load_s"], run_s=found["run_s"],
+                 rss_mb=found["rss_mb"], time_ratio=found["seconds"] / base["seconds"],
+                 bars_ratio=found["bars"] / base["bars"],
+                 scale=(count * length) / (sizes[0][0] * sizes[0][1]))  # fmt: skip
+
+
 def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a and b else None
 
@@ -299,6 +323,14 @@ def main() -> int:
         "--cache", type=Path, default=Path(tempfile.gettempdir()) / "fin_agent_bench_backtest"
     )
     parser.add_argument("--only", choices=("shared", "universe"), help="run one data set")
+    parser.add_argument(
+        "--linearity",
+        type=int,
+        nargs=2,
+        metavar=("SYMBOLS", "DAYS"),
+        help="instead of the comparison: the project alone on SYMBOLS x DAYS of the synthetic "
+        "universe, then 2x and 4x the days and 2x and 4x the symbols, with the time ratios",
+    )
     parser.add_argument("--child", choices=CONTENDERS, help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -312,6 +344,9 @@ def main() -> int:
         result = run[args.child](data)
         result["peak_rss_mb"] = peak_rss_mb()
         print(json.dumps(result), flush=True)
+        return 0
+    if args.linearity:
+        linearity(*args.linearity, seed=args.seed, cache=args.cache)
         return 0
     sets: list[DataSet] = []
     if args.only in (None, "shared") and (found := shared_data()) is not None:

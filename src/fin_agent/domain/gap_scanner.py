@@ -44,6 +44,9 @@ _SPLITS = tuple(
     for expected in (Decimal(split.numerator) / Decimal(split.denominator),)
 )
 _NEAR = float(SPLIT_TOLERANCE) * 1.001
+# No split ratio lies between these two (4:5 and 2:1 as released): most gaps end here at once.
+_NO_SPLIT_ABOVE = max(a for _, _, a in _SPLITS if a < 1) * (1 + _NEAR)
+_NO_SPLIT_BELOW = min(a for _, _, a in _SPLITS if a > 1) * (1 - _NEAR)
 
 
 class RejectRule(StrEnum):
@@ -136,6 +139,8 @@ def looks_like_split(prev_close: Decimal, last: Decimal) -> Fraction | None:
     """The split ratio `last / prev_close` is within tolerance of, or None."""
     ratio = last / prev_close
     near = float(ratio)
+    if _NO_SPLIT_ABOVE < near < _NO_SPLIT_BELOW:
+        return None
     for split, expected, approx in _SPLITS:
         if abs(near - approx) <= approx * _NEAR and abs(ratio - expected) <= (
             expected * SPLIT_TOLERANCE

@@ -12,6 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fin_agent.domain.gap_scanner import (
+    SPLIT_RATIOS,
+    SPLIT_TOLERANCE,
     Candidate,
     GapScanner,
     Rejection,
@@ -611,3 +613,37 @@ def test_scanner_puts_every_symbol_in_exactly_one_list(
     assert [c.rank for c in result.candidates] == list(range(1, len(result.candidates) + 1))
     moves = [abs(c.gap_pct) for c in result.candidates]
     assert moves == sorted(moves, reverse=True)
+
+
+def _split_by_definition(prev_close: Decimal, last: Decimal) -> Fraction | None:
+    """The split guard's rule written plainly: the first ratio within tolerance."""
+    ratio = last / prev_close
+    for split in SPLIT_RATIOS:
+        expected = Decimal(split.numerator) / Decimal(split.denominator)
+        if abs(ratio - expected) <= expected * SPLIT_TOLERANCE:
+            return split
+    return None
+
+
+@given(
+    prev=st.decimals(min_value=Decimal("0.01"), max_value=Decimal(5000), places=4),
+    ratio=st.sampled_from(SPLIT_RATIOS),
+    offset=st.decimals(min_value=Decimal("-0.004"), max_value=Decimal("0.004"), places=6),
+)
+def test_looks_like_split_agrees_with_its_plain_definition_near_every_ratio(
+    prev: Decimal, ratio: Fraction, offset: Decimal
+) -> None:
+    expected = Decimal(ratio.numerator) / Decimal(ratio.denominator)
+    last = (prev * expected * (1 + offset)).quantize(Decimal("0.0001"))
+    if last > 0:
+        assert looks_like_split(prev, last) == _split_by_definition(prev, last)
+
+
+@given(
+    prev=st.decimals(min_value=Decimal("0.01"), max_value=Decimal(5000), places=4),
+    last=st.decimals(min_value=Decimal("0.01"), max_value=Decimal(5000), places=4),
+)
+def test_looks_like_split_agrees_with_its_plain_definition_anywhere(
+    prev: Decimal, last: Decimal
+) -> None:
+    assert looks_like_split(prev, last) == _split_by_definition(prev, last)
