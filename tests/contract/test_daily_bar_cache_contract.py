@@ -225,6 +225,38 @@ async def test_each_symbol_has_its_own_bars_and_coverage(cache: DailyBarCache) -
     assert await cache.get(MSFT, date(2024, 1, 1), date(2024, 12, 31)) == []
 
 
+async def test_the_bulk_calls_do_what_each_call_alone_does(cache: DailyBarCache) -> None:
+    """`put_many`, `coverage_many` and `get_many` (the whole market's history) follow the same
+    rule as `put`, `coverage` and `get`: a put that touches widens, a disjoint one starts afresh."""
+    brk = symbol("BRK.B")
+    aapl = bars_between(AAPL, date(2024, 3, 4), date(2024, 3, 15))
+    await cache.put(
+        MSFT,
+        date(2024, 3, 11),
+        date(2024, 3, 15),
+        bars_between(MSFT, date(2024, 3, 11), date(2024, 3, 15)),
+    )
+    msft_more = bars_between(MSFT, date(2024, 3, 18), date(2024, 3, 22), scale=Decimal(2))
+    await cache.put_many(
+        [
+            (AAPL, date(2024, 3, 4), date(2024, 3, 15), aapl),
+            (MSFT, date(2024, 3, 16), date(2024, 3, 22), msft_more),  # touches: widens
+            (brk, date(2024, 5, 1), date(2024, 5, 3), []),
+        ]
+    )
+    covered = await cache.coverage_many([AAPL, MSFT, brk, symbol("NONE")])
+    assert covered == {
+        AAPL: (date(2024, 3, 4), date(2024, 3, 15)),
+        MSFT: (date(2024, 3, 11), date(2024, 3, 22)),
+        brk: (date(2024, 5, 1), date(2024, 5, 3)),
+    }
+    found = await cache.get_many([AAPL, MSFT, brk], date(2024, 3, 13), date(2024, 3, 20))
+    assert set(found) == {AAPL, MSFT}
+    assert list(found[AAPL]) == await cache.get(AAPL, date(2024, 3, 13), date(2024, 3, 20))
+    assert days(found[MSFT]) == days(await cache.get(MSFT, date(2024, 3, 13), date(2024, 3, 20)))
+    assert found[MSFT][-1] == msft_more[2]
+
+
 async def test_prices_come_back_as_the_exact_decimals_put(cache: DailyBarCache) -> None:
     exact = [
         DailyBar(  # Yahoo's four places, none of them a binary fraction

@@ -28,7 +28,7 @@ from fin_agent.adapters.storage.rows import (
 from fin_agent.domain.errors import DataError
 from fin_agent.domain.events import DomainEvent
 from fin_agent.domain.values import Bar, DailyBar, Headline, Premarket, Session, Symbol
-from fin_agent.ports.daily_bar_cache import DailyBarCache
+from fin_agent.ports.daily_bar_cache import DailyBarCache, DailyBarPutRequest
 from fin_agent.ports.event_bus import ALL_EVENTS, BatchHandler, Handler, Observer
 from fin_agent.ports.store import CandleWidth, Row, StoreInfo
 
@@ -195,6 +195,22 @@ class InMemoryDailyBarCache:
                 del series[day]
         series.update((b.session, b) for b in change.bars)
         self._coverage[symbol] = change.coverage
+
+    async def coverage_many(self, symbols: Sequence[Symbol]) -> dict[Symbol, tuple[date, date]]:
+        """`coverage` of many symbols (a symbol with none is missing)."""
+        return {s: self._coverage[s] for s in symbols if s in self._coverage}
+
+    async def get_many(
+        self, symbols: Sequence[Symbol], start: date, end: date
+    ) -> dict[Symbol, Sequence[DailyBar]]:
+        """`get` of many symbols (a symbol with no bar is missing)."""
+        found = {s: await self.get(s, start, end) for s in symbols}
+        return {s: bars for s, bars in found.items() if bars}
+
+    async def put_many(self, puts: Sequence[DailyBarPutRequest]) -> None:
+        """`put` of each request in turn."""
+        for symbol, start, end, bars in puts:
+            await self.put(symbol, start, end, bars)
 
 
 class InMemoryEventBus:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Protocol
 
 from fin_agent.domain.values import DailyBar, Symbol
+
+DailyBarPutRequest = tuple[Symbol, date, date, Sequence[DailyBar]]
+"""One symbol's `put`: symbol, start, end, bars."""
 
 
 class DailyBarCache(Protocol):
@@ -30,4 +33,18 @@ class DailyBarCache(Protocol):
         The coverage becomes the union when the ranges overlap or touch; otherwise the new range
         alone (bars outside it are dropped). Bars outside `start`..`end` are ignored.
         """
+        ...
+
+    async def coverage_many(self, symbols: Sequence[Symbol]) -> Mapping[Symbol, tuple[date, date]]:
+        """`coverage` of many symbols in one go (a symbol with none is missing)."""
+        ...
+
+    async def get_many(
+        self, symbols: Sequence[Symbol], start: date, end: date
+    ) -> Mapping[Symbol, Sequence[DailyBar]]:
+        """`get` of many symbols in one go (a symbol with no bar is missing)."""
+        ...
+
+    async def put_many(self, puts: Sequence[DailyBarPutRequest]) -> None:
+        """`put` of many symbols in one transaction, each as `put` alone would do it."""
         ...

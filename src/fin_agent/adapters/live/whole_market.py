@@ -24,7 +24,7 @@ import structlog
 from fin_agent.domain.universe_filter import UniverseFilter
 from fin_agent.domain.values import DailyBar, Premarket, Symbol
 from fin_agent.ports.calendar import Calendar
-from fin_agent.ports.daily_bar_cache import DailyBarCache
+from fin_agent.ports.daily_bar_cache import DailyBarCache, DailyBarPutRequest
 
 log = structlog.get_logger(__name__)
 ONE_DAY = timedelta(days=1)
@@ -95,8 +95,9 @@ class DailyHistory:
         """Every symbol's bars of `start`..`end`, fetching only what the cache lacks."""
         started = monotonic.monotonic()
         groups: dict[date, list[Symbol]] = {}
+        coverages = await self._cache.coverage_many(symbols)
         for sym in symbols:
-            covered = await self._cache.coverage(sym)
+            covered = coverages.get(sym)
             if covered is not None and covered[0] <= start and end <= covered[1]:
                 continue
             extends = covered is not None and covered[0] <= start <= covered[1] + ONE_DAY
@@ -104,16 +105,33 @@ class DailyHistory:
             groups.setdefault(fetch_from, []).append(sym)
         fetched = 0
         uncached: dict[Symbol, list[DailyBar]] = {}
+        fetched_bars: dict[Symbol, list[DailyBar]] = {}
         for fetch_from, group in sorted(groups.items()):
             bars = await self._source.daily_bars_many(group, fetch_from, end)
+            puts: list[DailyBarPutRequest] = []
             for sym in group:
                 got = list(bars.get(sym, ()))
                 fetched += len(got)
-                uncached[sym] = await self._store(sym, fetch_from, end, got)
-        history = {}
-        for sym in symbols:
-            cached = list(await self._cache.get(sym, start, end))
-            history[sym] = cached + [b for b in uncached.get(sym, ()) if start <= b.session <= end]
+                cached_to, uncached[sym] = self._split(fetch_from, end, got)
+                if fetch_from == start:
+                    fetched_bars[sym] = [b for b in got if b.session <= cached_to]
+                if cached_to >= fetch_from:
+                    puts.append(
+                        (sym, fetch_from, cached_to, [b for b in got if b.session <= cached_to])
+                    )
+            await self._cache.put_many(puts)
+        # A symbol fetched whole is what was just put: only the others are read back.
+        fetched_whole = set(groups.get(start, ()))
+        fresh = {s: b for s, b in fetched_bars.items() if s in fetched_whole}
+        cached = await self._cache.get_many([s for s in symbols if s not in fresh], start, end)
+        cached = {**cached, **fresh}
+        history = {
+            sym: [
+                *cached.get(sym, ()),
+                *(b for b in uncached.get(sym, ()) if start <= b.session <= end),
+            ]
+            for sym in symbols
+        }
         self._loaded = (start, end, history)
         log.info(
             "daily_history_loaded",
@@ -133,21 +151,15 @@ class DailyHistory:
             return None
         return [b for b in history[symbol] if start <= b.session <= end]
 
-    async def _store(
-        self, symbol: Symbol, start: date, end: date, bars: list[DailyBar]
-    ) -> list[DailyBar]:
-        """Cache `bars` up to the day before a recent hole; return the bars past it."""
-        if end < start:
-            return []
-        expected = self._calendar.sessions(start, end)
+    def _split(self, start: date, end: date, bars: list[DailyBar]) -> tuple[date, list[DailyBar]]:
+        """Where the cacheable part of `bars` ends (the day before a recent hole), and the bars
+        past it (used this once, asked for again next time)."""
+        expected = self._calendar.sessions(start, end) if start <= end else []
         have = {b.session for b in bars}
         recent = expected[-self._refetch_sessions :] if self._refetch_sessions else []
         holes = [s.day for s in recent if s.day not in have]
-        complete_to = holes[0] - ONE_DAY if holes else end
-        if complete_to >= start:
-            kept = [b for b in bars if b.session <= complete_to]
-            await self._cache.put(symbol, start, complete_to, kept)
-        return [b for b in bars if b.session > complete_to]
+        cached_to = holes[0] - ONE_DAY if holes else end
+        return cached_to, [b for b in bars if b.session > cached_to]
 
 
 class ListedUniverse:

@@ -113,3 +113,13 @@ SET_COVERAGE_SQL: Final = (
     'ON CONFLICT ("symbol") DO UPDATE SET "first_day" = excluded."first_day", '
     '"last_day" = excluded."last_day"'
 )
+
+COVERAGE_MANY_SQL: Final = (
+    'SELECT "symbol", "first_day", "last_day" FROM "daily_bar_coverage" '
+    'WHERE "symbol" IN (SELECT UNNEST($1::VARCHAR[]))'
+)
+GET_MANY_SQL: Final = (
+    'SELECT "symbol", "session", "open", "high", "low", "close", "volume" FROM "daily_bars" '
+    'WHERE "symbol" IN (SELECT UNNEST($1::VARCHAR[])) AND "session" BETWEEN $2 AND $3 '
+    'ORDER BY "symbol", "session"'
+)

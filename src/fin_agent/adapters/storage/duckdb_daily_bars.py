@@ -16,6 +16,9 @@ import duckdb
 import pyarrow as pa
 
 from fin_agent.adapters.storage.daily_bar_put import (
+    COVERAGE_MANY_SQL as _COVERAGE_MANY,
+)
+from fin_agent.adapters.storage.daily_bar_put import (
     COVERAGE_SQL as _COVERAGE,
 )
 from fin_agent.adapters.storage.daily_bar_put import (
@@ -25,6 +28,9 @@ from fin_agent.adapters.storage.daily_bar_put import (
     DELETE_RANGE_SQL as _DELETE_RANGE,
 )
 from fin_agent.adapters.storage.daily_bar_put import (
+    GET_MANY_SQL as _GET_MANY,
+)
+from fin_agent.adapters.storage.daily_bar_put import (
     GET_SQL as _GET,
 )
 from fin_agent.adapters.storage.daily_bar_put import (
@@ -32,6 +38,7 @@ from fin_agent.adapters.storage.daily_bar_put import (
 )
 from fin_agent.adapters.storage.daily_bar_put import bars_for_storage, plan_put
 from fin_agent.domain.values import DailyBar, Symbol
+from fin_agent.ports.daily_bar_cache import DailyBarPutRequest
 
 __all__ = ["DuckDBDailyBarCache", "DuckDBRun"]
 
@@ -77,6 +84,57 @@ class DuckDBDailyBarCache:
         """Record `bars` as every bar of `start`..`end` in one transaction (see the port)."""
         stored = bars_for_storage(symbol, start, end, bars)
         await self._run("daily bar write", lambda con: _put(con, symbol, start, end, stored))
+
+    async def coverage_many(self, symbols: Sequence[Symbol]) -> dict[Symbol, tuple[date, date]]:
+        """`coverage` of many symbols in one query."""
+        rows = await self._run(
+            "daily bar coverage",
+            lambda con: con.execute(_COVERAGE_MANY, [list(symbols)]).fetchall(),
+        )
+        return {Symbol(sym): (first, last) for sym, first, last in rows}
+
+    async def get_many(
+        self, symbols: Sequence[Symbol], start: date, end: date
+    ) -> dict[Symbol, Sequence[DailyBar]]:
+        """`get` of many symbols in one query."""
+        rows = await self._run(
+            "daily bar read",
+            lambda con: con.execute(_GET_MANY, [list(symbols), start, end]).fetchall(),
+        )
+        found: dict[Symbol, list[DailyBar]] = {}
+        for sym, day, o, h, lo, c, volume in rows:
+            found.setdefault(Symbol(sym), []).append(
+                DailyBar(
+                    symbol=Symbol(sym), session=day, open=o, high=h, low=lo, close=c, volume=volume
+                )
+            )
+        return dict(found)
+
+    async def put_many(self, puts: Sequence[DailyBarPutRequest]) -> None:
+        """Each `put` as alone, all in one transaction and one insert."""
+        stored = [(s, a, b, bars_for_storage(s, a, b, bars)) for s, a, b, bars in puts]
+        await self._run("daily bar write", lambda con: _put_many(con, stored))
+
+
+def _put_many(con: Connection, puts: Sequence[DailyBarPutRequest]) -> None:
+    con.begin()
+    try:
+        added: list[DailyBar] = []
+        for symbol, start, end, bars in puts:
+            change = plan_put(symbol, start, end, bars, _coverage(con, symbol))
+            if change.fresh:
+                con.execute(_DELETE_ALL, [symbol])
+            else:
+                con.execute(_DELETE_RANGE, [symbol, start, end])
+            con.execute(_SET_COVERAGE, [symbol, *change.coverage])
+            added.extend(change.bars)
+        if added:
+            incoming_arrow = _arrow(added)  # noqa: F841 - read by the INSERT's replacement scan
+            con.execute(_INSERT)
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
 
 
 def _coverage(con: Connection, symbol: Symbol) -> tuple[date, date] | None:

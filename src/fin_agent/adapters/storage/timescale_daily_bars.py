@@ -14,6 +14,9 @@ from datetime import date
 from typing import Final, Protocol, TypeVar
 
 from fin_agent.adapters.storage.daily_bar_put import (
+    COVERAGE_MANY_SQL as _COVERAGE_MANY,
+)
+from fin_agent.adapters.storage.daily_bar_put import (
     COVERAGE_SQL as _COVERAGE,
 )
 from fin_agent.adapters.storage.daily_bar_put import (
@@ -21,6 +24,9 @@ from fin_agent.adapters.storage.daily_bar_put import (
 )
 from fin_agent.adapters.storage.daily_bar_put import (
     DELETE_RANGE_SQL as _DELETE_RANGE,
+)
+from fin_agent.adapters.storage.daily_bar_put import (
+    GET_MANY_SQL as _GET_MANY,
 )
 from fin_agent.adapters.storage.daily_bar_put import (
     GET_SQL as _GET,
@@ -31,6 +37,7 @@ from fin_agent.adapters.storage.daily_bar_put import (
 from fin_agent.adapters.storage.daily_bar_put import bars_for_storage, plan_put
 from fin_agent.adapters.storage.timescale_migrations import Conn
 from fin_agent.domain.values import DailyBar, Symbol
+from fin_agent.ports.daily_bar_cache import DailyBarPutRequest
 
 __all__ = ["TimescaleDailyBarCache", "TimescaleRun"]
 
@@ -106,6 +113,63 @@ class TimescaleDailyBarCache:
                     )
 
         await self._run(run, f"cache the daily bars of {symbol}")
+
+    async def coverage_many(self, symbols: Sequence[Symbol]) -> dict[Symbol, tuple[date, date]]:
+        """`coverage` of many symbols in one query."""
+
+        async def run(con: Conn) -> dict[Symbol, tuple[date, date]]:
+            rows = await con.fetch(_COVERAGE_MANY, list(symbols))
+            return {Symbol(r["symbol"]): (r["first_day"], r["last_day"]) for r in rows}
+
+        return await self._run(run, f"read the daily bar coverage of {len(symbols)} symbols")
+
+    async def get_many(
+        self, symbols: Sequence[Symbol], start: date, end: date
+    ) -> dict[Symbol, Sequence[DailyBar]]:
+        """`get` of many symbols in one query."""
+
+        async def run(con: Conn) -> dict[Symbol, Sequence[DailyBar]]:
+            found: dict[Symbol, list[DailyBar]] = {}
+            for r in await con.fetch(_GET_MANY, list(symbols), start, end):
+                sym = Symbol(r["symbol"])
+                found.setdefault(sym, []).append(
+                    DailyBar(
+                        symbol=sym,
+                        session=r["session"],
+                        open=r["open"],
+                        high=r["high"],
+                        low=r["low"],
+                        close=r["close"],
+                        volume=r["volume"],
+                    )
+                )
+            return dict(found)
+
+        return await self._run(run, f"read the daily bars of {len(symbols)} symbols")
+
+    async def put_many(self, puts: Sequence[DailyBarPutRequest]) -> None:
+        """Each `put` as alone (its lock too), all in one transaction and one COPY."""
+        stored = [(s, a, b, bars_for_storage(s, a, b, bars)) for s, a, b, bars in puts]
+
+        async def run(con: Conn) -> None:
+            records: list[tuple[object, ...]] = []
+            async with con.transaction():
+                for symbol, start, end, bars in stored:
+                    await con.execute(_LOCK, symbol)
+                    change = plan_put(symbol, start, end, bars, await _coverage(con, symbol))
+                    if change.fresh:
+                        await con.execute(_DELETE_ALL, symbol)
+                    else:
+                        await con.execute(_DELETE_RANGE, symbol, start, end)
+                    await con.execute(_SET_COVERAGE, symbol, *change.coverage)
+                    records.extend(
+                        (b.symbol, b.session, b.open, b.high, b.low, b.close, b.volume)
+                        for b in change.bars
+                    )
+                if records:
+                    await con.copy_records_to_table("daily_bars", records=records, columns=COLUMNS)
+
+        await self._run(run, f"cache the daily bars of {len(stored)} symbols")
 
 
 async def _coverage(con: Conn, symbol: Symbol) -> tuple[date, date] | None:
