@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TextIO
 
 from fin_agent.app.bootstrap import load_bar_files
+from fin_agent.app.bootstrap.store import database_url
 from fin_agent.app.config.settings import Settings
 from fin_agent.app.research.optimizer import counts_text, open_study, run_study
 from fin_agent.app.research.storage import StudyError, StudyPlace, study_lock
@@ -59,7 +60,9 @@ def optimize_command(args: argparse.Namespace, settings: Settings, out: TextIO, 
         sessions=sessions,
         folds=tuple(fold_list),
         place=StudyPlace(
-            name=optimize.study, folder=settings.data_path("optimize", optimize.study)
+            name=optimize.study,
+            folder=settings.data_path("optimize", optimize.study),
+            database_url=database_url(settings) if settings.store.kind == "timescale" else None,
         ),
     )
     with study_lock(spec.place):

@@ -61,7 +61,7 @@ def open_study(spec: RunSpec, settings: Settings) -> optuna.Study:
         changed = sorted(k for k in identity if identity[k] != stored.get(k))
         raise StudyError(
             f"study {spec.place.name} was started with other {', '.join(changed)} "
-            f"(stored in {spec.place.journal}): run it with the same data, --from/--to and "
+            f"(kept in {spec.place.where}): run it with the same data, --from/--to and "
             "optimize settings, or set another optimize.study"
         )
     return study

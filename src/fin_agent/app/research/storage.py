@@ -1,8 +1,11 @@
-"""Where a study lives: Optuna's journal file in `data_dir/optimize/<study>/`, one run at a time.
+"""Where a study lives: Optuna's journal file in `data_dir/optimize/<study>/`, or, when the
+store is PostgreSQL (`store.kind: timescale`), Optuna's tables in that database's schema
+`optuna`; one run at a time.
 
 A journal file (append-only log, locked per write) needs no database server and is safe for
-several worker processes; a lock file keeps a second `optimize` off the same study, so a trial
-found RUNNING at the start was left by a killed run and is failed (`fail_stale`).
+several worker processes; a lock file in the study's folder keeps a second `optimize` of the
+same study off it on this machine, so a trial found RUNNING at the start was left by a killed run
+and is failed (`fail_stale`). The folder also holds the summary and the overlay either way.
 """
 
 from __future__ import annotations
@@ -15,11 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
+import sqlalchemy
 from optuna.storages import BaseStorage, JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 from fin_agent.domain.errors import PermanentError
+
+OPTUNA_SCHEMA = "optuna"
+"""The PostgreSQL schema of Optuna's tables, apart from the store's own."""
 
 
 class StudyError(PermanentError):
@@ -32,6 +39,15 @@ class StudyPlace:
 
     name: str
     folder: Path
+    database_url: str | None = None
+    """A PostgreSQL URL (password included) to keep the study in; None: the journal file."""
+
+    @property
+    def where(self) -> str:
+        """Where the study is kept, for messages (never the password)."""
+        if self.database_url is None:
+            return str(self.journal)
+        return f"schema {OPTUNA_SCHEMA} of the store's database"
 
     @property
     def journal(self) -> Path:
@@ -50,9 +66,34 @@ class StudyPlace:
 
 
 def open_storage(place: StudyPlace) -> BaseStorage:
-    """The study's storage (the folder is created if missing)."""
+    """The study's storage (the folder, or the database schema, created if missing)."""
     place.folder.mkdir(parents=True, exist_ok=True)
-    return JournalStorage(JournalFileBackend(str(place.journal)))
+    if place.database_url is None:
+        return JournalStorage(JournalFileBackend(str(place.journal)))
+    url = sqlalchemy_url(place.database_url)
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sqlalchemy.text(f"CREATE SCHEMA IF NOT EXISTS {OPTUNA_SCHEMA}"))
+    except sqlalchemy.exc.OperationalError as exc:
+        raise StudyError(
+            f"the store's database cannot keep the study ({exc.orig}): start it, or set "
+            "store.kind to duckdb to keep studies in data_dir"
+        ) from None
+    finally:
+        engine.dispose()
+    options = {"options": f"-csearch_path={OPTUNA_SCHEMA}"}
+    return optuna.storages.RDBStorage(
+        url, engine_kwargs={"connect_args": options, "pool_pre_ping": True}
+    )
+
+
+def sqlalchemy_url(database_url: str) -> str:
+    """`postgresql://...` as SQLAlchemy names it with the psycopg (3) driver."""
+    scheme, sep, rest = database_url.partition("://")
+    if scheme in ("postgres", "postgresql"):
+        return f"postgresql+psycopg{sep}{rest}"
+    return database_url
 
 
 @contextmanager
