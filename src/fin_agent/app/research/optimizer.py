@@ -106,8 +106,9 @@ def run_study(
                 break
             done, _ = wait(asked, timeout=POLL_SECS, return_when=FIRST_COMPLETED)
             for future in done:
-                trial = asked.pop(future)
-                _tell(study, trial, future.result())
+                trial = asked[future]
+                _tell(study, trial, future.result())  # a worker's error fails it, below
+                del asked[future]
                 ran += 1
                 bar.update(1)
                 if any(t.state is TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
@@ -123,7 +124,9 @@ def run_study(
         return RunCounts(before=before, ran=ran, stale=stale, interrupted=True)
     except BaseException:
         for trial in asked.values():
-            study.tell(trial, state=TrialState.FAIL)
+            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+        pool.shutdown(wait=False, cancel_futures=True)
+        bar.close()
         raise
     finally:
         signal.signal(signal.SIGINT, previous)
