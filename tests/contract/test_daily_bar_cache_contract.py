@@ -255,6 +255,9 @@ async def test_the_bulk_calls_do_what_each_call_alone_does(cache: DailyBarCache)
     assert list(found[AAPL]) == await cache.get(AAPL, date(2024, 3, 13), date(2024, 3, 20))
     assert days(found[MSFT]) == days(await cache.get(MSFT, date(2024, 3, 13), date(2024, 3, 20)))
     assert found[MSFT][-1] == msft_more[2]
+    with pytest.raises(DataError, match="names AAPL twice"):
+        await cache.put_many([(AAPL, date(2024, 4, 1), date(2024, 4, 1), [])] * 2)
+    assert await cache.coverage(AAPL) == (date(2024, 3, 4), date(2024, 3, 15))  # unchanged
 
 
 async def test_prices_come_back_as_the_exact_decimals_put(cache: DailyBarCache) -> None:

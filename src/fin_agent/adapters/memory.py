@@ -208,7 +208,11 @@ class InMemoryDailyBarCache:
         return {s: bars for s, bars in found.items() if bars}
 
     async def put_many(self, puts: Sequence[DailyBarPutRequest]) -> None:
-        """`put` of each request in turn."""
+        """`put` of each request in turn (one a symbol, as the SQL caches require)."""
+        names = [p[0] for p in puts]
+        if len(set(names)) != len(names):
+            twice = next(n for n in names if names.count(n) > 1)
+            raise DataError(f"daily bar cache put_many names {twice} twice: merge its puts")
         for symbol, start, end, bars in puts:
             await self.put(symbol, start, end, bars)
 

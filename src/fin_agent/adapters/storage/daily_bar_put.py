@@ -8,7 +8,7 @@ other put starts the symbol afresh. `bars_for_storage` readies a SQL cache's bar
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -123,3 +123,46 @@ GET_MANY_SQL: Final = (
     'WHERE "symbol" IN (SELECT UNNEST($1::VARCHAR[])) AND "session" BETWEEN $2 AND $3 '
     'ORDER BY "symbol", "session"'
 )
+DELETE_MANY_SQL: Final = 'DELETE FROM "daily_bars" WHERE "symbol" IN (SELECT UNNEST($1::VARCHAR[]))'
+DELETE_MANY_RANGE_SQL: Final = DELETE_MANY_SQL + ' AND "session" BETWEEN $2 AND $3'
+DELETE_COVERAGE_MANY_SQL: Final = (
+    'DELETE FROM "daily_bar_coverage" WHERE "symbol" IN (SELECT UNNEST($1::VARCHAR[]))'
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ManyPuts:
+    """What `put_many` does: `plan_put` of each symbol, gathered into a few bulk statements."""
+
+    fresh: tuple[Symbol, ...]
+    """Symbols whose every cached bar goes."""
+    ranges: dict[tuple[date, date], list[Symbol]]
+    """The other symbols, by the range of their bars that goes."""
+    coverage: tuple[tuple[Symbol, date, date], ...]
+    """Every symbol's coverage afterwards."""
+    bars: tuple[DailyBar, ...]
+    """The bars to add."""
+
+
+def plan_put_many(
+    puts: Sequence[tuple[Symbol, date, date, Sequence[DailyBar]]],
+    covered: Mapping[Symbol, tuple[date, date]],
+) -> ManyPuts:
+    """`plan_put` of each of `puts` (one a symbol) given the coverages `covered` now."""
+    fresh: list[Symbol] = []
+    ranges: dict[tuple[date, date], list[Symbol]] = {}
+    coverage: list[tuple[Symbol, date, date]] = []
+    bars: list[DailyBar] = []
+    seen: set[Symbol] = set()
+    for symbol, start, end, given in puts:
+        if symbol in seen:
+            raise DataError(f"daily bar cache put_many names {symbol} twice: merge its puts")
+        seen.add(symbol)
+        change = plan_put(symbol, start, end, given, covered.get(symbol))
+        if change.fresh:
+            fresh.append(symbol)
+        else:
+            ranges.setdefault((start, end), []).append(symbol)
+        coverage.append((symbol, *change.coverage))
+        bars.extend(change.bars)
+    return ManyPuts(fresh=tuple(fresh), ranges=ranges, coverage=tuple(coverage), bars=tuple(bars))

@@ -25,6 +25,15 @@ from fin_agent.adapters.storage.daily_bar_put import (
     DELETE_ALL_SQL as _DELETE_ALL,
 )
 from fin_agent.adapters.storage.daily_bar_put import (
+    DELETE_COVERAGE_MANY_SQL as _DELETE_COVERAGE_MANY,
+)
+from fin_agent.adapters.storage.daily_bar_put import (
+    DELETE_MANY_RANGE_SQL as _DELETE_MANY_RANGE,
+)
+from fin_agent.adapters.storage.daily_bar_put import (
+    DELETE_MANY_SQL as _DELETE_MANY,
+)
+from fin_agent.adapters.storage.daily_bar_put import (
     DELETE_RANGE_SQL as _DELETE_RANGE,
 )
 from fin_agent.adapters.storage.daily_bar_put import (
@@ -36,7 +45,7 @@ from fin_agent.adapters.storage.daily_bar_put import (
 from fin_agent.adapters.storage.daily_bar_put import (
     SET_COVERAGE_SQL as _SET_COVERAGE,
 )
-from fin_agent.adapters.storage.daily_bar_put import bars_for_storage, plan_put
+from fin_agent.adapters.storage.daily_bar_put import bars_for_storage, plan_put, plan_put_many
 from fin_agent.domain.values import DailyBar, Symbol
 from fin_agent.ports.daily_bar_cache import DailyBarPutRequest
 
@@ -119,17 +128,27 @@ class DuckDBDailyBarCache:
 def _put_many(con: Connection, puts: Sequence[DailyBarPutRequest]) -> None:
     con.begin()
     try:
-        added: list[DailyBar] = []
-        for symbol, start, end, bars in puts:
-            change = plan_put(symbol, start, end, bars, _coverage(con, symbol))
-            if change.fresh:
-                con.execute(_DELETE_ALL, [symbol])
-            else:
-                con.execute(_DELETE_RANGE, [symbol, start, end])
-            con.execute(_SET_COVERAGE, [symbol, *change.coverage])
-            added.extend(change.bars)
-        if added:
-            incoming_arrow = _arrow(added)  # noqa: F841 - read by the INSERT's replacement scan
+        symbols = [p[0] for p in puts]
+        rows = con.execute(_COVERAGE_MANY, [symbols]).fetchall()
+        plan = plan_put_many(puts, {Symbol(s): (a, b) for s, a, b in rows})
+        if plan.fresh:
+            con.execute(_DELETE_MANY, [list(plan.fresh)])
+        for (start, end), names in plan.ranges.items():
+            con.execute(_DELETE_MANY_RANGE, [names, start, end])
+        con.execute(_DELETE_COVERAGE_MANY, [symbols])
+        incoming_coverage = pa.table(  # noqa: F841 - read by the INSERT's replacement scan
+            {
+                "symbol": pa.array([c[0] for c in plan.coverage], type=pa.string()),
+                "first_day": pa.array([c[1] for c in plan.coverage], type=pa.date32()),
+                "last_day": pa.array([c[2] for c in plan.coverage], type=pa.date32()),
+            }
+        )
+        con.execute(
+            'INSERT INTO "daily_bar_coverage" ("symbol", "first_day", "last_day") '
+            'SELECT "symbol", "first_day", "last_day" FROM incoming_coverage'
+        )
+        if plan.bars:
+            incoming_arrow = _arrow(plan.bars)  # noqa: F841 - read by the INSERT's replacement scan
             con.execute(_INSERT)
         con.commit()
     except BaseException:

@@ -23,6 +23,15 @@ from fin_agent.adapters.storage.daily_bar_put import (
     DELETE_ALL_SQL as _DELETE_ALL,
 )
 from fin_agent.adapters.storage.daily_bar_put import (
+    DELETE_COVERAGE_MANY_SQL as _DELETE_COVERAGE_MANY,
+)
+from fin_agent.adapters.storage.daily_bar_put import (
+    DELETE_MANY_RANGE_SQL as _DELETE_MANY_RANGE,
+)
+from fin_agent.adapters.storage.daily_bar_put import (
+    DELETE_MANY_SQL as _DELETE_MANY,
+)
+from fin_agent.adapters.storage.daily_bar_put import (
     DELETE_RANGE_SQL as _DELETE_RANGE,
 )
 from fin_agent.adapters.storage.daily_bar_put import (
@@ -34,7 +43,7 @@ from fin_agent.adapters.storage.daily_bar_put import (
 from fin_agent.adapters.storage.daily_bar_put import (
     SET_COVERAGE_SQL as _SET_COVERAGE,
 )
-from fin_agent.adapters.storage.daily_bar_put import bars_for_storage, plan_put
+from fin_agent.adapters.storage.daily_bar_put import bars_for_storage, plan_put, plan_put_many
 from fin_agent.adapters.storage.timescale_migrations import Conn
 from fin_agent.domain.values import DailyBar, Symbol
 from fin_agent.ports.daily_bar_cache import DailyBarPutRequest
@@ -47,6 +56,12 @@ COLUMNS: Final = ("symbol", "session", "open", "high", "low", "close", "volume")
 _LOCK: Final = (
     "SELECT pg_advisory_xact_lock(hashtext('fin_agent.daily_bars'), "
     "hashtext(current_schema() || '.' || $1))"
+)
+
+
+_LOCK_MANY: Final = (
+    "SELECT pg_advisory_xact_lock(hashtext('fin_agent.daily_bars'), "
+    "hashtext(current_schema() || '.' || s)) FROM unnest($1::text[]) AS s ORDER BY s"
 )
 
 
@@ -152,22 +167,32 @@ class TimescaleDailyBarCache:
         stored = [(s, a, b, bars_for_storage(s, a, b, bars)) for s, a, b, bars in puts]
 
         async def run(con: Conn) -> None:
-            records: list[tuple[object, ...]] = []
+            symbols = sorted(p[0] for p in stored)
             async with con.transaction():
-                for symbol, start, end, bars in stored:
-                    await con.execute(_LOCK, symbol)
-                    change = plan_put(symbol, start, end, bars, await _coverage(con, symbol))
-                    if change.fresh:
-                        await con.execute(_DELETE_ALL, symbol)
-                    else:
-                        await con.execute(_DELETE_RANGE, symbol, start, end)
-                    await con.execute(_SET_COVERAGE, symbol, *change.coverage)
-                    records.extend(
-                        (b.symbol, b.session, b.open, b.high, b.low, b.close, b.volume)
-                        for b in change.bars
+                # Each symbol's lock as put takes it, in one order so two writers cannot deadlock.
+                await con.execute(_LOCK_MANY, symbols)
+                rows = await con.fetch(_COVERAGE_MANY, symbols)
+                covered = {Symbol(r["symbol"]): (r["first_day"], r["last_day"]) for r in rows}
+                plan = plan_put_many(stored, covered)
+                if plan.fresh:
+                    await con.execute(_DELETE_MANY, list(plan.fresh))
+                for (start, end), names in plan.ranges.items():
+                    await con.execute(_DELETE_MANY_RANGE, names, start, end)
+                await con.execute(_DELETE_COVERAGE_MANY, symbols)
+                await con.copy_records_to_table(
+                    "daily_bar_coverage",
+                    records=list(plan.coverage),
+                    columns=("symbol", "first_day", "last_day"),
+                )
+                if plan.bars:
+                    await con.copy_records_to_table(
+                        "daily_bars",
+                        records=[
+                            (b.symbol, b.session, b.open, b.high, b.low, b.close, b.volume)
+                            for b in plan.bars
+                        ],
+                        columns=COLUMNS,
                     )
-                if records:
-                    await con.copy_records_to_table("daily_bars", records=records, columns=COLUMNS)
 
         await self._run(run, f"cache the daily bars of {len(stored)} symbols")
 
