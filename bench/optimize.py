@@ -4,10 +4,11 @@ Each optimize run is the real command in a child process, in a fresh data folder
 off and no minimum of trades, so every trial backtests the whole span. Its rate comes from
 Optuna's own stamps: the trials after the first over the time from the first trial's end to the
 last one's, so the workers' start-up (imports, one read of the bar files each) is left out;
-`wall_s` is the whole command. The reference, measured in the same run right after: plain backtests
-of the same parameter sets (a trial's duration depends on its parameters) in one process, then
-shared out over two processes at once (each reading the files once first), as backtests per
-second: what the trials would reach with no optimiser around them.
+`wall_s` is the whole command. The reference, measured in the same run right after: plain
+backtests of the same parameter sets (a trial's duration depends on its parameters) in one
+process, then shared out over two processes at once (each reading the files and running one
+untimed backtest first), as backtests per second: what the trials would reach with no optimiser
+around them.
 
     .venv/bin/python bench/optimize.py [--trials 20] > results.jsonl
 """
@@ -74,7 +75,8 @@ def optimize_rate(trials: int, jobs: int) -> tuple[float, float, list[dict[str, 
 def _backtest_loop(
     params: list[dict[str, Any]], results: multiprocessing.SimpleQueue[float]
 ) -> None:
-    """Plain backtests of each parameter set in turn (settings and files read before timing)."""
+    """Plain backtests of each parameter set in turn (settings and files read, and one backtest
+    run, before timing)."""
     quiet_logs()
     base = REPO / "config.yaml"
     each = [load_settings(base, environ={}, overrides=overrides(p)) for p in params]
@@ -89,6 +91,7 @@ def _backtest_loop(
         async with running(container):
             await run_sessions(container, sessions, settings.strategy_equity())
 
+    asyncio.run(once(each[0]))  # warm-up, as the trials' rate leaves out each worker's first
     began = time.perf_counter()
     for settings in each:
         asyncio.run(once(settings))
