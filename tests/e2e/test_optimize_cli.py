@@ -55,7 +55,7 @@ def _finished(journal: Path) -> list[optuna.trial.FrozenTrial]:
 
 
 def test_optimize_resumes_after_sigint_and_its_overlay_reproduces_the_trial(
-    shared_data: Path, tmp_path: Path
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = [str(shared_data / DAILY), str(shared_data / BARS)]
     command = [
@@ -90,18 +90,15 @@ def test_optimize_resumes_after_sigint_and_its_overlay_reproduces_the_trial(
     overlay = journal.parent / "best.yaml"
     expected = next(t for t in summary["trials"] if t["number"] == chosen)
     out_buffer, err_buffer = io.StringIO(), io.StringIO()
-    os.environ["FIN_AGENT_DATA_DIR"] = str(tmp_path)
-    try:
-        code = main(
-            [
-                *("--config", str(REPO / "config.yaml"), "backtest", "--config", str(overlay)),
-                *("--data", *data, *SPAN, "--json"),
-            ],
-            out=out_buffer,
-            err=err_buffer,
-        )
-    finally:
-        del os.environ["FIN_AGENT_DATA_DIR"]
+    monkeypatch.setenv("FIN_AGENT_DATA_DIR", str(tmp_path))
+    code = main(
+        [
+            *("--config", str(REPO / "config.yaml"), "backtest", "--config", str(overlay)),
+            *("--data", *data, *SPAN, "--json"),
+        ],
+        out=out_buffer,
+        err=err_buffer,
+    )
     assert code == 0, err_buffer.getvalue()
     report = json.loads(out_buffer.getvalue())
     cents = Decimal("0.01")
