@@ -69,3 +69,17 @@ def test_session_replay_refuses_a_negative_speed(tmp_path: Path) -> None:
 def test_run_refuses_bar_files_without_session_replay(tmp_path: Path) -> None:
     message = replay(tmp_path, "--data", "x.csv")
     assert "--data is for --session-replay DAY" in message
+
+
+def test_start_at_is_for_a_live_agent(tmp_path: Path) -> None:
+    message = replay(tmp_path, "--start-at", "2026-12-04T08:59:20-05:00")
+    assert "--start-at moves a live agent's clock: use it with market.source finnhub" in message
+
+
+def test_start_at_needs_an_offset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"data_dir": str(tmp_path / "var")}))
+    with pytest.raises(SystemExit) as stopped:
+        main(["--config", str(path), "run", "--start-at", "2026-12-04T08:59:20"], out=io.StringIO())
+    assert stopped.value.code == 2
+    assert "has no UTC offset: add one, such as -05:00" in capsys.readouterr().err
