@@ -314,6 +314,7 @@ class InMemoryStore:
         self._ordered: dict[str, list[RowValues]] = {}  # sorted rows per table, reset by writes
         self._event_order: list[DomainEvent] | None = None
         self._daily_bars = InMemoryDailyBarCache()
+        self._key_at = {n: [t.names.index(k) for k in t.key] for n, t in TABLES.items()}
 
     async def migrate(self) -> StoreInfo:
         """Nothing to create: say what the store is."""
@@ -330,18 +331,20 @@ class InMemoryStore:
             by_id.setdefault(event.id, event)  # the projector keeps the first of a repeated id
         new = 0
         for name, rows in projected.items():
-            table, stored = TABLES[name], self._tables[name]
-            key_at = [table.names.index(k) for k in table.key]
+            stored, key_at, added = self._tables[name], self._key_at[name], 0
             for row in rows:
-                key = tuple(row[i] for i in key_at)
+                key = tuple([row[i] for i in key_at])
                 if key in stored:
                     continue
                 stored[key] = row
-                self._ordered.pop(name, None)
+                added += 1
                 if name == "events":
                     self._events[key] = by_id[str(row[0])]
+            if added:
+                self._ordered.pop(name, None)
+                if name == "events":
                     self._event_order = None
-                    new += 1
+                    new += added
         return new
 
     async def events(
@@ -405,10 +408,12 @@ class InMemoryStore:
 def _stored_row(row: RowValues) -> RowValues:
     """`row` as a database gives it back: numbers at six places, timestamps in UTC."""
     return tuple(
-        v.quantize(SIX_PLACES)
-        if isinstance(v, Decimal)
-        else v.astimezone(UTC)
-        if isinstance(v, datetime)
-        else v
-        for v in row
+        [
+            v.quantize(SIX_PLACES)
+            if isinstance(v, Decimal)
+            else v.astimezone(UTC)
+            if isinstance(v, datetime)
+            else v
+            for v in row
+        ]
     )

@@ -116,11 +116,21 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_LiveCollector(LIVE_FAMILIES, self.live))
+        # each label set's child, looked up once: a backtest observes thousands of handlings
+        self._counted: dict[tuple[str, str, bool], Counter] = {}
+        self._timed: dict[str, Histogram] = {}
 
     def observe(self, group: str, event_type: str, seconds: float, ok: bool) -> None:
         """Record one handling (the buses call this after each handler or batch)."""
-        (self.processed if ok else self.failed).labels(group, event_type).inc()
-        self.processing.labels(group).observe(seconds)
+        counter = self._counted.get((group, event_type, ok))
+        if counter is None:
+            counter = (self.processed if ok else self.failed).labels(group, event_type)
+            self._counted[(group, event_type, ok)] = counter
+        counter.inc()
+        timer = self._timed.get(group)
+        if timer is None:
+            timer = self._timed[group] = self.processing.labels(group)
+        timer.observe(seconds)
 
     def add_refresher(self, refresh: Callable[[LiveValues], Awaitable[None]]) -> None:
         """Register an async reader of live values, run before each scrape."""
