@@ -38,13 +38,12 @@ from fin_agent.adapters.alpaca_data.client import AlpacaDataConfig, AlpacaMarket
 from fin_agent.adapters.exchange_calendar import ExchangeCalendar
 from fin_agent.adapters.finnhub.rest import FinnhubRest
 from fin_agent.adapters.live.market import LiveMarket
-from fin_agent.adapters.live.whole_market import DailyHistory, ListedUniverse, SnapshotPremarkets
 from fin_agent.adapters.memory import FixedClock, InMemoryNews
 from fin_agent.adapters.vendor_http.rate_budget import RateBudget, RateWindow
+from fin_agent.app.bootstrap.live import whole_market_parts
 from fin_agent.app.bootstrap.store import open_store
 from fin_agent.app.config.settings import load_settings
 from fin_agent.app.live.scan import LiveScan
-from fin_agent.domain.universe_filter import UniverseFilter
 from fin_agent.domain.values import Symbol
 from fin_agent.ports.store import Store
 
@@ -105,35 +104,18 @@ async def scan_once(store: Store, base: str) -> tuple[float, int, int]:
         AlpacaDataConfig(trading_url=base, data_url=base), key_id=KEY, secret_key=SECRET,
         budget=budget,
     )  # fmt: skip
-    bounds = settings.market.universe_filter
-    cache = store.daily_bar_cache()
-    history = DailyHistory(cache, alpaca, calendar)
-    listed = ListedUniverse(
-        alpaca,
-        history,
-        UniverseFilter(
-            price_min=bounds.price_min,
-            price_max=bounds.price_max,
-            adv_min=bounds.adv_min,
-            adv_period=rules.adv_period,
-        ),
-        calendar,
-        history_bars=rules.history_bars,
-    )
     holder: list[LiveMarket] = []
     clock = FixedClock(datetime.combine(DAY, clock_time(8, 59), NY))
+    # The agent's own wiring of the listed universe, its history and its snapshots.
+    whole = whole_market_parts(settings, alpaca, store, calendar, lambda: holder[0].universe)
     market = LiveMarket(
         universe=[],
         finnhub=None,  # type: ignore[arg-type]  # the snapshots answer
         daily_sources=[alpaca],
-        cache=cache,
+        cache=store.daily_bar_cache(),
         calendar=calendar,
         clock=clock,
-        universe_source=listed,
-        history=history,
-        snapshots=SnapshotPremarkets(
-            alpaca, lambda: holder[0].universe, tz=NY, opens=clock_time(4)
-        ),
+        **whole,
     )
     holder.append(market)
     scan = LiveScan(

@@ -101,7 +101,9 @@ async def build_live(
         sources: dict[str, DailyBarSource] = {"yahoo": yahoo}
         whole: dict[str, Any] = {}
         if alpaca is not None:
-            whole = _whole_market(settings, alpaca, store, calendar, lambda: holder[0].universe)
+            whole = whole_market_parts(
+                settings, alpaca, store, calendar, lambda: holder[0].universe
+            )
         market = LiveMarket(
             universe=[symbol(s) for s in settings.scan.universe],
             finnhub=rest,
@@ -201,7 +203,7 @@ def _alpaca_data(settings: Settings, session: aiohttp.ClientSession) -> AlpacaMa
     )
 
 
-def _whole_market(
+def whole_market_parts(
     settings: Settings,
     alpaca: AlpacaMarketData,
     store: Store,
