@@ -421,9 +421,11 @@ def test_the_prod_agent_scans_the_whole_market_with_only_its_keys(tmp_path: Path
     assert agent.market.source == "finnhub"
     assert agent.market.universe_source == "alpaca"
     assert agent.scan.universe == []
+    # ...and trades the keys' account, paper unless broker.alpaca.mode says live.
+    assert (agent.broker.kind, agent.broker.alpaca.mode) == ("alpaca", "paper")
     assert {"alpaca_key_id", "alpaca_secret_key"} <= set(service["secrets"])
     (tmp_path / "alpaca_key_id").unlink()
-    with pytest.raises(ConfigError, match=r"market\.universe_source is alpaca but alpaca_key_id"):
+    with pytest.raises(ConfigError, match=r"is alpaca but alpaca_key_id is not set"):
         load_settings(REPO / "config.yaml", environ=environ, secrets_dir=tmp_path)
 
 

@@ -116,6 +116,7 @@ def test_the_prod_agent_scans_5000_symbols_within_the_rate_limit(
         "FIN_AGENT_DATA_DIR": str(tmp_path / "var"),
         "FIN_AGENT_SECRETS_DIR": str(tmp_path / "no-secrets"),
         "FIN_AGENT_BROKER__ALPACA__BASE_URL": alpaca_local,
+        "FIN_AGENT_BROKER__ALPACA__STREAM_URL": alpaca_local.replace("http", "ws") + "/stream",
         "FIN_AGENT_BROKER__ALPACA__DATA_URL": alpaca_local,
         "FIN_AGENT_FINNHUB__REST_BASE_URL": finnhub_local["rest_url"],
         "FIN_AGENT_FEED__URL": finnhub_local["ws_url"],
@@ -171,6 +172,8 @@ def test_the_prod_agent_scans_5000_symbols_within_the_rate_limit(
     assert counts["rate_limited"] == 0
     assert counts["max_calls_per_60s"] <= 200
     assert counts["calls"]["/v2/assets"] == 1
+    # The prod profile trades the keys' account: the broker read it at start (reconciliation).
+    assert counts["calls"].get("/v2/account", 0) >= 1
     assert counts["calls"]["/v2/stocks/snapshots"] == -(-listed["kept"] // 500)
     print(json.dumps({"scan_secs": done["secs"], "calls": counts["calls"],
                       "max_calls_per_60s": counts["max_calls_per_60s"]}))  # fmt: skip
