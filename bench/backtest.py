@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
@@ -61,6 +61,7 @@ class DataSet:
     tz: str
     stamp: str
     gap_min_pct: str
+    store: Literal["memory", "duckdb"] = "memory"
 
 
 # --- the children -------------------------------------------------------------------------------
@@ -75,7 +76,7 @@ def trade_key(day: str, symbol: str, qty: int, entry: Any, exit_: Any, reason: s
 def child_project(data: DataSet) -> dict[str, Any]:
     from fin_agent.app.bootstrap import build_replay, load_bar_files, running
     from fin_agent.app.config.settings import load_settings
-    from fin_agent.app.runner import run_sessions
+    from fin_agent.app.runner import run_session
 
     os.environ["FIN_AGENT_SCAN__GAP_MIN_PCT"] = data.gap_min_pct
     settings = load_settings(REPO / "config.yaml")
@@ -87,11 +88,19 @@ def child_project(data: DataSet) -> dict[str, Any]:
     market = loaded.market
     days = [d for d in market.sessions() if data.first <= d <= data.last]
 
-    async def go() -> list[Any]:
-        container = await build_replay(settings, market)
+    rss_by_day: list[float | None] = []
+
+    async def go() -> list[Any]:  # run_sessions' loop, with the resident set after each day
+        container = await build_replay(settings, market, store=data.store)
         sessions = [s for d in days if (s := container.calendar.session(d)) is not None]
+        found: list[Any] = []
+        equity = settings.strategy_equity()
         async with running(container):
-            return await run_sessions(container, sessions, settings.strategy_equity())
+            for session in sessions:
+                found.append(await run_session(container, session, equity))
+                equity = found[-1].performance.end_equity
+                rss_by_day.append(rss_mb())
+        return found
 
     reports = asyncio.run(go())
     done = time.perf_counter()
@@ -102,7 +111,7 @@ def child_project(data: DataSet) -> dict[str, Any]:
         for t in r.performance.trades
     ]  # fmt: skip
     return {"load_s": loaded_at - started, "run_s": done - loaded_at, "days": len(days),
-            "trades": trades}  # fmt: skip
+            "trades": trades, "rss_by_day": rss_by_day}  # fmt: skip
 
 
 def child_backtrader(data: DataSet) -> dict[str, Any]:
@@ -136,13 +145,22 @@ def read_table(path: Path) -> Any:
     return pq.read_table(path) if path.suffix == ".parquet" else pv.read_csv(path)
 
 
+def rss_mb() -> float | None:
+    """This process's resident set now (VmRSS, Linux), in MB, or None elsewhere."""
+    return _status_mb("VmRSS")
+
+
 def peak_rss_mb() -> float | None:
     """This process's peak resident set (VmHWM, Linux), in MB, or None elsewhere."""
+    return _status_mb("VmHWM")
+
+
+def _status_mb(field: str) -> float | None:
     try:
         lines = Path("/proc/self/status").read_text().splitlines()
     except OSError:
         return None
-    found = [line.split()[1] for line in lines if line.startswith("VmHWM:")]
+    found = [line.split()[1] for line in lines if line.startswith(f"{field}:")]
     return int(found[0]) / 1024 if found else None
 
 
@@ -240,6 +258,35 @@ def linearity(symbols: int, days: int, *, seed: int, cache: Path) -> None:
                  scale=(count * length) / (sizes[0][0] * sizes[0][1]))  # fmt: skip
 
 
+def memory(
+    symbols: int,
+    days: int,
+    *,
+    seed: int,
+    cache: Path,
+    target_days: int,
+    store: Literal["memory", "duckdb"],
+) -> None:
+    """The project's resident set after each simulated day of SYMBOLS x DAYS (the backtest's
+    store in memory, or DuckDB in a scratch data_dir), its growth per day over the second half
+    (past the first days' warm-up), and a straight-line projection to `target_days` days."""
+    data = dataclasses.replace(universe(symbols, days, seed, cache), store=store)
+    with tempfile.TemporaryDirectory() as scratch:
+        os.environ["FIN_AGENT_DATA_DIR"] = scratch
+        found = run_child("project", data)
+    by_day: list[float] = found["rss_by_day"]
+    half = len(by_day) // 2
+    per_day = (by_day[-1] - by_day[half - 1]) / (len(by_day) - half) if half else None
+    projected = by_day[-1] + per_day * (target_days - len(by_day)) if per_day else None
+    note(f"memory: {symbols} symbols x {days} days: RSS after day 1 {by_day[0]:.0f} MB, after "
+         f"day {len(by_day)} {by_day[-1]:.0f} MB, peak {found['rss_mb']:.0f} MB")  # fmt: skip
+    emit("backtest", "rss_growth_per_day", per_day, "MB/day", symbols=symbols, days=days,
+         store=store,
+         rss_by_day=[round(v, 1) for v in by_day], peak_rss_mb=found["rss_mb"],
+         load_s=found["load_s"], run_s=found["run_s"], target_days=target_days,
+         projected_rss_mb=projected)  # fmt: skip
+
+
 def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a and b else None
 
@@ -331,6 +378,18 @@ def main() -> int:
         help="instead of the comparison: the project alone on SYMBOLS x DAYS of the synthetic "
         "universe, then 2x and 4x the days and 2x and 4x the symbols, with the time ratios",
     )
+    parser.add_argument(
+        "--memory",
+        type=int,
+        nargs=2,
+        metavar=("SYMBOLS", "DAYS"),
+        help="instead of the comparison: the project alone on SYMBOLS x DAYS, its resident set "
+        "after each day, the growth per day and a projection to --target-days",
+    )
+    parser.add_argument("--target-days", type=int, default=250, help="--memory's projection")
+    parser.add_argument(
+        "--store", choices=("memory", "duckdb"), default="memory", help="--memory's store"
+    )
     parser.add_argument("--child", choices=CONTENDERS, help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -347,6 +406,10 @@ def main() -> int:
         return 0
     if args.linearity:
         linearity(*args.linearity, seed=args.seed, cache=args.cache)
+        return 0
+    if args.memory:
+        memory(*args.memory, seed=args.seed, cache=args.cache, target_days=args.target_days,
+               store=args.store)  # fmt: skip
         return 0
     sets: list[DataSet] = []
     if args.only in (None, "shared") and (found := shared_data()) is not None:
