@@ -224,8 +224,11 @@ class InMemoryEventBus:
     handlers it set off) produced: one batch per outermost publish.
     """
 
-    def __init__(self, observer: Observer | None = None) -> None:
+    def __init__(self, observer: Observer | None = None, *, keep_published: bool = True) -> None:
+        """`keep_published`: keep every event in `published` (tests read it; a long backtest
+        would hold each day's events in memory for nothing)."""
         self._observe = observer
+        self._keep = keep_published
         self._groups: list[tuple[str, frozenset[str], Handler]] = []
         self._batch_groups: list[tuple[str, frozenset[str], BatchHandler]] = []
         self._queue: deque[DomainEvent] = deque()
@@ -250,7 +253,8 @@ class InMemoryEventBus:
     async def publish(self, events: Sequence[DomainEvent]) -> None:
         """Queue events and dispatch them (and whatever their handlers publish) in order."""
         self._queue.extend(events)
-        self.published.extend(events)
+        if self._keep:
+            self.published.extend(events)
         if self._dispatching:
             return
         self._dispatching = True

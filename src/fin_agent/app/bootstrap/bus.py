@@ -42,10 +42,13 @@ def event_bus(
     clock: Clock,
     closers: list[Closer],
     metrics: Metrics,
+    *,
+    keep_published: bool = True,
 ) -> EventBus:
-    """The bus of `kind`; its Redis client (and embedded server) close with `closers`."""
+    """The bus of `kind`; its Redis client (and embedded server) close with `closers`
+    (`keep_published`: a memory bus keeps every event it carried in `published`)."""
     if kind == "memory":
-        return InMemoryEventBus(observer=metrics.observe)
+        return InMemoryEventBus(observer=metrics.observe, keep_published=keep_published)
     config = settings.bus
     url = config.redis_url or embedded_redis_url(settings, closers)
     streams = streams_settings(config, prefix)

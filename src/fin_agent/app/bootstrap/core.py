@@ -57,6 +57,7 @@ async def build(
     stream_prefix: str | None = None,
     delete_streams: bool = False,
     alpaca_budget: RateBudget | None = None,
+    keep_published: bool = True,
 ) -> Container:
     """Wire a run: paper broker, the bus and store of `settings` (or the kinds given), the agent
     and the coordinator. The store is migrated before anything is written.
@@ -65,13 +66,23 @@ async def build(
     simulated or replayed day). `market`: the ports, or a function of the store giving both.
     `delete_streams`: a Redis bus deletes its streams when the container closes (a throwaway
     demo's prefix). `alpaca_budget`: the Alpaca budget the broker shares with Alpaca's market data.
+    `keep_published`: a memory bus keeps every event it carried (off for backtests: the store
+    has them, and a long backtest would hold every day in memory).
     """
     strategy = settings.strategy()
     clock = clock or FixedClock(datetime(1970, 1, 1, tzinfo=UTC))
     sim_clock: SettableClock | None = clock if isinstance(clock, FixedClock) else None
     closers: list[Closer] = []
     metrics = Metrics()
-    the_bus = event_bus(settings, bus or settings.bus.kind, stream_prefix, clock, closers, metrics)
+    the_bus = event_bus(
+        settings,
+        bus or settings.bus.kind,
+        stream_prefix,
+        clock,
+        closers,
+        metrics,
+        keep_published=keep_published,
+    )
     event_store = await open_store(settings, store or settings.store.kind)
     closers.append(event_store.close)
     info = await event_store.migrate()

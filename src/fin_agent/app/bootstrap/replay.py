@@ -69,7 +69,13 @@ async def build_replay(
     ]
     calendar = FixedCalendar(early_closes=early)
     return await build(
-        settings, market=market, news=InMemoryNews(), calendar=calendar, bus="memory", store=store
+        settings,
+        market=market,
+        news=InMemoryNews(),
+        calendar=calendar,
+        bus="memory",
+        store=store,
+        keep_published=False,  # the store has every event; a long backtest must not hold them
     )
 
 
