@@ -37,6 +37,11 @@ class Split:
                 "drop the event"
             )
 
+    def after(self, last: date) -> bool:
+        """True when the split takes effect after `last`: bars up to `last` fetched before the
+        source re-scaled are on the old scale (the whole cached history is fetched again)."""
+        return self.session > last
+
     @property
     def label(self) -> str:
         """The split as it is written: `4:1`, `1:10`."""

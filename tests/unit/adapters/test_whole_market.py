@@ -13,6 +13,7 @@ import pytest
 
 from fin_agent.adapters.alpaca_data.client import _chunks, _listed
 from fin_agent.adapters.alpaca_data.snapshot import AlpacaSnapshot, parse_snapshot
+from fin_agent.adapters.alpaca_data.splits import parse_splits
 from fin_agent.adapters.exchange_calendar import ExchangeCalendar
 from fin_agent.adapters.live.whole_market import (
     DailyHistory,
@@ -22,6 +23,7 @@ from fin_agent.adapters.live.whole_market import (
 )
 from fin_agent.adapters.memory import InMemoryDailyBarCache
 from fin_agent.domain.errors import ConfigError, DataError
+from fin_agent.domain.splits import Split
 from fin_agent.domain.universe_filter import UniverseFilter
 from fin_agent.domain.values import DailyBar, Symbol
 
@@ -231,3 +233,105 @@ def test_chunks_cover_every_symbol_once_in_order() -> None:
     chunks = _chunks(names, 500)
     assert [len(c) for c in chunks] == [500, 500, 234]
     assert [s for c in chunks for s in c] == names
+
+
+class FakeSplits:
+    """A whole market's splits, recording every range asked for."""
+
+    def __init__(self, splits: Sequence[Split]) -> None:
+        self.reported = list(splits)
+        self.calls: list[tuple[date, date]] = []
+
+    async def splits(self, start: date, end: date) -> list[Split]:
+        self.calls.append((start, end))
+        return [s for s in self.reported if start <= s.session <= end]
+
+
+def _split(sym: str, session: date, new: int, old: int) -> Split:
+    return Split(symbol=Symbol(sym), session=session, new_shares=new, old_shares=old)
+
+
+@pytest.mark.asyncio
+async def test_a_split_after_the_cache_refetches_exactly_those_symbols_whole() -> None:
+    start, end = history_window(CALENDAR, DAY, 43)
+    days = [s.day for s in CALENDAR.sessions(start, end)]
+    names = ("AAA", "BBB", "CCC", "DDD")
+    # The vendor's history now: AAA 2:1 and BBB 1:10 ex-dated on DAY, so every bar is re-scaled.
+    source = FakeBars(
+        {"AAA": bars("AAA", days, "5"), "BBB": bars("BBB", days, "100"),
+         "CCC": bars("CCC", days), "DDD": bars("DDD", days)}
+    )  # fmt: skip
+    cache = InMemoryDailyBarCache()
+    early = start - timedelta(days=20)  # cached from before the window: dropped too
+    for name in names:  # cached the day before: the old scale, through the session before last
+        old = bars(name, [s.day for s in CALENDAR.sessions(early, days[-2])])
+        await cache.put(Symbol(name), early, days[-2], old)
+    splits = FakeSplits(
+        [
+            _split("AAA", DAY, 2, 1),
+            _split("BBB", DAY, 1, 10),
+            _split("DDD", days[10], 3, 1),  # within the cached bars: already on the new scale
+            _split("ZZZ", DAY, 2, 1),  # not asked for
+        ]
+    )
+    history = DailyHistory(cache, source, CALENDAR, splits=splits)
+    symbols = [Symbol(n) for n in names]
+
+    loaded = await history.load(symbols, start, end)
+
+    assert splits.calls == [(days[-1], DAY)]  # one round: after the cache ends to the scan day
+    assert sorted(source.calls) == sorted(
+        [
+            ((Symbol("AAA"), Symbol("BBB")), early, end),  # the whole cached window
+            ((Symbol("CCC"), Symbol("DDD")), days[-1], end),  # only the missing session
+        ]
+    )
+    assert {b.close for b in loaded[Symbol("AAA")]} == {Decimal(5)}
+    assert {b.close for b in loaded[Symbol("BBB")]} == {Decimal(100)}
+    assert len(loaded[Symbol("AAA")]) == 43
+    assert {b.close for b in await cache.get(Symbol("AAA"), early, end)} == {Decimal(5)}
+    assert await cache.coverage(Symbol("AAA")) == (early, end)
+    source.calls.clear()
+    await history.load(symbols, start, end)  # the same day again: refetched once is enough
+    assert source.calls == []
+
+
+@pytest.mark.asyncio
+async def test_no_split_refetches_nothing() -> None:
+    start, end = history_window(CALENDAR, DAY, 43)
+    days = [s.day for s in CALENDAR.sessions(start, end)]
+    source = FakeBars({"AAA": bars("AAA", days)})
+    cache = InMemoryDailyBarCache()
+    await cache.put(Symbol("AAA"), start, days[-2], bars("AAA", days[:-1]))
+    splits = FakeSplits([_split("AAA", days[-2], 2, 1)])  # before the cached bars end
+    history = DailyHistory(cache, source, CALENDAR, splits=splits)
+    await history.load([Symbol("AAA")], start, end)
+    assert source.calls == [((Symbol("AAA"),), days[-1], end)]
+    assert splits.calls == [(days[-1], DAY)]
+    source.calls.clear()
+    await history.load([Symbol("AAA")], start, end)  # fully cached: the round still asks
+    assert source.calls == []
+
+
+def test_alpaca_corporate_actions_read_as_splits_and_skip_what_is_not_one() -> None:
+    body = {
+        "corporate_actions": {
+            "forward_splits": [
+                {"symbol": "AAA", "new_rate": 2, "old_rate": 1, "ex_date": "2026-12-04"},
+                {"symbol": "BBB", "new_rate": 1.5, "old_rate": 1, "ex_date": "2026-12-03"},
+                {"symbol": "CCC", "new_rate": 1, "old_rate": 1, "ex_date": "2026-12-03"},
+            ],
+            "reverse_splits": [
+                {"symbol": "DDD", "new_rate": 1, "old_rate": 10, "ex_date": "2026-12-04"},
+                {"symbol": "EEE", "new_rate": 1, "ex_date": "2026-12-04"},
+            ],
+        },
+        "next_page_token": None,
+    }
+    assert [(s.symbol, s.label, s.session) for s in parse_splits(body)] == [
+        ("AAA", "2:1", date(2026, 12, 4)),
+        ("BBB", "3:2", date(2026, 12, 3)),
+        ("DDD", "1:10", date(2026, 12, 4)),
+    ]
+    with pytest.raises(DataError, match=r"check broker\.alpaca\.data_url"):
+        parse_splits([])

@@ -5,6 +5,8 @@
 - `snapshots(symbols)`: `/v2/stocks/snapshots`, `snapshot_symbols_per_call` symbols a call.
 - `daily_bars_many(symbols, start, end)`: `/v2/stocks/bars?timeframe=1Day`, split-adjusted,
   `bar_symbols_per_call` symbols a call, each call's pages followed (10,000 bars a page).
+- `splits(start, end)`: `/v1/corporate-actions?types=forward_split,reverse_split` of the whole
+  market (no symbols given), ex-dated `start`..`end`, 1,000 actions a page (`splits.py`).
 Every call (each page too) takes its place in the shared Alpaca `RateBudget` and passes its
 endpoint's breaker (`JsonHttpClient`). alpaca-py's `StockHistoricalDataClient` is not used here:
 it is synchronous, follows a request's pages inside one call (outside the budget) and builds a
@@ -24,9 +26,11 @@ import aiohttp
 import structlog
 
 from fin_agent.adapters.alpaca_data.snapshot import NY, AlpacaSnapshot, parse_snapshot
+from fin_agent.adapters.alpaca_data.splits import SPLIT_TYPES, parse_splits
 from fin_agent.adapters.vendor_http.json_client import HttpPolicy, JsonHttpClient
 from fin_agent.adapters.vendor_http.rate_budget import RateBudget
 from fin_agent.domain.errors import ConfigError, DataError
+from fin_agent.domain.splits import Split
 from fin_agent.domain.values import DailyBar, Symbol, symbol
 
 log = structlog.get_logger(__name__)
@@ -34,6 +38,7 @@ log = structlog.get_logger(__name__)
 Feed = Literal["iex", "sip"]
 EXCHANGES = frozenset({"NYSE", "NASDAQ", "ARCA", "AMEX", "BATS", "NYSEARCA"})
 PAGE_LIMIT = 10_000
+ACTIONS_PAGE_LIMIT = 1_000
 _AUTH_HINT = (
     "Alpaca refused the key: check the alpaca_key_id and alpaca_secret_key secrets (the market "
     "data API takes the trading keys), and broker.alpaca.feed (sip needs a paid plan)"
@@ -128,6 +133,25 @@ class AlpacaMarketData:
     async def daily_bars(self, symbol: Symbol, start: date, end: date) -> Sequence[DailyBar]:
         """One symbol's bars (a `DailyBarSource`, for a symbol outside the batch)."""
         return (await self.daily_bars_many([symbol], start, end)).get(symbol, [])
+
+    async def splits(self, start: date, end: date) -> list[Split]:
+        """Every symbol's splits ex-dated `start`..`end` (one call a page, the whole market)."""
+        if end < start:
+            return []
+        params = {"types": ",".join(SPLIT_TYPES), "start": start.isoformat(),
+                  "end": end.isoformat(), "limit": str(ACTIONS_PAGE_LIMIT)}  # fmt: skip
+        found: list[Split] = []
+        token: str | None = None
+        while True:
+            async with self._in_flight:
+                page = await self._data.get(
+                    "/v1/corporate-actions",
+                    params={**params, **({"page_token": token} if token else {})},
+                )
+            found.extend(s for s in parse_splits(page) if start <= s.session <= end)
+            token = page.get("next_page_token")
+            if not token:
+                return found
 
     async def _snapshot_chunk(self, chunk: Sequence[Symbol]) -> dict[Symbol, AlpacaSnapshot]:
         async with self._in_flight:

@@ -269,7 +269,7 @@ class LiveMarket:
         fresh = next((b for b in bars if anchor and b.session == anchor.session), None)
         # A split the source reports after the cached bars end: they are on the old scale (once
         # the vendor re-scales; until then the scan's split guard is the fallback).
-        split = next((x for x in splits if anchor and x.session > anchor.session), None)
+        split = next((x for x in splits if anchor and x.after(anchor.session)), None)
         rescaled = anchor and fresh and (fresh.close, fresh.open) != (anchor.close, anchor.open)
         if anchor and (rescaled or split is not None):
             # The vendor re-scaled its history (a split): every cached bar is on the old scale.

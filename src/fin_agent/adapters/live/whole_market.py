@@ -4,6 +4,10 @@
   sessions fetched in multi-symbol calls (`BatchDailyBarSource`), kept in memory for the day's
   scan. As `LiveMarket` does, a session missing among the latest `refetch_sessions` is never
   marked cached (it is asked for again), while the bars past it still serve the day's scan.
+  A symbol with a split (`SplitSource`: Alpaca's corporate actions, one round for the whole
+  market per load) ex-dated after its cached bars end and on or before the scan day has its whole
+  cached window fetched again, split-adjusted (`daily_history_split_refetch`): the cached bars
+  are on the old scale, and the previous close, ATR and ADV must not mix scales.
 - `ListedUniverse` (the `UniverseSource` port): the broker's listed symbols (`AssetSource`)
   whose cached history passes the `UniverseFilter` (price band, average volume).
 - `SnapshotPremarkets`: every scanned symbol's pre-market from one round of multi-symbol
@@ -21,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
+from fin_agent.domain.splits import Split
 from fin_agent.domain.universe_filter import UniverseFilter
 from fin_agent.domain.values import DailyBar, Premarket, Symbol
 from fin_agent.ports.calendar import Calendar
@@ -45,6 +50,14 @@ class BatchDailyBarSource(Protocol):
         self, symbols: Sequence[Symbol], start: date, end: date
     ) -> Mapping[Symbol, Sequence[DailyBar]]:
         """The bars of sessions `start`..`end` of each symbol, oldest first."""
+        ...
+
+
+class SplitSource(Protocol):
+    """The splits of the whole market (`AlpacaMarketData`)."""
+
+    async def splits(self, start: date, end: date) -> Sequence[Split]:
+        """Every symbol's splits ex-dated `start`..`end`."""
         ...
 
 
@@ -82,22 +95,30 @@ class DailyHistory:
         calendar: Calendar,
         *,
         refetch_sessions: int = 5,
+        splits: SplitSource | None = None,
     ) -> None:
         self._cache = cache
         self._source = source
         self._calendar = calendar
         self._refetch_sessions = refetch_sessions
+        self._splits = splits
+        self._refetched: set[Split] = set()  # refetched since: the cache ends before the ex-date
         self._loaded: tuple[date, date, dict[Symbol, list[DailyBar]]] | None = None
 
     async def load(
         self, symbols: Sequence[Symbol], start: date, end: date
     ) -> dict[Symbol, list[DailyBar]]:
-        """Every symbol's bars of `start`..`end`, fetching only what the cache lacks."""
+        """Every symbol's bars of `start`..`end` (the scan day: the day after `end`), fetching only
+        what the cache lacks and the whole cached window of a symbol split since it was cached."""
         started = monotonic.monotonic()
         groups: dict[date, list[Symbol]] = {}
         coverages = await self._cache.coverage_many(symbols)
+        rescaled = await self._splits_since_cached(coverages, start, end + ONE_DAY)
         for sym in symbols:
             covered = coverages.get(sym)
+            if covered is not None and sym in rescaled:
+                groups.setdefault(min(start, covered[0]), []).append(sym)
+                continue
             if covered is not None and covered[0] <= start and end <= covered[1]:
                 continue
             extends = covered is not None and covered[0] <= start <= covered[1] + ONE_DAY
@@ -112,7 +133,7 @@ class DailyHistory:
             for sym in group:
                 got = list(bars.get(sym, ()))
                 fetched += len(got)
-                cached_to, uncached[sym] = self._split(fetch_from, end, got)
+                cached_to, uncached[sym] = self._cacheable(fetch_from, end, got)
                 if fetch_from == start:
                     fetched_bars[sym] = [b for b in got if b.session <= cached_to]
                 if cached_to >= fetch_from:
@@ -120,6 +141,7 @@ class DailyHistory:
                         (sym, fetch_from, cached_to, [b for b in got if b.session <= cached_to])
                     )
             await self._cache.put_many(puts)
+        self._refetched.update(rescaled.values())
         # A symbol fetched whole is what was just put: only the others are read back.
         fetched_whole = set(groups.get(start, ()))
         fresh = {s: b for s, b in fetched_bars.items() if s in fetched_whole}
@@ -137,6 +159,7 @@ class DailyHistory:
             "daily_history_loaded",
             symbols=len(symbols),
             stale=sum(len(g) for g in groups.values()),
+            split_refetched=len(rescaled),
             bars_fetched=fetched,
             secs=round(monotonic.monotonic() - started, 3),
         )
@@ -151,7 +174,36 @@ class DailyHistory:
             return None
         return [b for b in history[symbol] if start <= b.session <= end]
 
-    def _split(self, start: date, end: date, bars: list[DailyBar]) -> tuple[date, list[DailyBar]]:
+    async def _splits_since_cached(
+        self, coverages: Mapping[Symbol, tuple[date, date]], start: date, day: date
+    ) -> dict[Symbol, Split]:
+        """The symbols whose cached bars (those the load would keep: extended, not replaced)
+        predate a split ex-dated on or before `day`, with that split; each logged once."""
+        kept = {s: c for s, c in coverages.items() if c[0] <= start <= c[1] + ONE_DAY}
+        if self._splits is None or not kept:
+            return {}
+        since = min(c[1] for c in kept.values()) + ONE_DAY
+        if since > day:
+            return {}
+        found: dict[Symbol, Split] = {}
+        for split in await self._splits.splits(since, day):
+            covered = kept.get(split.symbol)
+            if covered is None or split in self._refetched or not split.after(covered[1]):
+                continue
+            found[split.symbol] = split
+            log.warning(
+                "daily_history_split_refetch",
+                symbol=split.symbol,
+                ratio=split.label,
+                ex_date=str(split.session),
+                cached_from=str(covered[0]),
+                cached_to=str(covered[1]),
+            )
+        return found
+
+    def _cacheable(
+        self, start: date, end: date, bars: list[DailyBar]
+    ) -> tuple[date, list[DailyBar]]:
         """Where the cacheable part of `bars` ends (the day before a recent hole), and the bars
         past it (used this once, asked for again next time)."""
         expected = self._calendar.sessions(start, end) if start <= end else []

@@ -218,6 +218,7 @@ def whole_market_parts(
         alpaca,
         calendar,
         refetch_sessions=settings.market.daily_refetch_sessions,
+        splits=alpaca,
     )
     listed = ListedUniverse(
         alpaca,

@@ -31,7 +31,9 @@ async def _serve(args: argparse.Namespace) -> None:
         secret_key=_key(args, "alpaca_secret_key", "ALPACA_LOCAL_SECRET_KEY", "local-secret"),
         host=args.host,
         port=args.port,
-        universe=SimulatedUniverse(args.universe, seed=args.seed, day=args.day)
+        universe=SimulatedUniverse(
+            args.universe, seed=args.seed, day=args.day, split_day=args.split_day
+        )
         if args.universe
         else None,
         rate_limit_per_min=args.rate_limit_per_min,
@@ -70,6 +72,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7, help="the simulated universe's seed")
     parser.add_argument(
         "--day", type=date.fromisoformat, help="the trading day, YYYY-MM-DD (default: today, NY)"
+    )
+    parser.add_argument(
+        "--split-day",
+        type=date.fromisoformat,
+        help="the simulated splits' ex-date, YYYY-MM-DD (default: the trading day)",
     )
     parser.add_argument(
         "--rate-limit-per-min", type=int, help="answer 429 past this many /v2 calls in 60 s"

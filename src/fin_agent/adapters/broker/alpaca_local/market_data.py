@@ -5,8 +5,13 @@ forty a class share such as `ABCD.B`) plus N/10 assets Alpaca also lists that a 
 out (inactive, not tradable, OTC). Each symbol's level, volume and every session's bar follow from
 (seed, symbol, session) alone, so any range of daily bars is the same in every run. The trading day
 (`day`, default today in New York) has a pre-market: about 2 % of the symbols gap 4-30 %, with
-pre-market volume to match. Answers have the shapes of Alpaca's `/v2/assets`,
-`/v2/stocks/snapshots` and `/v2/stocks/bars` (timeframe 1Day).
+pre-market volume to match. Two symbols split, ex-dated `split_day` (default: the trading day):
+a 2:1 and a 1:10, chosen by the seed among $20-90 names with 5-30 M shares a day. From the
+ex-date on, the bars served are split-adjusted (prices times old/new shares, volumes the inverse)
+as Alpaca's `adjustment=split` serves them, and the pre-market trades on the new scale with
+heavy volume and no real gap (the snapshot's previous day's bar stays as it traded). Answers have
+the shapes of Alpaca's `/v2/assets`, `/v2/stocks/snapshots`, `/v2/stocks/bars` (timeframe 1Day)
+and `/v1/corporate-actions` (forward and reverse splits).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import string
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from fractions import Fraction
 from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -43,12 +49,49 @@ class _Profile:
 class SimulatedUniverse:
     """N listed symbols and their daily bars and pre-market snapshots (see the module)."""
 
-    def __init__(self, size: int, *, seed: int = 7, day: date | None = None) -> None:
+    def __init__(
+        self, size: int, *, seed: int = 7, day: date | None = None, split_day: date | None = None
+    ) -> None:
         if size < 1:
             raise ValueError(f"--universe {size}: give at least one symbol")
         self.size = size
         self.seed = seed
         self.day = day or datetime.now(NY).date()
+        self.split_day = split_day or self.day
+
+    @cached_property
+    def splits(self) -> dict[str, tuple[int, int]]:
+        """The split symbols and their (new, old) shares: a 2:1 and a 1:10 (fewer in a universe
+        too small to hold two fitting names), all ex-dated `split_day`."""
+        rng = random.Random(f"splits:{self.seed}")  # noqa: S311 - a simulation
+        names = list(self.listed)
+        rng.shuffle(names)
+        fitting = (
+            n for n in names if 20 <= self._profile(n).price <= 90
+            and 5_000_000 <= self._profile(n).adv <= 30_000_000
+        )  # fmt: skip
+        return dict(zip(fitting, ((2, 1), (1, 10)), strict=False))
+
+    def corporate_actions(self, start: date, end: date) -> dict[str, list[dict[str, Any]]]:
+        """`/v1/corporate-actions`' `corporate_actions`: the splits ex-dated `start`..`end`."""
+        answer: dict[str, list[dict[str, Any]]] = {"forward_splits": [], "reverse_splits": []}
+        if not start <= self.split_day <= end:
+            return answer
+        for name, (new, old) in sorted(self.splits.items()):
+            kind = "forward_splits" if new > old else "reverse_splits"
+            ex = self.split_day.isoformat()
+            answer[kind].append({"id": asset_id(f"split:{name}:{ex}"), "symbol": name,
+                                 "new_rate": new, "old_rate": old, "process_date": ex,
+                                 "ex_date": ex, "record_date": ex, "payable_date": ex})  # fmt: skip
+        return answer
+
+    def _factor(self, symbol: str, session: date) -> Fraction:
+        """What the generated prices of `symbol` are multiplied by as of `session` (old/new
+        shares from the ex-date on, else 1)."""
+        shares = self.splits.get(symbol)
+        if shares is None or session < self.split_day:
+            return Fraction(1)
+        return Fraction(shares[1], shares[0])
 
     @cached_property
     def listed(self) -> tuple[str, ...]:
@@ -84,7 +127,7 @@ class SimulatedUniverse:
         with warnings.catch_warnings():  # pandas warns of exchange_calendars' deprecated calls
             warnings.simplefilter("ignore")
             calendar = xcals.get_calendar(
-                "XNYS", start=str(start), end=str(self.day + timedelta(7))
+                "XNYS", start=str(start - timedelta(7)), end=str(self.day + timedelta(7))
             )
             found = calendar.sessions_in_range(str(start), str(self.day))
         return tuple(s.date() for s in found)
@@ -110,22 +153,32 @@ class SimulatedUniverse:
         """The daily bars of `symbol`'s sessions `start`..`end` before the trading day."""
         if symbol not in self._known:
             return []
-        return list(self._bars(symbol, start, min(end, self.day - timedelta(days=1))).values())
+        bars = self._bars(symbol, start, min(end, self.day - timedelta(days=1)))
+        return [_scaled(bar, self._factor(symbol, self.day)) for bar in bars.values()]
 
     def snapshot(self, symbol: str) -> dict[str, Any] | None:
         """`symbol`'s snapshot at 09:00 ET of the trading day (None: not a known symbol)."""
         if symbol not in self._known:
             return None
         before = [d for d in self.sessions if d < self.day]
-        history = self._bars(symbol, before[-2], before[-1])
+        history = {  # as each session traded
+            d: _scaled(b, self._factor(symbol, d))
+            for d, b in self._bars(symbol, before[-2], before[-1]).items()
+        }
         previous = history[before[-1]]
-        prev_close = float(previous["c"])
+        # The pre-market trades on the scale of the trading day.
+        rescale = self._factor(symbol, self.day) / self._factor(symbol, before[-1])
+        prev_close = float(previous["c"] * rescale)
         rng = self._rng(symbol, "premarket", self.day)
         profile = self._profile(symbol)
         gapper = rng.random() < 0.02
+        if rescale != 1:  # the split's ex-date: heavy volume, no real gap
+            gapper = False
         change = rng.uniform(0.04, 0.30) if gapper else rng.uniform(-0.015, 0.015)
         last = round(prev_close * (1 + change), 2)
         volume = int(profile.adv * (rng.uniform(0.05, 0.5) if gapper else rng.uniform(0, 0.01)))
+        if rescale != 1:
+            volume = int(profile.adv * 0.4)
         at = datetime.combine(self.day, time(8, 59, rng.randint(0, 59)), NY)
         if self.day not in self.sessions or volume == 0:
             return {"prevDailyBar": history[before[-2]], "dailyBar": previous,
@@ -195,6 +248,14 @@ class SimulatedUniverse:
     @cached_property
     def _stamps(self) -> dict[date, str]:
         return {day: _stamp(day) for day in self.sessions}
+
+
+def _scaled(bar: dict[str, Any], factor: Fraction) -> dict[str, Any]:
+    """`bar` with prices times `factor` and volume divided by it (a split's adjustment)."""
+    if factor == 1:
+        return bar
+    prices = {k: round(float(bar[k] * factor), 4) for k in ("o", "h", "l", "c", "vw")}
+    return {**bar, **prices, "v": int(bar["v"] / factor)}
 
 
 def _unit(x: int) -> float:

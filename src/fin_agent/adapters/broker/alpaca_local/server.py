@@ -5,10 +5,11 @@ REST: `/v2/account`, `/v2/clock`, `/v2/orders` (POST, GET, DELETE, PATCH by id,
 and `APCA-API-SECRET-KEY` headers. Stream: `/stream`, authenticate then listen, binary frames as
 the paper endpoint sends. Control (not Alpaca's): `/_local/bars`, `/_local/session_end`,
 `/_local/assets`, `/_local/liquidity`, `/_local/drop_streams` and `/_local/counts` (order
-submissions received by client order id, trade updates by event, and every `/v2/` call counted
-by arrival: the most in any 60 s, by path), for tests and the demo.
-Market data over a `SimulatedUniverse` (`universe=`): `/v2/assets`, `/v2/stocks/snapshots` and
-`/v2/stocks/bars` (the data API's paths: point the data base URL at this server too). With
+submissions received by client order id, trade updates by event, and every `/v2/` and `/v1/`
+call counted by arrival: the most in any 60 s, by path), for tests and the demo.
+Market data over a `SimulatedUniverse` (`universe=`): `/v2/assets`, `/v2/stocks/snapshots`,
+`/v2/stocks/bars` and `/v1/corporate-actions` (splits only; the data API's paths: point the data
+base URL at this server too). With
 `rate_limit_per_min`, a call arriving past that many in the last 60 s is answered 429, as Alpaca.
 """
 
@@ -100,6 +101,7 @@ class LocalAlpacaServer:
         app.router.add_get("/v2/assets", self._list_assets)
         app.router.add_get("/v2/stocks/snapshots", self._snapshots)
         app.router.add_get("/v2/stocks/bars", self._daily_bars)
+        app.router.add_get("/v1/corporate-actions", self._corporate_actions)
         app.router.add_post("/_local/bars", self._bars)
         app.router.add_post("/_local/session_end", self._session_end)
         app.router.add_post("/_local/assets", self._assets)
@@ -134,7 +136,7 @@ class LocalAlpacaServer:
 
     @web.middleware
     async def _errors(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        if request.path.startswith("/v2/"):
+        if request.path.startswith(("/v2/", "/v1/")):
             if self._over_limit(request.path):
                 return web.json_response({"message": "too many requests"}, status=429)
             if not self._authorized(request.headers):
@@ -408,6 +410,23 @@ class LocalAlpacaServer:
             bars.setdefault(name, []).append(bar)
         token = str(offset + limit) if offset + limit < len(rows) else None
         return web.json_response({"bars": bars, "next_page_token": token, "currency": "USD"})
+
+    async def _corporate_actions(self, request: web.Request) -> web.Response:
+        query = request.query
+        types = set(query.get("types", "forward_split,reverse_split").split(","))
+        if not types <= {"forward_split", "reverse_split"}:
+            raise LocalApiError(422, 42210000, "the local server serves split actions only")
+        market = self._market()
+        start = datetime.fromisoformat(query.get("start", str(market.day))[:10]).date()
+        end = datetime.fromisoformat(query.get("end", str(market.day))[:10]).date()
+        actions = market.corporate_actions(start, end)
+        wanted = {s for s in query.get("symbols", "").split(",") if s}
+        kept = {
+            kind: [a for a in rows if not wanted or a["symbol"] in wanted]
+            for kind, rows in actions.items()
+            if kind.removesuffix("s") in types
+        }
+        return web.json_response({"corporate_actions": kept, "next_page_token": None})
 
 
 def _symbols(request: web.Request) -> list[str]:
