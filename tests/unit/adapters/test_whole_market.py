@@ -335,3 +335,30 @@ def test_alpaca_corporate_actions_read_as_splits_and_skip_what_is_not_one() -> N
     ]
     with pytest.raises(DataError, match=r"check broker\.alpaca\.data_url"):
         parse_splits([])
+
+
+class FailingOnce(FakeBars):
+    """A source whose first call fails (a timeout, say)."""
+
+    async def daily_bars_many(
+        self, symbols: Sequence[Symbol], start: date, end: date
+    ) -> dict[Symbol, list[DailyBar]]:
+        if not self.calls:
+            self.calls.append((tuple(symbols), start, end))
+            raise DataError("the vendor timed out")
+        return await super().daily_bars_many(symbols, start, end)
+
+
+@pytest.mark.asyncio
+async def test_a_split_refetch_that_failed_is_tried_again() -> None:
+    start, end = history_window(CALENDAR, DAY, 43)
+    days = [s.day for s in CALENDAR.sessions(start, end)]
+    source = FailingOnce({"AAA": bars("AAA", days, "5")})
+    cache = InMemoryDailyBarCache()
+    await cache.put(Symbol("AAA"), start, days[-2], bars("AAA", days[:-1]))
+    history = DailyHistory(cache, source, CALENDAR, splits=FakeSplits([_split("AAA", DAY, 2, 1)]))
+    with pytest.raises(DataError, match="timed out"):
+        await history.load([Symbol("AAA")], start, end)
+    loaded = await history.load([Symbol("AAA")], start, end)
+    assert source.calls[-1] == ((Symbol("AAA"),), start, end)  # whole, not just the new session
+    assert {b.close for b in loaded[Symbol("AAA")]} == {Decimal(5)}
