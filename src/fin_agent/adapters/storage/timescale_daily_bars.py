@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
 from typing import Final, Protocol, TypeVar
 
+from asyncpg import Record
+
 from fin_agent.adapters.storage.daily_bar_put import (
     COVERAGE_MANY_SQL as _COVERAGE_MANY,
 )
@@ -89,18 +91,7 @@ class TimescaleDailyBarCache:
         """The cached bars of sessions `start` to `end` inclusive, oldest first."""
 
         async def run(con: Conn) -> list[DailyBar]:
-            return [
-                DailyBar(
-                    symbol=symbol,
-                    session=r["session"],
-                    open=r["open"],
-                    high=r["high"],
-                    low=r["low"],
-                    close=r["close"],
-                    volume=r["volume"],
-                )
-                for r in await con.fetch(_GET, symbol, start, end)
-            ]
+            return [_bar(symbol, r) for r in await con.fetch(_GET, symbol, start, end)]
 
         return await self._run(run, f"read the daily bars of {symbol}")
 
@@ -117,15 +108,7 @@ class TimescaleDailyBarCache:
                 else:
                     await con.execute(_DELETE_RANGE, symbol, start, end)
                 await con.execute(_SET_COVERAGE, symbol, *change.coverage)
-                if change.bars:
-                    await con.copy_records_to_table(
-                        "daily_bars",
-                        records=[
-                            (b.symbol, b.session, b.open, b.high, b.low, b.close, b.volume)
-                            for b in change.bars
-                        ],
-                        columns=COLUMNS,
-                    )
+                await _copy_bars(con, change.bars)
 
         await self._run(run, f"cache the daily bars of {symbol}")
 
@@ -147,17 +130,7 @@ class TimescaleDailyBarCache:
             found: dict[Symbol, list[DailyBar]] = {}
             for r in await con.fetch(_GET_MANY, list(symbols), start, end):
                 sym = Symbol(r["symbol"])
-                found.setdefault(sym, []).append(
-                    DailyBar(
-                        symbol=sym,
-                        session=r["session"],
-                        open=r["open"],
-                        high=r["high"],
-                        low=r["low"],
-                        close=r["close"],
-                        volume=r["volume"],
-                    )
-                )
+                found.setdefault(sym, []).append(_bar(sym, r))
             return dict(found)
 
         return await self._run(run, f"read the daily bars of {len(symbols)} symbols")
@@ -184,15 +157,7 @@ class TimescaleDailyBarCache:
                     records=list(plan.coverage),
                     columns=("symbol", "first_day", "last_day"),
                 )
-                if plan.bars:
-                    await con.copy_records_to_table(
-                        "daily_bars",
-                        records=[
-                            (b.symbol, b.session, b.open, b.high, b.low, b.close, b.volume)
-                            for b in plan.bars
-                        ],
-                        columns=COLUMNS,
-                    )
+                await _copy_bars(con, plan.bars)
 
         await self._run(run, f"cache the daily bars of {len(stored)} symbols")
 
@@ -200,3 +165,26 @@ class TimescaleDailyBarCache:
 async def _coverage(con: Conn, symbol: Symbol) -> tuple[date, date] | None:
     row = await con.fetchrow(_COVERAGE, symbol)
     return None if row is None else (row["first_day"], row["last_day"])
+
+
+async def _copy_bars(con: Conn, bars: Sequence[DailyBar]) -> None:
+    """COPY `bars` into `daily_bars` (nothing when there are none)."""
+    if bars:
+        await con.copy_records_to_table(
+            "daily_bars",
+            records=[(b.symbol, b.session, b.open, b.high, b.low, b.close, b.volume) for b in bars],
+            columns=COLUMNS,
+        )
+
+
+def _bar(symbol: Symbol, row: Record) -> DailyBar:
+    """A `daily_bars` row as the `DailyBar` of `symbol`."""
+    return DailyBar(
+        symbol=symbol,
+        session=row["session"],
+        open=row["open"],
+        high=row["high"],
+        low=row["low"],
+        close=row["close"],
+        volume=row["volume"],
+    )
