@@ -1,4 +1,4 @@
-"""Row checks and value conversion of bar files, done on Arrow columns before any bar is built.
+"""Why a row of a bar file is left out (the columnar path filters rows; this names the rule).
 
 A row passes when every value is present and finite, prices are positive, high/low bound open
 and close, and the volume is a count of shares below `MAX_VOLUME`.
@@ -7,13 +7,8 @@ and close, and the volume is a count of shares below `MAX_VOLUME`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from decimal import Decimal
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any, cast
-
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from fin_agent.adapters.files.columns import PRICES, VOLUME
 
@@ -32,31 +27,6 @@ class DropReason(StrEnum):
     DUPLICATE = "duplicate stamp"
 
 
-def good_rows(table: pa.Table) -> Any:
-    """Return a boolean Arrow array, true where a row makes a valid bar."""
-    open_, high, low, close, volume = (table[role].combine_chunks() for role in (*PRICES, VOLUME))
-    zero: Any = pa.scalar(0.0)
-    checks = [
-        pc.and_(pc.is_valid(table[r]), pc.invert(pc.is_nan(table[r]))) for r in table.column_names
-    ]
-    checks += [pc.is_finite(column) for column in (open_, high, low, close, volume)]
-    checks.append(pc.less(volume, pa.scalar(MAX_VOLUME)))
-    lowest = pc.min_element_wise(open_, high, low, close, skip_nulls=False)
-    checks.append(pc.greater(lowest, zero))
-    checks.append(pc.greater_equal(high, pc.max_element_wise(open_, close, low, skip_nulls=False)))
-    checks.append(pc.less_equal(low, pc.min_element_wise(open_, close, skip_nulls=False)))
-    checks.append(pc.greater_equal(volume, zero))
-    good = checks[0]
-    for check in checks[1:]:
-        good = pc.and_(good, check)
-    return pc.fill_null(good, pa.scalar(False))
-
-
-def ints(values: Any) -> list[int]:
-    """An Arrow integer array without nulls as a list of ints."""
-    return cast(list[int], values.to_pylist())
-
-
 def drop_reason(row: Mapping[str, float | None]) -> DropReason:
     """Name the first check a row (open..volume, after rounding) fails."""
     values = [row[role] for role in (*PRICES, VOLUME)]
@@ -71,20 +41,3 @@ def drop_reason(row: Mapping[str, float | None]) -> DropReason:
     if volume < 0:
         return DropReason.NEGATIVE_VOLUME
     return DropReason.INCONSISTENT_OHLC
-
-
-def floats(values: Any) -> list[float]:
-    """An Arrow float array without nulls as a list of floats."""
-    return cast(list[float], values.to_pylist())
-
-
-def decimals(values: Sequence[float]) -> list[Decimal]:
-    """Floats rounded to 4 dp as Decimals by their shortest repr (170.7701, not 170.77010000001)."""
-    cache: dict[float, Decimal] = {}
-    out: list[Decimal] = []
-    for value in values:
-        found = cache.get(value)
-        if found is None:
-            found = cache[value] = Decimal(repr(value))
-        out.append(found)
-    return out
