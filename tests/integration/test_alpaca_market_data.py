@@ -106,28 +106,7 @@ async def test_snapshots_and_bars_go_many_symbols_a_call(server: LocalAlpacaServ
 async def test_a_whole_market_scan_stays_within_the_rate_limit(server: LocalAlpacaServer) -> None:
     alpaca = data(server)
     rules = ScanRules()
-    cache = InMemoryDailyBarCache()
-    history = DailyHistory(cache, alpaca, CALENDAR)
-    listed = ListedUniverse(
-        alpaca,
-        history,
-        UniverseFilter(price_min=Decimal(1), price_max=Decimal(1000), adv_min=300_000),
-        CALENDAR,
-        history_bars=rules.history_bars,
-    )
-    holder: list[LiveMarket] = []
-    market = LiveMarket(
-        universe=[],
-        finnhub=None,  # type: ignore[arg-type]  # never asked: the snapshots answer
-        daily_sources=[alpaca],
-        cache=cache,
-        calendar=CALENDAR,
-        clock=FixedClock(datetime.combine(DAY, time(8, 58), NY)),
-        universe_source=listed,
-        history=history,
-        snapshots=SnapshotPremarkets(alpaca, lambda: holder[0].universe, tz=NY, opens=time(4)),
-    )
-    holder.append(market)
+    market, listed = whole_market(alpaca, InMemoryDailyBarCache(), DAY)
     scan_at = datetime.combine(DAY, time(9), NY).astimezone(UTC)
     try:
         universe = await market.symbols()
