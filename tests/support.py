@@ -9,11 +9,14 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -175,3 +178,33 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) 
 def stream_entry(fields: Mapping[str, str]) -> dict[FieldT, EncodableT]:
     """`fields` as redis-py's `xadd` types them (its dict parameter is invariant)."""
     return {key: value for key, value in fields.items()}
+
+
+def stop_group(process: subprocess.Popen[Any], timeout: float = 30.0) -> None:
+    """SIGTERM the process's group, then SIGKILL what is left after `timeout`."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@contextmanager
+def served_dashboard(
+    env: Mapping[str, str], log: Path, cwd: Path
+) -> Iterator[tuple[str, subprocess.Popen[Any]]]:
+    """The dashboard as `fin-agent dashboard` starts it (output to `log`), healthy: its URL and
+    process; stopped (its process group) on exit."""
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "fin_agent.app.cli.dashboard"],
+            stdout=out, stderr=subprocess.STDOUT, env=dict(env), cwd=cwd, start_new_session=True,
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{env['FIN_AGENT_DASHBOARD__PORT']}"
+        try:
+            wait_until(lambda: http_get(f"{url}/_stcore/health")[0] == 200, "the dashboard", 60)
+            yield url, process
+        finally:
+            stop_group(process)

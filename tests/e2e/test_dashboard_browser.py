@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -24,7 +23,16 @@ import pytest
 
 from fin_agent.adapters.codec.event_codec import EventCodec, default_registry
 from fin_agent.domain.events import ErrorRaised, Severity
-from support import RedisServerFactory, free_port, http_get, in_ci, stream_entry, wait_until
+from support import (
+    RedisServerFactory,
+    free_port,
+    http_get,
+    in_ci,
+    served_dashboard,
+    stop_group,
+    stream_entry,
+    wait_until,
+)
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -50,17 +58,6 @@ def get_json(url: str) -> Any:
     status, body = http_get(url)
     assert status == 200, f"{url} answered {status}: {body[:300]!r}"
     return json.loads(body)
-
-
-def stop(process: subprocess.Popen[Any], timeout: float = 30.0) -> None:
-    """SIGTERM the process's group, then SIGKILL what is left after `timeout`."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def injected_error() -> ErrorRaised:
@@ -110,7 +107,7 @@ def agent(agent_env: dict[str, str]) -> Iterator[str]:
         wait_until(lambda: any("agent_idle" in line for line in lines), "the simulated day", 120)
         yield url
     finally:
-        stop(process)
+        stop_group(process)
         reader.join(10)
         out = process.stdout.read() if process.stdout else ""
         for pipe in (process.stdout, process.stderr):
@@ -123,18 +120,8 @@ def agent(agent_env: dict[str, str]) -> Iterator[str]:
 @pytest.fixture
 def dashboard(agent: str, agent_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
     """The dashboard as `fin-agent dashboard` starts it; yields its URL."""
-    log = (tmp_path / "dashboard.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fin_agent.app.cli.dashboard"],
-        stdout=log, stderr=subprocess.STDOUT, env=agent_env, cwd=REPO, start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{agent_env['FIN_AGENT_DASHBOARD__PORT']}"
-    try:
-        wait_until(lambda: http_get(f"{url}/_stcore/health")[0] == 200, "the dashboard", 60)
+    with served_dashboard(agent_env, tmp_path / "dashboard.log", REPO) as (url, process):
         yield url
-    finally:
-        stop(process)
-        log.close()
     output = (tmp_path / "dashboard.log").read_text()
     assert process.returncode == 0, output[-3000:]
     assert f"dashboard at {url}/" in output
@@ -300,8 +287,8 @@ def test_the_halt_and_resume_buttons_steer_a_running_day_in_chromium(
         assert resume["summary"].startswith("trading halted -> active")
     finally:
         if agent is not None:
-            stop(agent, 60)
-        stop(dashboard)
+            stop_group(agent, 60)
+        stop_group(dashboard)
         log.close()
 
 

@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from support import free_port, http_get, in_ci, wait_until
+from support import free_port, http_get, in_ci, served_dashboard, stop_group, wait_until
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -35,16 +33,6 @@ OVERLAY = f"""optimize:
   space:
     scan.gap_min_pct: {{low: 1, high: 2, step: 0.5}}
 """
-
-
-def _stop(process: subprocess.Popen[Any], timeout: float = 30.0) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 @pytest.fixture
@@ -89,7 +77,7 @@ def agent(study_env: dict[str, str]) -> Iterator[str]:
         wait_until(lambda: http_get(f"{url}/healthz")[0] == 200, "the agent's HTTP server", 120)
         yield url
     finally:
-        _stop(process)
+        stop_group(process)
         reader.join(10)
         for pipe in (process.stdout, process.stderr):
             if pipe is not None:
@@ -98,18 +86,8 @@ def agent(study_env: dict[str, str]) -> Iterator[str]:
 
 @pytest.fixture
 def dashboard(agent: str, study_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
-    log = (tmp_path / "dashboard.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fin_agent.app.cli.dashboard"],
-        stdout=log, stderr=subprocess.STDOUT, env=study_env, cwd=REPO, start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{study_env['FIN_AGENT_DASHBOARD__PORT']}"
-    try:
-        wait_until(lambda: http_get(f"{url}/_stcore/health")[0] == 200, "the dashboard", 60)
+    with served_dashboard(study_env, tmp_path / "dashboard.log", REPO) as (url, _):
         yield url
-    finally:
-        _stop(process)
-        log.close()
     output = (tmp_path / "dashboard.log").read_text()
     assert "Traceback" not in output, output[-3000:]
 
