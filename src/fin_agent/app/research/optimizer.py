@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import signal
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any, TextIO
@@ -107,7 +108,7 @@ def run_study(
             done, _ = wait(asked, timeout=POLL_SECS, return_when=FIRST_COMPLETED)
             for future in done:
                 trial = asked[future]
-                _tell(study, trial, future.result())  # a worker's error fails it, below
+                _tell(study, trial, _outcome(future, trial, spec))  # an error fails it, below
                 del asked[future]
                 ran += 1
                 bar.update(1)
@@ -133,6 +134,25 @@ def run_study(
     pool.shutdown(wait=True)
     bar.close()
     return RunCounts(before=before, ran=ran, stale=stale, interrupted=stop.requested)
+
+
+def _outcome(future: Future[Outcome], trial: optuna.trial.Trial, spec: RunSpec) -> Outcome:
+    """The worker's outcome of `trial`; `StudyError` naming the trial when its worker failed
+    (the finished trials stay in the study, so the same command resumes it once mended)."""
+    kept = f"finished trials are kept in {spec.place.where}: run the same command again to resume"
+    try:
+        return future.result()
+    except BrokenProcessPool as exc:
+        raise StudyError(
+            f"trial {trial.number}: a worker process could not start or died ({exc}); its error, "
+            "if it had one, is printed above (a bar file or config.yaml changed since the start?); "
+            "killed without one, the machine may be short of memory: run fewer --jobs; " + kept
+        ) from exc
+    except Exception as exc:
+        raise StudyError(
+            f"trial {trial.number} failed in its worker with {type(exc).__name__}: {exc} "
+            f"(parameters {trial.params}); " + kept
+        ) from exc
 
 
 def _tell(study: optuna.Study, trial: optuna.trial.Trial, outcome: Outcome) -> None:
