@@ -241,6 +241,7 @@ async def store(fresh_store: Store) -> Store:
 # -- the SQL stores' databases, and their earlier schema versions ---------------------------------
 
 UNDO: Final[Mapping[int, tuple[str, ...]]] = {
+    4: ('DROP TABLE "scan_records"', 'DROP TABLE "scan_inputs"', 'DROP TABLE "scan_bars"'),
     3: tuple(f'ALTER TABLE "{table}" DROP COLUMN "config_version"' for table in VERSIONED),
     2: ('DROP TABLE "daily_bars"', 'DROP TABLE "daily_bar_coverage"'),
 }

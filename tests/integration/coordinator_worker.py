@@ -35,6 +35,7 @@ from fin_agent.adapters.storage.timescale_store import TimescaleStore
 from fin_agent.app.coordinator import Coordinator
 from fin_agent.domain.events import DomainEvent
 from fin_agent.ports.daily_bar_cache import DailyBarCache
+from fin_agent.ports.scan_records import ScanRecords
 from fin_agent.ports.store import CandleWidth, Row, StoreInfo
 
 
@@ -107,6 +108,9 @@ class RecordingStore:
 
     def daily_bar_cache(self) -> DailyBarCache:
         return self._inner.daily_bar_cache()
+
+    def scan_records(self) -> ScanRecords:
+        return self._inner.scan_records()
 
     async def candles(
         self, width: CandleWidth, *, day: date | None = None, symbol: str | None = None

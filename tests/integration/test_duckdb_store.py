@@ -26,6 +26,7 @@ DAY = date(2025, 3, 12)
 OPEN = datetime(2025, 3, 12, 13, 30, tzinfo=UTC)
 CODEC = EventCodec(default_registry())
 DAILY_BAR_TABLES = ("daily_bars", "daily_bar_coverage")
+SCAN_RECORD_TABLES = ("scan_records", "scan_inputs", "scan_bars")
 AAPL = symbol("AAPL")
 
 
@@ -131,17 +132,18 @@ async def test_migrate_records_each_version_once(tmp_path: Path) -> None:
     con.close()
 
     assert sorted(versions) == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
-    assert tables == {*TABLES, *DAILY_BAR_TABLES, "schema_migrations"}
+    assert tables == {*TABLES, *DAILY_BAR_TABLES, *SCAN_RECORD_TABLES, "schema_migrations"}
 
 
 async def test_released_schema_versions_are_frozen() -> None:
     # Released versions are history (duckdb_migrations.DUCKDB): to change the schema, append a
     # version altering it, instead of updating these digests.
-    digests = [hashlib.sha256(DUCKDB[v].encode()).hexdigest() for v in (1, 2, 3)]
+    digests = [hashlib.sha256(DUCKDB[v].encode()).hexdigest() for v in (1, 2, 3, 4)]
     assert digests == [
         "828e9e0c0ecc4dc09da4b33ec7ff2268732e7f41cccd87ba5719f90400dbcec1",
         "5fc1de8c93351ede775e6498afa75007c8baca82e3c795759b39edd8380cfea4",
         "e497209dc85ca5eeddfe41dcda44a8ee67be5ccb93ad1d3a412e9fae44003685",
+        "3207068d1c46f60ef5dda214d62202c92fe226e87f6837ac9253ee2eae2ec36e",
     ]
     assert sorted(DUCKDB) == list(range(1, SCHEMA_VERSION + 1))
 

@@ -35,6 +35,7 @@ CODEC = EventCodec(default_registry())
 DAY = date(2024, 1, 2)
 OPEN = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
 DAILY_BAR_TABLES = ("daily_bars", "daily_bar_coverage")
+SCAN_RECORD_TABLES = ("scan_records", "scan_inputs", "scan_bars")
 
 
 class ConnectOptions(TypedDict, total=False):
@@ -151,11 +152,12 @@ def test_migrations_reach_the_schema_version_of_the_shared_tables() -> None:
 def test_released_migrations_are_frozen() -> None:
     # Released versions are history (timescale_migrations.MIGRATIONS): to change the schema,
     # append a version altering it, instead of updating these digests.
-    digests = [hashlib.sha256(m.sql.encode()).hexdigest() for m in MIGRATIONS[:3]]
+    digests = [hashlib.sha256(m.sql.encode()).hexdigest() for m in MIGRATIONS[:4]]
     assert digests == [
         "aad88a34d20a49a6b805e659154945b89914b59c5ab587f2a03f6d0155cd5724",
         "c2fd7ce8650e4a01e5aaeeaca29b19cb717204220b6f4e793b23dacaf3d165e8",
         "ae8ad0c3767fcc729fab6156834f2a2f6e114ef1d48649d2eb510e29c1ea2cf6",
+        "f9a49a647fe67b2e40661ee4d1d71dc3d6cdfaeb180ce32fbed841347a758f59",
     ]
 
 
@@ -211,7 +213,12 @@ async def test_migrate_creates_every_table_and_records_each_version_once(
         "AND table_type = 'BASE TABLE'",
         store.schema,
     )
-    assert {r["table_name"] for r in tables} == {*TABLES, *DAILY_BAR_TABLES, "schema_migrations"}
+    assert {r["table_name"] for r in tables} == {
+        *TABLES,
+        *DAILY_BAR_TABLES,
+        *SCAN_RECORD_TABLES,
+        "schema_migrations",
+    }
 
 
 @pytest.mark.asyncio

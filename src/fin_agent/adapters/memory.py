@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from fin_agent.adapters.codec.event_codec import EventCodec
 from fin_agent.adapters.storage.candles import candles_of
 from fin_agent.adapters.storage.daily_bar_put import plan_put
+from fin_agent.adapters.storage.memory_scan_records import InMemoryScanRecords
 from fin_agent.adapters.storage.queries import check_limit, order_columns, table_of
 from fin_agent.adapters.storage.rows import (
     SCHEMA_VERSION,
@@ -30,6 +31,7 @@ from fin_agent.domain.events import DomainEvent
 from fin_agent.domain.values import Bar, DailyBar, Headline, Premarket, Session, Symbol
 from fin_agent.ports.daily_bar_cache import DailyBarCache, DailyBarPutRequest
 from fin_agent.ports.event_bus import ALL_EVENTS, BatchHandler, Handler, Observer
+from fin_agent.ports.scan_records import ScanRecords
 from fin_agent.ports.store import CandleWidth, Row, StoreInfo
 
 EXCHANGE_TZ = ZoneInfo("America/New_York")
@@ -318,6 +320,7 @@ class InMemoryStore:
         self._ordered: dict[str, list[RowValues]] = {}  # sorted rows per table, reset by writes
         self._event_order: list[DomainEvent] | None = None
         self._daily_bars = InMemoryDailyBarCache()
+        self._scan_records = InMemoryScanRecords()
         self._key_at = {n: [t.names.index(k) for k in t.key] for n, t in TABLES.items()}
 
     async def migrate(self) -> StoreInfo:
@@ -401,6 +404,10 @@ class InMemoryStore:
     def daily_bar_cache(self) -> DailyBarCache:
         """The store's one `InMemoryDailyBarCache`: every call answers the same bars."""
         return self._daily_bars
+
+    def scan_records(self) -> ScanRecords:
+        """The store's one `InMemoryScanRecords` (compact columns, not objects)."""
+        return self._scan_records
 
     async def ping(self) -> None:
         """Always ready."""

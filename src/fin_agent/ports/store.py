@@ -3,7 +3,8 @@
 A store keeps the raw event log and projects each event into plain tables (scans, plans, orders,
 fills, trades, daily reports, 1-minute bars, errors, risk states). Writes are idempotent: an event
 whose id is already stored adds nothing, so redelivery never duplicates a row. It also holds the
-daily bars fetched for ATR and average volume (`daily_bar_cache`), which are no event's projection.
+daily bars fetched for ATR and average volume (`daily_bar_cache`), which are no event's projection,
+and the scans' inputs (`scan_records`), which travel on the bus only as a reference.
 Candles (`candles`) are the stored minute bars bucketed by time, the same answer on every store.
 """
 
@@ -17,6 +18,7 @@ from typing import Protocol
 
 from fin_agent.domain.events import DomainEvent
 from fin_agent.ports.daily_bar_cache import DailyBarCache
+from fin_agent.ports.scan_records import ScanRecords
 
 Row = Mapping[str, object]
 
@@ -113,6 +115,13 @@ class Store(Protocol):
         """The daily bars this store keeps, so each day fetches only what is new (after `migrate`).
 
         Bound to the store: it shares the store's connection (or pool); not for use after `close`.
+        """
+        ...
+
+    def scan_records(self) -> ScanRecords:
+        """The scans' inputs this store keeps, each daily bar once (after `migrate`).
+
+        Bound to the store like `daily_bar_cache`; every call answers the same records.
         """
         ...
 

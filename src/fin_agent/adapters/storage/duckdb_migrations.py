@@ -206,7 +206,46 @@ ALTER TABLE "orders" ADD COLUMN "config_version" VARCHAR NOT NULL DEFAULT '';
 ALTER TABLE "trades" ADD COLUMN "config_version" VARCHAR NOT NULL DEFAULT '';
 """
 
-DUCKDB: Final[Mapping[int, str]] = {1: _DUCKDB_V1, 2: _DUCKDB_V2, 3: _DUCKDB_V3}
+_DUCKDB_V4: Final = """\
+CREATE TABLE IF NOT EXISTS "scan_records" (
+    "record" VARCHAR PRIMARY KEY,
+    "trading_day" DATE NOT NULL,
+    "taken_at" TIMESTAMPTZ NOT NULL,
+    "prev_session" DATE,
+    "seq" INTEGER NOT NULL UNIQUE,
+    "symbols" INTEGER NOT NULL,
+    "daily_bars" INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS "scan_inputs" (
+    "record" VARCHAR NOT NULL,
+    "position" INTEGER NOT NULL,
+    "symbol" VARCHAR NOT NULL,
+    "sessions" VARCHAR NOT NULL,
+    "bars" INTEGER NOT NULL,
+    "pm_last" VARCHAR,
+    "pm_volume" BIGINT,
+    "pm_as_of" TIMESTAMPTZ,
+    "pm_quoted_prev_close" VARCHAR,
+    "headlines" VARCHAR
+);
+CREATE TABLE IF NOT EXISTS "scan_bars" (
+    "symbol" VARCHAR NOT NULL,
+    "session" DATE NOT NULL,
+    "seq" INTEGER NOT NULL,
+    "open" VARCHAR NOT NULL,
+    "high" VARCHAR NOT NULL,
+    "low" VARCHAR NOT NULL,
+    "close" VARCHAR NOT NULL,
+    "volume" BIGINT NOT NULL
+);
+"""
+
+DUCKDB: Final[Mapping[int, str]] = {
+    1: _DUCKDB_V1,
+    2: _DUCKDB_V2,
+    3: _DUCKDB_V3,
+    4: _DUCKDB_V4,
+}
 """Every released version, its SQL never edited: a schema change is a new version appended here and
 in `timescale_migrations` (and `rows.SCHEMA_VERSION` bumped). Version 1 was generated from
 `rows.TABLES` as it stood then and is kept as text, so a change of `TABLES` cannot rewrite it.
@@ -220,4 +259,9 @@ has exactly the columns of `TABLES`.
   events that carry one: `scan_candidates`, `scan_rejections`, `plans`, `orders`, `trades`. Rows
   stored before keep `''`; their events in `events` still hold the version. TimescaleDB adds a
   NOT NULL column with a default to a compressed hypertable from 2.6.
+- v4: the scans' inputs as records (`adapters.storage.scan_record_rows`): `scan_records` (one
+  row per record), `scan_inputs` (one per symbol of a record), `scan_bars` (each daily bar a scan
+  saw, once per version). Plain tables outside `TABLES`. DuckDB keeps no key index on the two big
+  ones (an index per row is memory a year of 7,000-symbol scans does not need): a record's rows
+  are written in the one transaction that adds its `scan_records` row, which is keyed.
 """

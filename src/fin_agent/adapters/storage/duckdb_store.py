@@ -28,6 +28,7 @@ from fin_agent.adapters.codec.event_codec import EventCodec
 from fin_agent.adapters.storage.candles import candles_query
 from fin_agent.adapters.storage.duckdb_daily_bars import DuckDBDailyBarCache
 from fin_agent.adapters.storage.duckdb_migrations import DUCKDB
+from fin_agent.adapters.storage.duckdb_scan_records import DuckDBScanRecords
 from fin_agent.adapters.storage.queries import (
     EVENT_COLUMNS,
     Query,
@@ -47,9 +48,11 @@ from fin_agent.adapters.storage.rows import (
     Table,
     new_rows,
 )
+from fin_agent.adapters.storage.scan_record_rows import BarMemo
 from fin_agent.domain.errors import AdapterError, DataError
 from fin_agent.domain.events import DomainEvent
 from fin_agent.ports.daily_bar_cache import DailyBarCache
+from fin_agent.ports.scan_records import ScanRecords
 from fin_agent.ports.store import CandleWidth, Row, StoreInfo
 
 __all__ = ["DuckDBStore"]
@@ -85,6 +88,7 @@ class DuckDBStore:
         self._thread_lock = threading.Lock()
         self._con: Connection | None = None
         self._closed = False
+        self._memo = BarMemo()  # the scan records' bars known stored, across their calls
 
     @property
     def _where(self) -> str:
@@ -152,6 +156,10 @@ class DuckDBStore:
     def daily_bar_cache(self) -> DailyBarCache:
         """The daily bar cache in this file, on the store's connection (`DuckDBDailyBarCache`)."""
         return DuckDBDailyBarCache(self._run)
+
+    def scan_records(self) -> ScanRecords:
+        """The scan records in this file, on the store's connection (`DuckDBScanRecords`)."""
+        return DuckDBScanRecords(self._run, self._memo)
 
     async def ping(self) -> None:
         """Raise `AdapterError` unless the database answers `SELECT 1`."""

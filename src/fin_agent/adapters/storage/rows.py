@@ -12,6 +12,8 @@ Schema version 2 adds the daily bar cache's two tables (`daily_bars`, `daily_bar
 event projects into them, so they are not in `TABLES`; each store's migrations create them.
 Version 3 adds `config_version` (last) to the tables of the events that carry one (`VERSIONED`):
 the content hash of the config that produced the scan, plan, order or trade, `''` when unknown.
+Version 4 adds the scan records' tables (`scan_records`, `scan_inputs`, `scan_bars`: see
+`scan_record_rows`), outside `TABLES` like the daily bar cache's.
 The SQL of each version is frozen in `duckdb_migrations` and `timescale_migrations`; a change
 here is a new version there.
 """
@@ -40,7 +42,7 @@ from fin_agent.domain.events import (
     ScanCompleted,
 )
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 SIX_PLACES = Decimal("0.000001")
 
 

@@ -290,6 +290,42 @@ ALTER TABLE "orders" ADD COLUMN "config_version" text NOT NULL DEFAULT '';
 ALTER TABLE "trades" ADD COLUMN "config_version" text NOT NULL DEFAULT '';
 """
 
+_POSTGRES_V4: Final = """\
+CREATE TABLE IF NOT EXISTS "scan_records" (
+    "record" text PRIMARY KEY,
+    "trading_day" date NOT NULL,
+    "taken_at" timestamptz NOT NULL,
+    "prev_session" date,
+    "seq" integer NOT NULL UNIQUE,
+    "symbols" integer NOT NULL,
+    "daily_bars" integer NOT NULL
+);
+CREATE TABLE IF NOT EXISTS "scan_inputs" (
+    "record" text NOT NULL,
+    "position" integer NOT NULL,
+    "symbol" text NOT NULL,
+    "sessions" text NOT NULL,
+    "bars" integer NOT NULL,
+    "pm_last" text,
+    "pm_volume" bigint,
+    "pm_as_of" timestamptz,
+    "pm_quoted_prev_close" text,
+    "headlines" text,
+    PRIMARY KEY ("record", "position")
+);
+CREATE TABLE IF NOT EXISTS "scan_bars" (
+    "symbol" text NOT NULL,
+    "session" date NOT NULL,
+    "seq" integer NOT NULL,
+    "open" text NOT NULL,
+    "high" text NOT NULL,
+    "low" text NOT NULL,
+    "close" text NOT NULL,
+    "volume" bigint NOT NULL,
+    PRIMARY KEY ("symbol", "session", "seq")
+);
+"""
+
 
 MIGRATIONS: Final[Sequence[Migration]] = (
     Migration(
@@ -307,10 +343,16 @@ MIGRATIONS: Final[Sequence[Migration]] = (
         description="config_version on scan_candidates, scan_rejections, plans, orders, trades",
         sql=_POSTGRES_V3,
     ),
+    Migration(
+        version=4,
+        description="scan records: scan_records, scan_inputs and scan_bars (each bar once)",
+        sql=_POSTGRES_V4,
+    ),
 )
 """Every version in order, its SQL frozen above (never edit a released one: change TABLES, bump
 SCHEMA_VERSION, append; tests check the versions agree and pin the digests).
-v2's daily bar tables are no projection: plain tables (not hypertables), outside TABLES."""
+v2's daily bar tables are no projection: plain tables (not hypertables), outside TABLES; so are
+v4's scan record tables (`scan_record_rows`)."""
 LATEST_VERSION: Final = MIGRATIONS[-1].version
 
 

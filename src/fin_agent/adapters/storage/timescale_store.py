@@ -45,6 +45,7 @@ from fin_agent.adapters.storage.queries import (
     table_of,
 )
 from fin_agent.adapters.storage.rows import Projector
+from fin_agent.adapters.storage.scan_record_rows import BarMemo
 from fin_agent.adapters.storage.timescale_daily_bars import TimescaleDailyBarCache
 from fin_agent.adapters.storage.timescale_errors import (
     BROKEN,
@@ -65,6 +66,7 @@ from fin_agent.adapters.storage.timescale_migrations import (
     check_schema_name,
     ident,
 )
+from fin_agent.adapters.storage.timescale_scan_records import TimescaleScanRecords
 from fin_agent.adapters.storage.timescale_writes import (
     checks_compressed_chunks,
     create_stages,
@@ -73,6 +75,7 @@ from fin_agent.adapters.storage.timescale_writes import (
 from fin_agent.domain.errors import AdapterError, FinAgentError
 from fin_agent.domain.events import DomainEvent
 from fin_agent.ports.daily_bar_cache import DailyBarCache
+from fin_agent.ports.scan_records import ScanRecords
 from fin_agent.ports.store import CandleWidth, Row, StoreInfo
 
 log = structlog.get_logger(__name__)
@@ -103,6 +106,7 @@ class TimescaleStore:
         self._copy_first = False  # until migrate() has seen that unique indexes refuse every copy
         self._timescale: Timescale | None = None  # what migrate() found
         self._closed = False
+        self._memo = BarMemo()  # the scan records' bars known stored, across their calls
 
     @classmethod
     async def connect(
@@ -283,6 +287,10 @@ class TimescaleStore:
     def daily_bar_cache(self) -> DailyBarCache:
         """The daily bar cache in this schema, on the store's pool (`TimescaleDailyBarCache`)."""
         return TimescaleDailyBarCache(self._with_connection)
+
+    def scan_records(self) -> ScanRecords:
+        """The scan records in this schema, on the store's pool (`TimescaleScanRecords`)."""
+        return TimescaleScanRecords(self._with_connection, self._memo)
 
     async def ping(self) -> None:
         """`SELECT 1` within `ping_timeout_secs`; AdapterError when the database does not answer."""
