@@ -18,7 +18,8 @@ import optuna
 import pytest
 
 from fin_agent.app.cli.main import main
-from support import wait_until
+from fin_agent.app.research.optimizer import STOPPING
+from support import stop_group, wait_until
 
 pytestmark = pytest.mark.data
 
@@ -40,7 +41,7 @@ def _env(data_dir: Path) -> dict[str, str]:
     }
 
 
-def _finished(journal: Path) -> list[optuna.trial.FrozenTrial]:
+def _trials(journal: Path) -> list[optuna.trial.FrozenTrial]:
     if not journal.exists():
         return []
     storage = optuna.storages.JournalStorage(
@@ -50,8 +51,12 @@ def _finished(journal: Path) -> list[optuna.trial.FrozenTrial]:
         study = optuna.load_study(study_name=STUDY, storage=storage)
     except KeyError:
         return []
+    return study.get_trials(deepcopy=False)
+
+
+def _finished(journal: Path) -> list[optuna.trial.FrozenTrial]:
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    return study.get_trials(deepcopy=False, states=states)
+    return [t for t in _trials(journal) if t.state in states]
 
 
 def test_optimize_resumes_after_sigint_and_its_overlay_reproduces_the_trial(
@@ -103,3 +108,48 @@ def test_optimize_resumes_after_sigint_and_its_overlay_reproduces_the_trial(
     report = json.loads(out_buffer.getvalue())
     cents = Decimal("0.01")
     assert Decimal(report["net_pnl"]) == Decimal(expected["net_pnl"]).quantize(cents)
+
+
+def _group_gone(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_a_second_sigint_abandons_the_trials_in_flight_and_leaves_no_worker(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    data = [str(shared_data / DAILY), str(shared_data / BARS)]
+    command = [
+        *(sys.executable, "-m", "fin_agent.app.cli.main", "--config", str(REPO / "config.yaml")),
+        *("optimize", "--data", *data, *SPAN, "--trials", "12", "--jobs", "2"),
+    ]
+    journal = tmp_path / "optimize" / STUDY / "journal.log"
+    running = optuna.trial.TrialState.RUNNING
+    log = tmp_path / "stderr.log"
+    with log.open("wb") as stderr:
+        first = subprocess.Popen(command, env=_env(tmp_path), stderr=stderr, start_new_session=True)
+    try:
+        wait_until(
+            lambda: (
+                len(_finished(journal)) >= 1
+                and sum(t.state is running for t in _trials(journal)) == 2
+            ),
+            "a finished trial and two in flight",
+            timeout=300,
+        )
+        first.send_signal(signal.SIGINT)  # the first: finish the trials in flight
+        wait_until(lambda: STOPPING in log.read_text(), "the first SIGINT's notice", timeout=30)
+        first.send_signal(signal.SIGINT)  # the second: abandon them
+        first.wait(timeout=120)
+        wait_until(lambda: _group_gone(first.pid), "the worker processes to end", timeout=30)
+    finally:
+        stop_group(first)
+    err = log.read_text()
+    assert first.returncode == 130, err
+    assert "interrupted: run the same command again" in err
+    abandoned = [t for t in _trials(journal) if t.state is optuna.trial.TrialState.FAIL]
+    assert [t.user_attrs.get("reason") for t in abandoned] == ["interrupted", "interrupted"]
+    assert not [t for t in _trials(journal) if t.state is running]

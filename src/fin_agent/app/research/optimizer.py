@@ -28,6 +28,7 @@ from fin_agent.app.research.trials import Outcome, RunSpec, init_worker, run_tri
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 POLL_SECS = 0.25
+STOPPING = "stopping: the trials in flight finish first; Ctrl-C again abandons them (failed)"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,7 +88,7 @@ def run_study(
     stale = fail_stale(study)
     before = len(study.get_trials(deepcopy=False, states=FINISHED))
     space = distributions(settings.optimize)
-    stop = _Stop()
+    stop = _Stop(err)
     previous = signal.signal(signal.SIGINT, stop.handle)
     bar = tqdm(
         total=trials, initial=min(before, trials), unit="trial", file=err, desc=spec.place.name
@@ -165,15 +166,18 @@ def _tell(study: optuna.Study, trial: optuna.trial.Trial, outcome: Outcome) -> N
 
 
 class _Stop:
-    """SIGINT: the first asks to stop after the trials in flight, the second interrupts."""
+    """SIGINT: the first asks to stop after the trials in flight (and says so on `err`), the
+    second interrupts."""
 
-    def __init__(self) -> None:
+    def __init__(self, err: TextIO) -> None:
         self.requested = False
+        self._err = err
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
+        tqdm.write(STOPPING, file=self._err)
 
 
 def counts_text(study: optuna.Study, trials: int, counts: RunCounts) -> str:
