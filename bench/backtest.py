@@ -76,7 +76,7 @@ def trade_key(day: str, symbol: str, qty: int, entry: Any, exit_: Any, reason: s
 def child_project(data: DataSet) -> dict[str, Any]:
     from fin_agent.app.bootstrap import build_replay, load_bar_files, running
     from fin_agent.app.config.settings import load_settings
-    from fin_agent.app.runner import run_session
+    from fin_agent.app.runner import keep_loaded_out_of_gc, run_session
 
     os.environ["FIN_AGENT_SCAN__GAP_MIN_PCT"] = data.gap_min_pct
     settings = load_settings(REPO / "config.yaml")
@@ -87,6 +87,7 @@ def child_project(data: DataSet) -> dict[str, Any]:
     loaded_at = time.perf_counter()
     market = loaded.market
     days = [d for d in market.sessions() if data.first <= d <= data.last]
+    keep_loaded_out_of_gc()  # as `fin-agent backtest` does
 
     rss_by_day: list[float | None] = []
 

@@ -317,6 +317,7 @@ class InMemoryStore:
         self._projector = Projector(codec)
         self._tables: dict[str, dict[tuple[object, ...], RowValues]] = {n: {} for n in TABLES}
         self._events: dict[tuple[object, ...], DomainEvent] = {}
+        self._of_type: dict[str, list[DomainEvent]] = {}  # a type's few reports need no full sort
         self._ordered: dict[str, list[RowValues]] = {}  # sorted rows per table, reset by writes
         self._event_order: list[DomainEvent] | None = None
         self._daily_bars = InMemoryDailyBarCache()
@@ -346,7 +347,8 @@ class InMemoryStore:
                 stored[key] = row
                 added += 1
                 if name == "events":
-                    self._events[key] = by_id[str(row[0])]
+                    event = self._events[key] = by_id[str(row[0])]
+                    self._of_type.setdefault(event.TYPE, []).append(event)
             if added:
                 self._ordered.pop(name, None)
                 if name == "events":
@@ -363,13 +365,14 @@ class InMemoryStore:
     ) -> Sequence[DomainEvent]:
         """Stored events by occurred_at then id, filtered by trading day and type."""
         check_limit(limit)
-        if self._event_order is None:
-            self._event_order = sorted(self._events.values(), key=lambda e: (e.occurred_at, e.id))
-        found = [
-            e
-            for e in self._event_order
-            if (day is None or e.trading_day == day) and (types is None or e.TYPE in types)
-        ]
+        if types is not None:
+            of_types = [e for t in set(types) for e in self._of_type.get(t, ())]
+            ordered = sorted(of_types, key=_event_order)
+        else:
+            if self._event_order is None:
+                self._event_order = sorted(self._events.values(), key=_event_order)
+            ordered = self._event_order
+        found = [e for e in ordered if day is None or e.trading_day == day]
         return found if limit is None else found[:limit]
 
     async def rows(
@@ -414,6 +417,10 @@ class InMemoryStore:
 
     async def close(self) -> None:
         """Nothing to release; the rows stay readable."""
+
+
+def _event_order(event: DomainEvent) -> tuple[datetime, str]:
+    return (event.occurred_at, event.id)
 
 
 def _stored_row(row: RowValues) -> RowValues:

@@ -89,9 +89,10 @@ class DayRisk:
         """The open book marked at the minute's close: the daily loss limit on realised plus open
         P&L, the maximum drawdown from the equity peak, and the error breaker."""
         events: list[DomainEvent] = []
-        equity = self.ledger.equity(self.marks())
+        marks = self.marks()
+        equity = self.ledger.equity(marks)
         for change in (
-            self.risk.on_loss(self.ledger.realised, self.open_pnl()),
+            self.risk.on_loss(self.ledger.realised, open_pnl(self.ledger, marks)),
             self.risk.on_drawdown(self.equity_peak, equity),
             self.risk.on_errors(at),
         ):

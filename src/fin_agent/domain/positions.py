@@ -67,6 +67,7 @@ class Ledger:
         self.start_equity = start_equity
         self._open: dict[str, Position] = {}
         self._closed: list[ClosedTrade] = []
+        self._realised = Decimal(0)  # the sum of the closed trades' net P&L, kept as they close
 
     @property
     def open_positions(self) -> tuple[Position, ...]:
@@ -81,7 +82,7 @@ class Ledger:
     @property
     def realised(self) -> Decimal:
         """Net realised P&L of the day (after commissions of closed trades)."""
-        return sum((t.net_pnl for t in self._closed), Decimal(0))
+        return self._realised
 
     @property
     def gross_exposure(self) -> Decimal:
@@ -160,4 +161,5 @@ class Ledger:
         trade = self.closing(fill)
         del self._open[fill.client_order_id]
         self._closed.append(trade)
+        self._realised += trade.net_pnl
         return trade

@@ -9,9 +9,12 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fin_agent.domain.errors import DataError
 from fin_agent.domain.events import (
+    EVENT_NAMESPACE,
     EVENT_TYPES,
     DayStarted,
     ErrorRaised,
@@ -58,6 +61,11 @@ def test_event_id_for_matches_the_type_and_is_a_uuid5() -> None:
 
     assert DayStarted.id_for(key) == event_id("day.started", key)
     assert uuid.UUID(DayStarted.id_for(key)).version == 5
+
+
+@given(event_type=st.text(), key=st.text())
+def test_event_id_is_the_uuid5_of_type_and_key(event_type: str, key: str) -> None:
+    assert event_id(event_type, key) == str(uuid.uuid5(EVENT_NAMESPACE, f"{event_type}|{key}"))
 
 
 def test_event_types_are_unique_dotted_and_versioned() -> None:

@@ -120,19 +120,24 @@ class EventCodec:
 
     def encode(self, event: DomainEvent, *, trace: str = "") -> dict[str, str]:
         """The stream entry fields of `event`; `trace` is a W3C traceparent or ""."""
-        cls = type(event)
-        if self._registry.event_class(cls.TYPE) is not cls:
-            raise ValueError(f"{cls.__name__} is not registered: add it to the EventRegistry")
         if trace and not valid_traceparent(trace):
             raise ValueError(f"trace {trace!r} is not a W3C traceparent: pass one or ''")
+        data = self.payload(event)
         return {
-            "type": cls.TYPE,
-            "v": str(cls.VERSION),
+            "type": event.TYPE,
+            "v": str(event.VERSION),
             "id": event.id,
             "ts": format_datetime(event.occurred_at),
             "trace": trace,
-            "data": self._json(self._builder.event_plan(cls).encode(event)),
+            "data": data,
         }
+
+    def payload(self, event: DomainEvent) -> str:
+        """The `data` field of `event`'s entry alone: what a store keeps beside its columns."""
+        cls = type(event)
+        if self._registry.event_class(cls.TYPE) is not cls:
+            raise ValueError(f"{cls.__name__} is not registered: add it to the EventRegistry")
+        return self._json(self._builder.event_plan(cls).encode(event))
 
     def decode(self, fields: EntryFields) -> Decoded:
         """The event of one stream entry (str or bytes keys and values); raises DecodeError."""

@@ -1,4 +1,5 @@
-"""Per-class plans of the event codec: an encode and a decode function made once per dataclass.
+"""Per-class plans of the event codec: an encode and a decode function made once per dataclass
+(the field types checked when the plan is made, the decoder compiled on its first use).
 
 As `dataclasses` builds `__init__`, each plan compiles straight-line code from the class's resolved
 type hints, so a hot event pays no per-field loop. When decoding fails, a slow generic pass over
@@ -146,6 +147,20 @@ def _encoder(cls: type, fields: tuple[FieldPlan, ...]) -> Convert:
 
 
 def _decoder(cls: type, fields: tuple[FieldPlan, ...], *, event: bool) -> Any:
+    """`_compiled_decoder`'s function, compiled on its first call: a run that only writes (a
+    backtest on the memory store) never decodes, and the fields' types are checked already."""
+    compiled: Any = None
+
+    def decode(*args: Any) -> Any:
+        nonlocal compiled
+        if compiled is None:
+            compiled = _compiled_decoder(cls, fields, event=event)
+        return compiled(*args)
+
+    return decode
+
+
+def _compiled_decoder(cls: type, fields: tuple[FieldPlan, ...], *, event: bool) -> Any:
     """`decode(value)` (for an event `decode(value, event_id, occurred_at)`) building `cls`.
 
     The fast path checks the keys and the plain types, converts and constructs; any problem sends

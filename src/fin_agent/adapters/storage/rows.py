@@ -238,9 +238,8 @@ class Projector:
             if event.id in seen:
                 continue
             seen.add(event.id)
-            envelope = self._codec.encode(event)
             out["events"].append(
-                (*_on(event), event.TYPE, event.VERSION, envelope["trace"], envelope["data"])
+                (*_on(event), event.TYPE, event.VERSION, "", self._codec.payload(event))
             )
             for table, row in _project(event):
                 out[table].append(row)

@@ -12,7 +12,7 @@ from typing import Literal
 import structlog
 from redis.asyncio import Redis
 
-from fin_agent.adapters.codec.event_codec import EventCodec, default_registry
+from fin_agent.adapters.codec.event_codec import EventCodec
 from fin_agent.adapters.memory import InMemoryEventBus
 from fin_agent.adapters.redis.bus import RedisStreamsEventBus
 from fin_agent.adapters.redis.dead_letters import RedisDeadLetters
@@ -44,9 +44,11 @@ def event_bus(
     metrics: Metrics,
     *,
     keep_published: bool = True,
+    codec: EventCodec,
 ) -> EventBus:
     """The bus of `kind`; its Redis client (and embedded server) close with `closers`
-    (`keep_published`: a memory bus keeps every event it carried in `published`)."""
+    (`keep_published`: a memory bus keeps every event it carried in `published`; `codec`: the
+    run's, for a Redis bus)."""
     if kind == "memory":
         return InMemoryEventBus(observer=metrics.observe, keep_published=keep_published)
     config = settings.bus
@@ -59,9 +61,7 @@ def event_bus(
         socket_connect_timeout=5.0,
     )
     closers.append(client.aclose)
-    return RedisStreamsEventBus(
-        client, EventCodec(default_registry()), streams, clock, observer=metrics.observe
-    )
+    return RedisStreamsEventBus(client, codec, streams, clock, observer=metrics.observe)
 
 
 def bus_admin(bus: EventBus) -> tuple[BusStats | None, DeadLetters | None]:

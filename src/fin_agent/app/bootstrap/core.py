@@ -74,6 +74,7 @@ async def build(
     sim_clock: SettableClock | None = clock if isinstance(clock, FixedClock) else None
     closers: list[Closer] = []
     metrics = Metrics()
+    codec = EventCodec(default_registry())  # one per run: its plans are compiled once
     the_bus = event_bus(
         settings,
         bus or settings.bus.kind,
@@ -82,8 +83,9 @@ async def build(
         closers,
         metrics,
         keep_published=keep_published,
+        codec=codec,
     )
-    event_store = await open_store(settings, store or settings.store.kind)
+    event_store = await open_store(settings, store or settings.store.kind, codec=codec)
     closers.append(event_store.close)
     info = await event_store.migrate()
     log.info("store_ready", backend=info.backend, features=list(info.features), detail=info.detail)
@@ -135,7 +137,7 @@ async def build(
         bus=the_bus,
         bus_stats=bus_stats,
         dead_letters=dead_letters,
-        codec=EventCodec(default_registry()),
+        codec=codec,
         store=event_store,
         store_info=info,
         coordinator=coordinator,

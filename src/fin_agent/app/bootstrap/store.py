@@ -16,9 +16,12 @@ from fin_agent.ports.store import Store
 StoreKind = Literal["memory", "duckdb", "timescale"]
 
 
-async def open_store(settings: Settings, kind: StoreKind) -> Store:
-    """The store of `kind`: in memory, the DuckDB file under data_dir, or PostgreSQL."""
-    codec = EventCodec(default_registry())
+async def open_store(
+    settings: Settings, kind: StoreKind, *, codec: EventCodec | None = None
+) -> Store:
+    """The store of `kind`: in memory, the DuckDB file under data_dir, or PostgreSQL (`codec`:
+    the run's, else a new one)."""
+    codec = codec or EventCodec(default_registry())
     if kind == "memory":
         return InMemoryStore(codec)
     if kind == "duckdb":

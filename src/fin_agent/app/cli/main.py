@@ -50,7 +50,7 @@ from fin_agent.app.live.session_replay import replay_session
 from fin_agent.app.observability.logs import configure_logging
 from fin_agent.app.observability.tracing import configure_tracing
 from fin_agent.app.report import gather, write_report
-from fin_agent.app.runner import run_agent, run_sessions, scan_session
+from fin_agent.app.runner import keep_loaded_out_of_gc, run_agent, run_sessions, scan_session
 from fin_agent.domain.errors import FinAgentError, PermanentError
 from fin_agent.domain.gap_scanner import ScanResult
 from fin_agent.domain.report import DailyReport, summarize
@@ -403,6 +403,7 @@ def _backtest(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
         raise UsageError(f"--to {args.end} is before --from {args.start}: swap them")
     market = _load(args, settings, err)
     days = _days_between(market, args.start, args.end, "choose --from/--to inside that span")
+    keep_loaded_out_of_gc()
 
     async def go() -> tuple[list[DailyReport], list[DayOutline]]:
         container = await build_replay(settings, market)
