@@ -15,6 +15,8 @@ which hashes the rules that decide trades, is). Everything else is, `events.trac
 Diagnostics are not differences: `error.raised` events and the `errors` table are what a fault is
 *expected* to add (they are reported as the loud signal instead), and `schema_migrations`
 (applied_at is wall clock), `daily_bars` and `daily_bar_coverage` (caches) are not compared.
+The scan records (`scan_records`, `scan_inputs`, `scan_bars`: the inputs a
+`scan.snapshot_taken` refers to) are.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ TABLES: tuple[TableSpec, ...] = (
     TableSpec(name="daily_reports", key=("event_id",)),
     TableSpec(name="risk_states", key=("event_id",)),
     TableSpec(name="bars_1m", key=("symbol", "start")),
+    TableSpec(name="scan_records", key=("record",)),
+    TableSpec(name="scan_inputs", key=("record", "position")),
+    TableSpec(name="scan_bars", key=("symbol", "session", "seq")),
 )
 IGNORED = "config_version (every table's column and the field in events.data)"
 

@@ -315,12 +315,7 @@ SAMPLES: Final[dict[str, DomainEvent]] = {
             session_open=OPEN,
             session_close=CLOSE,
         ),
-        SnapshotTaken(
-            id=SnapshotTaken.id_for("gap_and_go:2025-03-12"),
-            occurred_at=SCAN_AT,
-            trading_day=DAY,
-            snapshot=SNAPSHOT,
-        ),
+        SnapshotTaken.of("gap_and_go:2025-03-12", at=SCAN_AT, day=DAY, snapshot=SNAPSHOT).on_bus(),
         ScanCompleted(
             id=ScanCompleted.id_for("gap_and_go:2025-03-12"),
             occurred_at=SCAN_AT,
@@ -503,8 +498,10 @@ UPCAST_FILLS: Final[dict[tuple[str, str], dict[str, Any]]] = {
         (event_type, "v1"): {"config_version": "", "strategy_version": ""}
         for event_type in ("scan.completed", "plan.created", "order.placed", "position.closed")
     },
-    ("scan.snapshot_taken", "v1"): {"snapshot": SNAPSHOT_V1},
-    ("scan.snapshot_taken", "v2"): {},  # the same snapshot, written as objects
+    # v1 to v3 carried the snapshot inline (v2 as objects, v3 as columns) and no record
+    ("scan.snapshot_taken", "v1"): {"snapshot": SNAPSHOT_V1, "record": ""},
+    ("scan.snapshot_taken", "v2"): {"snapshot": SNAPSHOT, "record": ""},
+    ("scan.snapshot_taken", "v3"): {"snapshot": SNAPSHOT, "record": ""},
     **{
         (event_type, "v1-config_version"): {"strategy_version": ""}
         for event_type in ("scan.completed", "plan.created", "order.placed", "position.closed")

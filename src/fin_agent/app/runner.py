@@ -125,6 +125,7 @@ def _new_day(
             news=container.news,
             orders=container.orders,
             bus=container.bus,
+            records=container.store.scan_records(),
         ),
         universe=universe if universe is not None else [symbol(s) for s in settings.scan.universe],
         news_lookback=timedelta(hours=settings.scan.news_lookback_hours),

@@ -44,7 +44,8 @@ def scan_events(
     versions: Mapping[str, str],
     at: datetime,
 ) -> list[DomainEvent]:
-    """A day's start: the day, the scan's inputs, its result and a signal per candidate."""
+    """A day's start: the day, the scan's inputs (as record `key`, attached), its result and a
+    signal per candidate."""
     events: list[DomainEvent] = [
         DayStarted(
             id=DayStarted.id_for(key),
@@ -55,9 +56,7 @@ def scan_events(
             session_open=times.opens_at,
             session_close=times.closes_at,
         ),
-        SnapshotTaken(
-            id=SnapshotTaken.id_for(key), occurred_at=at, trading_day=day, snapshot=snapshot
-        ),
+        SnapshotTaken.of(key, at=at, day=day, snapshot=snapshot),
         ScanCompleted(
             id=ScanCompleted.id_for(key),
             occurred_at=at,

@@ -157,7 +157,8 @@ class DayState(DayRisk):
             case BarsClosed():
                 self.observe(event.bars)
             case SnapshotTaken():
-                self.returns.take(event.snapshot)
+                if event.snapshot is not None:  # attached: the scan's, or its record read back
+                    self.returns.take(event.snapshot)
             case ScanCompleted():
                 self.scan_result = event.result
                 self.config_version = event.config_version or self.config_version
@@ -246,13 +247,15 @@ class DayState(DayRisk):
     ) -> list[DomainEvent]:
         """The day starts with the scan of `snapshot`: the day, its inputs, its result and a
         signal per candidate (and a halt when its equity is past the maximum drawdown); with
-        `catalyst_required`, the headline each candidate passed with."""
+        `catalyst_required`, the headline each candidate passed with. The inputs are folded in
+        and left out of the events returned (`SnapshotTaken.on_bus`): the caller keeps them as
+        scan record `key` before publishing."""
         catalysts: list[DomainEvent] = []
         if self._strategy.scan.catalyst_required:
             catalysts = catalyst_events(
                 day=self.day, strategy=self._strategy.name, snapshot=snapshot, result=result, at=at
             )
-        return self._record(
+        made = self._record(
             scan_events(
                 self.key,
                 self.day,
@@ -269,6 +272,7 @@ class DayState(DayRisk):
             )
             + catalysts
         ) + self.mark(at)  # a day that starts in a drawdown past the limit starts halted
+        return [e.on_bus() if isinstance(e, SnapshotTaken) else e for e in made]
 
     def plan(self, at: datetime) -> list[DomainEvent]:
         """Build a plan for every candidate from its opening range (once a day)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -83,13 +83,44 @@ class DayStarted(DomainEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SnapshotTaken(DomainEvent):
-    """What the scan saw of the universe: its inputs, kept so the day can be audited by replay."""
+    """The scan took its inputs: the store keeps them as scan record `record` (`ScanRecords`),
+    written before this event is published, so the day can be audited by replay.
+
+    `snapshot` is the inputs themselves when the event carries them: a v3 event (v1 to v3 carried
+    the whole snapshot on the bus; their upcast leaves `record` empty) or an event whose record
+    was read back (`with_snapshot`). On the bus a v4 event carries the key and counts only.
+    """
 
     TYPE: ClassVar[str] = "scan.snapshot_taken"
-    # v1 had no prev_session nor quoted_prev_close; v2 wrote an object per daily bar, v3 writes
-    # the snapshot as columns (the codec upcasts both)
-    VERSION: ClassVar[int] = 3
-    snapshot: UniverseSnapshot
+    # v1 had no prev_session nor quoted_prev_close; v2 wrote an object per daily bar, v3 wrote
+    # the snapshot as columns, v4 refers to the scan record (the codec upcasts all three)
+    VERSION: ClassVar[int] = 4
+    record: str
+    symbols: int
+    daily_bars: int
+    snapshot: UniverseSnapshot | None
+
+    @classmethod
+    def of(cls, key: str, *, at: datetime, day: date, snapshot: UniverseSnapshot) -> SnapshotTaken:
+        """The event of `snapshot` kept as record `key` (the inputs attached, see `on_bus`)."""
+        return cls(
+            id=cls.id_for(key),
+            occurred_at=at,
+            trading_day=day,
+            record=key,
+            symbols=len(snapshot.symbols),
+            daily_bars=sum(len(s.daily_bars) for s in snapshot.symbols),
+            snapshot=snapshot,
+        )
+
+    def on_bus(self) -> SnapshotTaken:
+        """The event as published: the record's key and counts, without the inputs (a record's
+        event that carries them) or as it is (a v3 event, whose inputs are nowhere else)."""
+        return replace(self, snapshot=None) if self.record else self
+
+    def with_snapshot(self, snapshot: UniverseSnapshot) -> SnapshotTaken:
+        """The event with its record's inputs attached (a resumed day folds them)."""
+        return replace(self, snapshot=snapshot)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -272,12 +272,7 @@ SAMPLES: dict[type[DomainEvent], DomainEvent] = {
         applied_keys=("scan.gap_min_pct",),
         restart_keys=("bus.kind",),
     ),
-    SnapshotTaken: SnapshotTaken(
-        id=SnapshotTaken.id_for(DAY.isoformat()),
-        occurred_at=SCAN_AT,
-        trading_day=DAY,
-        snapshot=SNAPSHOT,
-    ),
+    SnapshotTaken: SnapshotTaken.of(DAY.isoformat(), at=SCAN_AT, day=DAY, snapshot=SNAPSHOT),
     ScanCompleted: ScanCompleted(
         id=ScanCompleted.id_for(DAY.isoformat()), occurred_at=SCAN_AT, trading_day=DAY, result=SCAN
     ),
@@ -684,14 +679,14 @@ REFUSALS: list[tuple[str, Any, DecodeReason, str]] = [
         "snapshot columns of different lengths",
         with_data(SnapshotTaken, set_at(("snapshot", "open"), [])),
         DecodeReason.BAD_VALUE,
-        "cannot decode scan.snapshot_taken v3: data.snapshot: daily bar columns: "
+        "cannot decode scan.snapshot_taken v4: data.snapshot: daily bar columns: "
         "1 value(s) each expected, one per bar",
     ),
     (
         "bad decimal in a snapshot column",
         with_data(SnapshotTaken, set_at(("snapshot", "close", 0), "9.9.8")),
         DecodeReason.BAD_VALUE,
-        "cannot decode scan.snapshot_taken v3: data.snapshot: "
+        "cannot decode scan.snapshot_taken v4: data.snapshot: "
         "expected a decimal string, got string '9.9.8'",
     ),
     (

@@ -19,6 +19,7 @@ import pytest
 from fin_agent.adapters.broker.paper import PaperBroker
 from fin_agent.adapters.memory import FixedCalendar, FixedClock, InMemoryEventBus
 from fin_agent.adapters.simulator.market import SimulatedMarket
+from fin_agent.adapters.storage.memory_scan_records import InMemoryScanRecords
 from fin_agent.app.day.ports import DayPorts
 from fin_agent.app.day.trading_day import TradingDay
 from fin_agent.domain.day_times import DayTimes
@@ -45,13 +46,20 @@ def market() -> SimulatedMarket:
     return MARKET  # deterministic: every day built on it sees the same market
 
 
-def new_day(session: Session, strategy: Strategy, bus: InMemoryEventBus) -> TradingDay:
+def new_day(
+    session: Session,
+    strategy: Strategy,
+    bus: InMemoryEventBus,
+    records: InMemoryScanRecords | None = None,
+) -> TradingDay:
+    """A day on `bus`, keeping its scan record in `records` (the store a restart reads)."""
     ports = DayPorts(
         clock=FixedClock(session.open),
         market=market(),
         news=market(),
         orders=PaperBroker(strategy.costs),
         bus=bus,
+        records=records or InMemoryScanRecords(),
     )
     return TradingDay(
         session=session,
@@ -95,8 +103,8 @@ async def straight(session: Session, strategy: Strategy) -> tuple[list[DomainEve
 
 async def cut_at(session: Session, strategy: Strategy, cut: int) -> list[DomainEvent]:
     """The day killed after `cut` minutes, rebuilt from what it had published, then finished."""
-    bus = InMemoryEventBus()
-    day = new_day(session, strategy, bus)
+    bus, records = InMemoryEventBus(), InMemoryScanRecords()
+    day = new_day(session, strategy, bus, records)
     await day.scan()
     minutes = await minutes_of(day, session)
     for minute in minutes[:cut]:
@@ -104,7 +112,7 @@ async def cut_at(session: Session, strategy: Strategy, cut: int) -> list[DomainE
         await day.on_bars(minute.bars)
     stored = list(bus.published)  # what the store holds when the agent dies
     later = InMemoryEventBus()
-    resumed = new_day(session, strategy, later)
+    resumed = new_day(session, strategy, later, records)
     await resumed.resume(stored)
     for minute in minutes[cut:]:
         await later.publish([minute])

@@ -22,6 +22,7 @@ from fin_agent.adapters.memory import (
     InMemoryNews,
     InMemoryStore,
 )
+from fin_agent.adapters.storage.memory_scan_records import InMemoryScanRecords
 from fin_agent.app.day.ports import DayPorts
 from fin_agent.app.day.trading_day import TradingDay
 from fin_agent.app.news.publisher import NewsPublisher
@@ -97,7 +98,9 @@ def test_keywords_match_whole_words_case_insensitively() -> None:
 
 
 def news_day(
-    rules: ScanRules, headlines: Sequence[Headline] = ()
+    rules: ScanRules,
+    headlines: Sequence[Headline] = (),
+    records: InMemoryScanRecords | None = None,
 ) -> tuple[TradingDay, InMemoryEventBus]:
     strategy = Strategy(scan=rules)
     session = FixedCalendar().session(DAY)
@@ -112,6 +115,7 @@ def news_day(
         news=InMemoryNews(items=list(headlines)),
         orders=PaperBroker(strategy.costs),
         bus=bus,
+        records=records or InMemoryScanRecords(),
     )
     day = TradingDay(
         session=session,
@@ -161,7 +165,8 @@ async def test_catalyst_window_in_hours_counts_back_from_the_scan() -> None:
 
 @pytest.mark.asyncio
 async def test_news_after_the_scan_is_attached_once_and_a_keyword_cancels_the_plan() -> None:
-    day, bus = news_day(ScanRules(cancel_on_keywords=("offering",)))
+    records = InMemoryScanRecords()  # the store's, which the restarted day reads
+    day, bus = news_day(ScanRules(cancel_on_keywords=("offering",)), records=records)
     await day.scan()
     await day.on_bars(opening_bars("GAP")[:1])
     quiet = item("finnhub:5", "Analysts react to GAP", et(9, 20))
@@ -181,7 +186,7 @@ async def test_news_after_the_scan_is_attached_once_and_a_keyword_cancels_the_pl
     assert cancel.reason == "news"
     assert "offering" in cancel.detail
     assert day.plans[GAP].state is PlanState.CANCELLED
-    resumed, _ = news_day(ScanRules(cancel_on_keywords=("offering",)))
+    resumed, _ = news_day(ScanRules(cancel_on_keywords=("offering",)), records=records)
     await resumed.resume(bus.published)  # the fold stands where the day stood
     assert resumed.plans[GAP].state is PlanState.CANCELLED
 

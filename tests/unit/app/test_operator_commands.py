@@ -18,6 +18,7 @@ from fin_agent.adapters.memory import (
     InMemoryNews,
     InMemoryStore,
 )
+from fin_agent.adapters.storage.memory_scan_records import InMemoryScanRecords
 from fin_agent.app.bootstrap import build_simulation, running
 from fin_agent.app.config.settings import load_settings
 from fin_agent.app.day.agent import Agent
@@ -62,7 +63,9 @@ def market_with(gappers: tuple[str, ...], later: list[Bar]) -> InMemoryMarketDat
     return market
 
 
-def make_day(market: InMemoryMarketData) -> tuple[TradingDay, InMemoryEventBus]:
+def make_day(
+    market: InMemoryMarketData, records: InMemoryScanRecords | None = None
+) -> tuple[TradingDay, InMemoryEventBus]:
     strategy = Strategy()
     session = FixedCalendar().session(DAY)
     assert session is not None
@@ -70,6 +73,7 @@ def make_day(market: InMemoryMarketData) -> tuple[TradingDay, InMemoryEventBus]:
     ports = DayPorts(
         clock=FixedClock(et(9, 0)), market=market, news=InMemoryNews(),
         orders=PaperBroker(strategy.costs), bus=bus,
+        records=records or InMemoryScanRecords(),
     )  # fmt: skip
     day = TradingDay(
         session=session,
@@ -247,11 +251,12 @@ async def test_the_same_command_id_twice_applies_once() -> None:
 @pytest.mark.asyncio
 async def test_a_resumed_day_does_not_apply_a_decided_command_again() -> None:
     market = market_with(("GAPR",), [bar("GAPR", 9, 35, "11.15", "11.25", "11.12", "11.22")])
-    day, bus = make_day(market)
+    records = InMemoryScanRecords()  # the store's, which the restarted day reads
+    day, bus = make_day(market, records)
     halt = command("h1", CommandKind.HALT, reason="before the restart")
     await trade(day, market, {et(9, 30): [halt]})
 
-    again, _ = make_day(market)
+    again, _ = make_day(market, records)
     await again.resume(bus.published)
 
     assert again.risk.state is TradingState.HALTED

@@ -20,6 +20,7 @@ from fin_agent.adapters.memory import (
     InMemoryMarketData,
     InMemoryNews,
 )
+from fin_agent.adapters.storage.memory_scan_records import InMemoryScanRecords
 from fin_agent.app.day.ports import DayPorts
 from fin_agent.app.day.trading_day import TradingDay
 from fin_agent.domain.day_times import DayTimes
@@ -53,6 +54,7 @@ def make_day(
     market: InMemoryMarketData,
     strategy: Strategy,
     orders: PaperBroker | None = None,
+    records: InMemoryScanRecords | None = None,
     **extra: Any,
 ) -> tuple[TradingDay, InMemoryEventBus]:
     session = FixedCalendar().session(DAY)
@@ -64,6 +66,7 @@ def make_day(
         news=InMemoryNews(),
         orders=orders or PaperBroker(strategy.costs),
         bus=bus,
+        records=records or InMemoryScanRecords(),
     )
     day = TradingDay(
         session=session,
@@ -151,13 +154,14 @@ async def test_the_flatten_action_closes_the_book_at_the_next_bar_open() -> None
 @pytest.mark.parametrize("action", list(LossAction))
 async def test_a_resumed_day_keeps_the_reduced_state_and_its_action(action: LossAction) -> None:
     market = market_with("AAA", "BBB", extra_bars=BARS)
-    day, bus = make_day(market, strategy(loss_limit_action=action))
+    records = InMemoryScanRecords()  # the store's, which the restarted day reads
+    day, bus = make_day(market, strategy(loss_limit_action=action), records=records)
     await day.scan()
     bars = await minutes(day, market)
     await run_minutes(day, bars[:-2])  # killed after the 09:36 mark, before 09:37
     stored = list(bus.published)
 
-    resumed, later = make_day(market, strategy(loss_limit_action=action))
+    resumed, later = make_day(market, strategy(loss_limit_action=action), records=records)
     await resumed.resume(stored)
     assert resumed.risk.state is TradingState.REDUCING
     assert resumed.risk.loss_limit_hit
@@ -172,7 +176,8 @@ async def test_a_resumed_day_keeps_the_reduced_state_and_its_action(action: Loss
 
 async def test_a_resumed_day_keeps_a_halt_of_the_error_breaker() -> None:
     market = market_with("AAA", "BBB", extra_bars=BARS)
-    day, bus = make_day(market, strategy(error_breaker_count=1), RejectingBroker())
+    records = InMemoryScanRecords()
+    day, bus = make_day(market, strategy(error_breaker_count=1), RejectingBroker(), records)
     await day.scan()
     bars = await minutes(day, market)
     upto = [m for m in bars if m[0].start <= et(9, 35)]
@@ -187,7 +192,7 @@ async def test_a_resumed_day_keeps_a_halt_of_the_error_breaker() -> None:
     assert (halt.current, halt.reason) == (TradingState.HALTED, RiskReason.ERROR_BREAKER)
     assert "risk.error_breaker.count 1" in halt.detail
 
-    resumed, later = make_day(market, strategy(error_breaker_count=1))
+    resumed, later = make_day(market, strategy(error_breaker_count=1), records=records)
     await resumed.resume(list(bus.published))
     assert resumed.risk.state is TradingState.HALTED
     assert resumed.risk.halted_by is RiskReason.ERROR_BREAKER
@@ -231,7 +236,8 @@ async def test_a_broker_refusal_rejects_the_plan_with_its_code_and_message() -> 
     market = market_with("AAA", "BBB", extra_bars=BARS)
     broker = PaperBroker(Strategy().costs)
     broker.refuse(symbol("AAA"), RejectionCode.HALTED, 'asset "AAA" is halted')
-    day, bus = make_day(market, strategy(), broker)
+    records = InMemoryScanRecords()
+    day, bus = make_day(market, strategy(), broker, records)
     await day.scan()
     await run_minutes(day, await minutes(day, market))
 
@@ -244,7 +250,7 @@ async def test_a_broker_refusal_rejects_the_plan_with_its_code_and_message() -> 
     placed = [e.order.symbol for e in of_type(bus, OrderPlaced)]
     assert placed == ["AAA", "BBB"]
     assert [e.fill.symbol for e in of_type(bus, PlanExecuted)] == ["BBB"]  # AAA never filled
-    resumed, _ = make_day(market, strategy())
+    resumed, _ = make_day(market, strategy(), records=records)
     await resumed.resume(list(bus.published))
     assert resumed.state.working_orders() == ()  # the rejected order is not placed again
 

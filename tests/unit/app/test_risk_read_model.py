@@ -75,7 +75,9 @@ async def test_book_var_marks_the_open_position_against_its_snapshot_returns() -
         symbols=(SymbolSnapshot(symbol=symbol("AAA"), daily_bars=bars, premarket=None),),
     )
     store = InMemoryStore(EventCodec(default_registry()))
-    await store.write([SnapshotTaken(id="s", occurred_at=at, trading_day=day, snapshot=snapshot)])
+    await store.scan_records().put("gap:2025-03-04", snapshot)
+    event = SnapshotTaken.of("gap:2025-03-04", at=at, day=day, snapshot=snapshot).on_bus()
+    await store.write([event])
     position = {"symbol": "AAA", "side": "long", "qty": 100, "price": "48", "mark": "50"}
 
     var = await value_at_risk(store, day, [position])

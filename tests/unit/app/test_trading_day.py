@@ -17,6 +17,7 @@ from fin_agent.adapters.memory import (
     InMemoryMarketData,
     InMemoryNews,
 )
+from fin_agent.adapters.storage.memory_scan_records import InMemoryScanRecords
 from fin_agent.app.day.ports import DayPorts
 from fin_agent.app.day.trading_day import TradingDay
 from fin_agent.domain.day_times import DayTimes
@@ -54,6 +55,7 @@ def make_day(
         news=InMemoryNews(),
         orders=PaperBroker(strategy.costs),
         bus=bus,
+        records=InMemoryScanRecords(),
     )
     times = DayTimes.of(session, strategy, NY, time(9, 0))
     day = TradingDay(

@@ -54,9 +54,22 @@ def snapshot_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
     return data | {"snapshot": snapshot_columns(data["snapshot"])}
 
 
+def snapshot_v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
+    """v3 -> v4 of `scan.snapshot_taken`: v4 refers to a scan record in the store; a v3 event
+    has none (`record` empty) and keeps its snapshot inline, with the counts of what it holds."""
+    snapshot = data["snapshot"]
+    counts = snapshot.get("bars", []) if isinstance(snapshot, dict) else []
+    return data | {
+        "record": "",
+        "symbols": len(counts),
+        "daily_bars": sum(n for n in counts if isinstance(n, int)),
+    }
+
+
 def register_upcasters(registry: EventRegistry) -> None:
     """Register every upcaster of the released versions in `registry`."""
     for event_type in DECISIONS_V2:
         registry.upcaster(event_type, 1)(decision_v1_to_v2)
     registry.upcaster(SnapshotTaken.TYPE, 1)(snapshot_v1_to_v2)
     registry.upcaster(SnapshotTaken.TYPE, 2)(snapshot_v2_to_v3)
+    registry.upcaster(SnapshotTaken.TYPE, 3)(snapshot_v3_to_v4)

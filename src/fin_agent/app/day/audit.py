@@ -1,6 +1,7 @@
 """Audit replay: re-run a stored day's inputs through the domain and compare every decision.
 
-The inputs on record are the scan's snapshot (`scan.snapshot_taken`), the session times and start
+The inputs on record are the scan's snapshot (the scan record `scan.snapshot_taken` refers to, or
+the snapshot a v3 event carries), the session times and start
 equity (`day.started`) and the minutes of bars (`market.bars_closed`). Decisions carry
 deterministic ids, so each replayed decision is matched to the recorded one by id and compared
 field by field; a difference names the event and what changed.
@@ -25,6 +26,7 @@ from fin_agent.app.bootstrap import build_audit
 from fin_agent.app.config.settings import Settings
 from fin_agent.app.config.version import ConfigHistory, strategy_version_of
 from fin_agent.app.container import running
+from fin_agent.app.day.scan_record import snapshot_of
 from fin_agent.app.runner import run_session
 from fin_agent.domain.errors import ConfigError, DataError
 from fin_agent.domain.events import (
@@ -101,7 +103,7 @@ async def audit_day(store: Store, settings: Settings, day: date) -> AuditResult:
         await store.events(day=day), ConfigHistory(settings.data_path("config"))
     )
     started = _one(recorded, DayStarted, day)
-    snapshot = _one(recorded, SnapshotTaken, day).snapshot
+    snapshot = await snapshot_of(store.scan_records(), _one(recorded, SnapshotTaken, day))
     bars = [b for e in recorded if isinstance(e, BarsClosed) for b in e.bars]
     session = Session(day=day, open=started.session_open, close=started.session_close)
     container = await build_audit(settings, day, snapshot, bars)

@@ -9,6 +9,7 @@ from fin_agent.ports.event_bus import EventBus
 from fin_agent.ports.market_data import MarketData
 from fin_agent.ports.news import News
 from fin_agent.ports.orders import Orders
+from fin_agent.ports.scan_records import ScanRecords
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -20,3 +21,5 @@ class DayPorts:
     news: News
     orders: Orders
     bus: EventBus
+    records: ScanRecords
+    """Where the scan's inputs are kept (the store's `scan_records()`)."""

@@ -18,6 +18,7 @@ import structlog
 from fin_agent.app.config.live import LiveConfig
 from fin_agent.app.day.collect import UniverseCollector
 from fin_agent.app.day.ports import DayPorts
+from fin_agent.app.day.scan_record import keep_record, with_records
 from fin_agent.app.day.traces import SymbolTraces
 from fin_agent.domain.day_events import signal_events
 from fin_agent.domain.day_state import DayState
@@ -173,7 +174,7 @@ class TradingDay:
     async def resume(self, events: Sequence[DomainEvent]) -> None:
         """Rebuild the day from its stored events (the fold) and give the broker back what it
         held: the entry orders still working and the open positions."""
-        self.state.replay(events)
+        self.state.replay(await with_records(self._ports.records, events))
         await self._ports.orders.restore(
             self.state.working_orders(), self.state.held(), tuple(self.state.last_bars.values())
         )
@@ -199,7 +200,8 @@ class TradingDay:
     # -- the day's handlers ---------------------------------------------------------------------
 
     async def scan(self, scanned: Scanned | None = None) -> ScanResult:
-        """Run the gap scan at scan time and publish the snapshot, the result and the signals.
+        """Run the gap scan at scan time, keep its inputs as the day's scan record, then publish
+        the event that refers to it, the result and the signals.
 
         `scanned`: a snapshot and its result already collected (the live scan collects within the
         rate budgets before scan time); otherwise the universe is collected now.
@@ -207,6 +209,7 @@ class TradingDay:
         self._adopt()
         with self.traces.day("scan", trading_day=str(self.day)):
             snapshot, result = scanned or await self._collect()
+            await keep_record(self._ports.records, self.state.key, snapshot)
             events = self.state.begin(snapshot, result, self.times.scan_at)
             head = [e for e in events if not isinstance(e, SignalGenerated)]
             await self._ports.bus.publish(head)

@@ -2,7 +2,8 @@
 the one-day historical VaR (95 % and 99 %) of the open book and of the strategy.
 
 The book's VaR takes the day's open positions at their last minute close and the daily returns of
-the day's scan snapshot; the strategy's takes the net P&L of every stored daily report.
+the day's scan record (its exposed symbols only); the strategy's takes the net P&L of every
+stored daily report.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from fin_agent.app.day.scan_record import snapshot_of
 from fin_agent.domain.book import BookReturns
 from fin_agent.domain.events import ReportDaily, SnapshotTaken
 from fin_agent.domain.values import Symbol, symbol
@@ -43,11 +45,11 @@ async def value_at_risk(
         name = symbol(str(p["symbol"]))
         exposed[name] = exposed.get(name, Decimal(0)) + price * int(str(p["qty"])) * sign
     returns = BookReturns()
-    # The snapshot holds the universe's daily bars: read it only when something is held.
+    # Read the scan's inputs only when something is held, and only the symbols held.
     snapshots = await store.events(day=day, types=[SnapshotTaken.TYPE]) if exposed else []
     for event in snapshots[-1:]:
         if isinstance(event, SnapshotTaken):
-            returns.take(event.snapshot)
+            returns.take(await snapshot_of(store.scan_records(), event, symbols=list(exposed)))
     return {
         "book": _figures(returns.var(exposed)),
         "strategy": _figures(var_of(await _daily_pnls(store))),

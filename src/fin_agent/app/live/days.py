@@ -230,6 +230,7 @@ class LiveDays:
                 news=container.news,
                 orders=container.orders,
                 bus=container.bus,
+                records=container.store.scan_records(),
             ),
             news_lookback=timedelta(hours=container.live.current.settings.scan.news_lookback_hours),
             live=container.live,
