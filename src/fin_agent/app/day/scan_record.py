@@ -13,7 +13,6 @@ from collections.abc import Collection, Sequence
 
 import structlog
 
-from fin_agent.app.coordinator import describe
 from fin_agent.domain.errors import DataError
 from fin_agent.domain.events import DomainEvent, SnapshotTaken
 from fin_agent.domain.gap_scanner import UniverseSnapshot
@@ -34,7 +33,7 @@ async def keep_record(
         except DataError:
             raise
         except Exception as exc:  # the store is down or refusing: nothing is published meanwhile
-            log.error("scan_record_not_stored", record=key, error=describe(exc))
+            log.error("scan_record_not_stored", record=key, error=f"{type(exc).__name__}: {exc}")
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, max_backoff_secs)
             continue
