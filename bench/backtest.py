@@ -307,11 +307,24 @@ def universe(symbols: int, days: int, seed: int, cache: Path) -> DataSet:
     daily, minutes = folder / "daily.parquet", folder / "minutes.parquet"
     if not minutes.exists():
         folder.mkdir(parents=True, exist_ok=True)
-        note(f"writing the synthetic universe ({symbols} symbols, {days} days) to {folder}")
-        asyncio.run(write_universe(symbols, days, seed, daily, minutes))
+        shorter = _shorter_universe(symbols, days, seed, cache)
+        note(f"writing the synthetic universe ({symbols} symbols, {days} days) to {folder}"
+             + (f", its first days copied from {shorter.parent}" if shorter else ""))  # fmt: skip
+        asyncio.run(write_universe(symbols, days, seed, daily, minutes, reuse=shorter))
     sessions = _sessions(days)
     return DataSet(name="universe", daily=daily, minutes=minutes, first=sessions[0],
                    last=sessions[-1], tz="UTC", stamp="start", gap_min_pct="4")  # fmt: skip
+
+
+def _shorter_universe(symbols: int, days: int, seed: int, cache: Path) -> Path | None:
+    """The minute file of the longest cached universe of these symbols and seed with fewer
+    days: the simulator's bars depend only on (seed, symbol, day), so its days are ours."""
+    found: list[tuple[int, Path]] = []
+    for folder in cache.glob(f"universe-{symbols}-*-{seed}"):
+        length = folder.name.split("-")[2]
+        if length.isdigit() and int(length) < days and (folder / "minutes.parquet").exists():
+            found.append((int(length), folder / "minutes.parquet"))
+    return max(found)[1] if found else None
 
 
 def _sessions(days: int) -> list[date]:
@@ -322,8 +335,11 @@ def _sessions(days: int) -> list[date]:
     return [s.day for s in found[:days]]
 
 
-async def write_universe(symbols: int, days: int, seed: int, daily: Path, minutes: Path) -> None:
-    """Daily bars of every symbol (history and the days), 1-minute bars of each day's gappers."""
+async def write_universe(
+    symbols: int, days: int, seed: int, daily: Path, minutes: Path, *, reuse: Path | None = None
+) -> None:
+    """Daily bars of every symbol (history and the days), 1-minute bars of each day's gappers,
+    one row group per day (the first days' row groups copied from `reuse` when given)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -348,7 +364,13 @@ async def write_universe(symbols: int, days: int, seed: int, daily: Path, minute
     fields += [(name, pa.float64()) for name in ("open", "high", "low", "close")]
     schema = pa.schema([*fields, ("volume", pa.int64())])
     with pq.ParquetWriter(minutes, schema) as writer:
-        for day in sessions:
+        done = 0
+        if reuse is not None:
+            source = pq.ParquetFile(reuse)
+            for group in range(source.num_row_groups):
+                writer.write_table(source.read_row_group(group).cast(schema))
+            done = source.num_row_groups
+        for day in sessions[done:]:
             rows: dict[str, list[Any]] = {k: [] for k in schema.names}
             gappers = market.gappers(day)
             bars = [b for name in gappers for b in market.premarket_bars(name, day)]

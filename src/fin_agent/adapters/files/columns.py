@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import gzip
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,22 +44,50 @@ REQUIRED_TEXT = (
 )
 
 
-def read_role_table(path: Path, *, symbol_column: str | None, need_symbol: bool) -> pa.Table:
+def read_role_table(
+    path: Path,
+    *,
+    symbol_column: str | None,
+    need_symbol: bool,
+    row_groups: Sequence[int] | None = None,
+    roles: Sequence[str] | None = None,
+) -> pa.Table:
     """Read `path` and return its role columns renamed to time, symbol, open..volume.
 
-    The symbol column is absent when the file has none and `need_symbol` is false.
+    The symbol column is absent when the file has none and `need_symbol` is false. Of a Parquet
+    file, `row_groups` reads only those row groups and `roles` only those roles (all by default).
     """
     head = _head(path)
     if head.startswith(b"PAR1"):
         names = _parquet_names(path)
         chosen = _resolve(path, names, symbol_column=symbol_column, need_symbol=need_symbol)
+        if roles is not None:
+            chosen = {role: column for role, column in chosen.items() if role in roles}
         try:
-            table = pq.ParquetFile(path).read(columns=list(chosen.values()))
+            source = pq.ParquetFile(path)
+            columns = list(chosen.values())
+            if row_groups is None:
+                table = source.read(columns=columns)
+            else:
+                table = source.read_row_groups(list(row_groups), columns=columns)
         except (OSError, pa.ArrowException) as exc:
             raise DataError(f"cannot read Parquet file {path}: {exc}") from exc
     else:
+        if row_groups is not None:
+            raise ValueError(f"{path} is not a Parquet file: it has no row groups")
         table, chosen = _read_csv(path, head, symbol_column=symbol_column, need_symbol=need_symbol)
     return pa.table({role: table[column] for role, column in chosen.items()})
+
+
+def parquet_row_counts(path: Path) -> tuple[int, ...] | None:
+    """The rows of each row group of a Parquet file, or None for a CSV file."""
+    if not _head(path).startswith(b"PAR1"):
+        return None
+    try:
+        meta = pq.ParquetFile(path).metadata
+    except (OSError, pa.ArrowException) as exc:
+        raise DataError(f"cannot read Parquet file {path}: {exc}") from exc
+    return tuple(meta.row_group(i).num_rows for i in range(meta.num_row_groups))
 
 
 def _head(path: Path) -> bytes:

@@ -1,13 +1,16 @@
 """`ReplayMarketData`: the `MarketData` port over bars loaded from files, for backtests and demos.
 
 Sessions, early closes, pre-market figures and (without a daily file) daily bars come from the data.
+Minute bars that do not fit in memory stay in their files: the market keeps what every day needs
+(sessions, closes, daily bars, which symbol-days have pre-market bars) and reads a day's minute
+bars when the backtest reaches it, freeing the previous day's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,12 +18,16 @@ from typing import Any
 import numpy as np
 
 from fin_agent.adapters.files.bar_files import (
+    CHUNK_ROWS,
+    RESIDENT_ROWS,
     BarFile,
     BarFileSpec,
+    BarFilesPlan,
     BarKind,
     DroppedRow,
-    read_bar_files,
+    plan_bar_files,
 )
+from fin_agent.adapters.files.bar_rows import PAIR_KEY
 from fin_agent.adapters.files.columnar import (
     BarColumns,
     Decimals,
@@ -28,39 +35,34 @@ from fin_agent.adapters.files.columnar import (
     columns_of,
     concat_columns,
 )
+from fin_agent.adapters.files.minute_index import MinuteIndex
 from fin_agent.adapters.files.stamps import EXCHANGE_TZ
 from fin_agent.domain.errors import DataError
 from fin_agent.domain.values import Bar, DailyBar, Premarket, Symbol, utc
 
-__all__ = ["ReplayLoad", "ReplayMarketData", "load_replay"]
+__all__ = ["DayChunks", "ReplayLoad", "ReplayMarketData", "load_replay"]
 
-_PREMARKET_OPEN = time(4, 0)
-_REGULAR_OPEN = time(9, 30)
-_EARLY_CLOSE = time(13, 0)
-_NORMAL_CLOSE = time(16, 0)
-# A day that trades up to 13:00 and whose 13:00-16:00 volume is under this share of its 09:30-13:00
-# volume closed at 13:00: after an early close only thin after-hours trades remain (GOOG 2015-12-24:
-# about 1 %). A day whose data stops before 12:30 is a truncated capture, not an early close.
-_EARLY_CLOSE_VOLUME_SHARE = 0.05
-_LATE_MORNING = time(12, 30)
 _EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
+_NO_KEYS = np.zeros(0, dtype=np.int64)
 
 
-_US = 1_000_000
-_PREMARKET_OPEN_US = (4 * 3600) * _US
-_REGULAR_OPEN_US = (9 * 3600 + 30 * 60) * _US
-_EARLY_CLOSE_US = 13 * 3600 * _US
-_NORMAL_CLOSE_US = 16 * 3600 * _US
-_LATE_MORNING_US = (12 * 3600 + 30 * 60) * _US
-_KEY = 10_000_000  # (symbol code, day ordinal) as one integer: code * _KEY + ordinal
+@dataclass(frozen=True, slots=True)
+class DayChunks:
+    """Minute bars of some days that are read together: the days (ordinals) and how to read
+    them (bar files' chunks that share days)."""
+
+    days: frozenset[int]
+    read: Callable[[], BarColumns | None]
 
 
 class ReplayMarketData:
     """Market data replayed from daily and/or intraday bars (bar start, UTC), read-only.
 
     The bars stay in columns; `Bar` and `DailyBar` objects are made only for what is asked
-    (a day's watchlist, a scan's history). Daily bars come from the daily bars given, else are
-    aggregated from the regular session.
+    (a day's watchlist, a scan's history), and their caches are cleared when the day changes.
+    Daily bars come from the daily bars given, else are aggregated from the regular session.
+    Minute bars are given whole (`intraday`, kept) or as `chunks` read one at a time: a day's
+    chunks when that day is asked for (`names`: the symbols the chunks may hold).
     """
 
     def __init__(
@@ -68,30 +70,69 @@ class ReplayMarketData:
         *,
         daily: BarColumns | Iterable[DailyBar] = (),
         intraday: BarColumns | Iterable[Bar] = (),
+        chunks: Sequence[DayChunks] = (),
+        names: Iterable[Symbol] = (),
     ) -> None:
         self._decimals = Decimals()
         self._instants = Instants()
+        self._cache_day: date | None = None
         day_columns = daily if isinstance(daily, BarColumns) else _of_objects(list(daily))
         minute_columns = (
             intraday if isinstance(intraday, BarColumns) else _of_objects(list(intraday))
         )
-        names = sorted({n for c in (day_columns, minute_columns) if c is not None for n in c.names})
-        self._names = tuple(names)
-        self._code = {name: i for i, name in enumerate(names)}
+        given = [c for c in (day_columns, minute_columns) if c is not None]
+        self._names = tuple(sorted({n for c in given for n in c.names} | set(names)))
+        self._code = {name: i for i, name in enumerate(self._names)}
+        present = {n for c in given for n in c.names}
         self._closes: dict[date, datetime] = {}
-        self._regular: dict[date, Any] = {}
-        self._premarket: dict[int, tuple[int, int]] = {}
-        self._premarket_span: dict[int, tuple[int, int]] = {}
-        self._intraday_days: set[int] = set()
-        self._first_open: dict[int, float] = {}
-        self._minutes: BarColumns | None = None
-        aggregated = None
+        self._regular: set[date] = set()
+        self._chunks = tuple(chunks)
+        self._chunk_of = {day: n for n, chunk in enumerate(self._chunks) for day in chunk.days}
+        self._loaded: tuple[int, MinuteIndex | None] | None = None
+        self._resident: MinuteIndex | None = None
+        self.chunk_reads = 0
+        parts: list[BarColumns] = []
+        keys: list[Any] = []
+        premarket: list[Any] = []
+        indexes: list[Callable[[], BarColumns | None]] = [c.read for c in self._chunks]
         if minute_columns is not None:
-            aggregated = self._index_intraday(minute_columns.recoded(self._names))
+            indexes.insert(0, lambda: minute_columns)
+        for read in indexes:
+            columns = read()
+            if columns is None or not len(columns):
+                continue
+            present.update(columns.names)
+            index = MinuteIndex(columns.recoded(self._names), self._names)
+            if columns is minute_columns:
+                self._resident = index
+            self._closes.update(index.closes)
+            self._regular.update(index.regular_days)
+            keys.append(index.keys)
+            premarket.append(index.premarket_keys)
+            if index.aggregated is not None:
+                parts.append(index.aggregated)
+        self._symbols = sorted(present)
+        self._intraday_keys = np.unique(np.concatenate(keys)) if keys else _NO_KEYS
+        self._premarket_span = _spans(np.concatenate(premarket) if premarket else _NO_KEYS)
+        aggregated = concat_columns(parts)
+        self._open_keys, self._opens = _NO_KEYS, np.zeros(0)
+        if aggregated is not None:
+            order = np.argsort(aggregated.code * PAIR_KEY + aggregated.day)
+            self._open_keys = (aggregated.code * PAIR_KEY + aggregated.day)[order]
+            self._opens = aggregated.open[order]
         self._daily = self._index_daily(
             None if day_columns is None else day_columns.recoded(self._names), aggregated
         )
         self._windows: dict[int, tuple[int, list[DailyBar]]] = {}
+
+    @property
+    def loaded_days(self) -> tuple[date, ...]:
+        """The days whose minute bars are in memory now: all of them when given whole, else
+        those of the chunks read last (a backtest's current day)."""
+        index = self._resident
+        if index is None and self._loaded is not None:
+            index = self._loaded[1]
+        return tuple(sorted(index.days)) if index is not None else ()
 
     def _index_daily(self, given: BarColumns | None, aggregated: BarColumns | None) -> BarColumns:
         if given is not None:
@@ -113,90 +154,42 @@ class ReplayMarketData:
         self._daily_bounds = np.searchsorted(found.code, codes)
         return found
 
-    def _index_intraday(self, bars: BarColumns) -> BarColumns | None:
-        """Sessions, closes, pre-market series and first opens; the daily bars aggregated."""
-        bars = bars.take(np.lexsort((bars.code, bars.times()[0])))
-        start, local = bars.times()
-        same = (bars.code[1:] == bars.code[:-1]) & (start[1:] == start[:-1])
-        if same.any():
-            at = int(np.flatnonzero(same)[0])
-            first = self._instants.of([int(start[at])])[0]
-            raise DataError(
-                f"two bars of {self._names[int(bars.code[at])]} start at {first}: "
-                "pass each file once"
-            )
-        self._minutes = bars
-        keys = bars.code * _KEY + bars.day
-        self._intraday_days = set(np.unique(keys).tolist())
-        days, firsts = np.unique(bars.day, return_index=True)
-        lasts = [*firsts[1:].tolist(), len(bars)]
-        regular_rows: list[Any] = []
-        for ordinal, lo, hi in zip(days.tolist(), firsts.tolist(), lasts, strict=True):
-            day = date.fromordinal(ordinal)
-            close_us = _session_close_us(local[lo:hi], bars.volume[lo:hi])
-            close_at = time(close_us // (3600 * _US), close_us // (60 * _US) % 60)
-            self._closes[day] = datetime.combine(day, close_at, EXCHANGE_TZ).astimezone(UTC)
-            clock = local[lo:hi]
-            found = lo + np.flatnonzero((clock >= _REGULAR_OPEN_US) & (clock < close_us))
-            if len(found):
-                self._regular[day] = found
-                regular_rows.append(found)
-        pre = np.flatnonzero((local >= _PREMARKET_OPEN_US) & (local < _REGULAR_OPEN_US))
-        self._index_premarket(bars, pre[np.lexsort((start[pre], keys[pre]))])
-        if not regular_rows:
+    def _minutes(self, day: date) -> MinuteIndex | None:
+        """The minute bars of `day`: all of them when kept, else its chunks (read now unless
+        they are the ones read last; those are freed first)."""
+        if self._resident is not None:
+            return self._resident
+        number = self._chunk_of.get(day.toordinal())
+        if number is None:
             return None
-        return self._aggregate(bars, np.concatenate(regular_rows))
+        if self._loaded is not None and self._loaded[0] == number:
+            return self._loaded[1]
+        self._loaded = None
+        columns = self._chunks[number].read()
+        self.chunk_reads += 1
+        index = None
+        if columns is not None and len(columns):
+            index = MinuteIndex(columns.recoded(self._names), self._names)
+        self._loaded = (number, index)
+        return index
 
-    def _index_premarket(self, bars: BarColumns, rows: Any) -> None:
-        """Each symbol-day's pre-market rows (by start), with running volume totals."""
-        keys = bars.code[rows] * _KEY + bars.day[rows]
-        self._pm_closes = bars.close[rows]
-        self._pm_ends = bars.times()[0][rows] + bars.interval_secs * _US
-        volumes = bars.volume[rows]
-        running = np.cumsum(volumes)
-        unique, firsts = np.unique(keys, return_index=True)
-        before = np.zeros(len(rows), dtype=np.int64)
-        if len(rows):
-            group = np.searchsorted(unique, keys)
-            offsets = running[firsts] - volumes[firsts]
-            before = offsets[group]
-        self._pm_volumes = running - before
-        lasts = [*firsts[1:].tolist(), len(rows)] if len(firsts) else []
-        for key, lo, hi in zip(unique.tolist(), firsts.tolist(), lasts, strict=True):
-            self._premarket[key] = (lo, hi)
-            code, ordinal = divmod(key, _KEY)
-            first, last = self._premarket_span.get(code, (ordinal, ordinal))
-            self._premarket_span[code] = (min(first, ordinal), max(last, ordinal))
-
-    def _aggregate(self, bars: BarColumns, rows: Any) -> BarColumns:
-        """One daily bar per symbol-day from its regular-session bars."""
-        rows = rows[np.lexsort((bars.times()[0][rows], bars.day[rows], bars.code[rows]))]
-        keys = bars.code[rows] * _KEY + bars.day[rows]
-        unique, firsts = np.unique(keys, return_index=True)
-        lasts = np.append(firsts[1:], len(rows)) - 1
-        opens = bars.open[rows][firsts]
-        for key, value in zip(unique.tolist(), opens.tolist(), strict=True):
-            self._first_open[key] = value
-        return BarColumns(
-            names=bars.names,
-            code=unique // _KEY,
-            day=unique % _KEY,
-            open=opens,
-            high=np.maximum.reduceat(bars.high[rows], firsts),
-            low=np.minimum.reduceat(bars.low[rows], firsts),
-            close=bars.close[rows][lasts],
-            volume=np.add.reduceat(bars.volume[rows], firsts),
-        )
+    def _day(self, day: date) -> None:
+        """Start making objects for `day`: the previous day's Decimal and datetime caches go."""
+        if day != self._cache_day:
+            self._cache_day = day
+            self._decimals = Decimals()
+            self._instants = Instants()
 
     async def symbols(self) -> Sequence[Symbol]:
         """Return every symbol with daily or intraday data, sorted."""
-        return list(self._names)
+        return list(self._symbols)
 
     async def daily_bars(self, symbol: Symbol, before: date, count: int) -> Sequence[DailyBar]:
         """Return up to `count` daily bars of sessions strictly before `before`, oldest first."""
         code = self._code.get(symbol)
         if code is None or count <= 0:
             return []
+        self._day(before)
         lo, hi = int(self._daily_bounds[code]), int(self._daily_bounds[code + 1])
         cut = lo + int(np.searchsorted(self._daily.day[lo:hi], before.toordinal()))
         first = max(lo, cut - count)
@@ -204,7 +197,7 @@ class ReplayMarketData:
 
     def _window(self, code: int, first: int, cut: int) -> list[DailyBar]:
         """Daily bars of rows first..cut, reusing those the symbol's last window made (a scan
-        a day later asks for nearly the same bars)."""
+        a day later asks for nearly the same bars); one window per symbol is kept."""
         kept = self._windows.get(code)
         made: list[DailyBar]
         if kept is not None and kept[0] <= first < kept[0] + len(kept[1]):
@@ -227,20 +220,16 @@ class ReplayMarketData:
         code = self._code.get(symbol)
         if code is None:
             return None
-        key = code * _KEY + day.toordinal()
+        self._day(day)
+        key = code * PAIR_KEY + day.toordinal()
         span = self._premarket_span.get(code)
-        if span and span[0] <= day.toordinal() <= span[1] and key in self._intraday_days:
-            found = self._premarket.get(key)
-            count = 0
+        if span and span[0] <= day.toordinal() <= span[1] and _holds(self._intraday_keys, key):
+            index = self._minutes(day)
+            limit = (as_of - _EPOCH_UTC) // timedelta(microseconds=1)
+            found = None if index is None else index.premarket_last(key, limit)
             if found is not None:
-                lo, hi = found
-                limit = (as_of - _EPOCH_UTC) // timedelta(microseconds=1)
-                count = int(np.searchsorted(self._pm_ends[lo:hi], limit, side="right"))
-            if found is not None and count:
-                row = found[0] + count - 1
-                price = float(self._pm_closes[row])
-                last = self._decimals.of([price])[0]
-                volume = int(self._pm_volumes[row])
+                last = self._decimals.of([found[0]])[0]
+                volume = found[1]
             else:
                 previous = await self.daily_bars(symbol, day, 1)
                 if not previous:
@@ -254,12 +243,14 @@ class ReplayMarketData:
 
     async def session_bars(self, day: date, symbols: Sequence[Symbol]) -> Sequence[Bar]:
         """Return the regular-session bars of `day` of `symbols`, ordered by (start, symbol)."""
-        rows = self._regular.get(day)
-        if rows is None or self._minutes is None:
+        if day not in self._regular:
+            return []
+        self._day(day)
+        index = self._minutes(day)
+        if index is None:
             return []
         wanted = [self._code[s] for s in set(symbols) if s in self._code]
-        chosen = rows[np.isin(self._minutes.code[rows], wanted)]
-        return self._minutes.bars(chosen, self._decimals, self._instants)
+        return index.session_bars(day, wanted, self._decimals, self._instants)
 
     def sessions(self) -> list[date]:
         """Return the days with regular-session intraday bars, or with daily bars if none."""
@@ -281,18 +272,32 @@ class ReplayMarketData:
                 opened: Decimal = self._daily.objects[lo + index].open
                 return opened
             return self._decimals.of([float(self._daily.open[lo + index])])[0]
-        found = self._first_open.get(code * _KEY + day.toordinal())
-        return None if found is None else self._decimals.of([found])[0]
+        key = code * PAIR_KEY + day.toordinal()
+        at = int(np.searchsorted(self._open_keys, key))
+        if at < len(self._open_keys) and self._open_keys[at] == key:
+            return self._decimals.of([float(self._opens[at])])[0]
+        return None
 
 
-def _session_close_us(local: Any, volume: Any) -> int:
-    """13:00 when the data shows the day closing early, else 16:00 (µs since midnight)."""
-    morning = int(volume[(local >= _REGULAR_OPEN_US) & (local < _EARLY_CLOSE_US)].sum())
-    afternoon = int(volume[(local >= _EARLY_CLOSE_US) & (local < _NORMAL_CLOSE_US)].sum())
-    reaches_close = bool(((local >= _LATE_MORNING_US) & (local < _EARLY_CLOSE_US)).any())
-    if reaches_close and afternoon < _EARLY_CLOSE_VOLUME_SHARE * morning:
-        return _EARLY_CLOSE_US
-    return _NORMAL_CLOSE_US
+def _holds(keys: Any, key: int) -> bool:
+    at = int(np.searchsorted(keys, key))
+    return at < len(keys) and int(keys[at]) == key
+
+
+def _spans(keys: Any) -> dict[int, tuple[int, int]]:
+    """Per symbol code, the first and last day (ordinals) of the symbol-day `keys`."""
+    keys = np.unique(keys)
+    if not len(keys):
+        return {}
+    codes, days = keys // PAIR_KEY, keys % PAIR_KEY
+    unique, firsts = np.unique(codes, return_index=True)
+    lasts = np.append(firsts[1:], len(keys)) - 1
+    return {
+        code: (first, last)
+        for code, first, last in zip(
+            unique.tolist(), days[firsts].tolist(), days[lasts].tolist(), strict=True
+        )
+    }
 
 
 def _of_objects(bars: list[Any]) -> BarColumns | None:
@@ -318,28 +323,119 @@ class ReplayLoad:
     unadjusted_symbols: tuple[Symbol, ...]
 
 
-def load_replay(paths: Sequence[Path], spec: BarFileSpec) -> ReplayLoad:
+def load_replay(
+    paths: Sequence[Path],
+    spec: BarFileSpec,
+    *,
+    resident_rows: int = RESIDENT_ROWS,
+    chunk_rows: int = CHUNK_ROWS,
+) -> ReplayLoad:
     """Read daily and/or intraday bar files under `spec` into a `ReplayMarketData`.
 
-    Raise `DataError` when no file is given or intraday files disagree on their interval.
+    Intraday files that are each one chunk (see `plan_bar_files`) are kept in memory; otherwise
+    the market reads a day's minute bars when asked for it (the chunks of all intraday files
+    that share days are read together). Raise `DataError` when no file is given or intraday
+    files disagree on their interval.
     """
     if not paths:
         raise DataError("no bar files given: pass a daily file, an intraday file or both")
-    files = read_bar_files(paths, spec)
-    intervals = {f.interval_secs for f in files if f.kind is BarKind.INTRADAY}
+    plan = plan_bar_files(paths, spec, resident_rows=resident_rows, chunk_rows=chunk_rows)
+    planned = plan.files
+    intraday = [i for i, f in enumerate(planned) if f.decisions.kind is BarKind.INTRADAY]
+    intervals = {planned[i].decisions.interval_secs for i in intraday}
     if len(intervals) > 1:
-        listed = ", ".join(f"{f.path.name}: {f.interval_secs} s" for f in files if f.interval_secs)
+        listed = ", ".join(
+            f"{planned[i].path.name}: {planned[i].decisions.interval_secs} s" for i in intraday
+        )
         raise DataError(
             f"intraday files have different bar intervals ({listed}): pass one interval"
         )
-    daily = concat_columns([f.columns for f in files if f.columns and not f.columns.intraday])
-    intraday = concat_columns([f.columns for f in files if f.columns and f.columns.intraday])
-    market_data = ReplayMarketData(
-        daily=daily if daily is not None else (), intraday=intraday if intraday is not None else ()
-    )
+    files: dict[int, BarFile] = {
+        i: plan.read(i) for i, f in enumerate(planned) if f.decisions.kind is BarKind.DAILY
+    }
+    daily = concat_columns([f.columns for f in files.values() if f.columns])
+    whole = all(len(planned[i].chunks) == 1 for i in intraday)
+    if whole:
+        files.update((i, plan.read(i)) for i in intraday)
+        minutes = concat_columns([c for i in intraday if (c := files[i].columns) is not None])
+        market = ReplayMarketData(
+            daily=daily if daily is not None else (), intraday=minutes if minutes else ()
+        )
+    else:
+        reads: dict[tuple[int, tuple[int, ...]], BarFile] = {}
+        market = ReplayMarketData(
+            daily=daily if daily is not None else (),
+            chunks=_day_chunks(plan, intraday, reads),
+            names=sorted({n for i in intraday for n in planned[i].names}),
+        )
+        for i in intraday:
+            found = [f for (index, _), f in reads.items() if index == i]
+            files[i] = BarFile(
+                path=planned[i].path, kind=BarKind.INTRADAY,
+                interval_secs=planned[i].decisions.interval_secs,
+                bar_stamp=planned[i].decisions.bar_stamp,
+                dropped=tuple(sorted((r for f in found for r in f.dropped), key=lambda r: r.row)),
+                unadjusted_symbols=tuple(s for s in plan.missing if s in planned[i].names),
+            )  # fmt: skip
+    ordered = tuple(files[i] for i in range(len(planned)))
     return ReplayLoad(
-        market_data=market_data,
-        files=files,
-        dropped=tuple(row for f in files for row in f.dropped),
-        unadjusted_symbols=tuple(sorted({s for f in files for s in f.unadjusted_symbols})),
+        market_data=market,
+        files=ordered,
+        dropped=tuple(row for f in ordered for row in f.dropped),
+        unadjusted_symbols=tuple(sorted({s for f in ordered for s in f.unadjusted_symbols})),
     )
+
+
+def _day_chunks(
+    plan: BarFilesPlan, intraday: Sequence[int], reads: dict[tuple[int, tuple[int, ...]], BarFile]
+) -> list[DayChunks]:
+    """The intraday files' chunks joined where they share a day (a day's bars are read, checked
+    and deduplicated together), each group read into columns; `reads` keeps what each read
+    found without its bars (its dropped rows), for the warning."""
+    nodes = [(i, c) for i in intraday for c in range(len(plan.files[i].chunks))]
+    parent = list(range(len(nodes)))
+
+    def root(n: int) -> int:
+        while parent[n] != n:
+            parent[n] = parent[parent[n]]
+            n = parent[n]
+        return n
+
+    owner: dict[int, int] = {}
+    for n, (i, c) in enumerate(nodes):
+        for day in plan.files[i].chunk_days[c].tolist():
+            if day in owner:
+                parent[root(n)] = root(owner[day])
+            else:
+                owner[day] = n
+    groups: dict[int, list[int]] = {}
+    for n in range(len(nodes)):
+        groups.setdefault(root(n), []).append(n)
+    found: list[DayChunks] = []
+    for members in groups.values():
+        by_file: dict[int, list[int]] = {}
+        for n in members:
+            by_file.setdefault(nodes[n][0], []).append(nodes[n][1])
+        parts = tuple((i, tuple(cs)) for i, cs in by_file.items())
+        days = frozenset(d for n in members for d in plan.files[nodes[n][0]]
+                         .chunk_days[nodes[n][1]].tolist())  # fmt: skip
+        found.append(DayChunks(days=days, read=_reader(plan, parts, reads)))
+    return found
+
+
+def _reader(
+    plan: BarFilesPlan,
+    parts: tuple[tuple[int, tuple[int, ...]], ...],
+    reads: dict[tuple[int, tuple[int, ...]], BarFile],
+) -> Callable[[], BarColumns | None]:
+    def read() -> BarColumns | None:
+        columns: list[BarColumns] = []
+        for part in parts:
+            bar_file = plan.read(*part)
+            if bar_file.columns is not None:
+                columns.append(bar_file.columns)
+            reads[part] = BarFile(path=bar_file.path, kind=bar_file.kind,
+                                  dropped=bar_file.dropped)  # fmt: skip
+        return concat_columns(columns)
+
+    return read

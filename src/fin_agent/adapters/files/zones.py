@@ -34,9 +34,11 @@ _OUTSIDE_SHARE_MAX = 0.01
 _OPENING_DAYS_SHARE_MIN = 0.5
 
 
-def fits_exchange_hours(values: Any, zone: str) -> tuple[bool, bool]:
+def fits_exchange_hours(values: Any, zone: str, counts: Any = None) -> tuple[bool, bool]:
     """Whether naive microsecond stamps read in `zone` lie within 04:00-20:00 New York time, and
-    whether they also reach the regular open (09:30-10:00) on at least half of their days."""
+    whether they also reach the regular open (09:30-10:00) on at least half of their days.
+
+    `counts`: how many rows each stamp stands for (distinct stamps of a file read in chunks)."""
     naive: Any = values.cast(pa.timestamp("us"))
     instants: Any = pc.assume_timezone(naive, zone, ambiguous="earliest", nonexistent="earliest")
     local: Any = instants.cast(pa.timestamp("us", tz=str(EXCHANGE_TZ)))
@@ -50,7 +52,8 @@ def fits_exchange_hours(values: Any, zone: str) -> tuple[bool, bool]:
         (minutes == _EXTENDED_CLOSE_MIN) & (seconds > 0)
     )
     outside = (minutes < _EXTENDED_OPEN_MIN) | past_close
-    if int(outside.sum()) > _OUTSIDE_SHARE_MAX * len(values):
+    weights = np.ones(len(values), dtype=np.int64) if counts is None else counts
+    if int(weights[outside].sum()) > _OUTSIDE_SHARE_MAX * int(weights.sum()):
         return False, False
     days = part(pc.year) * 1000 + part(pc.day_of_year)
     opening = (minutes >= _OPENING_FROM_MIN) & (minutes < _OPENING_TO_MIN)
@@ -60,22 +63,32 @@ def fits_exchange_hours(values: Any, zone: str) -> tuple[bool, bool]:
 
 
 def check_session_zone(
-    path: Path, stamps: Stamps, zone: str, candidates: Sequence[str] = CANDIDATE_ZONES
+    path: Path,
+    stamps: Stamps,
+    zone: str,
+    candidates: Sequence[str] = CANDIDATE_ZONES,
+    counts: Sequence[int] | None = None,
 ) -> None:
     """Raise `DataError` when naive intraday `stamps` fall outside the exchange's hours in `zone`,
     or miss its open where another candidate zone fits both, naming the zones they fit (stamps
-    with an offset or dates are not checked)."""
+    with an offset or dates are not checked). `counts`: the rows each stamp stands for (none
+    missing), when `stamps` are a file's distinct stamps."""
     if stamps.kind is not StampKind.NAIVE:
         return
+    weights: Any = None
+    if counts is not None:
+        weights = np.array(counts, dtype=np.int64)
     present = np.array([v for v in stamps.values if v is not None], dtype=np.int64)
     values: Any = arrow_of(present, pa.int64())
     if len(values) == 0:
         return
-    within, opens = fits_exchange_hours(values, zone)
+    within, opens = fits_exchange_hours(values, zone, weights)
     if within and opens:
         return
     fitting = [
-        name for name in candidates if name != zone and all(fits_exchange_hours(values, name))
+        name
+        for name in candidates
+        if name != zone and all(fits_exchange_hours(values, name, weights))
     ]
     if within and not fitting:
         return  # no bars at the open (a pre-market extract, a short file), but no better zone

@@ -10,7 +10,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from fin_agent.adapters.files.bar_files import BarFileSpec, BarKind, BarStamp, describe_dropped
-from fin_agent.adapters.files.replay import load_replay
+from fin_agent.adapters.files.replay import ReplayLoad, load_replay
 from fin_agent.adapters.memory import FixedCalendar, InMemoryMarketData, InMemoryNews
 from fin_agent.app.bootstrap.core import build
 from fin_agent.app.bootstrap.store import StoreKind
@@ -42,6 +42,12 @@ def load_bar_files(
     `bar_stamp`: start, end or auto; split factors from `factors_dir`); `DataError` if unusable."""
     spec = BarFileSpec(timezone=timezone, bar_stamp=BarStamp(bar_stamp), factors_dir=factors_dir)
     loaded = load_replay(paths, spec)
+    return RecordedBars(market=loaded.market_data, warnings=load_warnings(loaded, spec))
+
+
+def load_warnings(loaded: ReplayLoad, spec: BarFileSpec) -> tuple[str, ...]:
+    """What to tell the user about bar files read: rows dropped, symbols without split factors,
+    no intraday bars at all."""
     warnings: list[str] = []
     if loaded.dropped:
         warnings.append(describe_dropped(loaded.dropped))
@@ -50,7 +56,7 @@ def load_bar_files(
         warnings.append(f"no split factors for {names}: their prices are as traded")
     if all(f.kind is BarKind.DAILY for f in loaded.files):
         warnings.append(DAILY_ONLY_WARNING)
-    return RecordedBars(market=loaded.market_data, warnings=tuple(warnings))
+    return tuple(warnings)
 
 
 async def build_replay(
