@@ -344,3 +344,20 @@ async def test_the_daily_bar_cache_of_a_store_not_migrated_or_closed_says_what_t
     await store.close()
     with pytest.raises(AdapterError, match=r"cache\.duckdb is closed: open a new DuckDBStore"):
         await cache.put(AAPL, DAY, DAY, [])
+
+
+async def test_the_store_bounds_duckdbs_buffer_cache_with_its_memory_limit(tmp_path: Path) -> None:
+    bounded = DuckDBStore(tmp_path / "bounded.duckdb", CODEC, memory_limit="64MB")
+    default = DuckDBStore(tmp_path / "default.duckdb", CODEC)
+    try:
+        await bounded.migrate()
+        await default.migrate()
+        setting = "SELECT current_setting('memory_limit')"
+        [(limit,)] = await bounded._run("check", lambda con: con.execute(setting).fetchall())
+        [(unbounded,)] = await default._run("check", lambda con: con.execute(setting).fetchall())
+    finally:
+        await bounded.close()
+        await default.close()
+
+    assert limit == "61.0 MiB"  # 64 MB as DuckDB says it
+    assert unbounded != limit

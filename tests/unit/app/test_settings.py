@@ -713,3 +713,13 @@ def test_render_effective_round_trips_through_yaml(no_secrets: Path) -> None:
     assert effective["simulator"]["start_date"] == date(2025, 3, 3)
     assert effective["data_dir"] == str(REPO_CONFIG.parent / "var")
     assert "profiles" not in effective
+
+
+def test_a_duckdb_memory_limit_without_a_unit_is_refused_naming_the_key(
+    write_config: WriteConfig, no_secrets: Path
+) -> None:
+    path = write_config("store: {duckdb_memory_limit: '512'}\n")
+
+    with pytest.raises(ConfigError, match=r"store\.duckdb_memory_limit"):
+        load(path, no_secrets)
+    assert load(write_config("{}\n"), no_secrets).store.duckdb_memory_limit == "512MB"

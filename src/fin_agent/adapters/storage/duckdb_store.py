@@ -78,8 +78,13 @@ EPOCH_DATE: Final = date(1970, 1, 1)
 class DuckDBStore:
     """The `Store` in a DuckDB file (`path`), or in memory when `path` is None."""
 
-    def __init__(self, path: Path | None, codec: EventCodec) -> None:
+    def __init__(
+        self, path: Path | None, codec: EventCodec, *, memory_limit: str | None = None
+    ) -> None:
+        """`memory_limit`: DuckDB's `memory_limit` (`512MB`), the bound of its buffer cache;
+        None leaves DuckDB's default (80 % of the machine's RAM)."""
         self._path = path
+        self._memory_limit = memory_limit
         self._codec = codec
         self._projector = Projector(codec)
         self._lock = asyncio.Lock()
@@ -203,7 +208,10 @@ class DuckDBStore:
     def _call(self, call: Callable[[Connection], T]) -> T:
         with self._thread_lock:
             if self._con is None:
-                self._con = duckdb.connect(self._where)
+                config: dict[str, str | bool | int | float | list[str]] = {}
+                if self._memory_limit is not None:
+                    config["memory_limit"] = self._memory_limit
+                self._con = duckdb.connect(self._where, config=config)
                 self._con.execute("SET TimeZone = 'UTC'")
             return call(self._con)
 

@@ -27,7 +27,7 @@ async def open_store(
     if kind == "duckdb":
         path = settings.data_path(settings.store.duckdb_file)
         path.parent.mkdir(parents=True, exist_ok=True)
-        return DuckDBStore(path, codec)
+        return DuckDBStore(path, codec, memory_limit=settings.store.duckdb_memory_limit)
     return await TimescaleStore.connect(
         database_url(settings),
         codec,

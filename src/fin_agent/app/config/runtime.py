@@ -136,6 +136,15 @@ class StoreSettings(SettingsSection):
         min_length=1,
         description="The DuckDB database file, relative to data_dir.",
     )
+    duckdb_memory_limit: str = Field(
+        default="512MB",
+        pattern=r"^[1-9][0-9]*(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description=(
+            "DuckDB's memory_limit: the most memory its buffer cache holds (it spills to disk "
+            "beyond); DuckDB's own default is 80 % of the machine's RAM. A number and a unit, "
+            "e.g. 512MB or 2GiB."
+        ),
+    )
     url: str = Field(
         default="postgresql://fin_agent@127.0.0.1:5432/fin_agent",
         pattern=r"^postgres(ql)?://",
