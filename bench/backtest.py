@@ -17,8 +17,8 @@ day's gappers, written once to Parquet under `--cache`.
 Each result is a JSON line on stdout (bars_per_s, rss_mb, seconds, per contender, with ratios to
 the others); progress on stderr. Run: `.venv/bin/python bench/backtest.py [--symbols N] [--days N]
 [--only shared|universe] > results.jsonl`; the linearity section alone:
-`.venv/bin/python bench/backtest.py --linearity SYMBOLS DAYS` (1x, 2x, 4x the days, then the
-symbols).
+`.venv/bin/python bench/backtest.py --linearity SYMBOLS DAYS [--repeats N]` (1x, 2x, 4x the days,
+then the symbols, each size N times: min, median, spread, time ratio per doubling, a linear fit).
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import math
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -237,26 +239,71 @@ def compare(data: DataSet) -> bool:
     return equal
 
 
-def linearity(symbols: int, days: int, *, seed: int, cache: Path) -> None:
-    """The project's backtest at 1x, 2x and 4x the days and the symbols: time (load + run) and
-    peak RSS against the 1x run's. Linear time keeps each time ratio near the bars ratio."""
+def linearity(symbols: int, days: int, *, seed: int, cache: Path, repeats: int) -> None:
+    """The project's backtest at 1x, 2x and 4x the days and the symbols, each size `repeats`
+    times (round robin, so a busy spell of the machine falls on every size alike): per size the
+    minimum and median time (load + run) and their spread; per axis the time ratio of each
+    doubling beside its bars ratio, the least-squares line time = fixed + per_scale * scale on
+    the minima, and the headline: the 2x-to-4x step in time over the 1x-to-2x step, which the
+    fixed costs cancel out of (2 when time is linear in the axis, 4 when quadratic)."""
     runs = {"days": [(symbols, days * k) for k in (1, 2, 4)],
             "symbols": [(symbols * k, days) for k in (1, 2, 4)]}  # fmt: skip
     for axis, sizes in runs.items():
-        base: dict[str, Any] | None = None
-        for count, length in sizes:
-            data = universe(count, length, seed, cache)
-            found = run_child("project", data)
-            found["bars"] = run_child("pyarrow", data)["rows"]
-            found["seconds"] = found["load_s"] + found["run_s"]
-            base = base or found
-            note(f"linearity {axis}: {count} symbols x {length} days, {found['bars']} bars: "
-                 f"{found['seconds']:.2f} s, peak RSS {found['rss_mb']:.0f} MB")  # fmt: skip
-            emit("backtest", "linearity", found["seconds"], "s", axis=axis, symbols=count,
-                 days=length, bars=found["bars"], load_s=found["load_s"], run_s=found["run_s"],
-                 rss_mb=found["rss_mb"], time_ratio=found["seconds"] / base["seconds"],
-                 bars_ratio=found["bars"] / base["bars"],
-                 scale=(count * length) / (sizes[0][0] * sizes[0][1]))  # fmt: skip
+        sets = [universe(count, length, seed, cache) for count, length in sizes]
+        bars = [run_child("pyarrow", data)["rows"] for data in sets]
+        times: list[list[float]] = [[] for _ in sizes]
+        runs_s: list[list[float]] = [[] for _ in sizes]
+        for _ in range(repeats):
+            for at, data in enumerate(sets):
+                found = run_child("project", data)
+                times[at].append(found["load_s"] + found["run_s"])
+                runs_s[at].append(found["run_s"])
+        scale = [(c * n) / (sizes[0][0] * sizes[0][1]) for c, n in sizes]
+        best = [min(t) for t in times]
+        for at, (count, length) in enumerate(sizes):
+            note(f"linearity {axis}: {count} symbols x {length} days, {bars[at]} bars: min "
+                 f"{best[at]:.2f} s, median {statistics.median(times[at]):.2f} s "
+                 f"over {repeats}")  # fmt: skip
+            emit("backtest", "linearity", best[at], "s", axis=axis, symbols=count, days=length,
+                 bars=bars[at], scale=scale[at], repeats=repeats,
+                 seconds=[round(t, 3) for t in times[at]],
+                 median_s=statistics.median(times[at]), spread=_spread(times[at]),
+                 run_min_s=min(runs_s[at]), time_ratio=best[at] / best[0],
+                 bars_ratio=bars[at] / bars[0])  # fmt: skip
+        doublings = [
+            {"from": sizes[at - 1], "to": sizes[at], "time_ratio": best[at] / best[at - 1],
+             "time_ratio_range": [min(times[at]) / max(times[at - 1]),
+                                  max(times[at]) / min(times[at - 1])],
+             "bars_ratio": bars[at] / bars[at - 1]}
+            for at in range(1, len(sizes))
+        ]  # fmt: skip
+        fixed, per_scale = _line(scale, best)
+        growth = (best[2] - best[1]) / (best[1] - best[0]) if best[1] != best[0] else None
+        note(f"linearity {axis}: time per doubling "
+             + ", ".join(f"{d['time_ratio']:.2f}x (bars {d['bars_ratio']:.2f}x)"
+                         for d in doublings)
+             + f"; time = {fixed:.2f} s + {per_scale:.2f} s per 1x; the 2x-to-4x step over the "
+             f"1x-to-2x step {growth or float('nan'):.2f} (linear 2, quadratic 4)")  # fmt: skip
+        emit("backtest", "linearity_fit", growth, "step ratio (linear 2, quadratic 4)",
+             axis=axis, fixed_s=fixed, per_scale_s=per_scale,
+             max_residual=max(abs(t - fixed - per_scale * x) / t
+                              for x, t in zip(scale, best, strict=True)),
+             log_log_slope=_line([math.log(x) for x in scale], [math.log(t) for t in best])[1],
+             per_doubling=doublings, repeats=repeats,
+             spread_max=max(_spread(t) for t in times))  # fmt: skip
+
+
+def _spread(values: list[float]) -> float:
+    """(max - min) / min: how far the repeats of one size lie apart."""
+    return (max(values) - min(values)) / min(values)
+
+
+def _line(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """The least-squares line of ys on xs: (intercept, slope)."""
+    mean_x, mean_y = statistics.fmean(xs), statistics.fmean(ys)
+    den = sum((x - mean_x) ** 2 for x in xs)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / den
+    return mean_y - slope * mean_x, slope
 
 
 def memory(
@@ -402,6 +449,9 @@ def main() -> int:
         "universe, then 2x and 4x the days and 2x and 4x the symbols, with the time ratios",
     )
     parser.add_argument(
+        "--repeats", type=int, default=3, help="--linearity's runs of each size (min and median)"
+    )
+    parser.add_argument(
         "--memory",
         type=int,
         nargs=2,
@@ -428,7 +478,7 @@ def main() -> int:
         print(json.dumps(result), flush=True)
         return 0
     if args.linearity:
-        linearity(*args.linearity, seed=args.seed, cache=args.cache)
+        linearity(*args.linearity, seed=args.seed, cache=args.cache, repeats=args.repeats)
         return 0
     if args.memory:
         memory(*args.memory, seed=args.seed, cache=args.cache, target_days=args.target_days,

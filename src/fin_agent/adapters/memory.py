@@ -23,6 +23,7 @@ from fin_agent.adapters.storage.rows import (
     SCHEMA_VERSION,
     SIX_PLACES,
     TABLES,
+    Kind,
     Projector,
     RowValues,
 )
@@ -323,6 +324,13 @@ class InMemoryStore:
         self._daily_bars = InMemoryDailyBarCache()
         self._scan_records = InMemoryScanRecords()
         self._key_at = {n: [t.names.index(k) for k in t.key] for n, t in TABLES.items()}
+        self._kinds_at = {
+            n: tuple(
+                tuple(i for i, c in enumerate(t.columns) if c.kind is kind)
+                for kind in (Kind.NUMERIC, Kind.TIMESTAMP)
+            )
+            for n, t in TABLES.items()
+        }
 
     async def migrate(self) -> StoreInfo:
         """Nothing to create: say what the store is."""
@@ -331,7 +339,7 @@ class InMemoryStore:
     async def write(self, events: Sequence[DomainEvent]) -> int:
         """Keep events (and their rows) whose key is new; return how many events were new."""
         projected = {  # everything that can fail happens before anything is kept
-            name: [_stored_row(row) for row in rows]
+            name: [_stored_row(row, *self._kinds_at[name]) for row in rows]
             for name, rows in self._projector.rows(events).items()
         }
         by_id: dict[str, DomainEvent] = {}
@@ -423,15 +431,14 @@ def _event_order(event: DomainEvent) -> tuple[datetime, str]:
     return (event.occurred_at, event.id)
 
 
-def _stored_row(row: RowValues) -> RowValues:
-    """`row` as a database gives it back: numbers at six places, timestamps in UTC."""
-    return tuple(
-        [
-            v.quantize(SIX_PLACES)
-            if isinstance(v, Decimal)
-            else v.astimezone(UTC)
-            if isinstance(v, datetime)
-            else v
-            for v in row
-        ]
-    )
+def _stored_row(row: RowValues, numeric_at: Sequence[int], time_at: Sequence[int]) -> RowValues:
+    """`row` as a database gives it back: its numeric columns (`numeric_at`) at six places, its
+    timestamp columns (`time_at`) in UTC; the other columns as they are."""
+    values = list(row)
+    for i in numeric_at:
+        if isinstance(number := values[i], Decimal):
+            values[i] = number.quantize(SIX_PLACES)
+    for i in time_at:
+        if isinstance(moment := values[i], datetime):
+            values[i] = moment.astimezone(UTC)
+    return tuple(values)
