@@ -278,19 +278,30 @@ def linearity(symbols: int, days: int, *, seed: int, cache: Path, repeats: int) 
             for at in range(1, len(sizes))
         ]  # fmt: skip
         fixed, per_scale = _line(scale, best)
-        growth = (best[2] - best[1]) / (best[1] - best[0]) if best[1] != best[0] else None
+        growth = _step_ratio(best)
+        run_best = [min(r) for r in runs_s]  # the sessions alone, without the files' load
         note(f"linearity {axis}: time per doubling "
              + ", ".join(f"{d['time_ratio']:.2f}x (bars {d['bars_ratio']:.2f}x)"
                          for d in doublings)
              + f"; time = {fixed:.2f} s + {per_scale:.2f} s per 1x; the 2x-to-4x step over the "
-             f"1x-to-2x step {growth or float('nan'):.2f} (linear 2, quadratic 4)")  # fmt: skip
+             f"1x-to-2x step {growth or float('nan'):.2f} (linear 2, quadratic 4); the run alone "
+             f"(no load) per doubling {run_best[1] / run_best[0]:.2f}x, "
+             f"{run_best[2] / run_best[1]:.2f}x")  # fmt: skip
         emit("backtest", "linearity_fit", growth, "step ratio (linear 2, quadratic 4)",
              axis=axis, fixed_s=fixed, per_scale_s=per_scale,
              max_residual=max(abs(t - fixed - per_scale * x) / t
                               for x, t in zip(scale, best, strict=True)),
              log_log_slope=_line([math.log(x) for x in scale], [math.log(t) for t in best])[1],
              per_doubling=doublings, repeats=repeats,
-             spread_max=max(_spread(t) for t in times))  # fmt: skip
+             spread_max=max(_spread(t) for t in times),
+             run_step_ratio=_step_ratio(run_best),
+             run_time_ratios=[run_best[at] / run_best[at - 1] for at in (1, 2)])  # fmt: skip
+
+
+def _step_ratio(seconds: list[float]) -> float | None:
+    """Of times at 1x, 2x, 4x: the 2x-to-4x step over the 1x-to-2x step (None: no first step)."""
+    first = seconds[1] - seconds[0]
+    return (seconds[2] - seconds[1]) / first if first else None
 
 
 def _spread(values: list[float]) -> float:
