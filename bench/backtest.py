@@ -78,7 +78,8 @@ def trade_key(day: str, symbol: str, qty: int, entry: Any, exit_: Any, reason: s
 def child_project(data: DataSet) -> dict[str, Any]:
     from fin_agent.app.bootstrap import build_replay, load_bar_files, running
     from fin_agent.app.config.settings import load_settings
-    from fin_agent.app.runner import keep_loaded_out_of_gc, run_session
+    from fin_agent.app.heap import loaded_out_of_gc
+    from fin_agent.app.runner import run_session
 
     os.environ["FIN_AGENT_SCAN__GAP_MIN_PCT"] = data.gap_min_pct
     settings = load_settings(REPO / "config.yaml")
@@ -89,7 +90,6 @@ def child_project(data: DataSet) -> dict[str, Any]:
     loaded_at = time.perf_counter()
     market = loaded.market
     days = [d for d in market.sessions() if data.first <= d <= data.last]
-    keep_loaded_out_of_gc()  # as `fin-agent backtest` does
 
     rss_by_day: list[float | None] = []
 
@@ -105,7 +105,8 @@ def child_project(data: DataSet) -> dict[str, Any]:
                 rss_by_day.append(rss_mb())
         return found
 
-    reports = asyncio.run(go())
+    with loaded_out_of_gc():  # as `fin-agent backtest` runs
+        reports = asyncio.run(go())
     done = time.perf_counter()
     trades = [
         trade_key(r.day.isoformat(), t.symbol, t.qty, t.entry_price, t.exit_price,

@@ -7,7 +7,6 @@ runs in process (`--bus memory`) and through Redis Streams (`--bus redis`) with 
 from __future__ import annotations
 
 import asyncio
-import gc
 import itertools
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -186,14 +185,6 @@ async def _trade(
     report = await day.finish()
     await container.bus.drain()
     return report
-
-
-def keep_loaded_out_of_gc() -> None:
-    """Take everything alive now (the code, the settings, the loaded bars) out of the garbage
-    collector's full passes, which otherwise walk it all each time the days' new objects trigger
-    one (about 0.1 s each here). For a batch run's entry point, once, after loading: what is
-    frozen lives to the end of the process anyway, and is never collected as a cycle."""
-    gc.freeze()
 
 
 async def run_sessions(

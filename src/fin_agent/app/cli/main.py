@@ -45,12 +45,13 @@ from fin_agent.app.config.settings import Settings, load_settings
 from fin_agent.app.config.sources import CONFIG_ENV_VAR
 from fin_agent.app.container import Container
 from fin_agent.app.day.outline import DayOutline, outline_days
+from fin_agent.app.heap import loaded_out_of_gc
 from fin_agent.app.live.runner import run_live
 from fin_agent.app.live.session_replay import replay_session
 from fin_agent.app.observability.logs import configure_logging
 from fin_agent.app.observability.tracing import configure_tracing
 from fin_agent.app.report import gather, write_report
-from fin_agent.app.runner import keep_loaded_out_of_gc, run_agent, run_sessions, scan_session
+from fin_agent.app.runner import run_agent, run_sessions, scan_session
 from fin_agent.domain.errors import FinAgentError, PermanentError
 from fin_agent.domain.gap_scanner import ScanResult
 from fin_agent.domain.report import DailyReport, summarize
@@ -403,7 +404,6 @@ def _backtest(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
         raise UsageError(f"--to {args.end} is before --from {args.start}: swap them")
     market = _load(args, settings, err)
     days = _days_between(market, args.start, args.end, "choose --from/--to inside that span")
-    keep_loaded_out_of_gc()
 
     async def go() -> tuple[list[DailyReport], list[DayOutline]]:
         container = await build_replay(settings, market)
@@ -414,7 +414,8 @@ def _backtest(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
                 await _write_report(args.report, container, sessions, reports, err)
             return reports, await outline_days(container.store, [r.day for r in reports])
 
-    reports, outlines = asyncio.run(go())
+    with loaded_out_of_gc():
+        reports, outlines = asyncio.run(go())
     start = reports[0].performance.start_equity if reports else settings.strategy_equity()
     summary = summarize(start, reports)
     out.write(backtest_report(reports, summary, outlines, as_json=args.json) + "\n")
