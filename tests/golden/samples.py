@@ -502,6 +502,8 @@ UPCAST_FILLS: Final[dict[tuple[str, str], dict[str, Any]]] = {
     ("scan.snapshot_taken", "v1"): {"snapshot": SNAPSHOT_V1, "record": ""},
     ("scan.snapshot_taken", "v2"): {"snapshot": SNAPSHOT, "record": ""},
     ("scan.snapshot_taken", "v3"): {"snapshot": SNAPSHOT, "record": ""},
+    # v4 with the snapshot inline and no record: an upcast v3 event published again
+    ("scan.snapshot_taken", "v4-inline"): {"snapshot": SNAPSHOT, "record": ""},
     **{
         (event_type, "v1-config_version"): {"strategy_version": ""}
         for event_type in ("scan.completed", "plan.created", "order.placed", "position.closed")

@@ -1,9 +1,10 @@
 """`InMemoryScanRecords`: the `ScanRecords` of the `InMemoryStore`, compact in process.
 
 A backtest keeps a year of 7,000-symbol scans here, so nothing is kept as objects per bar or per
-symbol-day: each symbol's daily bars are an array of (session, seq) keys and one text per version
-(`scan_record_rows` has the rule of versions); each record is a few columns (its symbols, an index
-into its distinct windows, its pre-market figures as one text, its headlines where there are any).
+symbol-day: each symbol's daily bars are arrays of (session, seq) keys and offsets into one buffer
+of the versions' texts (`scan_record_rows` has the rule of versions); each record is a few columns
+(its symbols, an index into its distinct windows, its pre-market figures as one text, its
+headlines where there are any).
 """
 
 from __future__ import annotations
@@ -37,26 +38,33 @@ _LAST = (1 << _SEQ_BITS) - 1
 
 
 class _Series:
-    """One symbol's stored bar versions, sorted by (session, seq)."""
+    """One symbol's stored bar versions, sorted by (session, seq): keys and where each version's
+    text sits in one append-only buffer (few large objects, not one small object per bar: a
+    year of them would pin the allocator's arenas)."""
 
-    __slots__ = ("keys", "values")
+    __slots__ = ("at", "blob", "keys", "size")
 
     def __init__(self) -> None:
         self.keys = array("q")
-        self.values: list[str] = []
+        self.at = array("I")
+        self.size = array("H")
+        self.blob = bytearray()
 
-    def visible(self, session: date, seq: int) -> str | None:
+    def visible(self, session: date, seq: int) -> bytes | None:
         """The version of `session` with the largest seq <= `seq`, as stored text."""
-        at = bisect_right(self.keys, (session.toordinal() << _SEQ_BITS) | seq) - 1
-        if at < 0 or self.keys[at] >> _SEQ_BITS != session.toordinal():
+        i = bisect_right(self.keys, (session.toordinal() << _SEQ_BITS) | seq) - 1
+        if i < 0 or self.keys[i] >> _SEQ_BITS != session.toordinal():
             return None
-        return self.values[at]
+        start = self.at[i]
+        return bytes(self.blob[start : start + self.size[i]])
 
-    def add(self, session: date, seq: int, text: str) -> None:
+    def add(self, session: date, seq: int, text: bytes) -> None:
         key = (session.toordinal() << _SEQ_BITS) | seq
-        at = bisect_right(self.keys, key)
-        self.keys.insert(at, key)
-        self.values.insert(at, text)
+        i = bisect_right(self.keys, key)
+        self.keys.insert(i, key)
+        self.at.insert(i, len(self.blob))
+        self.size.insert(i, len(text))
+        self.blob += text
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,14 +74,16 @@ class _Columns:
     symbols: tuple[Symbol, ...]
     windows: tuple[str, ...]
     window_at: array[int]
-    premarket: tuple[str, ...]
+    premarket: str
+    """One line per symbol (`last|volume|as_of|quoted`, empty: no pre-market), one object."""
     headlines: dict[int, str]
 
     def rows(self) -> list[InputRow]:
         out: list[InputRow] = []
+        lines = self.premarket.split("\n")
         for i, name in enumerate(self.symbols):
             window = self.windows[self.window_at[i]]
-            last, volume, as_of, quoted = (self.premarket[i] or "|||").split("|")
+            last, volume, as_of, quoted = (lines[i] or "|||").split("|")
             out.append(
                 InputRow(
                     position=i,
@@ -97,7 +107,7 @@ def _columns(rows: Sequence[InputRow]) -> _Columns:
         symbols=tuple(r.symbol for r in rows),
         windows=tuple(windows),
         window_at=window_at,
-        premarket=tuple(
+        premarket="\n".join(
             ""
             if r.pm_last is None or r.pm_as_of is None
             else "|".join(
@@ -114,12 +124,12 @@ def _columns(rows: Sequence[InputRow]) -> _Columns:
     )
 
 
-def _text(values: BarValues) -> str:
-    return " ".join(str(v) for v in values)
+def _text(values: BarValues) -> bytes:
+    return " ".join(str(v) for v in values).encode()
 
 
-def _values(text: str) -> BarValues:
-    open_, high, low, close, volume = text.split(" ")
+def _values(text: bytes) -> BarValues:
+    open_, high, low, close, volume = text.decode().split(" ")
     return (open_, high, low, close, int(volume))
 
 
@@ -142,7 +152,7 @@ class InMemoryScanRecords:
             if stored != snapshot:
                 raise conflict(key, stored, snapshot)
             return size
-        new: list[tuple[DailyBar, str]] = []
+        new: list[tuple[DailyBar, bytes]] = []
         for bar in self._memo.unknown(snapshot):
             text = _text(bar_values(bar))
             series = self._bars.get(bar.symbol)
