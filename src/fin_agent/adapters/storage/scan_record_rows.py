@@ -235,11 +235,17 @@ class BarMemo:
     session), one window per symbol: a bar that `is` one of them needs no comparison.
 
     Valid while no other writer stored a record since (`valid_at`: the store's last seq as this
-    memo knows it); a store that sees another seq calls `forget`.
+    memo knows it); a store that sees another seq calls `forget`. It pays only where a market
+    hands the same bar objects to consecutive scans (a backtest's replay market reuses each
+    window); where it does not (the live market fetches new objects each day) it would hold a
+    window of every symbol for nothing, so a scan that finds under half its bars known while the
+    memo knew something turns it off for good.
     """
 
     def __init__(self) -> None:
         self._bars: dict[Symbol, dict[date, DailyBar]] = {}
+        self._hits = 0
+        self._off = False
         self.valid_at = 0
 
     def unknown(self, snapshot: UniverseSnapshot) -> list[DailyBar]:
@@ -251,10 +257,18 @@ class BarMemo:
                 out.extend(item.daily_bars)
                 continue
             out.extend(b for b in item.daily_bars if known.get(b.session) is not b)
+        self._hits = sum(len(s.daily_bars) for s in snapshot.symbols) - len(out)
         return out
 
     def learn(self, snapshot: UniverseSnapshot, seq: int) -> None:
-        """Every bar of `snapshot` is now the latest version stored, as of record `seq`."""
+        """Every bar of `snapshot` is now the latest version stored, as of record `seq` (the
+        snapshot whose `unknown` was asked last)."""
+        total = sum(len(s.daily_bars) for s in snapshot.symbols)
+        if self._bars and 2 * self._hits < total:
+            self._off = True  # the market makes new bar objects: knowing them saves nothing
+        if self._off:
+            self.forget()
+            return
         for item in snapshot.symbols:
             self._bars[item.symbol] = {b.session: b for b in item.daily_bars}
         self.valid_at = seq
