@@ -88,6 +88,7 @@ def child_project(data: DataSet) -> dict[str, Any]:
         [data.daily, data.minutes], timezone=data.tz, bar_stamp=data.stamp, factors_dir=None
     )
     loaded_at = time.perf_counter()
+    after_load = rss_mb()
     market = loaded.market
     days = [d for d in market.sessions() if data.first <= d <= data.last]
 
@@ -115,7 +116,7 @@ def child_project(data: DataSet) -> dict[str, Any]:
         for t in r.performance.trades
     ]  # fmt: skip
     return {"load_s": loaded_at - started, "run_s": done - loaded_at, "days": len(days),
-            "trades": trades, "rss_by_day": rss_by_day}  # fmt: skip
+            "trades": trades, "rss_by_day": rss_by_day, "rss_after_load": after_load}  # fmt: skip
 
 
 def child_backtrader(data: DataSet) -> dict[str, Any]:
@@ -338,10 +339,11 @@ def memory(
     half = len(by_day) // 2
     per_day = (by_day[-1] - by_day[half - 1]) / (len(by_day) - half) if half else None
     projected = by_day[-1] + per_day * (target_days - len(by_day)) if per_day else None
-    note(f"memory: {symbols} symbols x {days} days: RSS after day 1 {by_day[0]:.0f} MB, after "
-         f"day {len(by_day)} {by_day[-1]:.0f} MB, peak {found['rss_mb']:.0f} MB")  # fmt: skip
+    note(f"memory: {symbols} symbols x {days} days ({store} store): RSS after loading "
+         f"{found['rss_after_load']:.0f} MB, after day 1 {by_day[0]:.0f} MB, after day "
+         f"{len(by_day)} {by_day[-1]:.0f} MB, peak {found['rss_mb']:.0f} MB")  # fmt: skip
     emit("backtest", "rss_growth_per_day", per_day, "MB/day", symbols=symbols, days=days,
-         store=store,
+         store=store, rss_after_load_mb=found["rss_after_load"],
          rss_by_day=[round(v, 1) for v in by_day], peak_rss_mb=found["rss_mb"],
          load_s=found["load_s"], run_s=found["run_s"], target_days=target_days,
          projected_rss_mb=projected)  # fmt: skip

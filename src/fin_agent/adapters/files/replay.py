@@ -35,6 +35,7 @@ from fin_agent.adapters.files.columnar import (
     columns_of,
     concat_columns,
 )
+from fin_agent.adapters.files.heap import release_freed
 from fin_agent.adapters.files.minute_index import MinuteIndex
 from fin_agent.adapters.files.stamps import EXCHANGE_TZ
 from fin_agent.domain.errors import DataError
@@ -111,6 +112,9 @@ class ReplayMarketData:
             premarket.append(index.premarket_keys)
             if index.aggregated is not None:
                 parts.append(index.aggregated)
+            del index, columns
+            if self._chunks:
+                release_freed()
         self._symbols = sorted(present)
         self._intraday_keys = np.unique(np.concatenate(keys)) if keys else _NO_KEYS
         self._premarket_span = _spans(np.concatenate(premarket) if premarket else _NO_KEYS)
@@ -124,6 +128,8 @@ class ReplayMarketData:
             None if day_columns is None else day_columns.recoded(self._names), aggregated
         )
         self._windows: dict[int, tuple[int, list[DailyBar]]] = {}
+        if self._chunks:
+            release_freed()
 
     @property
     def loaded_days(self) -> tuple[date, ...]:
@@ -165,6 +171,7 @@ class ReplayMarketData:
         if self._loaded is not None and self._loaded[0] == number:
             return self._loaded[1]
         self._loaded = None
+        release_freed()
         columns = self._chunks[number].read()
         self.chunk_reads += 1
         index = None
