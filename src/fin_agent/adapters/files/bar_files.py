@@ -25,7 +25,7 @@ from fin_agent.adapters.files.bar_spec import (
     FileDecisions,
 )
 from fin_agent.adapters.files.checks import DropReason
-from fin_agent.adapters.files.columns import TIME, read_role_table
+from fin_agent.adapters.files.columns import SYMBOL, TIME, read_role_table
 from fin_agent.adapters.files.split_factors import SplitFactors, load_split_factors
 from fin_agent.adapters.files.stamps import BarStamp
 from fin_agent.adapters.files.survey import Chunk, FileSurvey, chunks_of
@@ -176,7 +176,7 @@ def _read_chunks(
     for chunk in chunks:
         table = read_role_table(
             path, symbol_column=spec.symbol_column, need_symbol=spec.symbol is None,
-            row_groups=chunk.row_groups, roles=None if prices else (TIME, "symbol"),
+            row_groups=chunk.row_groups, roles=None if prices else (TIME, SYMBOL),
         )  # fmt: skip
         tables.append(table)
         numbers.append(np.arange(1, table.num_rows + 1, dtype=np.int64) + chunk.first_row)

@@ -78,7 +78,6 @@ class FileSurvey:
         self._unique: list[Ints] = []
         self._counts: list[Ints] = []
         self._codes: dict[Symbol, int] = {}
-        self.rows = 0
 
     @property
     def names(self) -> set[Symbol]:
@@ -88,7 +87,6 @@ class FileSurvey:
     def add(self, raw: RawRows) -> None:
         """Take in one chunk's rows."""
         self._kinds.add(raw.kind)
-        self.rows += len(raw.code)
         for name in raw.names:
             self._codes.setdefault(name, len(self._codes))
         self._unique.append(raw.unique)
