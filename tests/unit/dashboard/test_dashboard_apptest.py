@@ -30,6 +30,7 @@ from fin_agent.app.config.settings import load_settings
 from fin_agent.app.coordinator import Coordinator
 from fin_agent.app.day.agent import Agent
 from fin_agent.app.day.commands import OperatorDesk
+from fin_agent.app.day.scan_record import with_records
 from fin_agent.app.http.read_models import ReadModels
 from fin_agent.app.http.server import Check, HttpDeps, make_app
 from fin_agent.app.runner import run_session
@@ -53,7 +54,8 @@ TIMEOUT_SECS = 60
 
 @pytest.fixture(scope="module")
 def simulated_day() -> list[DomainEvent]:
-    """Every event of the simulated 2025-03-03, run once for the module."""
+    """Every event of the simulated 2025-03-03, run once for the module; the scan's inputs ride
+    on its `scan.snapshot_taken` (the fake agent's store holds events only, not scan records)."""
 
     async def run() -> list[DomainEvent]:
         settings = load_settings(REPO / "config.yaml", environ={})
@@ -62,7 +64,9 @@ def simulated_day() -> list[DomainEvent]:
         assert session is not None
         async with running(container):
             await run_session(container, session, Decimal(100_000))
-            return list(await container.store.events())
+            return await with_records(
+                container.store.scan_records(), await container.store.events()
+            )
 
     return asyncio.run(run())
 
