@@ -23,12 +23,21 @@ import duckdb
 import pytest
 import yaml
 
+from fin_agent.adapters.codec.event_codec import EventCodec, default_registry
+from fin_agent.adapters.storage.duckdb_store import DuckDBStore
 from fin_agent.app.bootstrap import build_simulation, running
 from fin_agent.app.cli.main import main
 from fin_agent.app.config.settings import Settings, load_settings
 from fin_agent.app.config.version import ConfigHistory, config_version, strategy_version
+from fin_agent.app.day.scan_record import snapshot_of
 from fin_agent.app.runner import run_session
-from fin_agent.domain.events import OrderPlaced, PlanCreated, PositionClosed, ScanCompleted
+from fin_agent.domain.events import (
+    OrderPlaced,
+    PlanCreated,
+    PositionClosed,
+    ScanCompleted,
+    SnapshotTaken,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 DAY = date(2025, 3, 12)
@@ -227,3 +236,64 @@ def test_a_day_stored_before_strategy_versions_without_its_config_is_compared_on
     assert [(d["type"], d["detail"]) for d in edited["differences"]] == [
         (ScanCompleted.TYPE, "fields differ: result")
     ]
+
+
+def store_as_v3_did(folder: Path) -> None:
+    """Rewrite the stored day as stores held it before scan records: its `scan.snapshot_taken`
+    a v3 event carrying the snapshot as columns, and no scan record."""
+    path = folder / "var" / "fin_agent.duckdb"
+    codec = EventCodec(default_registry())
+
+    async def snapshot_event() -> SnapshotTaken:
+        store = DuckDBStore(path, codec)
+        try:
+            [taken] = await store.events(day=DAY, types=[SnapshotTaken.TYPE])
+            assert isinstance(taken, SnapshotTaken)
+            return taken.with_snapshot(await snapshot_of(store.scan_records(), taken))
+        finally:
+            await store.close()
+
+    taken = asyncio.run(snapshot_event())
+    data = codec.encode(taken, trace="")["data"]
+    v3 = {"trading_day": DAY.isoformat(), "snapshot": json.loads(data)["snapshot"]}
+    con = duckdb.connect(str(path))
+    try:
+        con.execute(
+            'UPDATE "events" SET "version" = 3, "data" = ? WHERE "event_id" = ?',
+            [json.dumps(v3, separators=(",", ":")), taken.id],
+        )
+        for table in ("scan_records", "scan_inputs", "scan_bars"):
+            con.execute(f'DELETE FROM "{table}"')  # noqa: S608 - the three names above
+    finally:
+        con.close()
+
+
+def test_a_day_stored_with_a_v3_snapshot_and_no_scan_record_audits_identical(
+    stored: Path,
+) -> None:
+    store_as_v3_did(stored)
+
+    code, out = replay(write_config(stored, http={"port": 18080}))
+
+    assert code == 0, out
+    assert out.endswith(" recorded decisions made again, identical\n"), out
+
+
+def test_a_day_whose_scan_record_is_gone_is_refused_naming_the_fix(stored: Path) -> None:
+    con = duckdb.connect(str(stored / "var" / "fin_agent.duckdb"))
+    try:
+        con.execute('DELETE FROM "scan_inputs"')
+        con.execute('DELETE FROM "scan_records"')
+    finally:
+        con.close()
+    err = io.StringIO()
+
+    code = main(
+        ["--config", str(write_config(stored)), "replay", "--day", DAY.isoformat()],
+        out=io.StringIO(),
+        err=err,
+    )
+
+    assert code != 0
+    assert "scan record 'gap_and_go:2025-03-12' of 2025-03-12 is missing" in err.getvalue()
+    assert "restore them from the same backup" in err.getvalue()
