@@ -11,8 +11,9 @@ from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
+import aiohttp
 import pytest
 import pytest_asyncio
 import structlog
@@ -452,3 +453,53 @@ def test_token_bucket_blocked_by_a_429_waits_the_whole_retry_after() -> None:
     assert during == pytest.approx(3.0)
     assert after_block == pytest.approx(0.4)  # the bucket restarts empty
     assert one_interval_later == 0.0
+
+
+class _LostCancelSession:
+    """A session whose request turns the cancel that reaches it into a timeout, as aiohttp's
+    request can when the cancel lands as its timeout fires: the sender sees a timeout, not the
+    cancel, and must still stop."""
+
+    def __init__(self) -> None:
+        self.posts = 0
+        self.lose_cancels = True
+
+    def post(self, *args: Any, **kwargs: Any) -> _LostCancelSession:
+        self.posts += 1
+        return self
+
+    async def __aenter__(self) -> None:
+        try:
+            await asyncio.sleep(3600)  # a receiver that never answers
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if not self.lose_cancels or task is None:
+                raise
+            task.uncancel()
+            raise TimeoutError from None
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+@pytest.mark.asyncio
+async def test_close_ends_the_sender_even_when_its_request_loses_the_cancel() -> None:
+    session = _LostCancelSession()
+    config = WebhookConfig(timeout_secs=3600, max_attempts=5, drain_timeout_secs=0.1)
+    notifier = JsonWebhookNotifier(
+        "http://127.0.0.1:9/hook", config=config, session=cast(aiohttp.ClientSession, session)
+    )
+    await notifier.start()
+    for n in range(3):
+        await notifier.notify(message(n))
+    await asyncio.sleep(0)  # the sender takes the first and waits on its request
+
+    closing = asyncio.create_task(notifier.close())
+    done, _ = await asyncio.wait({closing}, timeout=30)  # a hang fails, not stalls the suite
+    session.lose_cancels = False  # so that a failure here can still be cleaned up
+    assert closing in done, "close() did not end: the sender went on after losing the cancel"
+
+    assert session.posts == 1  # no retry once closing
+    stats = notifier.stats
+    assert (stats.failed, stats.dropped) == (1, 2)
+    assert accounted(stats) == 3

@@ -112,6 +112,7 @@ class _WebhookNotifier:
         self._queue: asyncio.Queue[Notification] = asyncio.Queue(self._config.queue_size)
         self._worker: asyncio.Task[None] | None = None
         self._closed = False
+        self._stopping = False
         self._counts = {f.name: 0 for f in fields(DeliveryStats)}
         self._backoff = equal_jitter_backoff(
             initial_secs=self._config.backoff_base_secs, max_secs=self._config.backoff_max_secs
@@ -178,6 +179,7 @@ class _WebhookNotifier:
             drained = await self.drain(self._config.drain_timeout_secs)
             if not drained:
                 self._log.warning("notifier_drain_timeout", waiting=self._queue.qsize())
+            self._stopping = True  # the sender ends after its delivery even if the cancel is lost
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
@@ -203,7 +205,10 @@ class _WebhookNotifier:
         )
 
     async def _run(self) -> None:
-        while True:
+        # `close` cancels this task; a cancel that lands as an HTTP timeout fires can come out as
+        # that timeout instead (seen with aiohttp under load), so `_stopping` ends the loop too:
+        # otherwise the sender would go on and then wait on the empty queue, and `close` forever.
+        while not self._stopping:
             message = await self._queue.get()
             try:
                 await self._deliver(message)
@@ -235,7 +240,7 @@ class _WebhookNotifier:
 
         def stop(state: tenacity.RetryCallState) -> bool:
             too_long = (state.upcoming_sleep or 0.0) > config.max_retry_after_secs
-            return state.attempt_number >= config.max_attempts or too_long
+            return state.attempt_number >= config.max_attempts or too_long or self._stopping
 
         def retrying(state: tenacity.RetryCallState) -> None:
             result = _result(state)
@@ -254,6 +259,8 @@ class _WebhookNotifier:
             result, wait_secs = _result(state), state.upcoming_sleep
             if state.attempt_number >= config.max_attempts:
                 self._fail(message, result, state.attempt_number)
+            elif self._stopping:  # closing: no retry
+                self._fail(message, result, state.attempt_number, why="closed")
             else:
                 why = "retry_after_too_long"
                 self._fail(message, result, state.attempt_number, why=why, wait_secs=wait_secs)
