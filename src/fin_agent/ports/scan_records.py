@@ -14,6 +14,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
 
+from fin_agent.domain.errors import DataError
 from fin_agent.domain.gap_scanner import UniverseSnapshot
 from fin_agent.domain.values import Symbol
 
@@ -28,12 +29,17 @@ class RecordSize:
     new_bars: int = 0
 
 
+class ScanRecordConflict(DataError):
+    """A different snapshot was put under a record key the store holds already."""
+
+
 class ScanRecords(Protocol):
     """The scans' inputs by record key (the day's key: strategy and trading day)."""
 
     async def put(self, key: str, snapshot: UniverseSnapshot) -> RecordSize:
         """Keep `snapshot` as record `key`, in one transaction. Idempotent: the same snapshot
-        again stores nothing; a different one under a stored key raises `DataError`."""
+        again stores nothing; a different one under a stored key raises `ScanRecordConflict`
+        (other refusals of a snapshot a record cannot hold are `DataError`s)."""
         ...
 
     async def get(

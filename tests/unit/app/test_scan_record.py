@@ -1,6 +1,7 @@
 """The scan's record before its event: a day publishes `scan.snapshot_taken` only once the store
-holds the record it refers to, refuses other inputs for a stored day loudly, and a stored v3
-event (its snapshot inline) needs no record."""
+holds the record it refers to, goes on from the recorded inputs when its day was recorded before
+(a restart), refuses a record of another day under its key, and a stored v3 event (its snapshot
+inline) needs no record."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+import structlog
 
 from fin_agent.adapters.broker.paper import PaperBroker
 from fin_agent.adapters.memory import FixedCalendar, FixedClock, InMemoryEventBus
@@ -21,8 +23,8 @@ from fin_agent.app.day.scan_record import snapshot_of, with_records
 from fin_agent.app.day.trading_day import TradingDay
 from fin_agent.domain.day_times import DayTimes
 from fin_agent.domain.errors import AdapterError, DataError
-from fin_agent.domain.events import SnapshotTaken
-from fin_agent.domain.gap_scanner import UniverseSnapshot
+from fin_agent.domain.events import ScanCompleted, SnapshotTaken
+from fin_agent.domain.gap_scanner import GapScanner, UniverseSnapshot
 from fin_agent.domain.rules import Strategy
 from fin_agent.domain.values import Symbol
 from fin_agent.ports.scan_records import RecordSize, ScanRecords
@@ -96,20 +98,48 @@ async def test_the_event_is_published_only_once_the_store_holds_its_record() -> 
     )
 
 
-async def test_a_scan_again_stores_nothing_and_other_inputs_end_it_publishing_nothing() -> None:
+async def test_a_scan_again_stores_nothing_and_a_day_recorded_before_goes_on_from_its_record() -> (
+    None
+):
     records = InMemoryScanRecords()
     await new_day(InMemoryEventBus(), records).scan()
     again = InMemoryEventBus()
     await new_day(again, records).scan()  # a redelivered or repeated scan: the same record
     stored = await records.get(KEY)
     assert stored is not None
+    # an earlier run kept other inputs (fewer symbols, taken earlier), then stopped before its
+    # events were stored; this run collects anew and must go on from what was recorded
+    earlier = replace(
+        stored, symbols=stored.symbols[:12], taken_at=stored.taken_at - timedelta(seconds=1)
+    )
     other = InMemoryScanRecords()
-    await other.put(KEY, replace(stored, taken_at=stored.taken_at - timedelta(seconds=1)))
+    await other.put(KEY, earlier)
+    restarted = InMemoryEventBus()
+
+    with structlog.testing.capture_logs() as logs:
+        result = await new_day(restarted, other).scan()
+
+    assert await other.get(KEY) == earlier  # the record is never rewritten
+    assert result == GapScanner(Strategy().scan).scan(earlier)
+    [completed] = [e for e in restarted.published if isinstance(e, ScanCompleted)]
+    assert completed.result == result
+    [taken] = [e for e in restarted.published if isinstance(e, SnapshotTaken)]
+    assert (taken.record, taken.symbols) == (KEY, 12)
+    assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["scan_record_reused"]
+    assert any(isinstance(e, SnapshotTaken) for e in again.published)
+
+
+async def test_a_record_of_another_day_under_the_key_is_refused_publishing_nothing() -> None:
+    records = InMemoryScanRecords()
+    await new_day(InMemoryEventBus(), records).scan()
+    stored = await records.get(KEY)
+    assert stored is not None
+    other = InMemoryScanRecords()
+    await other.put(KEY, replace(stored, day=stored.day - timedelta(days=1)))
     refused = InMemoryEventBus()
 
-    with pytest.raises(DataError, match="is stored already with other inputs"):
+    with pytest.raises(DataError, match="is stored already with another day"):
         await new_day(refused, other).scan()
-    assert any(isinstance(e, SnapshotTaken) for e in again.published)
     assert refused.published == []
 
 

@@ -31,6 +31,7 @@ from fin_agent.adapters.codec.values import format_datetime, parse_datetime
 from fin_agent.domain.errors import DataError
 from fin_agent.domain.gap_scanner import SymbolSnapshot, UniverseSnapshot
 from fin_agent.domain.values import DailyBar, Headline, Premarket, Symbol
+from fin_agent.ports.scan_records import ScanRecordConflict
 
 BarValues = tuple[str, str, str, str, int]
 """A daily bar's open, high, low and close as exact decimal text, and its volume."""
@@ -220,10 +221,12 @@ def wanted(rows: Iterable[InputRow], symbols: Collection[Symbol] | None) -> list
     return [r for r in rows if r.symbol in chosen]
 
 
-def conflict(key: str, stored: UniverseSnapshot | None, given: UniverseSnapshot) -> DataError:
+def conflict(
+    key: str, stored: UniverseSnapshot | None, given: UniverseSnapshot
+) -> ScanRecordConflict:
     """The refusal of a different snapshot under a stored record key."""
     what = "another day" if stored is not None and stored.day != given.day else "other inputs"
-    return DataError(
+    return ScanRecordConflict(
         f"scan record {key!r} is stored already with {what}: a scan's inputs are written once. "
         "A second agent scanning the same day with other data? Give each its own store (or "
         "strategy name), or delete the day from the store before scanning it again"

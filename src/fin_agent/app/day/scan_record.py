@@ -2,8 +2,11 @@
 read back wherever a stored day needs them (resume, audit replay, the dashboard's risk).
 
 `keep_record` waits out a store that refuses the write, as the coordinator does for events, so a
-`scan.snapshot_taken` is never published for a record the store does not hold; inputs the store
-refuses for good (`DataError`: other inputs under the day's key) end the scan loudly.
+`scan.snapshot_taken` is never published for a record the store does not hold. A day whose record
+the store holds already with other inputs (the agent stopped after keeping it, before its events
+were stored, and scanned again on newer data; or a second agent scanned it) takes the stored
+inputs: the first record rules, as the first stored event does, so every event of the day agrees
+with one record. A snapshot no record can hold (`DataError`) ends the scan loudly.
 """
 
 from __future__ import annotations
@@ -17,19 +20,30 @@ from fin_agent.domain.errors import DataError
 from fin_agent.domain.events import DomainEvent, SnapshotTaken
 from fin_agent.domain.gap_scanner import UniverseSnapshot
 from fin_agent.domain.values import Symbol
-from fin_agent.ports.scan_records import RecordSize, ScanRecords
+from fin_agent.ports.scan_records import ScanRecordConflict, ScanRecords
 
 log = structlog.get_logger(__name__)
 
 
 async def keep_record(
     records: ScanRecords, key: str, snapshot: UniverseSnapshot, *, max_backoff_secs: float = 5.0
-) -> RecordSize:
-    """Store `snapshot` as record `key`, retrying with backoff until the store takes it."""
+) -> UniverseSnapshot:
+    """Store `snapshot` as record `key`, retrying with backoff until the store takes it; return
+    the inputs the record holds: `snapshot`, or the stored ones of an earlier scan of the day."""
     backoff = 0.1
     while True:
         try:
             size = await records.put(key, snapshot)
+        except ScanRecordConflict:
+            stored = await records.get(key)
+            if stored is None or stored.day != snapshot.day:
+                raise
+            log.warning(
+                "scan_record_reused", record=key,
+                detail="this day's scan was recorded before with other inputs (a restart before "
+                "its events were stored, or a second agent): the recorded inputs are used",
+            )  # fmt: skip
+            return stored
         except DataError:
             raise
         except Exception as exc:  # the store is down or refusing: nothing is published meanwhile
@@ -41,7 +55,7 @@ async def keep_record(
             "scan_record_stored", record=key, symbols=size.symbols, daily_bars=size.daily_bars,
             new_bars=size.new_bars,
         )  # fmt: skip
-        return size
+        return snapshot
 
 
 async def snapshot_of(

@@ -35,7 +35,7 @@ from fin_agent.domain.events import (
     ScanCompleted,
     SignalGenerated,
 )
-from fin_agent.domain.gap_scanner import ScanResult, UniverseSnapshot
+from fin_agent.domain.gap_scanner import GapScanner, ScanResult, UniverseSnapshot
 from fin_agent.domain.news import NewsItem
 from fin_agent.domain.orders import FillKind, OrderRejection, RejectionCode
 from fin_agent.domain.positions import Ledger
@@ -209,7 +209,9 @@ class TradingDay:
         self._adopt()
         with self.traces.day("scan", trading_day=str(self.day)):
             snapshot, result = scanned or await self._collect()
-            await keep_record(self._ports.records, self.state.key, snapshot)
+            kept = await keep_record(self._ports.records, self.state.key, snapshot)
+            if kept is not snapshot:  # scanned before: the day goes on from its recorded inputs
+                snapshot, result = kept, GapScanner(self.state.strategy.scan).scan(kept)
             events = self.state.begin(snapshot, result, self.times.scan_at)
             head = [e for e in events if not isinstance(e, SignalGenerated)]
             await self._ports.bus.publish(head)
