@@ -255,11 +255,13 @@ def linearity(symbols: int, days: int, *, seed: int, cache: Path, repeats: int) 
         bars = [run_child("pyarrow", data)["rows"] for data in sets]
         times: list[list[float]] = [[] for _ in sizes]
         runs_s: list[list[float]] = [[] for _ in sizes]
+        peaks: list[list[float]] = [[] for _ in sizes]
         for _ in range(repeats):
             for at, data in enumerate(sets):
                 found = run_child("project", data)
                 times[at].append(found["load_s"] + found["run_s"])
                 runs_s[at].append(found["run_s"])
+                peaks[at].append(found["rss_mb"])
         scale = [(c * n) / (sizes[0][0] * sizes[0][1]) for c, n in sizes]
         best = [min(t) for t in times]
         for at, (count, length) in enumerate(sizes):
@@ -270,7 +272,7 @@ def linearity(symbols: int, days: int, *, seed: int, cache: Path, repeats: int) 
                  bars=bars[at], scale=scale[at], repeats=repeats,
                  seconds=[round(t, 3) for t in times[at]],
                  median_s=statistics.median(times[at]), spread=_spread(times[at]),
-                 run_min_s=min(runs_s[at]), time_ratio=best[at] / best[0],
+                 run_min_s=min(runs_s[at]), rss_mb=max(peaks[at]), time_ratio=best[at] / best[0],
                  bars_ratio=bars[at] / bars[0])  # fmt: skip
         doublings = [
             {"from": sizes[at - 1], "to": sizes[at], "time_ratio": best[at] / best[at - 1],
