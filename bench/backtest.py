@@ -14,9 +14,11 @@ week's gaps are 1-3 %), and `universe`, a synthetic market of `--symbols` symbol
 from the simulator: daily bars for every symbol and 1-minute bars (pre-market and session) of each
 day's gappers, written once to Parquet under `--cache`.
 
-Each result is a JSON line on stdout (bars_per_s, rss_mb, seconds, per contender, with ratios to
-the others); progress on stderr. Run: `.venv/bin/python bench/backtest.py [--symbols N] [--days N]
-[--only shared|universe] > results.jsonl`; the linearity section alone:
+Each contender runs `--repeats` times (3 by default), round robin, so a busy spell of the machine
+falls on all alike; its time is its best run's, and the ratios are also given on the medians and
+run by run. Each result is a JSON line on stdout (bars_per_s, rss_mb, seconds, per contender, with
+ratios to the others); progress on stderr. Run: `.venv/bin/python bench/backtest.py [--symbols N]
+[--days N] [--only shared|universe] [--repeats N] > results.jsonl`; the linearity section alone:
 `.venv/bin/python bench/backtest.py --linearity SYMBOLS DAYS [--repeats N]` (1x, 2x, 4x the days,
 then the symbols, each size N times: min, median, spread, time ratio per doubling, a linear fit).
 """
@@ -197,21 +199,28 @@ def run_child(contender: str, data: DataSet) -> dict[str, Any]:
     return result
 
 
-def compare(data: DataSet) -> bool:
-    """Run the three contenders on `data`, print the results side by side; trades equal?"""
-    results = {c: run_child(c, data) for c in CONTENDERS}
-    bars = results["pyarrow"]["rows"]
+def compare(data: DataSet, repeats: int) -> bool:
+    """Run the three contenders on `data` `repeats` times each, round robin (a busy spell of the
+    machine falls on all of them alike), print the results side by side; trades equal in every
+    run? Each contender's time is its best run's (the least disturbed), its RSS the highest peak;
+    the ratios are given on the best and on the median runs, with every run's time."""
+    runs: dict[str, list[dict[str, Any]]] = {c: [] for c in CONTENDERS}
+    for _ in range(repeats):
+        for contender in CONTENDERS:
+            runs[contender].append(run_child(contender, data))
+    bars = runs["pyarrow"][0]["rows"]
+    results = {name: _summary(found, bars) for name, found in runs.items()}
     for name, r in results.items():
-        seconds = r["load_s"] + r["run_s"]
-        r["bars_per_s"] = bars / seconds if seconds else None
-        r["load_bars_per_s"] = bars / r["load_s"] if r["load_s"] else None
-        note(f"{data.name} {name}: load {r['load_s']:.2f} s, run {r['run_s']:.2f} s, "
+        note(f"{data.name} {name}: best load {r['load_s']:.2f} s, run {r['run_s']:.2f} s; "
+             f"all {', '.join(f'{t:.2f}' for t in r['seconds_all'])} s; "
              f"peak RSS {r['rss_mb']:.0f} MB")  # fmt: skip
     project, backtrader, arrow = results["project"], results["backtrader"], results["pyarrow"]
-    equal: bool = project["trades"] == backtrader["trades"]
+    trades = [r["trades"] for r in runs["project"] + runs["backtrader"]]
+    equal: bool = all(t == trades[0] for t in trades)
     for name, r in results.items():
         for metric, unit in (("bars_per_s", "bars/s"), ("rss_mb", "MB")):
-            emit("backtest", metric, r[metric], unit, data=data.name, contender=name, bars=bars)
+            emit("backtest", metric, r[metric], unit, data=data.name, contender=name, bars=bars,
+                 repeats=repeats)  # fmt: skip
     emit(
         "backtest",
         "side_by_side",
@@ -219,15 +228,23 @@ def compare(data: DataSet) -> bool:
         None,
         data=data.name,
         bars=bars,
-        days=project["days"],
-        trades=len(project["trades"]),
+        days=runs["project"][0]["days"],
+        trades=len(runs["project"][0]["trades"]),
         trades_equal=equal,
+        repeats=repeats,
         contenders={
-            name: {k: r[k] for k in ("load_s", "run_s", "wall_s", "bars_per_s", "rss_mb")}
+            name: {k: r[k] for k in ("load_s", "run_s", "bars_per_s", "rss_mb", "seconds_all")}
             for name, r in results.items()
         },
         ratios={
             "project_vs_backtrader_speed": _ratio(project["bars_per_s"], backtrader["bars_per_s"]),
+            "project_vs_backtrader_speed_median": _ratio(
+                backtrader["seconds_median"], project["seconds_median"]
+            ),
+            "project_vs_backtrader_speed_each_run": [
+                round(b / p, 2)
+                for p, b in zip(project["seconds_all"], backtrader["seconds_all"], strict=True)
+            ],
             "project_load_vs_pyarrow_speed": _ratio(
                 project["load_bars_per_s"], arrow["load_bars_per_s"]
             ),
@@ -235,10 +252,27 @@ def compare(data: DataSet) -> bool:
         },
     )
     if not equal:
-        only_p = [t for t in project["trades"] if t not in backtrader["trades"]]
-        only_b = [t for t in backtrader["trades"] if t not in project["trades"]]
+        first_p, first_b = runs["project"][0]["trades"], runs["backtrader"][0]["trades"]
+        only_p = [t for t in first_p if t not in first_b]
+        only_b = [t for t in first_b if t not in first_p]
         note(f"{data.name}: TRADES DIFFER: project only {only_p[:5]}, backtrader only {only_b[:5]}")
     return equal
+
+
+def _summary(found: list[dict[str, Any]], bars: int) -> dict[str, Any]:
+    """One contender's runs: the best run's load and run time and speeds, the highest peak RSS,
+    every run's time (load + run) in order and their median."""
+    seconds = [r["load_s"] + r["run_s"] for r in found]
+    best = found[seconds.index(min(seconds))]
+    return {
+        "load_s": best["load_s"],
+        "run_s": best["run_s"],
+        "bars_per_s": bars / min(seconds) if min(seconds) else None,
+        "load_bars_per_s": bars / min(r["load_s"] for r in found) if best["load_s"] else None,
+        "rss_mb": max(r["rss_mb"] for r in found),
+        "seconds_all": [round(t, 3) for t in seconds],
+        "seconds_median": statistics.median(seconds),
+    }
 
 
 def linearity(symbols: int, days: int, *, seed: int, cache: Path, repeats: int) -> None:
@@ -465,7 +499,11 @@ def main() -> int:
         "universe, then 2x and 4x the days and 2x and 4x the symbols, with the time ratios",
     )
     parser.add_argument(
-        "--repeats", type=int, default=3, help="--linearity's runs of each size (min and median)"
+        "--repeats",
+        type=int,
+        default=3,
+        help="runs of each contender (the comparison) or of each size (--linearity): best and "
+        "median",
     )
     parser.add_argument(
         "--memory",
@@ -505,7 +543,7 @@ def main() -> int:
         sets.append(found)
     if args.only in (None, "universe"):
         sets.append(universe(args.symbols, args.days, args.seed, args.cache))
-    equal = [compare(data) for data in sets]
+    equal = [compare(data, args.repeats) for data in sets]
     return 0 if all(equal) else 1
 
 
