@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,26 @@ def test_backtest_on_daily_bars_alone_says_why_no_plan_was_made(
     assert (
         "TSLA   long  gap    1.90%  no plan: no_opening_range: no bars in the opening range" in out
     )
+
+
+def test_backtest_on_a_scratch_duckdb_store_reports_as_in_memory_and_leaves_nothing(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("FIN_AGENT_SCAN__GAP_MIN_PCT", "1")
+    configured, scratch = tmp_path / "configured", tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setenv("FIN_AGENT_DATA_DIR", str(configured))
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    data = [str(shared_data / DAILY), str(shared_data / MINUTES)]
+    days = ("--from", "2019-02-12", "--to", "2019-02-14")
+
+    code, in_memory, _ = run_cli("backtest", "--json", "--data", *data, *days)
+    duck_code, on_duckdb, _ = run_cli(
+        "backtest", "--json", "--store", "duckdb", "--data", *data, *days
+    )
+
+    assert (code, duck_code) == (0, 0)
+    assert json.loads(on_duckdb) == json.loads(in_memory)
+    assert json.loads(on_duckdb)["days"][0]["trade_count"] >= 1
+    assert list(scratch.iterdir()) == []
+    assert not configured.exists()

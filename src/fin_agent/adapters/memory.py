@@ -310,14 +310,16 @@ def _wants(types: frozenset[str], event: DomainEvent) -> bool:
 class InMemoryStore:
     """The `Store` in dicts: the rows, keys, order and dedupe of the SQL stores, in process.
 
-    Rows come from the same `Projector` and are normalised as the databases return them (numbers
-    at six places, timestamps in UTC), so `rows()` answers exactly what DuckDB's would.
+    Each event is kept once, as the object: its raw log row (payload JSON) and its projection
+    rows are made again from it when a table is read (a 7,000-symbol scan's JSON and rejection
+    rows kept beside the event tripled what a long backtest held). Rows come from the same
+    `Projector` and are normalised as the databases return them (numbers at six places,
+    timestamps in UTC), so `rows()` answers exactly what DuckDB's would.
     """
 
     def __init__(self, codec: EventCodec) -> None:
         self._projector = Projector(codec)
-        self._tables: dict[str, dict[tuple[object, ...], RowValues]] = {n: {} for n in TABLES}
-        self._events: dict[tuple[object, ...], DomainEvent] = {}
+        self._events: dict[tuple[object, ...], DomainEvent] = {}  # in the order written
         self._of_type: dict[str, list[DomainEvent]] = {}  # a type's few reports need no full sort
         self._ordered: dict[str, list[RowValues]] = {}  # sorted rows per table, reset by writes
         self._event_order: list[DomainEvent] | None = None
@@ -337,31 +339,30 @@ class InMemoryStore:
         return StoreInfo(backend="memory", schema_version=SCHEMA_VERSION, detail="in process")
 
     async def write(self, events: Sequence[DomainEvent]) -> int:
-        """Keep events (and their rows) whose key is new; return how many events were new."""
-        projected = {  # everything that can fail happens before anything is kept
-            name: [_stored_row(row, *self._kinds_at[name]) for row in rows]
-            for name, rows in self._projector.rows(events).items()
-        }
-        by_id: dict[str, DomainEvent] = {}
-        for event in events:
-            by_id.setdefault(event.id, event)  # the projector keeps the first of a repeated id
-        new = 0
-        for name, rows in projected.items():
-            stored, key_at, added = self._tables[name], self._key_at[name], 0
+        """Keep events whose key is new; return how many events were new.
+
+        The batch is projected first, as the SQL stores do, so that whatever cannot be stored
+        (an unknown type, a number out of range) fails before anything is kept; the rows are
+        then dropped: `rows()` makes them again from the kept events.
+        """
+        for name, rows in self._projector.rows(events).items():
             for row in rows:
-                key = tuple([row[i] for i in key_at])
-                if key in stored:
-                    continue
-                stored[key] = row
-                added += 1
-                if name == "events":
-                    event = self._events[key] = by_id[str(row[0])]
-                    self._of_type.setdefault(event.TYPE, []).append(event)
-            if added:
-                self._ordered.pop(name, None)
-                if name == "events":
-                    self._event_order = None
-                    new += added
+                _stored_row(row, *self._kinds_at[name])
+        seen: set[str] = set()
+        new = 0
+        for event in events:
+            if event.id in seen:  # the projector keeps the first of a repeated id
+                continue
+            seen.add(event.id)
+            key = (event.id, event.occurred_at)
+            if key in self._events:
+                continue
+            self._events[key] = event
+            self._of_type.setdefault(event.TYPE, []).append(event)
+            new += 1
+        if new:
+            self._ordered.clear()
+            self._event_order = None
         return new
 
     async def events(
@@ -392,7 +393,7 @@ class InMemoryStore:
         rows = self._ordered.get(table)
         if rows is None:
             at = [spec.names.index(c) for c in order_columns(spec)]
-            rows = sorted(self._tables[table].values(), key=lambda r: tuple(r[i] for i in at))
+            rows = sorted(self._table(table), key=lambda r: tuple(r[i] for i in at))
             self._ordered[table] = rows
         if day is not None:
             if "trading_day" not in spec.names:
@@ -400,6 +401,16 @@ class InMemoryStore:
             day_at = spec.names.index("trading_day")
             rows = [r for r in rows if r[day_at] == day]
         return [dict(zip(spec.names, r, strict=True)) for r in rows[:limit]]
+
+    def _table(self, table: str) -> Iterable[RowValues]:
+        """The rows of `table` made from the kept events in the order written, the first row of
+        a key kept (as the SQL stores' inserts keep it: a bar stored under an earlier event)."""
+        kinds, key_at = self._kinds_at[table], self._key_at[table]
+        found: dict[tuple[object, ...], RowValues] = {}
+        for row in self._projector.table_rows(table, self._events.values()):
+            row = _stored_row(row, *kinds)
+            found.setdefault(tuple([row[i] for i in key_at]), row)
+        return found.values()
 
     async def days(self) -> Sequence[date]:
         """Trading days with stored events, oldest first."""

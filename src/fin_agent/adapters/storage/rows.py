@@ -20,7 +20,7 @@ here is a new version there.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -244,6 +244,18 @@ class Projector:
             for table, row in _project(event):
                 out[table].append(row)
         return {name: rows for name, rows in out.items() if rows}
+
+    def table_rows(self, table: str, events: Iterable[DomainEvent]) -> Iterator[RowValues]:
+        """The rows of `table` alone made from `events`, each event taken as it comes (the raw
+        log's payload made only when `table` is `events`): a store keeping events can answer a
+        table read from them."""
+        for event in events:
+            if table == "events":
+                yield (*_on(event), event.TYPE, event.VERSION, "", self._codec.payload(event))
+                continue
+            for name, row in _project(event):
+                if name == table:
+                    yield row
 
 
 def new_rows(

@@ -26,7 +26,9 @@ from fin_agent.app.bootstrap.core import build, exchange_calendar, wall_clock
 from fin_agent.app.bootstrap.live import build_live
 from fin_agent.app.bootstrap.notifications import notification_router
 from fin_agent.app.bootstrap.replay import (
+    BacktestStore,
     RecordedBars,
+    backtest_settings,
     build_audit,
     build_replay,
     load_bar_files,
@@ -37,11 +39,13 @@ from fin_agent.app.bootstrap.store import StoreKind, database_url, open_store
 from fin_agent.app.container import Container, running
 
 __all__ = [
+    "BacktestStore",
     "BusKind",
     "Container",
     "RecordedBars",
     "SessionReplay",
     "StoreKind",
+    "backtest_settings",
     "build",
     "build_audit",
     "build_live",

@@ -3,10 +3,13 @@ stored day re-run from its recorded inputs (`fin-agent replay`). Both use a memo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, time
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from fin_agent.adapters.files.bar_files import BarFileSpec, BarKind, BarStamp, describe_dropped
@@ -21,6 +24,9 @@ from fin_agent.domain.values import Bar
 from fin_agent.ports.market_data import RecordedMarketData
 
 REGULAR_CLOSE = time(16, 0)
+BacktestStore = Literal["memory", "duckdb"]
+"""Where a backtest keeps its events: in process (fastest), or a scratch DuckDB file (bounded
+memory for long universe runs: DuckDB keeps at most `store.duckdb_memory_limit` cached)."""
 DAILY_ONLY_WARNING = (
     "only daily bars given: the scan runs on them, but no plan can be made or traded without "
     "intraday bars (the opening range, entries and exits need them): add 1- or 5-minute bar files"
@@ -83,6 +89,18 @@ async def build_replay(
         store=store,
         keep_published=False,  # the store has every event; a long backtest must not hold them
     )
+
+
+@contextmanager
+def backtest_settings(settings: Settings, store: BacktestStore) -> Iterator[Settings]:
+    """The settings a backtest on `store` runs with: as they are for the memory store; for
+    DuckDB, data_dir a scratch folder deleted at the end, so that the run's file holds this run
+    alone and no configured database is touched."""
+    if store == "memory":
+        yield settings
+        return
+    with tempfile.TemporaryDirectory(prefix="fin-agent-backtest-") as scratch:
+        yield settings.model_copy(update={"data_dir": Path(scratch)})
 
 
 async def build_audit(

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from opentelemetry.sdk.trace import TracerProvider
 
 from fin_agent.app.bootstrap import (
+    backtest_settings,
     build_live,
     build_replay,
     build_simulation,
@@ -145,6 +146,13 @@ def _parser() -> argparse.ArgumentParser:
         "--to", dest="end", type=_date, required=True, help="last day, YYYY-MM-DD"
     )
     backtest.add_argument("--json", action="store_true", help="print the report as JSON")
+    backtest.add_argument(
+        "--store",
+        choices=("memory", "duckdb"),
+        default="memory",
+        help="where the run's events are kept: memory (default, fastest; grows with the days) or "
+        "duckdb (a scratch DuckDB file, deleted at the end: bounded memory for long universe runs)",
+    )
     backtest.add_argument(
         "--report",
         type=Path,
@@ -405,8 +413,8 @@ def _backtest(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
     market = _load(args, settings, err)
     days = _days_between(market, args.start, args.end, "choose --from/--to inside that span")
 
-    async def go() -> tuple[list[DailyReport], list[DayOutline]]:
-        container = await build_replay(settings, market)
+    async def go(settings: Settings) -> tuple[list[DailyReport], list[DayOutline]]:
+        container = await build_replay(settings, market, store=args.store)
         sessions = [s for d in days if (s := container.calendar.session(d)) is not None]
         async with running(container):
             reports = await run_sessions(container, sessions, settings.strategy_equity())
@@ -414,8 +422,8 @@ def _backtest(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
                 await _write_report(args.report, container, sessions, reports, err)
             return reports, await outline_days(container.store, [r.day for r in reports])
 
-    with loaded_out_of_gc():
-        reports, outlines = asyncio.run(go())
+    with loaded_out_of_gc(), backtest_settings(settings, args.store) as run_settings:
+        reports, outlines = asyncio.run(go(run_settings))
     start = reports[0].performance.start_equity if reports else settings.strategy_equity()
     summary = summarize(start, reports)
     out.write(backtest_report(reports, summary, outlines, as_json=args.json) + "\n")
