@@ -150,6 +150,9 @@ def test_a_second_sigint_abandons_the_trials_in_flight_and_leaves_no_worker(
     err = log.read_text()
     assert first.returncode == 130, err
     assert "interrupted: run the same command again" in err
+    # the trials still in flight at the second SIGINT (one of the two may have ended between
+    # the signals) are failed as interrupted; none is left running
     abandoned = [t for t in _trials(journal) if t.state is optuna.trial.TrialState.FAIL]
-    assert [t.user_attrs.get("reason") for t in abandoned] == ["interrupted", "interrupted"]
+    assert 1 <= len(abandoned) <= 2
+    assert {t.user_attrs.get("reason") for t in abandoned} == {"interrupted"}
     assert not [t for t in _trials(journal) if t.state is running]
