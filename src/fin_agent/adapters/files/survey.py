@@ -4,6 +4,9 @@ and whether naive stamps fit the exchange's hours, each decided over every row o
 
 A chunk's rows are reduced to what those decisions need (its distinct stamps with their counts,
 the spacings between a symbol's bars, whether a symbol has two rows on one day), never kept.
+The spacing from a symbol's last bar in one chunk to its first in the next is not counted (in a
+file of one row group per day, the overnight gap): the interval is the most common spacing
+within chunks, the same as over the whole file unless chunks hold a bar or two per symbol.
 """
 
 from __future__ import annotations
