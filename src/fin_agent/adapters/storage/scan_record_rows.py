@@ -21,7 +21,7 @@ comparison of bars it stored itself as the latest version (a backtest's consecut
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -31,7 +31,7 @@ from fin_agent.adapters.codec.values import format_datetime, parse_datetime
 from fin_agent.domain.errors import DataError
 from fin_agent.domain.gap_scanner import SymbolSnapshot, UniverseSnapshot
 from fin_agent.domain.values import DailyBar, Headline, Premarket, Symbol
-from fin_agent.ports.scan_records import ScanRecordConflict
+from fin_agent.ports.scan_records import RecordSize, ScanRecordConflict
 
 BarValues = tuple[str, str, str, str, int]
 """A daily bar's open, high, low and close as exact decimal text, and its volume."""
@@ -315,3 +315,44 @@ def _headlines(text: str | None) -> tuple[Headline, ...]:
         Headline(symbol=Symbol(s), title=t, source=src, published_at=parse_datetime(at), url=url)
         for s, t, src, at, url in json.loads(text)
     )
+
+
+class StaleMemo(Exception):
+    """Another writer stored records since the memo learnt its bars: write again, unaided."""
+
+
+Write = Callable[
+    [str, UniverseSnapshot, Sequence[InputRow], Sequence[DailyBar]],
+    Awaitable[tuple[int, int] | None],
+]
+
+
+async def put_record(
+    key: str,
+    snapshot: UniverseSnapshot,
+    memo: BarMemo,
+    write: Write,
+    read: Callable[[str], Awaitable[UniverseSnapshot | None]],
+) -> RecordSize:
+    """A SQL store's `ScanRecords.put`: `write` stores the record in one transaction given the
+    bars the memo does not vouch for (its seq and new bars, or None when the key is stored
+    already; `StaleMemo` when another writer came between); a stored key must hold `snapshot`
+    (`read` it back), else `ScanRecordConflict`."""
+    rows = input_rows(snapshot)
+    size = head_of(key, snapshot, 0)
+    try:
+        made = await write(key, snapshot, rows, memo.unknown(snapshot))
+    except StaleMemo:
+        memo.forget()
+        made = await write(key, snapshot, rows, memo.unknown(snapshot))
+    except BaseException:
+        memo.forget()
+        raise
+    if made is None:  # stored already: the same inputs, or a refusal
+        stored = await read(key)
+        if stored != snapshot:
+            raise conflict(key, stored, snapshot)
+        return RecordSize(symbols=size.symbols, daily_bars=size.daily_bars)
+    seq, new = made
+    memo.learn(snapshot, seq)
+    return RecordSize(symbols=size.symbols, daily_bars=size.daily_bars, new_bars=new)

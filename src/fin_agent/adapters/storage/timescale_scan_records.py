@@ -20,11 +20,11 @@ from fin_agent.adapters.storage.scan_record_rows import (
     BarValues,
     InputRow,
     RecordHead,
+    StaleMemo,
     bar_values,
-    conflict,
     head_of,
-    input_rows,
     new_bars_sql,
+    put_record,
     rebuild,
     wanted,
     window_sessions,
@@ -66,10 +66,6 @@ _VISIBLE: Final = (
 )
 
 
-class _Stale(Exception):
-    """Another writer stored records since the memo learnt its bars."""
-
-
 class TimescaleScanRecords:
     """Scan records in the `scan_records`, `scan_inputs` and `scan_bars` tables."""
 
@@ -79,24 +75,7 @@ class TimescaleScanRecords:
 
     async def put(self, key: str, snapshot: UniverseSnapshot) -> RecordSize:
         """Keep `snapshot` as record `key` (see `ScanRecords.put`)."""
-        rows = input_rows(snapshot)
-        size = head_of(key, snapshot, 0)
-        try:
-            made = await self._put(key, snapshot, rows, self._memo.unknown(snapshot))
-        except _Stale:
-            self._memo.forget()
-            made = await self._put(key, snapshot, rows, self._memo.unknown(snapshot))
-        except BaseException:
-            self._memo.forget()
-            raise
-        if made is None:
-            stored = await self.get(key)
-            if stored != snapshot:
-                raise conflict(key, stored, snapshot)
-            return RecordSize(symbols=size.symbols, daily_bars=size.daily_bars)
-        seq, new = made
-        self._memo.learn(snapshot, seq)
-        return RecordSize(symbols=size.symbols, daily_bars=size.daily_bars, new_bars=new)
+        return await put_record(key, snapshot, self._memo, self._put, self.get)
 
     async def _put(
         self,
@@ -121,7 +100,7 @@ class TimescaleScanRecords:
                     return None
                 last = int(await con.fetchval('SELECT coalesce(max("seq"), 0) FROM "scan_records"'))
                 if trusted and last != memo_at:
-                    raise _Stale
+                    raise StaleMemo
                 head = head_of(key, snapshot, last + 1)
                 await con.execute(
                     'INSERT INTO "scan_records" ("record", "trading_day", "taken_at", '
